@@ -1,0 +1,3 @@
+from commskit.cli import main
+
+main()

@@ -1,0 +1,144 @@
+"""Helpers shared by the command modules: workspace access, output, progress."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any, TypeVar
+
+import click
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from ..workspace import Workspace
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass
+class AppContext:
+    """What the root group hands to every command."""
+
+    workspace_dir: str | None = None
+    config: str | None = None
+    overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
+    _workspace: Workspace | None = None
+
+    def workspace(self, **overrides: dict[str, Any]) -> Workspace:
+        """Open the workspace once (flags given as overrides win over file and environment)."""
+        if self._workspace is None:
+            merged = {k: dict(v) for k, v in self.overrides.items()}
+            for section, values in overrides.items():
+                merged.setdefault(section, {}).update(
+                    {k: v for k, v in values.items() if v is not None}
+                )
+            self._workspace = Workspace.open(
+                self.workspace_dir or ".", config=self.config, overrides=merged
+            )
+        return self._workspace
+
+    def close(self) -> None:
+        if self._workspace is not None:
+            self._workspace.close()
+
+
+pass_app = click.make_pass_decorator(AppContext)
+
+
+@cache
+def console() -> Console:
+    """Console for results (stdout); colour only on a terminal, NO_COLOR honoured."""
+    return Console(highlight=False, soft_wrap=True)
+
+
+@cache
+def error_console() -> Console:
+    """Console for errors, warnings and progress (stderr)."""
+    return Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def json_option(func: F) -> F:
+    """Add `--json` to a listing or reporting command."""
+    return click.option(
+        "--json", "as_json", is_flag=True, help="Print machine-readable JSON instead of a table."
+    )(func)
+
+
+def print_json(data: Any) -> None:
+    """Write JSON to stdout (UTF-8, not ASCII-escaped, stable key order as given)."""
+    click.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
+
+
+def print_table(
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    *,
+    title: str | None = None,
+    justify: dict[str, str] | None = None,
+) -> None:
+    """Print rows as a table with the same look in every command."""
+    table = Table(title=title, title_justify="left", header_style="bold", box=None, pad_edge=False)
+    for name in columns:
+        table.add_column(name, justify=(justify or {}).get(name, "left"), overflow="fold")  # type: ignore[arg-type]
+    for row in rows:
+        table.add_row(*("" if v is None else str(v) for v in row))
+    console().print(table)
+
+
+def echo(message: str = "") -> None:
+    """Print a plain line of result text to stdout."""
+    console().print(message, markup=False)
+
+
+def note(message: str) -> None:
+    """Print a side remark (stderr), so stdout stays clean for pipes."""
+    error_console().print(message, markup=False)
+
+
+@contextmanager
+def progress_bar(label: str, total: int | None = None) -> Iterator[Callable[..., None]]:
+    """Yield an ``advance(n=1, total=None, description=None)`` callback drawing a bar on stderr.
+
+    Nothing is drawn when stderr is not a terminal (cron, pipes, CI), so logs stay clean.
+    """
+    if not sys.stderr.isatty():
+
+        def silent(n: int = 1, total: int | None = None, description: str | None = None) -> None:
+            return None
+
+        yield silent
+        return
+    columns = [
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]}"),
+        TimeRemainingColumn(),
+    ]
+    with Progress(*columns, console=error_console(), transient=True) as bar:
+        task = bar.add_task(label, total=total, rate="")
+
+        def advance(n: int = 1, total: int | None = None, description: str | None = None) -> None:
+            kwargs: dict[str, Any] = {}
+            if total is not None:
+                kwargs["total"] = total
+            if description is not None:
+                kwargs["description"] = description
+            bar.update(task, advance=n, **kwargs)
+            elapsed = bar.tasks[0].elapsed or 0.0
+            done = bar.tasks[0].completed
+            if elapsed > 0.5 and done:
+                bar.update(task, rate=f"{done / elapsed:,.0f}/s")
+
+        yield advance

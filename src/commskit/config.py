@@ -1,0 +1,329 @@
+"""Workspace settings: one function decides where each value comes from.
+
+Precedence, highest first (documented in docs/configuration.md):
+
+1. explicit overrides (CLI flags, keyword arguments from Python);
+2. ``COMMSKIT_<SECTION>_<KEY>`` environment variables (e.g. ``COMMSKIT_TRANSPORT_URL``), plus the
+   short aliases in :data:`ENV_ALIASES` (``COMMSKIT_TRANSPORT``);
+3. ``commskit.toml`` at the workspace root;
+4. the defaults in the dataclasses below.
+
+Secrets (SMTP password, signing key) are never read from ``commskit.toml``:
+see :mod:`commskit.keyfile`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+
+CONFIG_FILE = "commskit.toml"
+
+
+@dataclass(frozen=True)
+class WorkspaceSettings:
+    name: str = "commskit"
+    language: str = "fr"
+
+
+@dataclass(frozen=True)
+class PathSettings:
+    feeds: str = "feeds"
+    templates: str = "templates"
+    campaigns: str = "campaigns"
+    contacts: str = "contacts"
+    state: str = ".commskit"
+    output: str = "out"
+
+
+@dataclass(frozen=True)
+class SenderSettings:
+    from_: str = ""
+    reply_to: str = ""
+    organization: str = ""
+    postal_address: str = ""
+    website: str = ""
+    # domain used for Message-IDs; defaults to the From address's domain
+    domain: str = ""
+    list_id: str = ""
+    feedback_id: str = ""
+    envelope_from: str = ""
+
+
+@dataclass(frozen=True)
+class TransportSettings:
+    url: str = "outbox:.commskit/outbox"
+    concurrency: int = 4
+    max_per_connection: int = 100
+    timeout: float = 60.0
+    allow_plaintext: bool = False
+    username: str = ""
+    rate_per_second: float = 0.0
+    rate_per_minute: float = 0.0
+    rate_per_hour: float = 0.0
+    rate_per_day: float = 0.0
+    # e.g. "Mon-Fri 09:00-17:00 Europe/Paris"; empty = any time
+    window: str = ""
+    max_retry_age: str = "3d"
+
+
+@dataclass(frozen=True)
+class FeedSettings:
+    sources: list[str] = field(default_factory=lambda: ["feeds/*.toml", "feeds/*.opml"])
+    rules: str = "feeds/topics.toml"
+    concurrency: int = 16
+    timeout: float = 20.0
+    max_bytes: int = 15 * 1024 * 1024
+    max_field_chars: int = 4096
+    max_errors_before_backoff: int = 3
+    user_agent: str = ""
+    allow_private_networks: bool = True
+
+
+@dataclass(frozen=True)
+class DigestSettings:
+    name: str = "veille"
+    since: str = "7d"
+    format: str = "markdown"
+    max_per_topic: int = 15
+    dedupe_threshold: float = 0.88
+    recency_half_life_days: float = 7.0
+    subject: str = "Veille de la semaine"
+    template: str = "digest"
+    recipients: list[str] = field(default_factory=list)
+    segment: str = ""
+    output: str = ""
+
+
+@dataclass(frozen=True)
+class UnsubscribeSettings:
+    # base URL of the RFC 8058 endpoint served by `commskit serve` (or a reverse proxy)
+    url: str = ""
+    mailto: str = ""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """All settings of one workspace, already merged from every source."""
+
+    workspace: WorkspaceSettings = field(default_factory=WorkspaceSettings)
+    paths: PathSettings = field(default_factory=PathSettings)
+    sender: SenderSettings = field(default_factory=SenderSettings)
+    transport: TransportSettings = field(default_factory=TransportSettings)
+    feeds: FeedSettings = field(default_factory=FeedSettings)
+    digest: DigestSettings = field(default_factory=DigestSettings)
+    unsubscribe: UnsubscribeSettings = field(default_factory=UnsubscribeSettings)
+    segments: Mapping[str, str] = field(default_factory=dict)
+    # lists (audiences) a campaign can target, name -> settings such as legal basis
+    lists: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    source: Path | None = None
+
+
+_SECTIONS: dict[str, type[Any]] = {
+    "workspace": WorkspaceSettings,
+    "paths": PathSettings,
+    "sender": SenderSettings,
+    "transport": TransportSettings,
+    "feeds": FeedSettings,
+    "digest": DigestSettings,
+    "unsubscribe": UnsubscribeSettings,
+}
+_FREE_TABLES = ("segments", "lists")
+
+#: Short environment variables, for the values most often set per machine or per run.
+ENV_ALIASES = {
+    "COMMSKIT_TRANSPORT": ("transport", "url"),
+    "COMMSKIT_FROM": ("sender", "from"),
+}
+
+
+def _field_name(key: str) -> str:
+    return "from_" if key == "from" else key
+
+
+def _key_name(field_name: str) -> str:
+    return "from" if field_name == "from_" else field_name
+
+
+def _line_of(text: str, section: str, key: str | None) -> int | None:
+    """Find the line of ``[section]`` / ``key =`` in a TOML text, for error messages."""
+    lines = text.splitlines()
+    start = 0
+    for i, line in enumerate(lines):
+        if re.match(rf"\s*\[\s*{re.escape(section)}\s*\]", line):
+            start = i
+            if key is None:
+                return i + 1
+            break
+    for i in range(start, len(lines)):
+        if key and re.match(rf"\s*\"?{re.escape(key)}\"?\s*=", lines[i]):
+            return i + 1
+    return start + 1 if start else None
+
+
+def _coerce(value: Any, target: Any, *, where: str) -> Any:
+    """Check/convert one value to the dataclass field's type, or raise ConfigError."""
+    if target is bool or target == "bool":
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in {
+            "1",
+            "true",
+            "yes",
+            "on",
+            "0",
+            "false",
+            "no",
+            "off",
+        }:
+            return value.lower() in {"1", "true", "yes", "on"}
+        raise ConfigError(f"{where} must be true or false, not {value!r}")
+    if target is int or target == "int":
+        if isinstance(value, bool):
+            raise ConfigError(f"{where} must be a whole number, not {value!r}")
+        try:
+            return int(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{where} must be a whole number, not {value!r}") from None
+    if target is float or target == "float":
+        if isinstance(value, bool):
+            raise ConfigError(f"{where} must be a number, not {value!r}")
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{where} must be a number, not {value!r}") from None
+    if target is str or target == "str":
+        if isinstance(value, str):
+            return value
+        raise ConfigError(f"{where} must be a string, not {value!r}")
+    if target == "list[str]":
+        if isinstance(value, str):
+            return [v.strip() for v in value.split(",") if v.strip()]
+        if isinstance(value, list) and all(isinstance(v, str) for v in value):
+            return list(value)
+        raise ConfigError(f"{where} must be a list of strings, not {value!r}")
+    return value
+
+
+def _build_section(
+    name: str,
+    raw: Mapping[str, Any],
+    *,
+    path: Path | None,
+    text: str,
+) -> Any:
+    cls = _SECTIONS[name]
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    kwargs: dict[str, Any] = {}
+    for key, value in raw.items():
+        fname = _field_name(key)
+        if fname not in fields:
+            known = ", ".join(sorted(_key_name(f) for f in fields))
+            raise ConfigError(
+                f"unknown setting [{name}] {key}",
+                path=path,
+                line=_line_of(text, name, key),
+                hint=f"Known settings in [{name}]: {known}",
+            )
+        try:
+            kwargs[fname] = _coerce(value, fields[fname].type, where=f"[{name}] {key}")
+        except ConfigError as exc:
+            raise ConfigError(exc.message, path=path, line=_line_of(text, name, key)) from None
+    return cls(**kwargs)
+
+
+def _env_overrides(environ: Mapping[str, str]) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for var, value in environ.items():
+        if var in ENV_ALIASES:
+            section, key = ENV_ALIASES[var]
+            out.setdefault(section, {})[key] = value
+            continue
+        if not var.startswith("COMMSKIT_"):
+            continue
+        rest = var[len("COMMSKIT_") :].lower()
+        section, _, key = rest.partition("_")
+        if section in _SECTIONS and key:
+            fields = {_key_name(f.name) for f in dataclasses.fields(_SECTIONS[section])}
+            if key in fields:
+                out.setdefault(section, {})[key] = value
+    return out
+
+
+def read_toml(path: Path) -> tuple[dict[str, Any], str]:
+    """Read a TOML file, turning syntax errors into a ConfigError with the line."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path.name}: {exc.strerror}", path=path) from None
+    except UnicodeDecodeError:
+        raise ConfigError("is not UTF-8 text", path=path, hint="Save it as UTF-8") from None
+    try:
+        return tomllib.loads(text), text
+    except tomllib.TOMLDecodeError as exc:
+        match = re.search(r"line (\d+)", str(exc))
+        msg = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(exc))
+        raise ConfigError(
+            f"invalid TOML: {msg}",
+            path=path,
+            line=int(match.group(1)) if match else None,
+            hint="Fix the syntax (see docs/configuration.md)",
+        ) from None
+
+
+def load_settings(
+    config_path: Path | None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Mapping[str, Any]] | None = None,
+) -> Settings:
+    """Merge defaults < ``commskit.toml`` < environment < overrides into one Settings."""
+    environ = os.environ if environ is None else environ
+    raw: dict[str, Any] = {}
+    text = ""
+    if config_path is not None and config_path.exists():
+        raw, text = read_toml(config_path)
+    for key in raw:
+        if key not in _SECTIONS and key not in _FREE_TABLES:
+            known = ", ".join([*_SECTIONS, *_FREE_TABLES])
+            raise ConfigError(
+                f"unknown section [{key}]",
+                path=config_path,
+                line=_line_of(text, key, None),
+                hint=f"Known sections: {known}",
+            )
+        if not isinstance(raw[key], dict):
+            raise ConfigError(
+                f"[{key}] must be a table",
+                path=config_path,
+                line=_line_of(text, key, None),
+            )
+    merged: dict[str, dict[str, Any]] = {name: dict(raw.get(name, {})) for name in _SECTIONS}
+    for layer in (_env_overrides(environ), overrides or {}):
+        for section, values in layer.items():
+            if section not in _SECTIONS:
+                raise ConfigError(f"unknown settings section {section!r}")
+            for key, value in values.items():
+                if value is not None:
+                    merged[section][key] = value
+    sections = {
+        name: _build_section(name, merged[name], path=config_path, text=text) for name in _SECTIONS
+    }
+    segments = raw.get("segments", {})
+    for name, expr in segments.items():
+        if not isinstance(expr, str):
+            raise ConfigError(
+                f"segment {name!r} must be a string expression",
+                path=config_path,
+                line=_line_of(text, "segments", name),
+            )
+    lists = raw.get("lists", {})
+    return Settings(**sections, segments=dict(segments), lists=dict(lists), source=config_path)

@@ -1,0 +1,149 @@
+"""Exceptions raised by commskit.
+
+All commskit-specific exceptions subclass :class:`CommskitError`, so a script can catch one type.
+Each subclass's docstring says *when* it is raised. An error carries the file and line it concerns
+(when there is one) and a hint saying what to do next; ``str(error)`` gives the one-line message the
+CLI prints.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class CommskitError(Exception):
+    """Base class of every error commskit raises on purpose."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: str | Path | None = None,
+        line: int | None = None,
+        hint: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.path = str(path) if path is not None else None
+        self.line = line
+        self.hint = hint
+
+    def __str__(self) -> str:
+        where = ""
+        if self.path:
+            where = f"{self.path}:{self.line}: " if self.line else f"{self.path}: "
+        text = f"{where}{self.message}"
+        if self.hint:
+            text = f"{text.rstrip('.')}. {self.hint}"
+        return text
+
+
+# --- workspace and configuration -------------------------------------------------------------
+
+
+class WorkspaceNotFoundError(CommskitError):
+    """Raised when no ``commskit.toml`` is found in the folder or any of its parents."""
+
+
+class WorkspaceExistsError(CommskitError):
+    """Raised when ``init`` would overwrite an existing workspace."""
+
+
+class ConfigError(CommskitError):
+    """Raised when ``commskit.toml``, an environment variable or an option has a bad value."""
+
+
+class SecretError(CommskitError):
+    """Raised when the workspace secret (unsubscribe/erasure key) is missing or unreadable."""
+
+
+class StoreError(CommskitError):
+    """Raised when the SQLite state database cannot be opened, migrated or written."""
+
+
+# --- veille: feeds, rules, digest ------------------------------------------------------------
+
+
+class FeedSourceError(CommskitError):
+    """Raised when a feed list (TOML or OPML) is unreadable or an entry in it is invalid."""
+
+
+class FetchError(CommskitError):
+    """Raised when fetching one feed fails; the fetcher records it per feed rather than raising."""
+
+
+class RuleError(CommskitError):
+    """Raised when a topic rule (keyword, regex, topic name) is invalid."""
+
+
+class DigestError(CommskitError):
+    """Raised when a digest cannot be built (bad --since, unknown topic or format)."""
+
+
+# --- compose and render ----------------------------------------------------------------------
+
+
+class TemplateError(CommskitError):
+    """Raised when a template is missing, has a Jinja or MJML error, or uses an undefined name."""
+
+
+class CampaignError(CommskitError):
+    """Raised when a campaign file is unreadable or its front matter is invalid."""
+
+
+class RenderError(CommskitError):
+    """Raised when a message cannot be rendered or assembled (e.g. a missing attachment)."""
+
+
+class HeaderInjectionError(RenderError):
+    """Raised when a value destined for a mail header contains CR, LF or NUL."""
+
+
+class CheckError(CommskitError):
+    """Raised when a campaign fails the pre-send content checks."""
+
+
+# --- audience --------------------------------------------------------------------------------
+
+
+class ContactImportError(CommskitError):
+    """Raised when a contact file cannot be imported at all (nothing is stored)."""
+
+
+class ContactNotFoundError(CommskitError):
+    """Raised when a command names a contact that is not in the store."""
+
+
+class SegmentError(CommskitError):
+    """Raised when a segment expression has a syntax error or names an unknown field or segment."""
+
+    def __init__(self, message: str, *, position: int | None = None, **kwargs: object) -> None:
+        super().__init__(message, **kwargs)  # type: ignore[arg-type]
+        self.position = position
+
+
+class TokenError(CommskitError):
+    """Raised when an unsubscribe token is malformed, forged or for another list."""
+
+
+# --- send ------------------------------------------------------------------------------------
+
+
+class TransportError(CommskitError):
+    """Raised when a transport URL is invalid or the transport cannot be reached or used."""
+
+
+class PreflightError(CommskitError):
+    """Raised when the checks before a send fail; nothing has been sent."""
+
+
+class CampaignChangedError(CommskitError):
+    """Raised when resuming a send whose rendered content differs from the first send's."""
+
+
+class SendError(CommskitError):
+    """Raised when a send cannot go on (the per-recipient failures are recorded, not raised)."""
+
+
+class BounceError(CommskitError):
+    """Raised when a bounce mailbox cannot be read."""

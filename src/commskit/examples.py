@@ -1,0 +1,35 @@
+"""Where the shipped examples (workspace files, templates, sample feeds) live.
+
+In a wheel they are package data under ``commskit/_examples``; in a source checkout (including an
+editable install) they are the repository root, which is itself a workspace.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+
+from .errors import CommskitError
+
+EXAMPLE_DIRS = ("feeds", "templates", "campaigns", "contacts")
+
+
+@cache
+def examples_root() -> Path:
+    """Return the folder holding the shipped ``commskit.toml``, feeds, templates, campaigns."""
+    here = Path(__file__).resolve().parent
+    packaged = here / "_examples"
+    if (packaged / "commskit.toml").is_file():
+        return packaged
+    checkout = here.parent.parent
+    if (checkout / "commskit.toml").is_file() and (checkout / "templates").is_dir():
+        return checkout
+    raise CommskitError(
+        "the shipped examples are missing from this installation",
+        hint="Reinstall commskit (pip install --force-reinstall commskit)",
+    )
+
+
+def shipped_templates() -> Path:
+    """Return the folder of the built-in templates (a workspace's own override them by name)."""
+    return examples_root() / "templates"

@@ -1,0 +1,177 @@
+"""The workspace: one folder of plain files plus one SQLite database.
+
+:class:`Workspace` is the object scripts import; every CLI command is a thin layer over one of its
+methods or over a stage object it hands out.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Mapping
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from .config import CONFIG_FILE, Settings, load_settings
+from .errors import WorkspaceExistsError, WorkspaceNotFoundError
+from .examples import EXAMPLE_DIRS, examples_root
+from .keyfile import create_secret_file, load_secret
+from .store import Store
+
+CONFIG_ENV = "COMMSKIT_CONFIG"
+
+_GITIGNORE = """\
+# commskit state: SQLite database, outbox, secret key. Back it up; never commit it.
+.commskit/
+out/
+"""
+
+
+def find_root(start: Path) -> Path | None:
+    """Return the nearest folder at or above ``start`` holding ``commskit.toml``, as git does."""
+    start = start.resolve()
+    for folder in (start, *start.parents):
+        if (folder / CONFIG_FILE).is_file():
+            return folder
+    return None
+
+
+class Workspace:
+    """A commskit workspace: settings, plain files and the state store."""
+
+    def __init__(self, root: Path, settings: Settings) -> None:
+        self.root = root
+        self.settings = settings
+
+    # --- opening and creating --------------------------------------------------------------
+
+    @classmethod
+    def open(
+        cls,
+        path: str | os.PathLike[str] = ".",
+        *,
+        config: str | os.PathLike[str] | None = None,
+        overrides: Mapping[str, Mapping[str, Any]] | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> Workspace:
+        """Open the workspace containing ``path`` (searching upward for ``commskit.toml``).
+
+        ``config`` names a settings file explicitly (else ``COMMSKIT_CONFIG``, else the one found);
+        ``overrides`` are settings that win over the file and the environment, as CLI flags do.
+        """
+        env = os.environ if environ is None else environ
+        config = config or env.get(CONFIG_ENV) or None
+        if config is not None:
+            config_path = Path(config).resolve()
+            if not config_path.is_file():
+                raise WorkspaceNotFoundError(
+                    "settings file not found",
+                    path=str(config),
+                    hint="Check the path, or run `commskit init`",
+                )
+            root = config_path.parent
+        else:
+            found = find_root(Path(path))
+            if found is None:
+                raise WorkspaceNotFoundError(
+                    f"no {CONFIG_FILE} in {Path(path).resolve()} or any parent folder",
+                    hint="Run `commskit init DIR` to create a workspace, or pass -C DIR",
+                )
+            root = found
+            config_path = root / CONFIG_FILE
+        settings = load_settings(config_path, environ=env, overrides=overrides)
+        return cls(root, settings)
+
+    @classmethod
+    def init(cls, path: str | os.PathLike[str], *, force: bool = False) -> Workspace:
+        """Create a workspace in ``path`` from the shipped examples and open it.
+
+        Refuses to touch a folder that already holds a ``commskit.toml`` unless ``force``; never
+        overwrites an existing file even then.
+        """
+        root = Path(path).resolve()
+        if (root / CONFIG_FILE).exists() and not force:
+            raise WorkspaceExistsError(
+                f"{root} is already a commskit workspace",
+                hint="Open it as it is, or choose another folder",
+            )
+        source = examples_root()
+        root.mkdir(parents=True, exist_ok=True)
+        copy_examples(source, root)
+        gitignore = root / ".gitignore"
+        if not gitignore.exists():
+            gitignore.write_text(_GITIGNORE, encoding="utf-8")
+        ws = cls.open(root)
+        create_secret_file(ws.state_dir)
+        ws.store.set_meta("created_by", "commskit init")
+        return ws
+
+    # --- places ----------------------------------------------------------------------------
+
+    def path(self, relative: str | os.PathLike[str]) -> Path:
+        """Resolve a path given relative to the workspace root (absolute paths pass through)."""
+        p = Path(relative).expanduser()
+        return p if p.is_absolute() else self.root / p
+
+    @property
+    def state_dir(self) -> Path:
+        return self.path(self.settings.paths.state)
+
+    @cached_property
+    def store(self) -> Store:
+        """The state database, created and migrated on first use."""
+        return Store(self.state_dir / "state.db")
+
+    @cached_property
+    def secret(self) -> bytes:
+        """The signing/hashing key (``COMMSKIT_SECRET`` or ``.commskit/secret``)."""
+        return load_secret(self.state_dir)
+
+    def close(self) -> None:
+        """Close the state database if it was opened."""
+        if "store" in self.__dict__:
+            self.store.close()
+            del self.__dict__["store"]
+
+    def __enter__(self) -> Workspace:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Workspace({str(self.root)!r})"
+
+    # --- veille (feeds, fetch, digest) -----------------------------------------------------
+
+    # --- compose and render ----------------------------------------------------------------
+
+    # --- audience --------------------------------------------------------------------------
+
+    # --- send ------------------------------------------------------------------------------
+
+
+def copy_examples(source: Path, dest: Path) -> list[Path]:
+    """Copy the shipped example files into ``dest``, never overwriting; return what was written."""
+    written: list[Path] = []
+    items = [source / CONFIG_FILE, *(source / d for d in EXAMPLE_DIRS)]
+    for item in items:
+        if item.is_file():
+            target = dest / item.name
+            if not target.exists():
+                shutil.copy2(item, target)
+                written.append(target)
+            continue
+        if not item.is_dir():
+            continue
+        for file in sorted(item.rglob("*")):
+            if not file.is_file() or "__pycache__" in file.parts:
+                continue
+            target = dest / file.relative_to(source)
+            if target.exists():
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(file, target)
+            written.append(target)
+    return written

@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import click
+from click.testing import CliRunner
+
+from commskit.cli import main
+
+
+def _commands(group: click.Group, prefix: str = "") -> list[tuple[str, click.Command]]:
+    found = []
+    for name, cmd in group.commands.items():
+        found.append((f"{prefix}{name}", cmd))
+        if isinstance(cmd, click.Group):
+            found.extend(_commands(cmd, f"{prefix}{name} "))
+    return found
+
+
+def test_every_command_has_help() -> None:
+    runner = CliRunner()
+    for name, cmd in _commands(main):
+        assert cmd.help, f"`commskit {name}` has no help text"
+        result = runner.invoke(main, [*name.split(), "--help"])
+        assert result.exit_code == 0, (name, result.output)
+
+
+def test_init_then_error_is_one_line(tmp_path: Path) -> None:
+    runner = CliRunner()
+    result = runner.invoke(main, ["init", str(tmp_path / "w")])
+    assert result.exit_code == 0, result.output
+    again = runner.invoke(main, ["init", str(tmp_path / "w")])
+    assert again.exit_code == 1
+    assert again.output.count("\n") == 1
+    assert "Traceback" not in again.output
+    assert "already a commskit workspace" in again.output
+
+
+def test_broken_config_is_one_line_error(
+    tmp_path: Path, subprocess_env: dict[str, str], python: str
+) -> None:
+    (tmp_path / "commskit.toml").write_text("[feeds\n", encoding="utf-8")
+    proc = subprocess.run(
+        [python, "-m", "commskit", "-C", str(tmp_path), "init", "--force", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        env=subprocess_env,
+        check=False,
+    )
+    assert proc.returncode == 1, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert "commskit.toml:1: invalid TOML" in proc.stderr
