@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import email
 import email.policy
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -126,6 +127,8 @@ class Script:
     data: Callable[[str, int], str | None] | None = None
     # (rcpt, attempt) → True: close the connection after reading DATA, without any reply
     drop_after_dot: Callable[[str, int], bool] | None = None
+    # (rcpt, attempt) → True: hang up at RCPT without replying
+    drop_at_rcpt: Callable[[str, int], bool] | None = None
     # (rcpt, attempt) → seconds to stall before answering RCPT
     stall_rcpt: Callable[[str, int], float] | None = None
     attempts: dict[str, int] = field(default_factory=dict)
@@ -163,6 +166,9 @@ class RecordingHandler:
         with self.lock:
             n = self.script.attempts.get(address, 0) + 1
             self.script.attempts[address] = n
+        if self.script.drop_at_rcpt is not None and self.script.drop_at_rcpt(address, n):
+            server.transport.close()
+            return "421 gone"
         if self.script.stall_rcpt is not None:
             delay = self.script.stall_rcpt(address, n)
             if delay:
@@ -218,6 +224,12 @@ class Server:
         return f"smtp://127.0.0.1:{self.port}"
 
 
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 @pytest.fixture
 def smtp_server() -> Iterator[Callable[..., Server]]:
     """Start aiosmtpd servers on 127.0.0.1 (any keyword goes to Controller); stop them after."""
@@ -226,10 +238,10 @@ def smtp_server() -> Iterator[Callable[..., Server]]:
     def start(script: Script | None = None, **kwargs: Any) -> Server:
         handler = RecordingHandler(script or Script())
         kwargs.setdefault("enable_SMTPUTF8", True)
-        controller = Controller(handler, hostname="127.0.0.1", port=0, **kwargs)
+        port = free_port()
+        controller = Controller(handler, hostname="127.0.0.1", port=port, **kwargs)
         controller.start()
         started.append(controller)
-        port = controller.server.sockets[0].getsockname()[1]
         return Server(handler, controller, port)
 
     yield start
@@ -330,3 +342,92 @@ def doubles() -> Any:
     ns.Script = Script  # type: ignore[attr-defined]
     ns.Issue = Issue  # type: ignore[attr-defined]
     return ns
+
+
+@dataclass
+class TLSFiles:
+    ca_file: str
+    server_context: Any  # ssl.SSLContext for the server side
+
+
+@pytest.fixture(scope="session")
+def tls_files(tmp_path_factory: pytest.TempPathFactory) -> TLSFiles:
+    """A throw-away CA and a server certificate for localhost/127.0.0.1 signed by it."""
+    import datetime as dt
+    import ipaddress
+    import ssl
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    folder = tmp_path_factory.mktemp("tls")
+    now = dt.datetime.now(dt.UTC)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "commskit test CA")])
+    ca_cert = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(hours=1))
+        .not_valid_after(now + dt.timedelta(days=2))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                key_cert_sign=True,
+                crl_sign=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(
+            x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")]))
+        .issuer_name(ca_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(hours=1))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+            ),
+            critical=False,
+        )
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
+            critical=False,
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    ca_file = folder / "ca.pem"
+    ca_file.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
+    cert_file = folder / "server.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file = folder / "server.key"
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert_file, key_file)
+    return TLSFiles(str(ca_file), context)

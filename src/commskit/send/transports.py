@@ -245,9 +245,16 @@ class SMTPTransport(Transport):
             timeout=cfg.timeout,
             local_hostname=cfg.local_hostname,
         )
-        await client.connect()
-        if cfg.username:
-            await client.login(cfg.username, cfg.password or "")
+        try:
+            await client.connect()
+            if client.is_ehlo_or_helo_needed:
+                # EHLO now, so the extensions (SMTPUTF8) are known before the first transaction
+                await client.ehlo()
+            if cfg.username:
+                await client.login(cfg.username, cfg.password or "")
+        except BaseException:
+            client.close()
+            raise
         self.connections_opened += 1
         return _Connection(client)
 
