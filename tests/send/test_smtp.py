@@ -25,7 +25,8 @@ def test_pooled_delivery_reuses_connections(ws, smtp_server, make_runner, people
     report = make_runner(people(40), server.url, concurrency=4).run(YES)
     assert report.sent == 40
     got = server.handler.by_rcpt()
-    assert len(got) == 40 and all(len(v) == 1 for v in got.values())
+    assert len(got) == 40
+    assert all(len(v) == 1 for v in got.values())
     # 40 messages over at most 4 pooled connections, not one connection per message
     assert server.handler.sessions <= 4
     one = got["p1@example.net"][0]
@@ -66,12 +67,15 @@ def test_550_user_unknown_fails_permanently_and_suppresses(
     server = smtp_server(script)
     bounced: list[str] = []
     report = make_runner(people(3), server.url, bounced=bounced).run(YES)
-    assert report.counts["sent"] == 2 and report.counts["failed"] == 1
+    assert report.counts["sent"] == 2
+    assert report.counts["failed"] == 1
     assert bounced == ["p2@example.net"]
     row = next(
         r for r in ws.store.sends.rows("2026-11-infolettre") if r["email"] == "p2@example.net"
     )
-    assert row["permanent"] == 1 and row["smtp_code"] == 550 and "5.1.1" in row["error"]
+    assert row["permanent"] == 1
+    assert row["smtp_code"] == 550
+    assert "5.1.1" in row["error"]
     # re-running never retries a permanent failure by itself ...
     make_runner(people(3), server.url).run(YES)
     assert script.attempts["p2@example.net"] == 1
@@ -109,11 +113,13 @@ def test_disconnect_after_final_dot_is_unknown_not_resent(
     script = doubles.Script(drop_after_dot=lambda a, n: a == "p2@example.net" and n == 1)
     server = smtp_server(script)
     report = make_runner(people(3), server.url).run(YES)
-    assert report.counts["sent"] == 2 and report.counts["unknown"] == 1
+    assert report.counts["sent"] == 2
+    assert report.counts["unknown"] == 1
     assert report.unknown == 1
     # a plain re-run leaves the ambiguous one alone
     again = make_runner(people(3), server.url).run(YES)
-    assert again.preflight.unresolved == 1 and again.sent == 0
+    assert again.preflight.unresolved == 1
+    assert again.sent == 0
     assert script.attempts["p2@example.net"] == 1
     # --retry-unknown resends it, with the same Message-ID
     make_runner(people(3), server.url).run(SendOptions(yes=True, retry_unknown=True))
@@ -135,8 +141,10 @@ def test_every_recipient_ends_with_a_reason(ws, smtp_server, make_runner, people
     server = smtp_server(script)
     report = make_runner(people(5), server.url, retry_wait=0.0).run(YES)
     rows = {r["email"]: r for r in ws.store.sends.rows("2026-11-infolettre")}
-    assert rows["p1@example.net"]["status"] == "failed" and rows["p1@example.net"]["permanent"]
-    assert rows["p2@example.net"]["status"] == "failed" and not rows["p2@example.net"]["permanent"]
+    assert rows["p1@example.net"]["status"] == "failed"
+    assert rows["p1@example.net"]["permanent"]
+    assert rows["p2@example.net"]["status"] == "failed"
+    assert not rows["p2@example.net"]["permanent"]
     assert rows["p3@example.net"]["status"] == "unknown"
     assert all(rows[e]["error"] for e in ("p1@example.net", "p2@example.net", "p3@example.net"))
     assert report.retry_later == 1
@@ -155,9 +163,11 @@ def test_smtputf8_only_when_advertised(ws, smtp_server, make_runner, doubles, ut
         assert report.counts["sent"] == 2
         assert "SMTPUTF8" in got["josé@exemple.fr"][0].options
     else:
-        assert report.counts["sent"] == 1 and report.counts["failed"] == 1
+        assert report.counts["sent"] == 1
+        assert report.counts["failed"] == 1
         row = next(r for r in ws.store.sends.rows("2026-11-infolettre") if r["contact_id"] == 1)
-        assert row["permanent"] and "SMTPUTF8" in row["error"]
+        assert row["permanent"]
+        assert "SMTPUTF8" in row["error"]
 
 
 def _auth_ok(server, session, envelope, mechanism, auth_data):
@@ -184,7 +194,7 @@ def test_starttls_with_verified_certificate_and_auth(
 def test_starttls_refuses_an_unknown_certificate(ws, smtp_server, make_runner, people, tls_files):
     server = smtp_server(tls_context=tls_files.server_context, require_starttls=True)
     url = f"smtp+starttls://127.0.0.1:{server.port}"
-    with pytest.raises(TransportError, match="(?i)certificate"):
+    with pytest.raises(TransportError, match=r"(?i)certificate"):
         make_runner(people(2), url).run(YES)
     assert ws.store.sends.campaign("2026-11-infolettre") is None
     assert server.handler.messages == []
@@ -213,14 +223,14 @@ def test_implicit_tls(ws, smtp_server, make_runner, people, tls_files):
 def test_starttls_is_required_never_opportunistic(ws, smtp_server, make_runner, people):
     server = smtp_server()  # no TLS at all, like Postfix smtp-sink
     url = f"smtp+starttls://127.0.0.1:{server.port}"
-    with pytest.raises(TransportError, match="(?i)starttls"):
+    with pytest.raises(TransportError, match=r"(?i)starttls"):
         make_runner(people(2), url).run(YES)
     assert server.handler.messages == []
 
 
 def test_plaintext_refused_for_a_non_loopback_host_before_connecting():
     # decided on the URL's host name: no DNS lookup, no connection attempt is needed to refuse
-    with pytest.raises(TransportError, match="refusing plaintext SMTP to smtp.example.org"):
+    with pytest.raises(TransportError, match=r"refusing plaintext SMTP to smtp\.example\.org"):
         make_transport("smtp://smtp.example.org:25", environ={})
     allowed = make_transport(
         "smtp://smtp.example.org:25", settings=TransportSettings(allow_plaintext=True), environ={}
