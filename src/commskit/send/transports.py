@@ -253,7 +253,7 @@ class SMTPTransport(Transport):
             if cfg.username:
                 await client.login(cfg.username, cfg.password or "")
         except BaseException:
-            client.close()
+            _hard_close(client)
             raise
         self.connections_opened += 1
         return _Connection(client)
@@ -330,7 +330,7 @@ class SMTPTransport(Transport):
                     return DeliveryResult(result.outcome, result.code, result.reason, True)
             return result
         except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError, OSError) as exc:
-            client.close()
+            _hard_close(client)
             if stage == "DATA":
                 # The message may or may not have been accepted: resending blindly could double it.
                 return DeliveryResult(
@@ -369,7 +369,15 @@ async def _quietly_quit(client: aiosmtplib.SMTP) -> None:
     try:
         await asyncio.wait_for(client.quit(), timeout=5)
     except (aiosmtplib.SMTPException, OSError, TimeoutError):
-        client.close()
+        _hard_close(client)
+
+
+def _hard_close(client: aiosmtplib.SMTP) -> None:
+    """Drop a connection at once: a TLS close() would need the loop to run on to finish."""
+    transport = client.transport
+    if isinstance(transport, asyncio.Transport):
+        transport.abort()
+    client.close()
 
 
 # --- finding a transport from its URL ----------------------------------------------------------
