@@ -93,10 +93,15 @@ class FeedServer:
                 except (BrokenPipeError, ConnectionResetError):
                     pass  # the client gave up at its cap: that is the point
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        class Server(ThreadingHTTPServer):
+            request_queue_size = 256  # the default 5 drops concurrent connects (SYN retries)
+
+        self.httpd = Server(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
         self.httpd.block_on_close = False
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread = threading.Thread(
+            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
 
     @property
     def base(self) -> str:
@@ -215,3 +220,9 @@ def write_list() -> Callable[..., Path]:
 def db_snapshot() -> Callable[[Path], list[str]]:
     """Return the state-database dumper (compare before/after a failing command)."""
     return _db_snapshot
+
+
+@pytest.fixture
+def samples() -> Path:
+    """The shipped offline sample feeds (feeds/samples/)."""
+    return SAMPLES

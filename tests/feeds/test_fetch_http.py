@@ -25,7 +25,7 @@ def _one(report, name):  # type: ignore[no-untyped-def]
     return next(r for r in report.results if r.name == name)
 
 
-def test_second_fetch_of_unchanged_feed_gets_304_and_stores_nothing(  # noqa: D103
+def test_second_fetch_of_unchanged_feed_gets_304_and_stores_nothing(
     feed_server, make_ws, rss
 ) -> None:
     url = feed_server.add("/feed.xml", body=rss("A", ITEMS), etag='"v1"')

@@ -217,15 +217,15 @@ def parse_feed(
         site_url=clean_link(str(parsed.feed.get("link", ""))),
     )
     entries = parsed.get("entries") or []
-    if not entries:
-        if parsed.get("bozo"):
-            exc = parsed.get("bozo_exception")
-            reason = collapse(str(exc))[:200] if exc else "unknown error"
-            result.error = f"not a readable feed: {reason}"
-        elif not parsed.get("version") and not parsed.feed:
-            result.error = "not a feed (no RSS/Atom structure found)"
-        return result
     exc = parsed.get("bozo_exception")
+    if not entries:
+        if parsed.get("version"):
+            result.warning = "the feed has no items"
+        elif parsed.get("bozo") and not isinstance(exc, _HARMLESS):
+            result.error = f"not a readable feed: {collapse(str(exc))[:200]}"
+        else:
+            result.error = "not an RSS or Atom feed (no feed structure found)"
+        return result
     if parsed.get("bozo") and not isinstance(exc, _HARMLESS):
         result.warning = f"feed is not well-formed, parsed leniently: {collapse(str(exc))[:150]}"
     seen: set[str] = set()
