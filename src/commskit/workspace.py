@@ -11,13 +11,16 @@ import shutil
 from collections.abc import Mapping
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .config import CONFIG_FILE, Settings, load_settings
 from .errors import WorkspaceExistsError, WorkspaceNotFoundError
 from .examples import EXAMPLE_DIRS, examples_root
 from .keyfile import create_secret_file, load_secret
 from .store import Store
+
+if TYPE_CHECKING:
+    from .audience import ContactBook, Segment
 
 CONFIG_ENV = "COMMSKIT_CONFIG"
 
@@ -148,6 +151,32 @@ class Workspace:
     # --- compose and render ----------------------------------------------------------------
 
     # --- audience --------------------------------------------------------------------------
+
+    @cached_property
+    def contacts(self) -> ContactBook:
+        """The partner list: import, look up, suppress, erase (see docs/audience.md)."""
+        from .audience import ContactBook
+
+        return ContactBook(self)
+
+    def segment(
+        self,
+        expression_or_name: str,
+        *,
+        include_suppressed: bool = False,
+        list_name: str | None = None,
+    ) -> Segment:
+        """Return the contacts a segment expression or a ``[segments]`` name selects.
+
+        Suppressed contacts are left out unless ``include_suppressed``; ``list_name`` also
+        leaves out those unsubscribed from that list. See docs/segments.md::
+
+            ws.segment('kind = "AOM" and region = "Bretagne"').count()
+            for contact in ws.segment("aom-a-convaincre", list_name="infolettre"): ...
+        """
+        return self.contacts.segment(
+            expression_or_name, include_suppressed=include_suppressed, list_name=list_name
+        )
 
     # --- send ------------------------------------------------------------------------------
 
