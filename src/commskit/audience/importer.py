@@ -272,9 +272,17 @@ def _json_records(text: str, path: Path) -> tuple[str, list[tuple[int, dict[str,
 
 
 def resolve_columns(
-    columns: Sequence[str], mapping: Mapping[str, str], path: Path
+    columns: Sequence[str],
+    mapping: Mapping[str, str],
+    path: Path,
+    *,
+    allow_synonyms: bool = False,
 ) -> dict[str, str]:
-    """Map each column to a field, IGNORE, or ``attributes.<slug>``; raise on conflicts."""
+    """Map each column to a field, IGNORE, or ``attributes.<slug>``; raise on conflicts.
+
+    ``allow_synonyms`` lets two keys give one field (JSON objects of different shapes); the
+    first non-empty value then wins.
+    """
     explicit: dict[str, str] = {}
     keys = {header_key(c): c for c in columns}
     for column, target in mapping.items():
@@ -300,7 +308,7 @@ def resolve_columns(
         if found_target is None:
             key = slug(column)
             found_target = f"attributes.{key}" if key else IGNORE
-        if found_target != IGNORE and found_target in taken:
+        if found_target != IGNORE and found_target in taken and not allow_synonyms:
             raise ContactImportError(
                 f'columns "{taken[found_target]}" and "{column}" both give {found_target}',
                 path=path,
@@ -373,7 +381,7 @@ def read_contact_file(
                 records.append((number, dict(zip(columns, cells[:width], strict=False))))
         except ContactImportError as exc:
             raise ContactImportError(exc.message, path=path, line=exc.line, hint=exc.hint) from None
-    resolved = resolve_columns(columns, options.mapping, path)
+    resolved = resolve_columns(columns, options.mapping, path, allow_synonyms=is_json)
     parsed = ParsedFile(path, fmt, encoding, delimiter, resolved, total_rows=len(records))
     extra_tags = [t for t in (normalise_tag(t) for t in options.tags) if t]
     seen: dict[str, int] = {}
@@ -440,7 +448,9 @@ def _parse_row(
             if text:
                 attributes[target.removeprefix("attributes.")] = text
             continue
-        values[target] = _text(raw_value)
+        text = _text(raw_value)
+        if text or target not in values:
+            values[target] = text
     # a JSON export's "attributes" object comes back as attributes
     nested = record.get("attributes")
     if isinstance(nested, dict):
