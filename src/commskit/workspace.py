@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
     from datetime import date, datetime
 
+    from .audience import ContactBook, Segment
     from .feeds import Digest, FeedLists, FeedSource, FetchReport, TopicRules
     from .feeds.veille import FeedStatus, ImportReport, RuleTest
 
@@ -233,6 +234,32 @@ class Workspace:
     # --- compose and render ----------------------------------------------------------------
 
     # --- audience --------------------------------------------------------------------------
+
+    @cached_property
+    def contacts(self) -> ContactBook:
+        """The partner list: import, look up, suppress, erase (see docs/audience.md)."""
+        from .audience import ContactBook
+
+        return ContactBook(self)
+
+    def segment(
+        self,
+        expression_or_name: str,
+        *,
+        include_suppressed: bool = False,
+        list_name: str | None = None,
+    ) -> Segment:
+        """Return the contacts a segment expression or a ``[segments]`` name selects.
+
+        Suppressed contacts are left out unless ``include_suppressed``; ``list_name`` also
+        leaves out those unsubscribed from that list. See docs/segments.md::
+
+            ws.segment('kind = "AOM" and region = "Bretagne"').count()
+            for contact in ws.segment("aom-a-convaincre", list_name="infolettre"): ...
+        """
+        return self.contacts.segment(
+            expression_or_name, include_suppressed=include_suppressed, list_name=list_name
+        )
 
     # --- send ------------------------------------------------------------------------------
 
