@@ -461,6 +461,7 @@ class CompiledCampaign:
             contact = sample_contact(to, language=self.campaign.language)
             contact = type(contact)(email=to, language=self.campaign.language)
         address = to or contact.email
+        mime.check_header_value(contact.full_name, field="recipient name")
         list_unsubscribe = mime.list_unsubscribe_value(unsubscribe_url, unsubscribe_mailto)
         context = self._context(contact, unsubscribe_url)
         text_qp = self._guard(lambda: self.text.render_qp(context), contact)

@@ -120,22 +120,34 @@ def ascii_address(addr_spec: str, *, field: str = "address") -> str:
 
 
 def _q_words(text: str, first_room: int) -> list[str]:
-    """Encode ``text`` as Q encoded-words of at most 75 characters, never splitting a character."""
-    words: list[str] = []
-    current = ""
-    room = min(75, max(first_room, 20))
+    """Encode ``text`` as Q encoded-words of at most 75 characters, never splitting a character.
+
+    A word is cut just after a space when there is one, so that decoders which (wrongly) keep
+    the folding whitespace between encoded-words still show the right words.
+    """
     prefix, suffix = "=?utf-8?q?", "?="
-    for ch in text:
-        encoded = "".join(
-            chr(b) if b in _Q_SAFE else "_" if b == 0x20 else f"={b:02X}" for b in ch.encode()
-        )
-        if len(prefix) + len(current) + len(encoded) + len(suffix) > room:
-            words.append(prefix + current + suffix)
-            current = ""
-            room = 75
-        current += encoded
+    encoded = [
+        "".join(chr(b) if b in _Q_SAFE else "_" if b == 0x20 else f"={b:02X}" for b in ch.encode())
+        for ch in text
+    ]
+    words: list[str] = []
+    current: list[str] = []
+    size = 0
+    room = min(75, max(first_room, 20)) - len(prefix) - len(suffix)
+    for piece in encoded:
+        if size + len(piece) > room and current:
+            cut = len(current)
+            spaces = [i for i, p in enumerate(current) if p == "_"]
+            if spaces and spaces[-1] + 1 < len(current):
+                cut = spaces[-1] + 1
+            words.append(prefix + "".join(current[:cut]) + suffix)
+            current = current[cut:]
+            size = sum(len(p) for p in current)
+            room = 75 - len(prefix) - len(suffix)
+        current.append(piece)
+        size += len(piece)
     if current or not words:
-        words.append(prefix + current + suffix)
+        words.append(prefix + "".join(current) + suffix)
     return words
 
 
@@ -161,21 +173,48 @@ def encode_unstructured(name: str, value: str) -> str:
     return fold_words(name, _q_words(value, 75 - len(name) - 2))
 
 
+_ATEXT_WORD = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+$")
+
+
+def _phrase_words(display_name: str, room: int) -> list[str]:
+    """Encode a display name: atext words stay plain, runs of other words become encoded-words.
+
+    Consecutive words that need encoding share one encoded-word (their spaces encoded as "_"),
+    because decoders disagree about whitespace between adjacent encoded-words in a phrase.
+    """
+    out: list[str] = []
+    run: list[str] = []
+
+    def flush() -> None:
+        if run:
+            out.extend(_q_words(" ".join(run), room if not out else 75))
+            run.clear()
+
+    for word in display_name.split(" "):
+        if _ATEXT_WORD.match(word) and not _ENCODED_WORD.search(word):
+            flush()
+            out.append(word)
+        else:
+            run.append(word)
+    flush()
+    return out
+
+
 def format_mailbox(name: str, display_name: str, addr_spec: str) -> str:
     """Fold ``Name: display <addr>`` with RFC 2047 only in the display name (EMAIL-CHECKLIST A6)."""
     addr = f"<{addr_spec}>"
     display_name = " ".join(display_name.split())
     if not display_name:
         return fold_words(name, [addr_spec])
-    if display_name.isascii():
-        if _ATEXT_PHRASE.match(display_name) and not _ENCODED_WORD.search(display_name):
+    if display_name.isascii() and not _ENCODED_WORD.search(display_name):
+        if _ATEXT_PHRASE.match(display_name):
             words = display_name.split(" ")
         else:
             quoted = display_name.replace("\\", "\\\\").replace('"', '\\"')
             words = [f'"{quoted}"']
         if all(len(w) <= 70 for w in words):
             return fold_words(name, [*words, addr])
-    return fold_words(name, [*_q_words(display_name, 75 - len(name) - 2), addr])
+    return fold_words(name, [*_phrase_words(display_name, 75 - len(name) - 2), addr])
 
 
 # --- quoted-printable segments ---------------------------------------------------------------
@@ -194,6 +233,8 @@ def qp_segment(text: str) -> bytes:
     if not text:
         return b""
     encoded = binascii.b2a_qp(_crlf(text).encode("utf-8"))
+    # b2a_qp writes its soft breaks as bare LF unless the data's first line ends in CRLF
+    encoded = encoded.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
     if encoded.endswith(b"\r\n"):
         return encoded
     head, _, last = encoded.rpartition(b"\r\n")
@@ -213,12 +254,10 @@ def qp_segment(text: str) -> bytes:
 
 
 def qp_join(segments: Iterable[bytes]) -> bytes:
-    """Join QP segments into a body, dropping the last soft break of the whole part."""
+    """Join QP segments into a body that ends with a line break, as ``set_content`` writes it."""
     body = b"".join(segments)
     if body.endswith(b"=\r\n"):
-        body = body[:-3]
-    elif body.endswith(b"\r\n"):
-        body = body[:-2]
+        body = body[:-3] + b"\r\n"
     return body
 
 
@@ -358,14 +397,15 @@ class MessageSkeleton:
         )
         if attachments:
             mixed = _boundary(seed, "mix")
-            mime.append(f'Content-Type: multipart/mixed; boundary="{mixed}"\r\n\r\n')
+            mime.append(f'Content-Type: multipart/mixed;\r\n boundary="{mixed}"\r\n\r\n')
             mime.append(
-                f'--{mixed}\r\nContent-Type: multipart/alternative; boundary="{alt}"\r\n\r\n'
+                f'--{mixed}\r\nContent-Type: multipart/alternative;\r\n boundary="{alt}"\r\n\r\n'
             )
         else:
-            mime.append(f'Content-Type: multipart/alternative; boundary="{alt}"\r\n\r\n')
+            mime.append(f'Content-Type: multipart/alternative;\r\n boundary="{alt}"\r\n\r\n')
         self.head = "".join(head).encode("ascii")
         self.before_text = ("".join(mime) + f"--{alt}\r\n" + part_head.format("plain")).encode()
+        # the CRLF before a boundary belongs to the delimiter (RFC 2046 §5.1.1)
         self.before_html = f"\r\n--{alt}\r\n{part_head.format('html')}".encode()
         tail = f"\r\n--{alt}--\r\n"
         if attachments:
@@ -376,7 +416,7 @@ class MessageSkeleton:
                 tail += (
                     f"\r\n--{mixed}\r\nContent-Type: {attachment.content_type}\r\n"
                     f"Content-Transfer-Encoding: base64\r\n"
-                    f'Content-Disposition: attachment; filename="{filename}"\r\n\r\n{encoded}'
+                    f'Content-Disposition: attachment;\r\n filename="{filename}"\r\n\r\n{encoded}'
                 )
             tail += f"\r\n--{mixed}--\r\n"
         self.tail = tail.encode("ascii")
