@@ -233,6 +233,30 @@ class Workspace:
 
     # --- compose and render ----------------------------------------------------------------
 
+    if TYPE_CHECKING:
+        from .compose.campaign import Campaign
+
+    def campaign(self, path_or_name: str | os.PathLike[str]) -> Campaign:
+        """Load and validate a campaign file (a path, or a name in the campaigns folder)."""
+        from .compose.campaign import find_campaign, load_campaign
+
+        path = find_campaign(self, Path(path_or_name))
+        return load_campaign(
+            path, ws_root=self.root, default_language=self.settings.workspace.language
+        )
+
+    def campaigns(self) -> list[Campaign]:
+        """Load every campaign file of the workspace, sorted by file name."""
+        from .compose.campaign import list_campaigns
+
+        return [self.campaign(path) for path in list_campaigns(self)]
+
+    def render_digest_html(self, digest: Any) -> str:
+        """Render a veille digest to email-ready HTML with the ``digest`` MJML template."""
+        from .compose.digest import render_digest_html
+
+        return render_digest_html(self, digest)
+
     # --- audience --------------------------------------------------------------------------
 
     @cached_property
