@@ -73,6 +73,10 @@ class TransportSettings:
     # e.g. "Mon-Fri 09:00-17:00 Europe/Paris"; empty = any time
     window: str = ""
     max_retry_age: str = "3d"
+    # first retry delay after a 4xx (seconds), doubled each attempt, with jitter
+    retry_base: float = 30.0
+    # how long one run waits for due retries before leaving them to the next run (seconds)
+    retry_wait: float = 300.0
 
 
 @dataclass(frozen=True)

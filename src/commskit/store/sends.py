@@ -1,16 +1,346 @@
-"""SQL for the sends stage (filled in by that stage's work)."""
+"""SQL for the send stage: campaigns, the per-recipient send log, bounce events.
+
+The send log is the truth about who got what. Status moves pending → sending → sent | failed |
+unknown, or straight to suppressed | skipped; ``sending`` is committed *before* the bytes leave, so
+a row still in ``sending`` after a crash means "maybe in flight" and is re-sent with the same
+Message-ID.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import sqlite3
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from .db import utcnow
 
 if TYPE_CHECKING:
     from .db import Store
 
+STATUSES = ("pending", "sending", "sent", "failed", "suppressed", "skipped", "unknown")
+
+
+@dataclass(frozen=True)
+class LogRow:
+    """One recipient's line in the send log, as the runner needs it."""
+
+    id: int
+    recipient_key: str
+    contact_id: int | None
+    email: str | None
+    token: str
+    message_id: str
+    status: str
+    attempts: int
+    first_attempt_at: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class NewLogRow:
+    """A recipient about to enter the send log."""
+
+    recipient_key: str
+    contact_id: int | None
+    email: str
+    token: str
+    message_id: str
+    status: str = "pending"
+    error: str | None = None
+
 
 class SendRepo:
-    """Queries and writes for the sends stage."""
+    """Queries and writes for the send stage."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
         self.conn = store.conn
+
+    # --- campaigns ---------------------------------------------------------------------------
+
+    def campaign(self, campaign_id: str) -> sqlite3.Row | None:
+        """Return the campaign row (fingerprint, dates), or None if it was never sent."""
+        row: sqlite3.Row | None = self.conn.execute(
+            "SELECT * FROM campaigns WHERE id = ?", (campaign_id,)
+        ).fetchone()
+        return row
+
+    def start_campaign(
+        self,
+        campaign_id: str,
+        *,
+        fingerprint: str,
+        list_name: str | None,
+        subject: str | None,
+        transport: str,
+        replace_fingerprint: bool = False,
+    ) -> None:
+        """Create the campaign row on first send, or mark a resumed one as started again."""
+        now = utcnow()
+        self.conn.execute(
+            "INSERT INTO campaigns (id, fingerprint, list_name, subject, transport, created_at,"
+            " started_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT(id) DO UPDATE SET started_at = excluded.started_at,"
+            " transport = excluded.transport, updated_at = excluded.updated_at, finished_at = NULL,"
+            " fingerprint = CASE WHEN ? THEN excluded.fingerprint ELSE campaigns.fingerprint END",
+            (
+                campaign_id,
+                fingerprint,
+                list_name,
+                subject,
+                transport,
+                now,
+                now,
+                now,
+                int(replace_fingerprint),
+            ),
+        )
+
+    def finish_campaign(self, campaign_id: str) -> None:
+        """Record that a run left nothing due for this campaign."""
+        now = utcnow()
+        self.conn.execute(
+            "UPDATE campaigns SET finished_at = ?, updated_at = ? WHERE id = ?",
+            (now, now, campaign_id),
+        )
+
+    # --- filling the log ---------------------------------------------------------------------
+
+    def statuses(self, campaign_id: str) -> dict[str, str]:
+        """Return recipient_key → status for one campaign (small: two short strings a row)."""
+        return {
+            row[0]: row[1]
+            for row in self.conn.execute(
+                "SELECT recipient_key, status FROM send_log WHERE campaign_id = ?", (campaign_id,)
+            )
+        }
+
+    def add_recipients(self, campaign_id: str, rows: Iterable[NewLogRow]) -> None:
+        """Insert recipients (new ones as given; existing rows keep their state unless unsent).
+
+        A contact suppressed since the last run turns ``suppressed``; one no longer suppressed goes
+        back to ``pending``; a sent, sending or unknown row is never touched.
+        """
+        now = utcnow()
+        self.conn.executemany(
+            "INSERT INTO send_log (campaign_id, recipient_key, contact_id, email, token,"
+            " message_id, status, error, created_at, updated_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT(campaign_id, recipient_key) DO UPDATE SET status = excluded.status,"
+            " error = excluded.error, email = excluded.email, updated_at = excluded.updated_at"
+            " WHERE send_log.status IN ('pending', 'suppressed', 'skipped')"
+            " OR (send_log.status = 'failed' AND excluded.status != 'pending')",
+            (
+                (
+                    campaign_id,
+                    r.recipient_key,
+                    r.contact_id,
+                    r.email,
+                    r.token,
+                    r.message_id,
+                    r.status,
+                    r.error,
+                    now,
+                    now,
+                )
+                for r in rows
+            ),
+        )
+
+    # --- dispatch ----------------------------------------------------------------------------
+
+    def due(
+        self,
+        campaign_id: str,
+        *,
+        now: float,
+        after_id: int = 0,
+        limit: int = 500,
+        retry_failed: bool = False,
+        retry_unknown: bool = False,
+    ) -> list[LogRow]:
+        """Return the next rows to hand to the transport, in id order after ``after_id``.
+
+        Due: pending; sending (left by a crash); transient failures whose retry time has come;
+        permanent failures with ``retry_failed``; unknown outcomes with ``retry_unknown``.
+        """
+        cur = self.conn.execute(
+            "SELECT id, recipient_key, contact_id, email, token, message_id, status, attempts,"
+            " first_attempt_at FROM send_log WHERE campaign_id = :campaign AND id > :after AND ("
+            " status IN ('pending', 'sending')"
+            " OR (status = 'failed' AND permanent = 0 AND COALESCE(next_attempt_at, 0) <= :now)"
+            " OR (:retry_failed AND status = 'failed' AND permanent = 1)"
+            " OR (:retry_unknown AND status = 'unknown')"
+            ") ORDER BY id LIMIT :limit",
+            {
+                "campaign": campaign_id,
+                "after": after_id,
+                "limit": limit,
+                "now": now,
+                "retry_failed": int(retry_failed),
+                "retry_unknown": int(retry_unknown),
+            },
+        )
+        return [LogRow(*row) for row in cur]
+
+    def next_retry_at(self, campaign_id: str) -> float | None:
+        """Return when the earliest transient failure of a campaign is due again."""
+        row = self.conn.execute(
+            "SELECT MIN(next_attempt_at) FROM send_log WHERE campaign_id = ?"
+            " AND status = 'failed' AND permanent = 0",
+            (campaign_id,),
+        ).fetchone()
+        return None if row[0] is None else float(row[0])
+
+    def transient_failures(self, campaign_id: str) -> int:
+        """Return how many recipients wait for a retry after a temporary failure."""
+        row = self.conn.execute(
+            "SELECT COUNT(*) FROM send_log WHERE campaign_id = ? AND status = 'failed'"
+            " AND permanent = 0",
+            (campaign_id,),
+        ).fetchone()
+        return int(row[0])
+
+    def mark_sending(self, row_id: int, *, now: float) -> None:
+        """Record (committed) that the message is about to leave; the crash-safety point."""
+        self.conn.execute(
+            "UPDATE send_log SET status = 'sending', attempts = attempts + 1,"
+            " first_attempt_at = COALESCE(first_attempt_at, ?), updated_at = ? WHERE id = ?",
+            (now, utcnow(), row_id),
+        )
+
+    def mark_sent(self, row_id: int, *, code: int | None = 250, note: str | None = None) -> None:
+        """Record that the server accepted the message (or it is in the outbox)."""
+        now = utcnow()
+        self.conn.execute(
+            "UPDATE send_log SET status = 'sent', sent_at = ?, updated_at = ?, smtp_code = ?,"
+            " error = ?, permanent = 0, next_attempt_at = NULL WHERE id = ?",
+            (now, now, code, note, row_id),
+        )
+
+    def mark_failed(
+        self,
+        row_id: int,
+        *,
+        reason: str,
+        code: int | None,
+        permanent: bool,
+        next_attempt_at: float | None = None,
+    ) -> None:
+        """Record a failed attempt: permanent, or transient with the time of the next try."""
+        self.conn.execute(
+            "UPDATE send_log SET status = 'failed', error = ?, smtp_code = ?, permanent = ?,"
+            " next_attempt_at = ?, updated_at = ? WHERE id = ?",
+            (reason, code, int(permanent), next_attempt_at, utcnow(), row_id),
+        )
+
+    def mark_unknown(self, row_id: int, *, reason: str) -> None:
+        """Record that the outcome cannot be known (connection lost after the data was sent)."""
+        self.conn.execute(
+            "UPDATE send_log SET status = 'unknown', error = ?, updated_at = ? WHERE id = ?",
+            (reason, utcnow(), row_id),
+        )
+
+    def mark_suppressed(self, row_id: int, *, reason: str) -> None:
+        """Record that the recipient was suppressed at dispatch time."""
+        self.conn.execute(
+            "UPDATE send_log SET status = 'suppressed', error = ?, updated_at = ? WHERE id = ?",
+            (reason, utcnow(), row_id),
+        )
+
+    def release_sending(self, campaign_id: str) -> None:
+        """Put rows marked ``sending`` but never handed over back to ``pending`` (clean stop)."""
+        self.conn.execute(
+            "UPDATE send_log SET status = 'pending', updated_at = ?"
+            " WHERE campaign_id = ? AND status = 'sending'",
+            (utcnow(), campaign_id),
+        )
+
+    def count_sent_since(self, since_iso: str) -> int:
+        """Return how many messages (all campaigns) were accepted since a UTC ISO time."""
+        row = self.conn.execute(
+            "SELECT COUNT(*) FROM send_log WHERE status = 'sent' AND sent_at >= ?", (since_iso,)
+        ).fetchone()
+        return int(row[0])
+
+    # --- reporting ---------------------------------------------------------------------------
+
+    def counts(self, campaign_id: str) -> dict[str, int]:
+        """Return the number of recipients per status (every status present, zeros included)."""
+        out = dict.fromkeys(STATUSES, 0)
+        for status, n in self.conn.execute(
+            "SELECT status, COUNT(*) FROM send_log WHERE campaign_id = ? GROUP BY status",
+            (campaign_id,),
+        ):
+            out[status] = int(n)
+        return out
+
+    def campaign_ids(self) -> list[str]:
+        """Return every campaign that has a send log, most recently started first."""
+        return [
+            row[0]
+            for row in self.conn.execute(
+                "SELECT id FROM campaigns ORDER BY COALESCE(started_at, created_at) DESC, id"
+            )
+        ]
+
+    def rows(self, campaign_id: str) -> Iterator[dict[str, Any]]:
+        """Yield one dict per recipient of a campaign, for reports (streams, in id order)."""
+        cur = self.conn.execute(
+            "SELECT contact_id, email, status, error, smtp_code, permanent, attempts, message_id,"
+            " sent_at, updated_at FROM send_log WHERE campaign_id = ? ORDER BY id",
+            (campaign_id,),
+        )
+        for row in cur:
+            yield dict(row)
+
+    def history(self, contact_id: int) -> list[dict[str, Any]]:
+        """Return a contact's sends: campaign_id, contact_id, status, sent_at, updated_at, error."""
+        cur = self.conn.execute(
+            "SELECT campaign_id, contact_id, status, sent_at, updated_at, error FROM send_log"
+            " WHERE contact_id = ? ORDER BY COALESCE(sent_at, updated_at) DESC",
+            (contact_id,),
+        )
+        return [dict(row) for row in cur]
+
+    def erase_contact(self, contact_id: int) -> None:
+        """Forget the address of an erased contact (the anonymous status rows stay for counts)."""
+        self.conn.execute("UPDATE send_log SET email = NULL WHERE contact_id = ?", (contact_id,))
+
+    def find_by_token(self, token: str, campaign_id: str | None = None) -> sqlite3.Row | None:
+        """Return the log row a VERP token points at (optionally within one campaign)."""
+        sql = "SELECT campaign_id, contact_id, email FROM send_log WHERE token = ?"
+        args: tuple[Any, ...] = (token,)
+        if campaign_id is not None:
+            sql += " AND campaign_id = ?"
+            args = (token, campaign_id)
+        row: sqlite3.Row | None = self.conn.execute(sql + " LIMIT 1", args).fetchone()
+        return row
+
+    # --- bounces -----------------------------------------------------------------------------
+
+    def record_bounce(
+        self,
+        *,
+        message_key: str,
+        email: str,
+        kind: str,
+        status: str | None,
+        diagnostic: str | None,
+        campaign_id: str | None,
+    ) -> bool:
+        """Store one bounce/complaint; return False if this report was already counted."""
+        cur = self.conn.execute(
+            "INSERT INTO bounce_events (message_key, email, kind, status, diagnostic,"
+            " campaign_id, received_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT(message_key, email) DO NOTHING",
+            (message_key, email, kind, status, diagnostic, campaign_id, utcnow()),
+        )
+        return cur.rowcount > 0
+
+    def bounce_count(self, email: str, kind: str) -> int:
+        """Return how many bounces of a kind an address has collected."""
+        row = self.conn.execute(
+            "SELECT COUNT(*) FROM bounce_events WHERE email = ? AND kind = ?", (email, kind)
+        ).fetchone()
+        return int(row[0])

@@ -1,0 +1,665 @@
+"""The campaign runner: pre-flight, then crash-safe, resumable dispatch through a transport.
+
+The runner sees the rest of commskit through a narrow seam, :class:`SendJob`: a compiled message
+(``fingerprint``, ``check()``, ``message_for(...)``), re-iterable recipients (objects with ``id``
+and ``email``, such as :class:`commskit.audience.Contact`) and a ``suppression(email, list)``
+callable.
+That is what lets a veille digest go through the same engine as a newsletter.
+
+Order of a run (see docs/sending.md):
+
+1. fingerprint check against the first send (CampaignChangedError unless allowed);
+2. pre-flight, streamed: compose checks, then every recipient rendered strictly, suppression,
+   invalid and duplicate addresses, already-sent counts. Nothing is written before it passes;
+3. confirmation (``yes`` or the ``confirm`` callback) for more than one recipient;
+4. the transport is opened (a bad URL, password or host fails here, the log still unchanged);
+5. the recipients enter the send log; then each due row is re-checked against suppression,
+   marked ``sending`` (committed), handed to the transport, and marked with the outcome.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import random
+import re
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from email.utils import parseaddr
+from typing import Any, Protocol
+
+from email_validator import EmailNotValidError, validate_email
+
+from ..config import Settings
+from ..errors import CampaignChangedError, PreflightError, SendError
+from ..store.sends import LogRow, NewLogRow, SendRepo
+from .throttle import Throttle, parse_duration, since_iso
+from .transports import DeliveryResult, Transport
+
+Progress = Callable[..., None]
+
+
+class CheckIssueLike(Protocol):
+    level: str
+    code: str
+    message: str
+
+
+class CompiledLike(Protocol):
+    """What the runner needs from a compiled campaign (contract 3)."""
+
+    @property
+    def fingerprint(self) -> str: ...
+
+    def check(self) -> Sequence[CheckIssueLike]: ...
+
+    def message_for(
+        self,
+        contact: Any,
+        *,
+        message_id: str,
+        unsubscribe_url: str,
+        unsubscribe_mailto: str | None = None,
+        extra_headers: Mapping[str, str] = ...,
+    ) -> bytes: ...
+
+
+@dataclass
+class SendJob:
+    """Everything one send needs, independent of where campaigns and contacts come from."""
+
+    campaign_id: str
+    compiled: CompiledLike
+    # objects with .email and .id (int, or None for a plain address); iterated more than once
+    recipients: Iterable[Any]
+    list_name: str | None = None
+    subject: str = ""
+    # reason the address must not be emailed (unsubscribed, bounced, ...), or None
+    suppression: Callable[[str, str | None], str | None] = lambda email, list_name: None
+    # called with (email, reason) when the server says the address does not exist
+    on_hard_bounce: Callable[[str, str], None] | None = None
+    # builds the opaque unsubscribe token for (contact id, list); None → no token in the URL
+    make_token: Callable[[int, str], str] | None = None
+    # finds a recipient again from its log row (default: index the recipients lazily)
+    lookup: Callable[[LogRow], Any] | None = None
+    # a sample recipient for --test when the list is empty
+    sample: Any = None
+
+
+@dataclass
+class SendOptions:
+    """How to run a send (the CLI flags)."""
+
+    dry_run: bool = False
+    test_address: str | None = None
+    limit: int | None = None
+    yes: bool = False
+    retry_failed: bool = False
+    retry_unknown: bool = False
+    allow_changed: bool = False
+
+
+@dataclass
+class PreflightReport:
+    """What pre-flight found; ``to_send`` is what this run would hand to the transport."""
+
+    campaign_id: str
+    total: int = 0
+    to_send: int = 0
+    already_sent: int = 0
+    suppressed: int = 0
+    invalid: int = 0
+    duplicate: int = 0
+    unresolved: int = 0  # unknown outcomes from an earlier run, left alone without --retry-unknown
+    warnings: list[str] = field(default_factory=list)
+    examples: list[str] = field(default_factory=list)  # a few invalid/duplicate addresses
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready dict."""
+        return dict(self.__dict__)
+
+
+@dataclass
+class SendReport:
+    """The outcome of one run of :func:`run_send`."""
+
+    campaign_id: str
+    preflight: PreflightReport
+    dry_run: bool = False
+    test_address: str | None = None
+    transport: str = ""
+    sent: int = 0  # in this run
+    failed: int = 0
+    retry_later: int = 0
+    unknown: int = 0
+    suppressed_at_dispatch: int = 0
+    stopped: str | None = None  # why the run stopped before the end (quota, window, limit)
+    counts: dict[str, int] = field(default_factory=dict)  # whole campaign, from the send log
+    elapsed: float = 0.0
+
+    @property
+    def rate(self) -> float:
+        """Return the messages accepted per second in this run."""
+        return self.sent / self.elapsed if self.elapsed > 0 else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready dict."""
+        out = {k: v for k, v in self.__dict__.items() if k != "preflight"}
+        out["preflight"] = self.preflight.to_dict()
+        out["rate"] = round(self.rate, 1)
+        return out
+
+
+@dataclass(frozen=True)
+class SendContext:
+    """Settings-derived values the runner needs (kept apart so tests can build one directly)."""
+
+    secret: bytes
+    domain: str
+    envelope_from: str  # may contain {campaign} and {token} (VERP)
+    unsubscribe_url: str
+    unsubscribe_mailto: str | None
+    feedback_id: str
+    retry_base: float
+    retry_wait: float
+    max_retry_age: float
+
+    @classmethod
+    def from_settings(cls, settings: Settings, secret: bytes, from_: str = "") -> SendContext:
+        """Derive the context from workspace settings (and the campaign's From, if any)."""
+        sender = settings.sender
+        from_addr = parseaddr(from_ or sender.from_)[1]
+        domain = sender.domain or (from_addr.rpartition("@")[2] if "@" in from_addr else "")
+        return cls(
+            secret=secret,
+            domain=domain or "localhost",
+            envelope_from=sender.envelope_from or from_addr,
+            unsubscribe_url=settings.unsubscribe.url,
+            unsubscribe_mailto=settings.unsubscribe.mailto or None,
+            feedback_id=sender.feedback_id,
+            retry_base=settings.transport.retry_base,
+            retry_wait=settings.transport.retry_wait,
+            max_retry_age=parse_duration(settings.transport.max_retry_age),
+        )
+
+
+_SLUG = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+class CampaignRunner:
+    """Run one :class:`SendJob` through one transport with a send log; see the module doc."""
+
+    def __init__(
+        self,
+        job: SendJob,
+        *,
+        repo: SendRepo,
+        context: SendContext,
+        transport_factory: Callable[[], Transport],
+        throttle_factory: Callable[[SendRepo], Throttle] | None = None,
+    ) -> None:
+        self.job = job
+        self.repo = repo
+        self.ctx = context
+        self.transport_factory = transport_factory
+        self.throttle_factory = throttle_factory
+        self._index: dict[str, Any] | None = None
+
+    # --- identities --------------------------------------------------------------------------
+
+    def recipient_key(self, recipient: Any) -> str:
+        """Return the log key: ``c<id>`` for a contact, ``a<hash>`` for a plain address."""
+        contact_id = getattr(recipient, "id", None)
+        if contact_id is not None:
+            return f"c{contact_id}"
+        digest = hmac.new(self.ctx.secret, _normal(recipient.email).encode(), hashlib.sha256)
+        return "a" + digest.hexdigest()[:20]
+
+    def token(self, recipient_key: str) -> str:
+        """Return the keyed per-(campaign, recipient) token used in Message-ID and VERP."""
+        data = f"{self.job.campaign_id}\0{recipient_key}".encode()
+        return hmac.new(self.ctx.secret, data, hashlib.sha256).hexdigest()[:16]
+
+    def message_id(self, token: str) -> str:
+        """Return the deterministic Message-ID for a recipient's token."""
+        slug = _SLUG.sub("-", self.job.campaign_id).strip("-.") or "campaign"
+        return f"<{slug}.{token}@{self.ctx.domain}>"
+
+    def envelope_from(self, token: str) -> str:
+        """Return the envelope sender, filling the VERP pattern when one is configured."""
+        slug = _SLUG.sub("-", self.job.campaign_id).strip("-.")
+        return self.ctx.envelope_from.replace("{campaign}", slug).replace("{token}", token)
+
+    def unsubscribe_url(self, recipient: Any) -> str:
+        """Return the one-click URL: ``{base}?t=<token>``, or base with ``{token}`` filled in."""
+        base = self.ctx.unsubscribe_url
+        contact_id = getattr(recipient, "id", None)
+        if self.job.make_token is None or contact_id is None or not self.job.list_name:
+            return base
+        tok = self.job.make_token(int(contact_id), self.job.list_name)
+        if "{token}" in base:
+            return base.replace("{token}", tok)
+        return f"{base}{'&' if '?' in base else '?'}t={tok}"
+
+    def render(self, recipient: Any, message_id: str) -> bytes:
+        """Render the final bytes for one recipient (strict: undefined variables raise)."""
+        headers: dict[str, str] = {}
+        if self.ctx.feedback_id:
+            headers["Feedback-ID"] = (
+                f"{_SLUG.sub('-', self.job.campaign_id)}:{self.job.list_name or 'none'}:"
+                f"commskit:{self.ctx.feedback_id}"
+            )
+        return self.job.compiled.message_for(
+            recipient,
+            message_id=message_id,
+            unsubscribe_url=self.unsubscribe_url(recipient),
+            unsubscribe_mailto=self.ctx.unsubscribe_mailto,
+            extra_headers=headers,
+        )
+
+    # --- pre-flight --------------------------------------------------------------------------
+
+    def check_fingerprint(self, options: SendOptions) -> bool:
+        """Refuse to resume a campaign whose content changed; return True on a resume."""
+        row = self.repo.campaign(self.job.campaign_id)
+        if row is None:
+            return False
+        if row["fingerprint"] != self.job.compiled.fingerprint and not options.allow_changed:
+            raise CampaignChangedError(
+                f"campaign {self.job.campaign_id!r} changed since its first send "
+                f"on {row['created_at']}: recipients already sent got the old version",
+                hint="Undo the change to finish the send as it started, or re-run with "
+                "--allow-changed to send the new version to the others",
+            )
+        return True
+
+    def preflight(
+        self, options: SendOptions, *, collect: bool = True
+    ) -> tuple[PreflightReport, list[NewLogRow]]:
+        """Check everything before anything is sent; return the report and the rows to log.
+
+        Raises TemplateError (from rendering) or PreflightError; writes nothing. With ``collect``
+        false (dry runs) no rows are kept, so memory stays flat however long the list.
+        """
+        job = self.job
+        report = PreflightReport(job.campaign_id)
+        errors = [i for i in job.compiled.check() if i.level == "error"]
+        for issue in job.compiled.check():
+            if issue.level != "error":
+                report.warnings.append(f"{issue.code}: {issue.message}")
+        if errors:
+            listed = "; ".join(f"{i.code}: {i.message}" for i in errors[:3])
+            more = f" (and {len(errors) - 3} more)" if len(errors) > 3 else ""
+            raise PreflightError(
+                f"the campaign fails {len(errors)} check(s): {listed}{more}",
+                hint="Run `commskit check` for the details, fix them and send again",
+            )
+        if not self.ctx.unsubscribe_url:
+            report.warnings.append(
+                "no [unsubscribe] url: messages carry no one-click unsubscribe link"
+            )
+        states = self.repo.statuses(job.campaign_id)
+        seen: set[str] = set()
+        rows: list[NewLogRow] = []
+        for recipient in job.recipients:
+            report.total += 1
+            key = self.recipient_key(recipient)
+            email = str(getattr(recipient, "email", "") or "")
+            state = states.get(key)
+            token = self.token(key)
+            mid = self.message_id(token)
+            try:
+                normal = validate_email(email, check_deliverability=False).normalized
+            except EmailNotValidError as exc:
+                report.invalid += 1
+                if len(report.examples) < 10:
+                    report.examples.append(f"invalid address {email!r}: {exc}")
+                if state in (None, "pending"):
+                    rows.append(
+                        NewLogRow(
+                            key,
+                            _id(recipient),
+                            email,
+                            token,
+                            mid,
+                            "skipped",
+                            f"invalid address: {exc}",
+                        )
+                    )
+                continue
+            lowered = normal.lower()
+            if lowered in seen:
+                report.duplicate += 1
+                if len(report.examples) < 10:
+                    report.examples.append(f"duplicate address {email}")
+                if state in (None, "pending"):
+                    rows.append(
+                        NewLogRow(key, _id(recipient), email, token, mid, "skipped", "duplicate")
+                    )
+                continue
+            seen.add(lowered)
+            if state == "sent":
+                report.already_sent += 1
+                continue
+            if state == "unknown" and not options.retry_unknown:
+                report.unresolved += 1
+                continue
+            # every recipient is rendered now so that an undefined variable stops the whole send
+            self.render(recipient, mid)
+            reason = job.suppression(email, job.list_name)
+            if reason:
+                report.suppressed += 1
+                if state != "sending":
+                    rows.append(
+                        NewLogRow(key, _id(recipient), email, token, mid, "suppressed", reason)
+                    )
+                continue
+            report.to_send += 1
+            rows.append(NewLogRow(key, _id(recipient), email, token, mid))
+            if not collect:
+                rows.clear()
+        return report, rows
+
+    # --- the run -----------------------------------------------------------------------------
+
+    def run(
+        self,
+        options: SendOptions,
+        *,
+        progress: Progress | None = None,
+        confirm: Callable[[PreflightReport], bool] | None = None,
+    ) -> SendReport:
+        """Pre-flight, confirm, open the transport, log the recipients and dispatch."""
+        started = time.monotonic()
+        resumed = self.check_fingerprint(options)
+        report, rows = self.preflight(
+            options, collect=not (options.dry_run or options.test_address)
+        )
+        result = SendReport(
+            self.job.campaign_id, report, dry_run=options.dry_run, test_address=options.test_address
+        )
+        if options.test_address:
+            return self._send_test(options.test_address, result)
+        if options.dry_run:
+            result.counts = self.repo.counts(self.job.campaign_id)
+            result.elapsed = time.monotonic() - started
+            return result
+        if report.total == 0:
+            raise PreflightError(
+                f"campaign {self.job.campaign_id!r} has no recipients",
+                hint="Check the campaign's audience (segment) with `commskit segment`",
+            )
+        to_send = report.to_send
+        if options.limit is not None:
+            to_send = min(to_send, options.limit)
+        if to_send > 1 and not options.yes:
+            if confirm is None:
+                raise PreflightError(
+                    f"this would send {to_send} messages and nobody confirmed",
+                    hint="Add --yes to send without asking",
+                )
+            if not confirm(report):
+                result.stopped = "cancelled before sending"
+                return result
+        transport = self.transport_factory()
+        result.transport = transport.description
+        asyncio.run(self._open_and_dispatch(transport, rows, resumed, options, result, progress))
+        result.counts = self.repo.counts(self.job.campaign_id)
+        result.elapsed = time.monotonic() - started
+        return result
+
+    async def _open_and_dispatch(
+        self,
+        transport: Transport,
+        rows: list[NewLogRow],
+        resumed: bool,
+        options: SendOptions,
+        result: SendReport,
+        progress: Progress | None,
+    ) -> None:
+        await transport.open()
+        try:
+            with self.repo.store.transaction():
+                self.repo.start_campaign(
+                    self.job.campaign_id,
+                    fingerprint=self.job.compiled.fingerprint,
+                    list_name=self.job.list_name,
+                    subject=self.job.subject,
+                    transport=transport.description,
+                    replace_fingerprint=resumed and options.allow_changed,
+                )
+                self.repo.add_recipients(self.job.campaign_id, rows)
+            rows.clear()
+            await self._dispatch(transport, options, result, progress)
+        finally:
+            await transport.close()
+
+    async def _dispatch(
+        self,
+        transport: Transport,
+        options: SendOptions,
+        result: SendReport,
+        progress: Progress | None,
+    ) -> None:
+        repo, campaign = self.repo, self.job.campaign_id
+        throttle = self.throttle_factory(repo) if self.throttle_factory is not None else None
+        queue: asyncio.Queue[LogRow | None] = asyncio.Queue(maxsize=transport.concurrency * 4)
+        state = _RunState()
+        if progress is not None:
+            total = result.preflight.to_send
+            if options.limit is not None:
+                total = min(total, options.limit)
+            progress(0, total=total, description=f"Sending {campaign}")
+
+        async def worker() -> None:
+            while (row := await queue.get()) is not None:
+                try:
+                    if not state.stopped():
+                        await self._deliver(row, transport, throttle, state, result, progress)
+                except Exception as exc:
+                    # stop everyone; the row stays 'sending' and is re-checked on the next run
+                    state.error, state.stop = exc, "error"
+                finally:
+                    queue.task_done()
+            queue.task_done()
+
+        workers = [asyncio.create_task(worker()) for _ in range(transport.concurrency)]
+        queued, first_pass, limit_reached = 0, True, False
+        try:
+            while True:
+                after = 0
+                while not state.stopped() and not limit_reached:
+                    batch = repo.due(
+                        campaign,
+                        now=time.time(),
+                        after_id=after,
+                        retry_failed=first_pass and options.retry_failed,
+                        retry_unknown=first_pass and options.retry_unknown,
+                    )
+                    if not batch:
+                        break
+                    for row in batch:
+                        if options.limit is not None and queued >= options.limit:
+                            limit_reached = True
+                            break
+                        if state.stopped():
+                            break
+                        queued += 1
+                        await queue.put(row)
+                    after = batch[-1].id
+                # let in-flight messages finish: their transient failures may be due next pass
+                await queue.join()
+                first_pass = False
+                if state.stopped() or limit_reached:
+                    break
+                retry_at = repo.next_retry_at(campaign)
+                if retry_at is None or retry_at - time.time() > self.ctx.retry_wait:
+                    break
+                await asyncio.sleep(max(0.0, retry_at - time.time()))
+        finally:
+            for _ in workers:
+                await queue.put(None)
+            await asyncio.gather(*workers, return_exceptions=True)
+        if state.error is not None:
+            raise state.error
+        if state.stop is not None:
+            result.stopped = f"{state.stop}; the rest continues on the next run"
+        elif limit_reached:
+            result.stopped = f"--limit {options.limit} reached; run again to send the rest"
+        result.retry_later = repo.transient_failures(campaign)
+        if result.stopped is None and result.retry_later == 0:
+            repo.finish_campaign(campaign)
+
+    async def _deliver(
+        self,
+        row: LogRow,
+        transport: Transport,
+        throttle: Throttle | None,
+        state: _RunState,
+        result: SendReport,
+        progress: Progress | None,
+    ) -> None:
+        repo, job = self.repo, self.job
+        recipient = self._find(row)
+        if recipient is None or not row.email:
+            repo.mark_suppressed(row.id, reason="recipient no longer in the audience")
+            result.suppressed_at_dispatch += 1
+            return
+        # re-checked now, not at pre-flight: an unsubscribe mid-campaign must stop this message
+        reason = job.suppression(row.email, job.list_name)
+        if reason:
+            repo.mark_suppressed(row.id, reason=reason)
+            result.suppressed_at_dispatch += 1
+            return
+        if row.status == "sending" and await transport.delivered(row.message_id):
+            repo.mark_sent(row.id, note="found at the destination after an interruption")
+            result.sent += 1
+            return
+        if throttle is not None:
+            stop = await throttle.acquire()
+            if stop is not None:
+                state.stop = stop
+                return
+        data = self.render(recipient, row.message_id)
+        repo.mark_sending(row.id, now=time.time())
+        outcome = await transport.send(
+            self.envelope_from(row.token), row.email, data, message_id=row.message_id
+        )
+        self._record(row, outcome, result)
+        if progress is not None:
+            progress(1)
+
+    def _record(self, row: LogRow, outcome: DeliveryResult, result: SendReport) -> None:
+        repo = self.repo
+        if outcome.outcome == "sent":
+            repo.mark_sent(row.id, code=outcome.code)
+            result.sent += 1
+            return
+        if outcome.outcome == "unknown":
+            repo.mark_unknown(row.id, reason=outcome.reason)
+            result.unknown += 1
+            return
+        reason = f"{outcome.code} {outcome.reason}" if outcome.code else outcome.reason
+        if outcome.outcome == "permanent":
+            repo.mark_failed(row.id, reason=reason, code=outcome.code, permanent=True)
+            result.failed += 1
+            if outcome.hard_bounce and self.job.on_hard_bounce is not None:
+                self.job.on_hard_bounce(row.email or "", reason)
+            return
+        now = time.time()
+        first = row.first_attempt_at or now
+        if now - first > self.ctx.max_retry_age:
+            repo.mark_failed(
+                row.id,
+                reason=f"gave up after retrying: {reason}",
+                code=outcome.code,
+                permanent=True,
+            )
+            result.failed += 1
+            return
+        attempts = row.attempts + 1
+        delay = min(self.ctx.retry_base * 2 ** (attempts - 1), 6 * 3600.0)
+        delay *= random.uniform(0.5, 1.0)  # jitter, so retries do not arrive in one burst
+        repo.mark_failed(
+            row.id, reason=reason, code=outcome.code, permanent=False, next_attempt_at=now + delay
+        )
+
+    def _find(self, row: LogRow) -> Any:
+        if self.job.lookup is not None:
+            return self.job.lookup(row)
+        if self._index is None:
+            self._index = {self.recipient_key(r): r for r in self.job.recipients}
+        return self._index.get(row.recipient_key)
+
+    # --- --test ------------------------------------------------------------------------------
+
+    def _send_test(self, address: str, result: SendReport) -> SendReport:
+        sample = next(iter(self.job.recipients), None) or self.job.sample
+        if sample is None:
+            raise PreflightError(
+                "no recipient to take sample data from for the test message",
+                hint="Give the campaign an audience, or import contacts first",
+            )
+        try:
+            validate_email(address, check_deliverability=False)
+        except EmailNotValidError as exc:
+            raise PreflightError(f"--test address {address!r} is invalid: {exc}") from None
+        token = hashlib.sha256(f"{time.time_ns()}{address}".encode()).hexdigest()[:16]
+        message_id = f"<test.{token}@{self.ctx.domain}>"
+        data = self.render(sample, message_id)
+        transport = self.transport_factory()
+        result.transport = transport.description
+
+        async def go() -> DeliveryResult:
+            await transport.open()
+            try:
+                return await transport.send(
+                    self.envelope_from(token), address, data, message_id=message_id
+                )
+            finally:
+                await transport.close()
+
+        outcome = asyncio.run(go())
+        if outcome.outcome != "sent":
+            raise SendError(
+                f"the test message to {address} was not accepted: {outcome.code or ''} "
+                f"{outcome.reason}".replace("  ", " "),
+                hint="Check the transport settings; nothing was recorded in the send log",
+            )
+        result.sent = 1
+        return result
+
+
+@dataclass
+class _RunState:
+    """What the dispatch workers share: why to stop, and the error that stopped them."""
+
+    stop: str | None = None
+    error: Exception | None = None
+
+    def stopped(self) -> bool:
+        return self.stop is not None
+
+
+def _normal(email: str) -> str:
+    return email.strip().lower()
+
+
+def _id(recipient: Any) -> int | None:
+    value = getattr(recipient, "id", None)
+    return None if value is None else int(value)
+
+
+def default_throttle(settings: Settings) -> Callable[[SendRepo], Throttle]:
+    """Return a factory building the settings' throttle with the quotas already used today."""
+
+    def build(repo: SendRepo) -> Throttle:
+        return Throttle(
+            settings.transport,
+            sent_last_hour=repo.count_sent_since(since_iso(3600)),
+            sent_last_day=repo.count_sent_since(since_iso(86400)),
+        )
+
+    return build

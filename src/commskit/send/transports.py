@@ -1,0 +1,494 @@
+"""Transports: where a finished message goes (a Maildir outbox, an SMTP relay, a provider API).
+
+Every transport has the same small async interface, :class:`Transport`: ``open()`` (check it can
+work at all, before anything is recorded), ``send(envelope_from, rcpt, data, message_id=)`` →
+:class:`DeliveryResult` (never raises for a per-recipient failure), ``delivered(message_id)``
+(whether the message provably already sits at the destination, used to make resumes exactly-once
+when the transport can tell) and ``close()``.
+
+Transports are found by URL scheme: the built-in ones below, then the ``commskit.transports`` entry
+point group, so a package can add ``brevo:`` or ``ses:`` without touching commskit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import ipaddress
+import os
+import socket
+import ssl
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import aiosmtplib
+
+from ..config import TransportSettings
+from ..errors import TransportError
+
+PASSWORD_ENV = "COMMSKIT_SMTP_PASSWORD"  # noqa: S105 - the variable's name, not a password
+CA_FILE_ENV = "COMMSKIT_TRANSPORT_CA_FILE"
+
+Outcome = Literal["sent", "transient", "permanent", "unknown"]
+
+
+@dataclass(frozen=True)
+class DeliveryResult:
+    """What happened to one message handed to a transport."""
+
+    outcome: Outcome
+    code: int | None = None
+    reason: str = ""
+    # the connection was dropped (421, disconnect): the caller should slow down a little
+    reconnect: bool = False
+
+    @property
+    def enhanced_status(self) -> str | None:
+        """Return the RFC 3463 status (e.g. ``5.1.1``) quoted at the start of the reason, if any."""
+        head = self.reason.split(" ", 1)[0]
+        parts = head.split(".")
+        if len(parts) == 3 and all(p.isdigit() for p in parts) and parts[0] in "245":
+            return head
+        return None
+
+    @property
+    def hard_bounce(self) -> bool:
+        """Return whether the server said the address does not exist (5.1.x, or 550/551/553)."""
+        if self.outcome != "permanent":
+            return False
+        status = self.enhanced_status
+        if status is not None:
+            return status.startswith("5.1.")
+        return self.code in {550, 551, 553} and "user" in self.reason.lower()
+
+
+class Transport(ABC):
+    """One way of delivering finished messages; see the module docstring for the lifecycle."""
+
+    #: a short description for messages (never contains a password)
+    description: str = ""
+    #: how many messages may be in flight at once through this transport
+    concurrency: int = 1
+
+    async def open(self) -> None:  # noqa: B027 - optional hook, most transports need nothing
+        """Check the transport works (folder writable, server reachable) or raise TransportError."""
+
+    @abstractmethod
+    async def send(
+        self, envelope_from: str, rcpt: str, data: bytes, *, message_id: str
+    ) -> DeliveryResult:
+        """Deliver one message to one recipient; report failures in the result, do not raise."""
+
+    async def delivered(self, message_id: str) -> bool:
+        """Return True when the message with this Message-ID is known to be at the destination."""
+        return False
+
+    async def close(self) -> None:  # noqa: B027 - optional hook
+        """Release connections and files."""
+
+
+# --- outbox: a Maildir folder ----------------------------------------------------------------
+
+
+class OutboxTransport(Transport):
+    """Write each message into a Maildir folder (``outbox:DIR``), the offline default.
+
+    Each file is named after a hash of its Message-ID, written in ``tmp/``, flushed, then renamed
+    into ``new/``: a rename is atomic, so a message is either wholly there or not at all, and on a
+    resume :meth:`delivered` can tell for sure. This makes the outbox exactly-once.
+    """
+
+    def __init__(self, folder: Path, *, fsync: bool = False) -> None:
+        self.folder = folder
+        self.description = f"outbox:{folder}"
+        self.concurrency = 1
+        self._fsync = fsync
+
+    @staticmethod
+    def file_name(message_id: str) -> str:
+        """Return the Maildir file name used for a Message-ID (stable across runs)."""
+        return hashlib.sha256(message_id.encode()).hexdigest()[:40] + ".commskit"
+
+    async def open(self) -> None:
+        try:
+            for sub in ("tmp", "new", "cur"):
+                (self.folder / sub).mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise TransportError(
+                f"cannot create the outbox folder: {exc.strerror}",
+                path=self.folder,
+                hint="Choose a writable folder with --transport outbox:DIR",
+            ) from None
+
+    async def delivered(self, message_id: str) -> bool:
+        name = self.file_name(message_id)
+        if (self.folder / "new" / name).exists():
+            return True
+        # a mail client that read the message moved it to cur/ with ":2,FLAGS" appended
+        return any((self.folder / "cur").glob(name + "*"))
+
+    async def send(
+        self, envelope_from: str, rcpt: str, data: bytes, *, message_id: str
+    ) -> DeliveryResult:
+        name = self.file_name(message_id)
+        tmp = self.folder / "tmp" / name
+        # Delivered-To/Return-Path lines let someone reading the outbox see the envelope
+        head = f"Return-Path: <{envelope_from}>\r\nDelivered-To: {rcpt}\r\n".encode(
+            "ascii", "backslashreplace"
+        )
+        try:
+            with open(tmp, "wb") as fh:
+                fh.write(head)
+                fh.write(data)
+                if self._fsync:
+                    fh.flush()
+                    os.fsync(fh.fileno())
+            os.replace(tmp, self.folder / "new" / name)
+        except OSError as exc:
+            return DeliveryResult("transient", reason=f"cannot write to the outbox: {exc.strerror}")
+        return DeliveryResult("sent", code=250, reason="written to the outbox")
+
+
+# --- SMTP --------------------------------------------------------------------------------------
+
+
+@dataclass
+class SMTPConfig:
+    """Everything needed to reach an SMTP relay, parsed from a URL plus settings."""
+
+    host: str
+    port: int
+    security: Literal["plain", "starttls", "tls"]
+    username: str | None = None
+    password: str | None = None
+    cafile: str | None = None
+    timeout: float = 60.0
+    concurrency: int = 4
+    max_per_connection: int = 100
+    allow_plaintext: bool = False
+    local_hostname: str | None = None
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+def is_loopback_host(host: str) -> bool:
+    """Return True for ``localhost`` and loopback IP literals (decided on the name, no DNS)."""
+    if host.lower() in {"localhost", "localhost.localdomain"} or host.lower().endswith(
+        ".localhost"
+    ):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+class _Connection:
+    """One SMTP session and how many messages it carried."""
+
+    def __init__(self, client: aiosmtplib.SMTP) -> None:
+        self.client = client
+        self.count = 0
+        self.utf8 = client.supports_extension("smtputf8")
+
+
+class SMTPTransport(Transport):
+    """Deliver over SMTP with a pool of reused connections (``smtp://``, ``smtps://``,
+    ``smtp+starttls://``).
+
+    TLS certificates are verified with :func:`ssl.create_default_context` (plus an optional CA
+    file); STARTTLS is required, never opportunistic; plaintext is refused for a host that is not
+    loopback unless allowed. One recipient per transaction; SMTPUTF8 is used only when the server
+    advertises it. A connection is closed after ``max_per_connection`` messages, after a 421 or a
+    disconnect, and RSET follows a refused transaction.
+    """
+
+    def __init__(self, config: SMTPConfig) -> None:
+        self.config = config
+        scheme = {"plain": "smtp", "starttls": "smtp+starttls", "tls": "smtps"}[config.security]
+        user = f"{config.username}@" if config.username else ""
+        self.description = f"{scheme}://{user}{config.host}:{config.port}"
+        self.concurrency = max(1, config.concurrency)
+        self._idle: list[_Connection] = []
+        self._slots = asyncio.Semaphore(self.concurrency)
+        self._tls: ssl.SSLContext | None = None
+        self.connections_opened = 0
+
+    def _tls_context(self) -> ssl.SSLContext:
+        if self._tls is None:
+            context = ssl.create_default_context()
+            if self.config.cafile:
+                try:
+                    context.load_verify_locations(cafile=self.config.cafile)
+                except (OSError, ssl.SSLError) as exc:
+                    raise TransportError(
+                        f"cannot load the CA file: {exc}",
+                        path=self.config.cafile,
+                        hint=f"Fix {CA_FILE_ENV} or the cafile= parameter",
+                    ) from None
+            self._tls = context
+        return self._tls
+
+    async def _connect(self) -> _Connection:
+        cfg = self.config
+        client = aiosmtplib.SMTP(
+            hostname=cfg.host,
+            port=cfg.port,
+            use_tls=cfg.security == "tls",
+            # True = required (aiosmtplib treats None as opportunistic, which we never want)
+            start_tls=cfg.security == "starttls",
+            tls_context=self._tls_context() if cfg.security != "plain" else None,
+            timeout=cfg.timeout,
+            local_hostname=cfg.local_hostname,
+        )
+        try:
+            await client.connect()
+            if client.is_ehlo_or_helo_needed:
+                # EHLO now, so the extensions (SMTPUTF8) are known before the first transaction
+                await client.ehlo()
+            if cfg.username:
+                await client.login(cfg.username, cfg.password or "")
+        except BaseException:
+            client.close()
+            raise
+        self.connections_opened += 1
+        return _Connection(client)
+
+    async def open(self) -> None:
+        """Connect once (TLS, AUTH included) so a wrong URL fails before anything is recorded."""
+        self._tls_context()
+        try:
+            self._idle.append(await self._connect())
+        except aiosmtplib.SMTPAuthenticationError as exc:
+            raise TransportError(
+                f"{self.description}: authentication refused ({exc.code} {exc.message})",
+                hint=f"Check the user name and {PASSWORD_ENV}",
+            ) from None
+        except aiosmtplib.SMTPException as exc:
+            raise TransportError(
+                f"cannot reach {self.description}: {_describe(exc)}",
+                hint="Check the host, port and security in the transport URL, and the network",
+            ) from None
+        except (OSError, ssl.SSLError) as exc:
+            raise TransportError(
+                f"cannot reach {self.description}: {exc}",
+                hint="Check the host, port and security in the transport URL, and the network",
+            ) from None
+
+    async def _release(self, conn: _Connection, *, reusable: bool) -> None:
+        if reusable and conn.count < self.config.max_per_connection and conn.client.is_connected:
+            self._idle.append(conn)
+            return
+        await _quietly_quit(conn.client)
+
+    async def send(
+        self, envelope_from: str, rcpt: str, data: bytes, *, message_id: str
+    ) -> DeliveryResult:
+        async with self._slots:
+            try:
+                conn = self._idle.pop() if self._idle else await self._connect()
+            except aiosmtplib.SMTPResponseException as exc:
+                return _response_result(exc.code, exc.message, stage="connect")
+            except (aiosmtplib.SMTPException, OSError, ssl.SSLError) as exc:
+                return DeliveryResult("transient", reason=f"connect: {_describe(exc)}")
+            result = await self._transaction(conn, envelope_from, rcpt, data)
+            conn.count += 1
+            await self._release(conn, reusable=not result.reconnect)
+            return result
+
+    async def _transaction(
+        self, conn: _Connection, envelope_from: str, rcpt: str, data: bytes
+    ) -> DeliveryResult:
+        client = conn.client
+        options: list[str] = []
+        if not rcpt.isascii() or not envelope_from.isascii():
+            if not conn.utf8:
+                return DeliveryResult(
+                    "permanent",
+                    reason="the address has non-ASCII characters and the server does not "
+                    "support SMTPUTF8",
+                )
+            options.append("SMTPUTF8")
+        encoding = "utf-8" if options else "ascii"
+        stage = "MAIL"
+        try:
+            await client.mail(envelope_from, options=options, encoding=encoding)
+            stage = "RCPT"
+            await client.rcpt(rcpt, encoding=encoding)
+            stage = "DATA"
+            response = await client.data(data)
+        except aiosmtplib.SMTPResponseException as exc:
+            result = _response_result(exc.code, exc.message, stage=stage)
+            if not result.reconnect:
+                try:
+                    await client.rset()
+                except (aiosmtplib.SMTPException, OSError):
+                    return DeliveryResult(result.outcome, result.code, result.reason, True)
+            return result
+        except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError, OSError) as exc:
+            client.close()
+            if stage == "DATA":
+                # The message may or may not have been accepted: resending blindly could double it.
+                return DeliveryResult(
+                    "unknown",
+                    reason=f"connection lost during DATA ({_describe(exc)}); the server may "
+                    "have accepted the message",
+                    reconnect=True,
+                )
+            return DeliveryResult("transient", reason=f"{stage}: {_describe(exc)}", reconnect=True)
+        return DeliveryResult("sent", code=response.code, reason=response.message[:200])
+
+    async def close(self) -> None:
+        idle, self._idle = self._idle, []
+        await asyncio.gather(*(_quietly_quit(c.client) for c in idle))
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return " ".join(text.split())[:200]
+
+
+def _response_result(code: int, message: str, *, stage: str) -> DeliveryResult:
+    text = " ".join(message.split())[:300]
+    if code == 421:
+        return DeliveryResult("transient", code, f"{text} (at {stage})", reconnect=True)
+    if 400 <= code < 500:
+        return DeliveryResult("transient", code, text)
+    if 500 <= code < 600:
+        return DeliveryResult("permanent", code, text)
+    return DeliveryResult("transient", code, f"unexpected reply {code} at {stage}: {text}")
+
+
+async def _quietly_quit(client: aiosmtplib.SMTP) -> None:
+    if not client.is_connected:
+        return
+    try:
+        await asyncio.wait_for(client.quit(), timeout=5)
+    except (aiosmtplib.SMTPException, OSError, TimeoutError):
+        client.close()
+
+
+# --- finding a transport from its URL ----------------------------------------------------------
+
+BUILTIN_SCHEMES = ("outbox", "smtp", "smtps", "smtp+starttls")
+
+
+def parse_smtp_url(url: str, settings: TransportSettings, environ: Mapping[str, str]) -> SMTPConfig:
+    """Turn ``smtp[s|+starttls]://[user@]host[:port][?cafile=…]`` into an :class:`SMTPConfig`."""
+    parts = urlsplit(url)
+    security: Literal["plain", "starttls", "tls"] = {
+        "smtp": "plain",
+        "smtps": "tls",
+        "smtp+starttls": "starttls",
+    }[parts.scheme]  # type: ignore[assignment]
+    host = parts.hostname
+    if not host:
+        raise TransportError(
+            f"transport URL {_redact(url)!r} has no host name",
+            hint="Write it as smtp+starttls://user@smtp.example.org:587",
+        )
+    try:
+        port = parts.port or {"plain": 25, "starttls": 587, "tls": 465}[security]
+    except ValueError:
+        raise TransportError(
+            f"transport URL {_redact(url)!r} has an invalid port",
+            hint="Use a number such as 587",
+        ) from None
+    if parts.password:
+        raise TransportError(
+            "the transport URL contains a password",
+            hint=f"Remove it from the URL and set {PASSWORD_ENV} instead",
+        )
+    username = unquote(parts.username) if parts.username else (settings.username or None)
+    password = environ.get(PASSWORD_ENV) or None
+    if username and not password:
+        raise TransportError(
+            f"{_redact(url)} names user {username!r} but no password is set",
+            hint=f"set {PASSWORD_ENV} in the environment",
+        )
+    query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+    cafile = query.pop("cafile", None) or environ.get(CA_FILE_ENV) or None
+    allow_plaintext = settings.allow_plaintext or query.pop("allow_plaintext", "") in {"1", "true"}
+    if security == "plain" and not is_loopback_host(host) and not allow_plaintext:
+        raise TransportError(
+            f"refusing plaintext SMTP to {host}: the password and every message would cross the "
+            "network unencrypted",
+            hint="Use smtp+starttls:// or smtps://, or set [transport] allow_plaintext = true",
+        )
+    return SMTPConfig(
+        host=host,
+        port=port,
+        security=security,
+        username=username,
+        password=password,
+        cafile=cafile,
+        timeout=settings.timeout,
+        concurrency=settings.concurrency,
+        max_per_connection=max(1, settings.max_per_connection),
+        allow_plaintext=allow_plaintext,
+        local_hostname=query.pop("helo", None) or _local_name(),
+        extra=query,
+    )
+
+
+def _local_name() -> str:
+    name = socket.getfqdn()
+    return name if name.isascii() and name else "localhost"
+
+
+def _redact(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password:
+        return url.replace(f":{parts.password}@", ":***@")
+    return url
+
+
+def make_transport(
+    url: str,
+    *,
+    settings: TransportSettings | None = None,
+    root: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Transport:
+    """Build the transport a URL names, or raise TransportError listing the known schemes."""
+    settings = settings or TransportSettings()
+    environ = os.environ if environ is None else environ
+    url = url.strip()
+    scheme, sep, rest = url.partition(":")
+    scheme = scheme.lower()
+    if not sep or not scheme:
+        raise TransportError(
+            f"transport {url!r} is not a URL",
+            hint=f"Use one of: {', '.join(known_schemes())} (e.g. outbox:.commskit/outbox)",
+        )
+    if scheme == "outbox":
+        folder = Path(rest.removeprefix("//") or ".commskit/outbox").expanduser()
+        if not folder.is_absolute() and root is not None:
+            folder = root / folder
+        return OutboxTransport(folder)
+    if scheme in {"smtp", "smtps", "smtp+starttls"}:
+        return SMTPTransport(parse_smtp_url(url, settings, environ))
+    for ep in entry_points(group="commskit.transports"):
+        if ep.name == scheme:
+            factory: Any = ep.load()
+            built = factory.from_url(url, settings=settings, root=root, environ=environ)
+            if not isinstance(built, Transport):
+                raise TransportError(f"entry point {ep.value} did not build a Transport")
+            return built
+    raise TransportError(
+        f"unknown transport scheme {scheme!r} in {_redact(url)!r}",
+        hint=f"Known schemes: {', '.join(known_schemes())}",
+    )
+
+
+def known_schemes() -> list[str]:
+    """Return the URL schemes a transport exists for (built-in first, then plug-ins)."""
+    names = list(BUILTIN_SCHEMES)
+    for ep in entry_points(group="commskit.transports"):
+        if ep.name not in names:
+            names.append(ep.name)
+    return names
