@@ -87,6 +87,8 @@ class FeedSettings:
     timeout: float = 20.0
     max_bytes: int = 15 * 1024 * 1024
     max_field_chars: int = 4096
+    # seconds one feed's parse may take (after field caps) before it is abandoned
+    parse_timeout: float = 10.0
     max_errors_before_backoff: int = 3
     user_agent: str = ""
     allow_private_networks: bool = True

@@ -11,13 +11,21 @@ import shutil
 from collections.abc import Mapping
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .config import CONFIG_FILE, Settings, load_settings
 from .errors import WorkspaceExistsError, WorkspaceNotFoundError
 from .examples import EXAMPLE_DIRS, examples_root
 from .keyfile import create_secret_file, load_secret
 from .store import Store
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+    from datetime import date, datetime
+
+    from .audience import ContactBook, Segment
+    from .feeds import Digest, FeedLists, FeedSource, FetchReport, TopicRules
+    from .feeds.veille import FeedStatus, ImportReport, RuleTest
 
 CONFIG_ENV = "COMMSKIT_CONFIG"
 
@@ -145,9 +153,137 @@ class Workspace:
 
     # --- veille (feeds, fetch, digest) -----------------------------------------------------
 
+    def feed_rules(self) -> TopicRules:
+        """Return the topic rules (``feeds/topics.toml`` or settings.feeds.rules)."""
+        from .feeds import veille
+
+        return veille.rules(self)
+
+    def feed_lists(self) -> FeedLists:
+        """Return every feed of the lists selected by settings.feeds.sources."""
+        from .feeds import veille
+
+        return veille.feed_lists(self)
+
+    def feed_status(self) -> list[FeedStatus]:
+        """Return every listed feed with its fetch state (errors, last fetch, deactivation)."""
+        from .feeds import veille
+
+        return veille.feed_status(self)
+
+    def fetch(
+        self, progress: Callable[..., None] | None = None, *, force: bool = False
+    ) -> FetchReport:
+        """Fetch every enabled feed and store the new items; per-feed failures are reported.
+
+        ``force`` also retries deactivated and backed-off feeds.
+        """
+        from .feeds import veille
+
+        return veille.fetch(self, progress, force=force)
+
+    def digest(
+        self,
+        name: str | None = None,
+        since: str | datetime | date | None = None,
+        topics: Sequence[str] | None = None,
+        max_per_topic: int | None = None,
+        *,
+        mark: bool = False,
+    ) -> Digest:
+        """Build the veille digest (``since``: 7d, 24h, 2026-11-01, last, all or a datetime).
+
+        ``mark`` records it so ``since="last"`` never repeats its items.
+        """
+        from .feeds import veille
+
+        return veille.digest(self, name, since, topics, max_per_topic, mark=mark)
+
+    def mark_digest(self, digest: Digest) -> None:
+        """Record ``digest`` as sent (its end time and items), for ``since="last"``."""
+        from .feeds.digest import mark_digest
+
+        mark_digest(self.store, digest)
+
+    def add_feed(self, url: str, **options: Any) -> FeedSource:
+        """Append a feed to a TOML feed list (name, topics, tags, weight, to=list file)."""
+        from .feeds import veille
+
+        return veille.add_feed(self, url, **options)
+
+    def import_opml(self, path: str | os.PathLike[str], *, to: str | None = None) -> ImportReport:
+        """Add the feeds of an OPML file to a TOML list; folders become topics."""
+        from .feeds import veille
+
+        return veille.import_opml(self, Path(path), to=to)
+
+    def export_opml(self) -> str:
+        """Return every listed feed as OPML 2.0 (topics as folders and categories)."""
+        from .feeds import veille
+
+        return veille.export(self)
+
+    def try_rules(
+        self, text: str | None = None, *, stored: bool = False, topic: str | None = None
+    ) -> list[RuleTest]:
+        """Show which topics (and keywords) match a text or the latest stored items."""
+        from .feeds import veille
+
+        return veille.try_rules(self, text, stored=stored, topic=topic)
+
     # --- compose and render ----------------------------------------------------------------
 
+    if TYPE_CHECKING:
+        from .compose.campaign import Campaign
+
+    def campaign(self, path_or_name: str | os.PathLike[str]) -> Campaign:
+        """Load and validate a campaign file (a path, or a name in the campaigns folder)."""
+        from .compose.campaign import find_campaign, load_campaign
+
+        path = find_campaign(self, Path(path_or_name))
+        return load_campaign(
+            path, ws_root=self.root, default_language=self.settings.workspace.language
+        )
+
+    def campaigns(self) -> list[Campaign]:
+        """Load every campaign file of the workspace, sorted by file name."""
+        from .compose.campaign import list_campaigns
+
+        return [self.campaign(path) for path in list_campaigns(self)]
+
+    def render_digest_html(self, digest: Any) -> str:
+        """Render a veille digest to email-ready HTML with the ``digest`` MJML template."""
+        from .compose.digest import render_digest_html
+
+        return render_digest_html(self, digest)
+
     # --- audience --------------------------------------------------------------------------
+
+    @cached_property
+    def contacts(self) -> ContactBook:
+        """The partner list: import, look up, suppress, erase (see docs/audience.md)."""
+        from .audience import ContactBook
+
+        return ContactBook(self)
+
+    def segment(
+        self,
+        expression_or_name: str,
+        *,
+        include_suppressed: bool = False,
+        list_name: str | None = None,
+    ) -> Segment:
+        """Return the contacts a segment expression or a ``[segments]`` name selects.
+
+        Suppressed contacts are left out unless ``include_suppressed``; ``list_name`` also
+        leaves out those unsubscribed from that list. See docs/segments.md::
+
+            ws.segment('kind = "AOM" and region = "Bretagne"').count()
+            for contact in ws.segment("aom-a-convaincre", list_name="infolettre"): ...
+        """
+        return self.contacts.segment(
+            expression_or_name, include_suppressed=include_suppressed, list_name=list_name
+        )
 
     # --- send ------------------------------------------------------------------------------
 

@@ -56,10 +56,16 @@ class AppContext:
 pass_app = click.make_pass_decorator(AppContext)
 
 
+# Piped output (cron mail, `| less`, files) must not be wrapped at rich's default 80 columns,
+# which would fold e-mail addresses and URLs in tables; tables still take only the width they need.
+_PIPE_WIDTH = 1000
+
+
 @cache
 def console() -> Console:
     """Console for results (stdout); colour only on a terminal, NO_COLOR honoured."""
-    return Console(highlight=False, soft_wrap=True)
+    width = None if sys.stdout.isatty() else _PIPE_WIDTH
+    return Console(highlight=False, soft_wrap=True, width=width)
 
 
 @cache

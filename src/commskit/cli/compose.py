@@ -1,9 +1,193 @@
-"""Commands of the compose stage."""
+"""Commands of the compose stage: render, preview, blog, check."""
 
 from __future__ import annotations
 
+import datetime as dt
+import importlib
+from pathlib import Path
+from typing import Any
+
 import click
+
+from ._common import AppContext, echo, json_option, note, pass_app, print_json, print_table
+
+
+def _unsubscribe_url(ws: Any, contact: Any, list_name: str) -> str:
+    """Return the unsubscribe URL this contact would get (a signed token when possible)."""
+    base = ws.settings.unsubscribe.url or "https://example.invalid/unsubscribe"
+    token = "APERCU"  # noqa: S105 - a visible placeholder, not a secret
+    if getattr(contact, "id", 0):
+        try:
+            tokens = importlib.import_module("commskit.audience.tokens")
+        except ImportError:  # the audience stage is not installed in this build
+            tokens = None
+        if tokens is not None:
+            token = str(tokens.make_token(ws.secret, contact.id, list_name))
+    return f"{base}?t={token}"
+
+
+@click.command()
+@click.argument("campaign")
+@click.option(
+    "--to", "to", metavar="EMAIL", help="Render for this contact (default: a sample one)."
+)
+@click.option(
+    "-o",
+    "--output",
+    "output",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Folder to write into (default: the workspace's out/ folder).",
+)
+@pass_app
+def render(app: AppContext, campaign: str, to: str | None, output: Path | None) -> None:
+    """Write the HTML, text and .eml one recipient would receive.
+
+    Example: commskit render 2026-11-infolettre --to camille@example.org -o out/
+    """
+    from ..compose.preview import contact_for
+
+    ws = app.workspace()
+    loaded = ws.campaign(campaign)
+    compiled = loaded.compile(ws)
+    contact = contact_for(ws, to, loaded.language)
+    url = _unsubscribe_url(ws, contact, loaded.list_name)
+    parts = compiled.render(contact, unsubscribe_url=url)
+    from ..render.compiled import sender_domain
+
+    domain = sender_domain(ws, compiled.static.from_)
+    raw = compiled.message_for(
+        contact,
+        message_id=f"<render.{loaded.id}@{domain}>",
+        unsubscribe_url=url,
+        unsubscribe_mailto=ws.settings.unsubscribe.mailto or None,
+    )
+    folder = output or ws.path(ws.settings.paths.output)
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for suffix, data in (
+        (".html", parts.html.encode()),
+        (".txt", parts.text.encode()),
+        (".eml", raw),
+    ):
+        target = folder / f"{loaded.id}{suffix}"
+        target.write_bytes(data)
+        written.append(target)
+    for target in written:
+        echo(str(target))
+    note(f"Rendered for {contact.email}; {len(parts.html.encode()) / 1024:.0f} KB of HTML.")
+
+
+@click.command()
+@click.argument("campaign")
+@click.option(
+    "--port", type=int, default=8025, show_default=True, help="Port on 127.0.0.1 (0 = any)."
+)
+@click.option(
+    "--to", "to", metavar="EMAIL", help="Preview for this contact (default: a sample one)."
+)
+@pass_app
+def preview(app: AppContext, campaign: str, port: int, to: str | None) -> None:
+    """Serve the rendered campaign on localhost, reloading when you save.
+
+    Shows the desktop (600 px) and mobile (375 px) layouts and the text part side by side.
+
+    Example: commskit preview 2026-11-infolettre --port 8025
+    """
+    from ..compose.preview import CampaignPreview, make_server
+
+    ws = app.workspace()
+    ws.campaign(campaign)  # fail early, with the file and line, on a broken campaign
+    server = make_server(CampaignPreview(ws, campaign, to=to), port)
+    host, bound = server.server_address[:2]
+    echo(f"Preview on http://{host!s}:{bound} (Ctrl-C to stop)")
+    try:
+        server.serve_forever(poll_interval=0.2)
+    except KeyboardInterrupt:
+        note("Preview stopped.")
+    finally:
+        server.server_close()
+
+
+@click.command()
+@click.argument("campaign", required=False)
+@click.option("--digest", "from_digest", is_flag=True, help="Write the veille digest as a post.")
+@click.option("--since", default=None, help="With --digest: period, e.g. 7d, 30d or last.")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="File to write (default: print the post).",
+)
+@pass_app
+def blog(
+    app: AppContext, campaign: str | None, from_digest: bool, since: str | None, output: Path | None
+) -> None:
+    """Write a campaign (or the veille digest) as a Markdown blog post with front matter.
+
+    Example: commskit blog 2026-11-infolettre -o site/_posts/2026-11-24-infolettre.md
+    """
+    from ..compose.blog import campaign_post, digest_post
+    from ..errors import DigestError
+
+    ws = app.workspace()
+    if from_digest == bool(campaign):
+        raise click.UsageError("give either a CAMPAIGN or --digest")
+    if from_digest:
+        build = getattr(ws, "digest", None)
+        if build is None:
+            raise DigestError("the veille digest is not available in this version")
+        text = digest_post(ws, build(since=since or ws.settings.digest.since))
+    else:
+        assert campaign is not None
+        text = campaign_post(ws, ws.campaign(campaign))
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(text, encoding="utf-8")
+    echo(str(output))
+
+
+@click.command()
+@click.argument("campaign")
+@click.option("--to", "to", metavar="EMAIL", help="Check as this contact (default: a sample one).")
+@json_option
+@pass_app
+def check(app: AppContext, campaign: str, to: str | None, as_json: bool) -> None:
+    """Check a campaign's content: unsubscribe link, images, links, size, subject, variables.
+
+    Exits with status 1 when there is an error (warnings alone do not fail).
+
+    Example: commskit check 2026-11-infolettre --json
+    """
+    from ..compose.preview import contact_for
+
+    ws = app.workspace()
+    loaded = ws.campaign(campaign)
+    compiled = loaded.compile(ws)
+    issues = compiled.check(contact_for(ws, to, loaded.language) if to else None)
+    errors = [i for i in issues if i.level == "error"]
+    if as_json:
+        print_json(
+            {
+                "campaign": loaded.id,
+                "fingerprint": compiled.fingerprint,
+                "checked_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+                "issues": [i.to_dict() for i in issues],
+                "ok": not errors,
+            }
+        )
+    elif issues:
+        print_table(["level", "code", "message"], [(i.level, i.code, i.message) for i in issues])
+    else:
+        echo(f"{loaded.id}: no problem found.")
+    if errors:
+        raise SystemExit(1)
 
 
 def register(main: click.Group) -> None:
     """Attach this module's commands to the root group."""
+    for command in (render, preview, blog, check):
+        main.add_command(command)

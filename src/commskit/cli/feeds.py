@@ -1,9 +1,340 @@
-"""Commands of the feeds stage."""
+"""Commands of the veille stage: feeds, fetch, digest, rules."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
+
+from ..feeds.digest_formats import FORMATS, render_digest
+from ..feeds.fetch import FetchReport
+from ._common import (
+    AppContext,
+    echo,
+    json_option,
+    note,
+    pass_app,
+    print_json,
+    print_table,
+    progress_bar,
+)
+
+_SUFFIX_FORMATS = {
+    ".md": "markdown",
+    ".markdown": "markdown",
+    ".html": "html",
+    ".htm": "html",
+    ".json": "json",
+    ".txt": "text",
+}
+
+
+def _write(path: Path, text: str) -> None:
+    """Write an output file atomically (a reader never sees half a digest)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+
+
+# --- feeds ---------------------------------------------------------------------------------------
+
+
+@click.group()
+def feeds() -> None:
+    """Manage feed sources (TOML lists and OPML files under feeds/).
+
+    Example: commskit feeds add https://example.org/rss.xml --topic mobilites
+    """
+
+
+@feeds.command("list")
+@click.option("--urls", is_flag=True, help="Show each feed's URL (and where it moved).")
+@json_option
+@pass_app
+def feeds_list(app: AppContext, urls: bool, as_json: bool) -> None:
+    """List feeds with their state, error count, last error and last fetch.
+
+    Example: commskit feeds list --json
+    """
+    statuses = app.workspace().feed_status()
+    if as_json:
+        print_json([s.to_dict() for s in statuses])
+        return
+    if not statuses:
+        echo(
+            "No feeds. Add one with `commskit feeds add URL` or `commskit feeds import FILE.opml`."
+        )
+        return
+    rows = []
+    for s in statuses:
+        url = s.feed.url
+        if s.effective_url and s.effective_url != url:
+            url = f"{url} → {s.effective_url}"
+        row = [
+            s.feed.name,
+            ", ".join(s.feed.topics),
+            s.state,
+            s.items,
+            s.error_count or "",
+            (s.last_fetch or "never")[:16].replace("T", " "),
+            s.last_error or "",
+        ]
+        rows.append((*row, url) if urls else tuple(row))
+    columns = ("name", "topics", "state", "items", "errors", "last fetch (UTC)", "last error")
+    print_table(
+        (*columns, "url") if urls else columns,
+        rows,
+        justify={"items": "right", "errors": "right"},
+    )
+
+
+@feeds.command("add")
+@click.argument("url")
+@click.option("--name", help="Display name (default: from the URL).")
+@click.option(
+    "--topic", "topics", multiple=True, help="Topic id from feeds/topics.toml (repeatable)."
+)
+@click.option("--tag", "tags", multiple=True, help="Free tag (repeatable).")
+@click.option(
+    "--weight", type=float, default=1.0, show_default=True, help="Rank weight of its items."
+)
+@click.option("--to", "to", type=click.Path(dir_okay=False), help="TOML list to append to.")
+@pass_app
+def feeds_add(
+    app: AppContext,
+    url: str,
+    name: str | None,
+    topics: tuple[str, ...],
+    tags: tuple[str, ...],
+    weight: float,
+    to: str | None,
+) -> None:
+    """Append a feed to a TOML feed list (its comments are kept).
+
+    Example: commskit feeds add https://example.org/rss.xml --name "Exemple" --topic covoiturage
+    """
+    ws = app.workspace()
+    feed = ws.add_feed(url, name=name, topics=topics, tags=tags, weight=weight, to=to)
+    where = feed.list_path.relative_to(ws.root) if feed.list_path else "?"
+    echo(f"Added {feed.name!r} to {where}")
+
+
+@feeds.command("import")
+@click.argument("opml", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--to", "to", type=click.Path(dir_okay=False), help="TOML list to append to.")
+@json_option
+@pass_app
+def feeds_import(app: AppContext, opml: Path, to: str | None, as_json: bool) -> None:
+    """Add the feeds of an OPML file to a TOML list; its folders become topics.
+
+    Example: commskit feeds import ~/Téléchargements/abonnements.opml
+    """
+    report = app.workspace().import_opml(opml, to=to)
+    if as_json:
+        print_json(report.to_dict())
+        return
+    echo(f"Imported {len(report.added)} feed(s) into {report.target}")
+    if report.already_listed:
+        echo(f"{len(report.already_listed)} already listed, left as they were")
+    if report.new_topics:
+        names = ", ".join(i for i, _ in report.new_topics)
+        echo(f"New topics (no keywords yet, edit the topic rules): {names}")
+
+
+@feeds.command("export")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write here.")
+@pass_app
+def feeds_export(app: AppContext, output: Path | None) -> None:
+    """Export every listed feed as OPML 2.0 (topics as folders and categories).
+
+    Example: commskit feeds export -o veille.opml
+    """
+    text = app.workspace().export_opml()
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        _write(output, text)
+        note(f"Wrote {output}")
+
+
+# --- fetch ---------------------------------------------------------------------------------------
+
+
+def _run_fetch(app: AppContext, force: bool) -> FetchReport:
+    ws = app.workspace()
+    with progress_bar("Fetching feeds") as advance:
+        return ws.fetch(advance, force=force)
+
+
+def _print_fetch(report: FetchReport) -> None:
+    rows = []
+    for r in report.results:
+        detail = r.error or r.warning or ""
+        if r.moved_to:
+            detail = f"moved permanently to {r.moved_to} (stored; update the list)" + (
+                f"; {detail}" if detail else ""
+            )
+        rows.append(
+            (r.name, r.status, r.new_items, r.duplicates or "", f"{r.elapsed:.2f}s", detail)
+        )
+    print_table(
+        ("feed", "status", "new", "dup", "time", "detail"),
+        rows,
+        justify={"new": "right", "dup": "right", "time": "right"},
+    )
+    seconds = (report.finished - report.started).total_seconds()
+    failed = len(report.failed)
+    echo(
+        f"{report.new_items} new item(s) from {len(report.results)} feed(s) in {seconds:.1f}s"
+        + (f"; {failed} feed(s) failed (see above; they are retried next time)" if failed else "")
+    )
+
+
+@click.command()
+@click.option("--force", is_flag=True, help="Also retry deactivated and backed-off feeds.")
+@click.option("--concurrency", type=int, help="Feeds fetched at once (default: settings).")
+@click.option("--timeout", type=float, help="Seconds per feed request (default: settings).")
+@json_option
+@pass_app
+def fetch(
+    app: AppContext, force: bool, concurrency: int | None, timeout: float | None, as_json: bool
+) -> None:
+    """Fetch every enabled feed into the store; print new items and errors per feed.
+
+    A feed that fails is reported and retried next time; the exit status stays 0 so that a
+    cron job goes on to build the digest from what did arrive.
+
+    Example: commskit fetch --json
+    """
+    app.workspace(feeds={"concurrency": concurrency, "timeout": timeout})
+    report = _run_fetch(app, force)
+    if as_json:
+        print_json(report.to_dict())
+    else:
+        _print_fetch(report)
+
+
+# --- digest --------------------------------------------------------------------------------------
+
+
+@click.command()
+@click.option(
+    "--name", help="Digest name (default: settings [digest] name); --since last is per name."
+)
+@click.option(
+    "--since",
+    help="7d, 24h, 2w, 2026-11-01, all, or last (since the last --mark of this name).",
+)
+@click.option("--topic", "topics", multiple=True, help="Only this topic (repeatable).")
+@click.option("--format", "fmt", type=click.Choice(sorted(FORMATS)), help="Output format.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write here.")
+@click.option("--max-per-topic", type=int, help="Items per topic (default: settings).")
+@click.option("--mark", is_flag=True, help="Record this digest so --since last never repeats it.")
+@click.option("--fetch", "do_fetch", is_flag=True, help="Fetch the feeds first.")
+@json_option
+@pass_app
+def digest(
+    app: AppContext,
+    name: str | None,
+    since: str | None,
+    topics: tuple[str, ...],
+    fmt: str | None,
+    output: Path | None,
+    max_per_topic: int | None,
+    mark: bool,
+    do_fetch: bool,
+    as_json: bool,
+) -> None:
+    """Build the veille digest: new items grouped by topic, ranked, duplicates folded in.
+
+    Weekly cron line (Monday 08:00), fetch included, never repeating an item:
+
+      0 8 * * 1 cd /srv/veille && commskit digest --fetch --since last --mark -o out/veille.md
+
+    Example: commskit digest --since 7d --topic covoiturage --format html -o veille.html
+    """
+    ws = app.workspace()
+    if do_fetch:
+        report = _run_fetch(app, force=False)
+        failed = len(report.failed)
+        note(
+            f"Fetched: {report.new_items} new item(s)"
+            + (f", {failed} feed(s) failed (see `commskit feeds list`)" if failed else "")
+        )
+    result = ws.digest(name, since, list(topics) or None, max_per_topic, mark=mark)
+    if as_json:
+        print_json(result.to_dict())
+        return
+    if fmt is None:
+        suffix = output.suffix.lower() if output else ""
+        fmt = _SUFFIX_FORMATS.get(suffix, ws.settings.digest.format)
+    if result.total == 0:
+        note(
+            f"Nothing new since {result.start:%Y-%m-%d %H:%M} UTC"
+            + (f" ({result.unmatched} item(s) matched no topic)" if result.unmatched else "")
+            + (f"; {output} left as it was" if output else "")
+        )
+        return
+    text = render_digest(result, fmt)
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        _write(output, text)
+        note(f"Wrote {output} ({result.total} item(s) in {len(result.sections)} topic(s))")
+    if result.unmatched:
+        note(f"{result.unmatched} item(s) matched no topic (see `commskit rules test --stored`)")
+    if mark:
+        note(f"Marked: the next `--since last` starts at {result.end:%Y-%m-%d %H:%M} UTC")
+
+
+# --- rules ---------------------------------------------------------------------------------------
+
+
+@click.group()
+def rules() -> None:
+    """Work with the topic rules (feeds/topics.toml).
+
+    Example: commskit rules test "Nouvelle aire de covoiturage à Vitré"
+    """
+
+
+@rules.command("test")
+@click.argument("text", required=False)
+@click.option("--stored", is_flag=True, help="Try the rules on the latest stored items.")
+@click.option("--topic", help="Only show this topic.")
+@json_option
+@pass_app
+def rules_test(
+    app: AppContext, text: str | None, stored: bool, topic: str | None, as_json: bool
+) -> None:
+    """Show which topics and keywords match TEXT, or the stored items (--stored).
+
+    Example: commskit rules test --stored --topic incitations
+    """
+    if text is None and not stored:
+        raise click.UsageError("give a TEXT to try, or --stored")
+    results = app.workspace().try_rules(text, stored=stored, topic=topic)
+    if as_json:
+        print_json([r.to_dict() for r in results])
+        return
+    rows = []
+    for r in results:
+        if not r.matches:
+            rows.append((r.title[:70], "—", ""))
+        for m in r.matches:
+            fields: dict[str, list[str]] = {}
+            for field_name, pattern in m.hits:
+                fields.setdefault(pattern, []).append(field_name)
+            why = "; ".join(f"{p} ({', '.join(f)})" for p, f in fields.items())
+            why = why or "feed default topic"
+            rows.append((r.title[:70], m.topic, why))
+    print_table(("item", "topic", "matched"), rows)
 
 
 def register(main: click.Group) -> None:
     """Attach this module's commands to the root group."""
+    main.add_command(feeds)
+    main.add_command(fetch)
+    main.add_command(digest)
+    main.add_command(rules)

@@ -1,11 +1,94 @@
-"""SQL for the audience stage (filled in by that stage's work)."""
+"""SQL for the audience stage: contacts, tags, suppression list, erasure, history.
+
+Tables are created by ``migrations/0003_audience.sql``. Addresses are looked up by their keyed
+hash (``email_hash``), never by the plain address, and no index holds the plain address, so that
+erasing a row (with ``PRAGMA secure_delete``) leaves no copy of it in the file.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import json
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
+
+from ..audience.contacts import Contact, fold
+from ..audience.segments import FOLD_SQL
 
 if TYPE_CHECKING:
     from .db import Store
+
+#: Columns of ``contacts`` in the order :func:`_contact` reads them.
+_COLUMNS = (
+    "id",
+    "email",
+    "first_name",
+    "last_name",
+    "organization",
+    "kind",
+    "region",
+    "department",
+    "language",
+    "stage",
+    "tags",
+    "attributes",
+    "basis",
+    "basis_source",
+    "basis_date",
+    "created_at",
+    "updated_at",
+)
+_SELECT = ", ".join(f"c.{name}" for name in _COLUMNS)
+
+#: Columns the send engine's ``send_log`` table is expected to have (see docs/audience.md);
+#: :meth:`AudienceRepo.history` reads whichever of them exist.
+SEND_LOG_COLUMNS = ("campaign_id", "status", "sent_at", "updated_at", "error")
+
+_NOT_SUPPRESSED = (
+    "NOT EXISTS (SELECT 1 FROM suppressions s"
+    " WHERE s.email_hash = c.email_hash AND s.list_name IN ('', ?))"
+)
+
+
+def _contact(row: Sequence[Any]) -> Contact:
+    return Contact(
+        id=row[0],
+        email=row[1],
+        first_name=row[2],
+        last_name=row[3],
+        organization=row[4],
+        kind=row[5],
+        region=row[6],
+        department=row[7],
+        language=row[8],
+        stage=row[9],
+        tags=tuple(json.loads(row[10])),
+        attributes=MappingProxyType(json.loads(row[11])),
+        basis=row[12],
+        basis_source=row[13],
+        basis_date=row[14],
+        created_at=row[15],
+        updated_at=row[16],
+    )
+
+
+@dataclass(frozen=True)
+class SuppressionEntry:
+    """One line of the suppression list (the address itself is only known by its hash)."""
+
+    list_name: str
+    reason: str
+    source: str
+    created_at: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {
+            "list": self.list_name or "*",
+            "reason": self.reason,
+            "source": self.source,
+            "created_at": self.created_at,
+        }
 
 
 class AudienceRepo:
@@ -14,3 +97,272 @@ class AudienceRepo:
     def __init__(self, store: Store) -> None:
         self.store = store
         self.conn = store.conn
+        # freed pages are zeroed: an erased address must not linger in free space
+        self.conn.execute("PRAGMA secure_delete=ON")
+        self.conn.create_function(FOLD_SQL, 1, _sql_fold, deterministic=True)
+
+    # --- reading contacts ------------------------------------------------------------------
+
+    def get_by_hash(self, email_hash: str) -> Contact | None:
+        row = self.conn.execute(
+            f"SELECT {_SELECT} FROM contacts c WHERE c.email_hash = ?",  # noqa: S608 (fixed columns)
+            (email_hash,),
+        ).fetchone()
+        return None if row is None else _contact(row)
+
+    def get_by_id(self, contact_id: int) -> Contact | None:
+        row = self.conn.execute(
+            f"SELECT {_SELECT} FROM contacts c WHERE c.id = ?",  # noqa: S608 (fixed columns)
+            (contact_id,),
+        ).fetchone()
+        return None if row is None else _contact(row)
+
+    def hash_of(self, contact_id: int) -> str | None:
+        row = self.conn.execute(
+            "SELECT email_hash FROM contacts WHERE id = ?", (contact_id,)
+        ).fetchone()
+        return None if row is None else str(row[0])
+
+    def _where(
+        self, where: str, params: Sequence[object], include_suppressed: bool, list_name: str | None
+    ) -> tuple[str, list[object]]:
+        clauses = [f"({where})"]
+        args = list(params)
+        if not include_suppressed:
+            clauses.append(_NOT_SUPPRESSED)
+            args.append(list_name or "")
+        return " AND ".join(clauses), args
+
+    def iter_contacts(
+        self,
+        where: str = "1",
+        params: Sequence[object] = (),
+        *,
+        include_suppressed: bool = False,
+        list_name: str | None = None,
+        limit: int | None = None,
+    ) -> Iterator[Contact]:
+        """Yield the contacts matching a compiled segment condition, by id."""
+        clause, args = self._where(where, params, include_suppressed, list_name)
+        # `clause` comes from the segment compiler: allow-listed names, values bound as ?
+        sql = f"SELECT {_SELECT} FROM contacts c WHERE {clause} ORDER BY c.id"  # noqa: S608
+        if limit is not None:
+            sql += " LIMIT ?"
+            args.append(limit)
+        # fetch in pages so a caller may write to the store between two contacts
+        cursor = self.conn.execute(sql, args)
+        while True:
+            rows = cursor.fetchmany(1000)
+            if not rows:
+                return
+            for row in rows:
+                yield _contact(row)
+
+    def count(
+        self,
+        where: str = "1",
+        params: Sequence[object] = (),
+        *,
+        include_suppressed: bool = False,
+        list_name: str | None = None,
+    ) -> int:
+        clause, args = self._where(where, params, include_suppressed, list_name)
+        sql = f"SELECT COUNT(*) FROM contacts c WHERE {clause}"  # noqa: S608 (compiled, bound)
+        row = self.conn.execute(sql, args).fetchone()
+        return int(row[0])
+
+    def total(self) -> int:
+        return int(self.conn.execute("SELECT COUNT(*) FROM contacts").fetchone()[0])
+
+    # --- import ----------------------------------------------------------------------------
+
+    def import_index(self) -> dict[str, tuple[Any, ...]]:
+        """Return every contact as ``email_hash -> row`` (id first, then the merged fields)."""
+        return {
+            row[0]: tuple(row[1:])
+            for row in self.conn.execute(
+                "SELECT email_hash, id, first_name, last_name, organization, kind, region,"
+                " department, language, stage, tags, attributes, basis, basis_source, basis_date"
+                " FROM contacts"
+            )
+        }
+
+    def next_id(self) -> int:
+        return int(self.conn.execute("SELECT coalesce(MAX(id), 0) + 1 FROM contacts").fetchone()[0])
+
+    def insert_contacts(self, rows: Iterable[Sequence[object]]) -> None:
+        """Insert contacts: (id, email, hash, the 13 fields of import_index, created, updated)."""
+        self.conn.executemany(
+            "INSERT INTO contacts (id, email, email_hash, first_name, last_name, organization,"
+            " kind, region, department, language, stage, tags, attributes, basis, basis_source,"
+            " basis_date, created_at, updated_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            rows,
+        )
+
+    def update_contacts(self, rows: Iterable[Sequence[object]]) -> None:
+        """Update contacts: (12 fields as in import_index, updated_at, id)."""
+        self.conn.executemany(
+            "UPDATE contacts SET first_name = ?, last_name = ?, organization = ?, kind = ?,"
+            " region = ?, department = ?, language = ?, stage = ?, tags = ?, attributes = ?,"
+            " basis = ?, basis_source = ?, basis_date = ?, updated_at = ? WHERE id = ?",
+            rows,
+        )
+
+    def set_tags(self, contact_ids: Sequence[int], pairs: Iterable[tuple[int, str]]) -> None:
+        """Replace the tag rows of ``contact_ids`` by ``pairs`` of (contact_id, tag)."""
+        self.conn.executemany(
+            "DELETE FROM contact_tags WHERE contact_id = ?", ((i,) for i in contact_ids)
+        )
+        self.conn.executemany(
+            "INSERT OR IGNORE INTO contact_tags (contact_id, tag) VALUES (?, ?)", pairs
+        )
+
+    # --- suppression -----------------------------------------------------------------------
+
+    def global_suppressions(self) -> dict[str, str]:
+        """Return ``email_hash -> reason`` for every address suppressed from all lists."""
+        return dict(
+            self.conn.execute("SELECT email_hash, reason FROM suppressions WHERE list_name = ''")
+        )
+
+    def suppression_reason(self, email_hash: str, list_name: str | None) -> str | None:
+        """Return why the address must not get mail of ``list_name`` (global entries first)."""
+        row = self.conn.execute(
+            "SELECT reason FROM suppressions WHERE email_hash = ? AND list_name IN ('', ?)"
+            " ORDER BY list_name = '' DESC LIMIT 1",
+            (email_hash, list_name or ""),
+        ).fetchone()
+        return None if row is None else str(row[0])
+
+    def suppressions_of(self, email_hash: str) -> list[SuppressionEntry]:
+        return [
+            SuppressionEntry(*row)
+            for row in self.conn.execute(
+                "SELECT list_name, reason, source, created_at FROM suppressions"
+                " WHERE email_hash = ? ORDER BY list_name",
+                (email_hash,),
+            )
+        ]
+
+    def add_suppression(
+        self, email_hash: str, list_name: str, reason: str, source: str, when: str
+    ) -> bool:
+        """Record a suppression; an existing entry for the same list keeps its first reason.
+
+        Erasure is the exception: it replaces whatever was there, since it is final.
+        Returns True when something was written.
+        """
+        if reason == "erased":
+            cursor = self.conn.execute(
+                "INSERT INTO suppressions (email_hash, list_name, reason, source, created_at)"
+                " VALUES (?, ?, ?, ?, ?) ON CONFLICT (email_hash, list_name) DO UPDATE SET"
+                " reason = excluded.reason, source = excluded.source,"
+                " created_at = excluded.created_at WHERE suppressions.reason != 'erased'",
+                (email_hash, list_name, reason, source, when),
+            )
+        else:
+            cursor = self.conn.execute(
+                "INSERT OR IGNORE INTO suppressions (email_hash, list_name, reason, source,"
+                " created_at) VALUES (?, ?, ?, ?, ?)",
+                (email_hash, list_name, reason, source, when),
+            )
+        return cursor.rowcount > 0
+
+    def remove_suppression(self, email_hash: str, list_name: str) -> int:
+        """Delete a (non-erasure) suppression entry; return how many rows went."""
+        return self.conn.execute(
+            "DELETE FROM suppressions"
+            " WHERE email_hash = ? AND list_name = ? AND reason != 'erased'",
+            (email_hash, list_name),
+        ).rowcount
+
+    # --- erasure and history ---------------------------------------------------------------
+
+    def _tables_with(self, column: str) -> list[str]:
+        found = []
+        for (name,) in self.conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+        ).fetchall():
+            columns = {row[1] for row in self.conn.execute(f'PRAGMA table_info("{_ident(name)}")')}
+            if column in columns:
+                found.append(str(name))
+        return found
+
+    def erase(self, contact: Contact | None, email: str, email_hash: str) -> dict[str, int]:
+        """Delete every row about one person; return the number of rows deleted per table.
+
+        Rows go from ``contacts`` and ``contact_tags``, from every other table with a
+        ``contact_id`` column (the send log and whatever later stages add), and from every table
+        with an ``email`` column holding this address or an ``email_hash`` column holding its hash
+        (the suppression list excepted: it is where the hash stays). Call inside a transaction.
+        """
+        deleted: dict[str, int] = {}
+        if contact is not None:
+            for table in self._tables_with("contact_id"):
+                if table == "contact_tags":
+                    continue
+                count = self.conn.execute(
+                    f'DELETE FROM "{_ident(table)}" WHERE contact_id = ?',  # noqa: S608 (name from schema)
+                    (contact.id,),
+                ).rowcount
+                if count:
+                    deleted[table] = count
+            count = self.conn.execute(
+                "DELETE FROM contact_tags WHERE contact_id = ?", (contact.id,)
+            ).rowcount
+            if count:
+                deleted["contact_tags"] = count
+        for table in self._tables_with("email"):
+            count = self.conn.execute(
+                f'DELETE FROM "{_ident(table)}" WHERE lower(email) = ?',  # noqa: S608 (name from schema)
+                (email.lower(),),
+            ).rowcount
+            if count:
+                deleted[table] = deleted.get(table, 0) + count
+        for table in self._tables_with("email_hash"):
+            if table == "suppressions":
+                continue
+            count = self.conn.execute(
+                f'DELETE FROM "{_ident(table)}" WHERE email_hash = ?',  # noqa: S608 (name from schema)
+                (email_hash,),
+            ).rowcount
+            if count:
+                deleted[table] = deleted.get(table, 0) + count
+        return deleted
+
+    def history(self, contact_id: int) -> list[dict[str, Any]]:
+        """Return the send log rows of a contact, oldest first ([] before the send stage exists)."""
+        if not self._table_exists("send_log"):
+            return []
+        columns = {row[1] for row in self.conn.execute('PRAGMA table_info("send_log")')}
+        if "contact_id" not in columns:
+            return []
+        wanted = [c for c in SEND_LOG_COLUMNS if c in columns]
+        if not wanted:
+            return []
+        order = " , ".join(c for c in ("sent_at", "updated_at") if c in columns) or "rowid"
+        rows = self.conn.execute(
+            # column names come from the allow-list SEND_LOG_COLUMNS
+            f"SELECT {', '.join(wanted)} FROM send_log WHERE contact_id = ? ORDER BY {order}",  # noqa: S608
+            (contact_id,),
+        ).fetchall()
+        return [dict(zip(wanted, row, strict=True)) for row in rows]
+
+    def _table_exists(self, name: str) -> bool:
+        row = self.conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)
+        ).fetchone()
+        return row is not None
+
+
+def _ident(name: str) -> str:
+    """Escape a table name read from sqlite_master for use inside double quotes."""
+    return name.replace('"', '""')
+
+
+def _sql_fold(value: str | None) -> str | None:
+    return fold(value) if isinstance(value, str) else value
+
+
+__all__ = ["SEND_LOG_COLUMNS", "AudienceRepo", "SuppressionEntry"]

@@ -1,0 +1,584 @@
+"""The contact book: the audience stage's Python API (``ws.contacts`` and ``ws.segment``)."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import hmac
+import io
+import json
+import os
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
+
+from ..errors import ContactImportError, ContactNotFoundError, SecretError
+from ..store.db import utcnow
+from .contacts import (
+    FIELDS,
+    LANGUAGES,
+    REASONS,
+    Contact,
+    InvalidAddress,
+    email_hash,
+    normalise_email,
+)
+from .importer import ImportOptions, SkippedRow, read_contact_file
+from .segments import CompiledSegment, compile_segment
+from .tokens import verify_token
+
+if TYPE_CHECKING:
+    from ..store.audience import AudienceRepo, SuppressionEntry
+    from ..workspace import Workspace
+
+Progress = Callable[..., None]
+
+_MERGED = (
+    "first_name",
+    "last_name",
+    "organization",
+    "kind",
+    "region",
+    "department",
+    "language",
+    "stage",
+)
+_BASIS = ("basis", "basis_source", "basis_date")
+_SECRET_CHECK_KEY = "audience_secret_check"  # noqa: S105 (a meta key's name)
+
+
+@dataclass
+class ImportReport:
+    """What an import did: counts, and every skipped row with its number and reason."""
+
+    path: str
+    format: str
+    encoding: str
+    delimiter: str | None
+    columns: dict[str, str]
+    total_rows: int = 0
+    imported: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    skipped: list[SkippedRow] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready dict (what `contacts import --json` prints)."""
+        return {
+            "path": self.path,
+            "format": self.format,
+            "encoding": self.encoding,
+            "delimiter": self.delimiter,
+            "columns": self.columns,
+            "total_rows": self.total_rows,
+            "imported": self.imported,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "skipped": [s.to_dict() for s in self.skipped],
+        }
+
+
+@dataclass(frozen=True)
+class ForgetReport:
+    """What an erasure removed. ``found`` is False when no contact had the address."""
+
+    found: bool
+    deleted: dict[str, int]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"found": self.found, "deleted": self.deleted}
+
+
+@dataclass(frozen=True)
+class ContactDetails:
+    """Everything known about one contact: fields, suppression state, send history."""
+
+    contact: Contact
+    suppressions: list[SuppressionEntry]
+    history: list[dict[str, Any]]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            **self.contact.to_dict(),
+            "suppressions": [s.to_dict() for s in self.suppressions],
+            "history": self.history,
+        }
+
+
+class Segment:
+    """The contacts a segment expression selects, minus suppressed ones unless asked.
+
+    Iterate it for :class:`Contact` objects (by id); ``len(segment)`` and ``segment.count()``
+    count them in SQL without loading them. Built by :meth:`ContactBook.segment` /
+    ``ws.segment(...)``::
+
+        segment = ws.segment('kind = "AOM" and region = "Bretagne"', list_name="infolettre")
+        print(segment.count())
+        for contact in segment:
+            print(contact.email)
+    """
+
+    def __init__(
+        self,
+        book: ContactBook,
+        compiled: CompiledSegment,
+        *,
+        include_suppressed: bool = False,
+        list_name: str | None = None,
+    ) -> None:
+        self._book = book
+        self.compiled = compiled
+        self.include_suppressed = include_suppressed
+        self.list_name = list_name
+
+    @property
+    def expression(self) -> str:
+        return self.compiled.expression
+
+    @property
+    def name(self) -> str | None:
+        return self.compiled.name
+
+    def count(self) -> int:
+        """Return how many contacts the segment selects."""
+        return self._book._repo.count(
+            self.compiled.where,
+            self.compiled.params,
+            include_suppressed=self.include_suppressed,
+            list_name=self.list_name,
+        )
+
+    def __len__(self) -> int:
+        return self.count()
+
+    def __iter__(self) -> Iterator[Contact]:
+        return self.contacts()
+
+    def contacts(self, limit: int | None = None) -> Iterator[Contact]:
+        """Yield the selected contacts by id, at most ``limit`` of them."""
+        return self._book._repo.iter_contacts(
+            self.compiled.where,
+            self.compiled.params,
+            include_suppressed=self.include_suppressed,
+            list_name=self.list_name,
+            limit=limit,
+        )
+
+    def __repr__(self) -> str:
+        return f"Segment({self.name or self.expression!r})"
+
+
+class ContactBook:
+    """Partners, their suppression state and erasure: ``ws.contacts``.
+
+    >>> report = ws.contacts.import_file("contacts/partenaires-demo.csv")  # doctest: +SKIP
+    >>> ws.contacts.get("contact@brest-metropole.example.org")  # doctest: +SKIP
+    Contact(id=1, email='contact@brest-metropole.example.org', ...)
+    """
+
+    def __init__(self, workspace: Workspace) -> None:
+        self._ws = workspace
+        self._checked_secret = False
+
+    @property
+    def _repo(self) -> AudienceRepo:
+        return self._ws.store.audience
+
+    @property
+    def _secret(self) -> bytes:
+        secret = self._ws.secret
+        if not self._checked_secret:
+            self._check_secret(secret)
+        return secret
+
+    def _check_secret(self, secret: bytes) -> None:
+        """Refuse to work with another secret than the one the stored hashes were made with."""
+        check = hmac.new(secret, b"commskit secret check", hashlib.sha256).hexdigest()[:16]
+        store = self._ws.store
+        known = store.get_meta(_SECRET_CHECK_KEY)
+        if known is None:
+            store.set_meta(_SECRET_CHECK_KEY, check)
+        elif known != check:
+            raise SecretError(
+                "the workspace secret is not the one this state database was built with",
+                hint="Restore .commskit/secret (or COMMSKIT_SECRET) from your backup: without it "
+                "addresses, unsubscribes and erasures cannot be matched",
+            )
+        self._checked_secret = True
+
+    def hash(self, email: str) -> str:
+        """Return the keyed hash identifying ``email`` in the store (HMAC-SHA256, hex)."""
+        return email_hash(self._secret, _lenient_normalise(email))
+
+    # --- reading ---------------------------------------------------------------------------
+
+    def get(self, email: str) -> Contact | None:
+        """Return the contact with this address (any case, any IDN spelling), or None."""
+        return self._repo.get_by_hash(self.hash(email))
+
+    def get_by_id(self, contact_id: int) -> Contact | None:
+        """Return the contact with this store id, or None (e.g. after an erasure)."""
+        return self._repo.get_by_id(contact_id)
+
+    def require(self, email: str) -> Contact:
+        """Return the contact with this address or raise ContactNotFoundError."""
+        contact = self.get(email)
+        if contact is None:
+            raise ContactNotFoundError(
+                f"no contact with the address {email.strip()}",
+                hint="Check the spelling, or list contacts with `commskit contacts list`",
+            )
+        return contact
+
+    def list(
+        self,
+        segment: str | None = None,
+        *,
+        include_suppressed: bool = True,
+        limit: int | None = None,
+    ) -> list[Contact]:
+        """Return the contacts (all of them, or a segment's), by id."""
+        return list(
+            self.segment(segment or "all", include_suppressed=include_suppressed).contacts(limit)
+        )
+
+    def count(self) -> int:
+        """Return how many contacts the store holds (suppressed ones included)."""
+        return self._repo.total()
+
+    def show(self, email: str) -> ContactDetails:
+        """Return a contact's fields, suppression entries and send history."""
+        contact = self.require(email)
+        return ContactDetails(
+            contact,
+            self._repo.suppressions_of(self.hash(contact.email)),
+            self._repo.history(contact.id),
+        )
+
+    def segment(
+        self,
+        expression: str,
+        *,
+        include_suppressed: bool = False,
+        list_name: str | None = None,
+    ) -> Segment:
+        """Return the contacts an expression or named segment selects (see docs/segments.md).
+
+        Suppressed contacts (unsubscribed from every list, bounced, complained, manual) are left
+        out unless ``include_suppressed``; with ``list_name``, so are those unsubscribed from that
+        list. Raises SegmentError (with ``position``) on a bad expression.
+        """
+        compiled = compile_segment(expression, self._ws.settings.segments)
+        return Segment(self, compiled, include_suppressed=include_suppressed, list_name=list_name)
+
+    # --- import and export -----------------------------------------------------------------
+
+    def import_file(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        mapping: Mapping[str, str] | None = None,
+        tags: Sequence[str] = (),
+        kind: str = "",
+        source: str = "",
+        basis: str = "",
+        progress: Progress | None = None,
+    ) -> ImportReport:
+        """Import (upsert by address) a CSV, JSON or JSON Lines contact file in one transaction.
+
+        ``mapping`` maps a column name to a field (``{"Organisme": "organization"}``, or
+        ``"ignore"``); ``tags`` are added to every row; ``kind``, ``source`` and ``basis`` fill
+        the rows where the file leaves them empty. Values in the file replace stored ones; empty
+        cells never erase anything; tags and attributes are merged. Erased or globally suppressed
+        addresses, invalid addresses and repeated addresses are skipped and reported with their
+        row number. Raises ContactImportError, storing nothing, when the file cannot be used.
+
+        Example::
+
+            report = ws.contacts.import_file("partenaires.csv", tags=["webinaire-2026"])
+            report.imported, report.updated, report.unchanged, len(report.skipped)
+        """
+        options = ImportOptions(
+            mapping=dict(mapping or {}), tags=tuple(tags), kind=kind, source=source, basis=basis
+        )
+        secret = self._secret
+        parsed = read_contact_file(Path(path), secret, options)
+        report = ImportReport(
+            str(path),
+            parsed.format,
+            parsed.encoding,
+            parsed.delimiter,
+            parsed.columns,
+            total_rows=parsed.total_rows,
+        )
+        skipped = list(parsed.skipped)
+        language = self._ws.settings.workspace.language
+        default_language = language if language in LANGUAGES else "fr"
+        if progress:
+            progress(0, total=len(parsed.rows))
+        store = self._ws.store
+        with store.transaction():
+            repo = self._repo
+            index = repo.import_index()
+            suppressed = repo.global_suppressions()
+            now = utcnow()
+            next_id = repo.next_id()
+            inserts: list[tuple[object, ...]] = []
+            updates: list[tuple[object, ...]] = []
+            tag_ids: list[int] = []
+            tag_pairs: list[tuple[int, str]] = []
+            for position, row in enumerate(parsed.rows, start=1):
+                if progress and position % 5000 == 0:
+                    progress(5000)
+                reason = suppressed.get(row.email_hash)
+                if reason:
+                    skipped.append(SkippedRow(row.row, row.email, _refusal(reason)))
+                    continue
+                old = index.get(row.email_hash)
+                if old is None:
+                    merged = _merge_new(row.values, row.defaults, default_language)
+                    contact_id = next_id
+                    next_id += 1
+                    tag_list = row.tags
+                    attributes = row.attributes
+                    inserts.append(
+                        (
+                            contact_id,
+                            row.email,
+                            row.email_hash,
+                            *merged[:8],
+                            _json_list(tag_list),
+                            _json_object(attributes),
+                            *merged[8:],
+                            now,
+                            now,
+                        )
+                    )
+                    if tag_list:
+                        tag_pairs.extend((contact_id, t) for t in tag_list)
+                    # a later row may not repeat this address (seen[] made sure): no index update
+                    report.imported += 1
+                    continue
+                contact_id = old[0]
+                old_scalars = old[1:9] + old[11:14]
+                old_tags: list[str] = json.loads(old[9])
+                old_attributes: dict[str, str] = json.loads(old[10])
+                merged = _merge_existing(row.values, row.defaults, old_scalars)
+                tag_list = sorted(set(old_tags) | set(row.tags))
+                attributes = {**old_attributes, **row.attributes}
+                if (
+                    merged == tuple(old_scalars)
+                    and tag_list == old_tags
+                    and attributes == old_attributes
+                ):
+                    report.unchanged += 1
+                    continue
+                updates.append(
+                    (
+                        *merged[:8],
+                        _json_list(tag_list),
+                        _json_object(attributes),
+                        *merged[8:],
+                        now,
+                        contact_id,
+                    )
+                )
+                if tag_list != old_tags:
+                    tag_ids.append(contact_id)
+                    tag_pairs.extend((contact_id, t) for t in tag_list)
+                report.updated += 1
+            repo.insert_contacts(inserts)
+            repo.update_contacts(updates)
+            repo.set_tags(tag_ids, tag_pairs)
+        if progress:
+            progress(len(parsed.rows) % 5000)
+        report.skipped = sorted(skipped, key=lambda s: s.row)
+        return report
+
+    def export(
+        self,
+        out: str | os.PathLike[str] | TextIO,
+        *,
+        format: str = "csv",
+        segment: str | None = None,
+        include_suppressed: bool | None = None,
+    ) -> int:
+        """Write contacts as CSV (re-importable, one column per attribute) or JSON; return count.
+
+        ``segment`` restricts the export to an expression or named segment. Suppressed contacts
+        are included in a full export and left out of a segment's, unless ``include_suppressed``
+        says otherwise.
+        """
+        if format not in ("csv", "json", "jsonl"):
+            raise ContactImportError(
+                f"unknown export format {format!r}", hint="Use csv, json or jsonl"
+            )
+        if include_suppressed is None:
+            include_suppressed = segment is None
+        contacts = self.list(segment, include_suppressed=include_suppressed)
+        if isinstance(out, str | os.PathLike):
+            with open(out, "w", encoding="utf-8", newline="") as handle:
+                _write_export(handle, contacts, format)
+        else:
+            _write_export(out, contacts, format)
+        return len(contacts)
+
+    # --- suppression -----------------------------------------------------------------------
+
+    def suppression(self, email: str, list_name: str | None = None) -> str | None:
+        """Return why this address must not be emailed (for ``list_name``), or None.
+
+        The reason is one of "unsubscribed", "bounced", "complained", "erased", "manual"; an entry
+        for every list wins over one for ``list_name``.
+        """
+        return self._repo.suppression_reason(self.hash(email), list_name)
+
+    def suppress(
+        self, email: str, reason: str, list_name: str | None = None, source: str = ""
+    ) -> bool:
+        """Add the address to the suppression list (every list unless ``list_name``).
+
+        The address need not be a contact (e.g. a bounce for an address imported elsewhere).
+        Returns False when it was already suppressed for that list. Use :meth:`forget` for
+        erasure, which also deletes the data.
+        """
+        if reason not in REASONS or reason == "erased":
+            allowed = ", ".join(r for r in REASONS if r != "erased")
+            raise ContactImportError(
+                f"unknown suppression reason {reason!r}",
+                hint=f"Use one of: {allowed} (erasure is `contacts forget`)",
+            )
+        key = self.hash(email)
+        with self._ws.store.transaction():
+            return self._repo.add_suppression(key, list_name or "", reason, source, utcnow())
+
+    def unsubscribe(self, email: str, list_name: str | None = None, source: str = "") -> bool:
+        """Unsubscribe an address from one list, or from every list when ``list_name`` is None."""
+        return self.suppress(email, "unsubscribed", list_name, source)
+
+    def unsubscribe_token(
+        self, token: str, *, source: str = "one-click"
+    ) -> tuple[Contact | None, str]:
+        """Apply a one-click unsubscribe token; return the contact (None if erased) and list.
+
+        Idempotent: a second call changes nothing. Raises TokenError for a forged token.
+        """
+        contact_id, list_name = verify_token(self._secret, token)
+        key = self._repo.hash_of(contact_id)
+        if key is None:
+            return None, list_name
+        with self._ws.store.transaction():
+            self._repo.add_suppression(key, list_name, "unsubscribed", source, utcnow())
+        return self._repo.get_by_id(contact_id), list_name
+
+    def resubscribe(self, email: str, list_name: str | None = None) -> bool:
+        """Remove a suppression entry (not an erasure); return whether one was removed."""
+        with self._ws.store.transaction():
+            return self._repo.remove_suppression(self.hash(email), list_name or "") > 0
+
+    def forget(self, email: str, *, source: str = "forget") -> ForgetReport:
+        """Erase a person (GDPR art. 17): delete all their rows, keep only the keyed hash.
+
+        Deletes the contact, its tags, its send log rows (every table with a ``contact_id``
+        column, or an ``email`` column holding the address), adds the HMAC of the address to the
+        suppression list as "erased" (so imports refuse it and sends skip it), then checkpoints
+        the WAL. With ``PRAGMA secure_delete`` on, the address is then found nowhere in the
+        database files. Works even if the address was never a contact.
+        """
+        try:
+            normalised = normalise_email(email)
+        except InvalidAddress as exc:
+            raise ContactNotFoundError(
+                f"{email.strip()!r} is not a valid address: {exc}",
+                hint="Give the address exactly as the person wrote it",
+            ) from None
+        key = email_hash(self._secret, normalised)
+        contact = self._repo.get_by_hash(key)
+        store = self._ws.store
+        with store.transaction():
+            deleted = self._repo.erase(contact, contact.email if contact else normalised, key)
+            # other entries may carry a source naming the address (e.g. a bounce report)
+            for entry in self._repo.suppressions_of(key):
+                self._repo.remove_suppression(key, entry.list_name)
+            self._repo.add_suppression(key, "", "erased", source, utcnow())
+        store.checkpoint()
+        return ForgetReport(contact is not None, deleted)
+
+
+def _lenient_normalise(email: str) -> str:
+    try:
+        return normalise_email(email)
+    except InvalidAddress:
+        return email.strip()
+
+
+def _refusal(reason: str) -> str:
+    if reason == "erased":
+        return "erased at the person's request (GDPR): import refused"
+    return f"suppressed ({reason}): not imported"
+
+
+def _merge_new(
+    values: Mapping[str, str], defaults: Mapping[str, str], language: str
+) -> tuple[str, ...]:
+    merged = [values.get(f) or defaults.get(f, "") for f in (*_MERGED, *_BASIS)]
+    if not merged[6]:
+        merged[6] = language
+    return tuple(merged)
+
+
+def _merge_existing(
+    values: Mapping[str, str], defaults: Mapping[str, str], old: Sequence[str]
+) -> tuple[str, ...]:
+    return tuple(
+        values.get(f) or old[i] or defaults.get(f, "") for i, f in enumerate((*_MERGED, *_BASIS))
+    )
+
+
+def _json_list(items: Sequence[str]) -> str:
+    return json.dumps(list(items), ensure_ascii=False)
+
+
+def _json_object(data: Mapping[str, str]) -> str:
+    return json.dumps(dict(data), ensure_ascii=False, sort_keys=True)
+
+
+def _write_export(handle: TextIO, contacts: Sequence[Contact], format: str) -> None:
+    if format == "json":
+        json.dump([c.to_dict() for c in contacts], handle, ensure_ascii=False, indent=2)
+        handle.write("\n")
+        return
+    if format == "jsonl":
+        for contact in contacts:
+            handle.write(json.dumps(contact.to_dict(), ensure_ascii=False) + "\n")
+        return
+    keys = sorted({key for c in contacts for key in c.attributes})
+    writer = csv.writer(handle, lineterminator="\n")
+    writer.writerow([*FIELDS, *keys])
+    for c in contacts:
+        writer.writerow(
+            [
+                c.email,
+                c.first_name,
+                c.last_name,
+                c.organization,
+                c.kind,
+                c.region,
+                c.department,
+                c.language,
+                c.stage,
+                ", ".join(c.tags),
+                c.basis,
+                c.basis_source,
+                c.basis_date,
+                *(c.attributes.get(k, "") for k in keys),
+            ]
+        )
+
+
+def export_text(book: ContactBook, format: str = "csv", segment: str | None = None) -> str:
+    """Return an export as text (what the CLI prints when no -o is given)."""
+    buffer = io.StringIO()
+    book.export(buffer, format=format, segment=segment)
+    return buffer.getvalue()

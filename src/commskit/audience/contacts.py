@@ -1,0 +1,254 @@
+"""The contact record and the rules that normalise its fields."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from functools import lru_cache
+from types import MappingProxyType
+
+from email_validator import EmailNotValidError, validate_email
+
+#: Fields of a contact that imports, exports and segment expressions know, in display order.
+FIELDS: tuple[str, ...] = (
+    "email",
+    "first_name",
+    "last_name",
+    "organization",
+    "kind",
+    "region",
+    "department",
+    "language",
+    "stage",
+    "tags",
+    "basis",
+    "basis_source",
+    "basis_date",
+)
+
+#: Legal bases (GDPR art. 6): consent (a), a public-interest mission (e), and the professional
+#: opt-out regime for B2B prospecting (CPCE L.34-5 as read by the CNIL).
+BASES: tuple[str, ...] = ("consent", "public-mission", "professional")
+
+#: Why an address is suppressed.
+REASONS: tuple[str, ...] = ("unsubscribed", "bounced", "complained", "erased", "manual")
+
+#: Pipeline stages in order; other values are allowed.
+STAGES: tuple[str, ...] = ("identified", "contacted", "demo", "joined")
+
+LANGUAGES: tuple[str, ...] = ("fr", "en")
+
+
+@dataclass(frozen=True)
+class Contact:
+    """One partner: who they are, how we may write to them, and how far along they are.
+
+    ``email`` is normalised (domain lower-cased, IDN as A-label, local part kept); ``tags`` are
+    lower-cased and sorted; ``attributes`` holds the free columns of the imported file.
+    """
+
+    id: int
+    email: str
+    first_name: str = ""
+    last_name: str = ""
+    organization: str = ""
+    kind: str = ""
+    region: str = ""
+    department: str = ""
+    language: str = "fr"
+    stage: str = ""
+    tags: tuple[str, ...] = ()
+    attributes: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    basis: str = ""
+    basis_source: str = ""
+    basis_date: str = ""
+    created_at: str = ""
+    updated_at: str = ""
+
+    @property
+    def full_name(self) -> str:
+        """Return "First Last", or whichever part is known, or ""."""
+        return " ".join(part for part in (self.first_name, self.last_name) if part)
+
+    def to_dict(self) -> dict[str, object]:
+        """Return a JSON-ready dict (the shape `contacts export --format json` writes)."""
+        return {
+            "id": self.id,
+            "email": self.email,
+            "first_name": self.first_name,
+            "last_name": self.last_name,
+            "organization": self.organization,
+            "kind": self.kind,
+            "region": self.region,
+            "department": self.department,
+            "language": self.language,
+            "stage": self.stage,
+            "tags": list(self.tags),
+            "attributes": dict(self.attributes),
+            "basis": self.basis,
+            "basis_source": self.basis_source,
+            "basis_date": self.basis_date,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+        }
+
+
+class InvalidAddress(ValueError):
+    """Raised by :func:`normalise_email` with the validator's reason."""
+
+
+@lru_cache(maxsize=65536)
+def normalise_email(address: str) -> str:
+    """Return the address with its domain lower-cased and IDN domains as A-labels.
+
+    The local part is kept as written (RFC 5321 lets the receiving server decide its case).
+    Raises :class:`InvalidAddress` for a syntactically invalid address; no DNS lookup is made.
+
+    >>> normalise_email("Jean.Dupont@Exámple.FR")
+    'Jean.Dupont@xn--exmple-qta.fr'
+    """
+    text = address.strip()
+    # spreadsheet cells often hold "Name <addr>" or a mailto: link
+    if text.lower().startswith("mailto:"):
+        text = text[7:]
+    match = _ANGLE.search(text)
+    if match:
+        text = match.group(1).strip()
+    if not text:
+        raise InvalidAddress("empty address")
+    try:
+        result = validate_email(text, check_deliverability=False)
+    except EmailNotValidError as exc:
+        raise InvalidAddress(str(exc)) from None
+    local, _, domain = (result.ascii_email or result.normalized).rpartition("@")
+    if result.ascii_email is None:
+        # non-ASCII local part (SMTPUTF8): keep it, but still send the domain as A-label
+        local = result.local_part
+        domain = result.ascii_domain
+    return f"{local}@{domain.lower()}"
+
+
+_ANGLE = re.compile(r"<([^<>]+)>\s*$")
+
+
+def email_hash(secret: bytes, email: str) -> str:
+    """Return the keyed hash that identifies an address in the store (and after erasure).
+
+    HMAC-SHA256 with the workspace secret over the lower-cased normalised address: matching is
+    case-insensitive (as nearly every mail server is), and without the secret the hash cannot be
+    reversed by hashing a dictionary of addresses.
+    """
+    return hmac.new(secret, email.lower().encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+def fold(text: str) -> str:
+    """Return ``text`` lower-cased without accents, for accent- and case-insensitive matching.
+
+    >>> fold("Île-de-France")
+    'ile-de-france'
+    """
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch)).casefold()
+
+
+def slug(text: str) -> str:
+    """Return a lower-case ASCII identifier for a column name, e.g. "Nombre de membres" → ..."""
+    return re.sub(r"[^a-z0-9]+", "_", fold(text)).strip("_")
+
+
+def normalise_tag(tag: str) -> str:
+    """Return a tag trimmed, with inner blanks collapsed, lower-cased."""
+    return " ".join(tag.split()).lower()
+
+
+def split_tags(cell: str) -> list[str]:
+    """Split a spreadsheet "tags" cell on commas, semicolons or pipes."""
+    return [t for t in (normalise_tag(part) for part in re.split(r"[,;|]", cell)) if t]
+
+
+_LANGUAGE_ALIASES = {
+    "fr": "fr",
+    "fra": "fr",
+    "fre": "fr",
+    "francais": "fr",
+    "french": "fr",
+    "fr-fr": "fr",
+    "fr_fr": "fr",
+    "en": "en",
+    "eng": "en",
+    "anglais": "en",
+    "english": "en",
+    "en-gb": "en",
+    "en-us": "en",
+    "en_gb": "en",
+    "en_us": "en",
+}
+
+
+def normalise_language(value: str) -> str:
+    """Return "fr" or "en" for the usual spellings; raise ValueError otherwise."""
+    key = fold(value.strip())
+    if key in _LANGUAGE_ALIASES:
+        return _LANGUAGE_ALIASES[key]
+    raise ValueError(f"language {value!r} is not fr or en")
+
+
+_BASIS_ALIASES = {
+    "consent": "consent",
+    "consentement": "consent",
+    "opt-in": "consent",
+    "optin": "consent",
+    "public-mission": "public-mission",
+    "public mission": "public-mission",
+    "mission de service public": "public-mission",
+    "mission d'interet public": "public-mission",
+    "mission publique": "public-mission",
+    "interet public": "public-mission",
+    "professional": "professional",
+    "professionnel": "professional",
+    "opt-out professionnel": "professional",
+    "professional opt-out": "professional",
+    "b2b": "professional",
+}
+
+
+def normalise_basis(value: str) -> str:
+    """Return one of :data:`BASES` for the usual French and English spellings.
+
+    Raises ValueError naming the accepted values otherwise.
+    """
+    key = " ".join(fold(value.strip()).replace("’", "'").split())
+    if key in _BASIS_ALIASES:
+        return _BASIS_ALIASES[key]
+    raise ValueError(f"legal basis {value!r} is not one of {', '.join(BASES)}")
+
+
+_DATE_FORMATS = ("%Y-%m-%d", "%d/%m/%Y", "%d/%m/%y", "%d.%m.%Y", "%Y/%m/%d")
+
+
+def normalise_date(value: str) -> str:
+    """Return an ISO date (YYYY-MM-DD) from ISO or French day-first spellings.
+
+    Raises ValueError for anything else (a month-first date would be silently wrong).
+    """
+    text = value.strip()
+    try:
+        return datetime.fromisoformat(text).date().isoformat()
+    except ValueError:
+        pass
+    for fmt in _DATE_FORMATS:
+        try:
+            return datetime.strptime(text, fmt).date().isoformat()
+        except ValueError:
+            continue
+    raise ValueError(f"date {value!r} is not YYYY-MM-DD or DD/MM/YYYY")
+
+
+def today() -> str:
+    """Return today's date as ISO text (the default consent date of an import)."""
+    return date.today().isoformat()

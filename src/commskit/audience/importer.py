@@ -1,0 +1,498 @@
+"""Read contact files the way spreadsheets really export them.
+
+CSV with ``,`` ``;`` ``|`` or tab (detected), in UTF-8, UTF-8 with BOM, UTF-16 with BOM or
+Windows-1252 (detected); French and English header names (accent- and case-insensitive); or JSON /
+JSON Lines. This module only reads and validates: it returns the rows to store and the rows
+skipped with their reason, and raises :class:`ContactImportError` when the file cannot be used at
+all. Storing is the repository's job, in one transaction.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import json
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import ContactImportError
+from .contacts import (
+    BASES,
+    FIELDS,
+    InvalidAddress,
+    email_hash,
+    fold,
+    normalise_basis,
+    normalise_date,
+    normalise_email,
+    normalise_language,
+    normalise_tag,
+    slug,
+    split_tags,
+    today,
+)
+
+#: Target of ``--map "Column=ignore"``: drop the column.
+IGNORE = "ignore"
+
+_ALIASES: dict[str, tuple[str, ...]] = {
+    "email": (
+        "email",
+        "e mail",
+        "mail",
+        "courriel",
+        "adresse mail",
+        "adresse e mail",
+        "adresse email",
+        "adresse courriel",
+        "adresse electronique",
+        "email address",
+        "e mail address",
+    ),
+    "first_name": ("first name", "firstname", "prenom", "given name"),
+    "last_name": ("last name", "lastname", "nom", "nom de famille", "surname", "family name"),
+    "organization": (
+        "organization",
+        "organisation",
+        "organisme",
+        "structure",
+        "collectivite",
+        "etablissement",
+        "entreprise",
+        "societe",
+        "company",
+    ),
+    "kind": ("kind", "type", "categorie", "type de structure", "type d organisme"),
+    "region": ("region",),
+    "department": ("department", "departement", "dept", "dep"),
+    "language": ("language", "langue", "lang"),
+    "stage": ("stage", "etape", "pipeline", "etape pipeline"),
+    "tags": ("tags", "tag", "etiquettes", "etiquette", "labels", "libelles"),
+    "basis": ("basis", "legal basis", "base legale", "base juridique", "fondement"),
+    "basis_source": ("basis source", "source", "origine", "source du consentement"),
+    "basis_date": (
+        "basis date",
+        "date de collecte",
+        "date du consentement",
+        "date consentement",
+        "consent date",
+    ),
+    # columns an export writes that are the store's own bookkeeping
+    IGNORE: ("id", "created at", "updated at", "attributes"),
+}
+_ALIAS_INDEX = {alias: target for target, aliases in _ALIASES.items() for alias in aliases}
+
+#: What ``--map`` accepts as a target.
+MAP_TARGETS: tuple[str, ...] = (*FIELDS, IGNORE)
+
+_SCALARS = tuple(f for f in FIELDS if f not in ("email", "tags"))
+
+
+def header_key(name: str) -> str:
+    """Return the comparable form of a column name: no accents, lower case, words only."""
+    return " ".join(re.sub(r"[^a-z0-9]+", " ", fold(name)).split())
+
+
+@dataclass(frozen=True)
+class SkippedRow:
+    """A row of the file that was not stored, and why."""
+
+    row: int
+    email: str
+    reason: str
+
+    def to_dict(self) -> dict[str, object]:
+        return {"row": self.row, "email": self.email, "reason": self.reason}
+
+
+@dataclass
+class IncomingContact:
+    """One valid row, normalised, ready to be merged into the store."""
+
+    row: int
+    email: str
+    email_hash: str
+    values: dict[str, str]
+    defaults: dict[str, str]
+    tags: list[str]
+    attributes: dict[str, str]
+
+
+@dataclass
+class ParsedFile:
+    """What :func:`read_contact_file` found in a file."""
+
+    path: Path
+    format: str
+    encoding: str
+    delimiter: str | None
+    columns: dict[str, str]  # column as written -> field, IGNORE, or "attributes.<key>"
+    rows: list[IncomingContact] = field(default_factory=list)
+    skipped: list[SkippedRow] = field(default_factory=list)
+    total_rows: int = 0
+
+
+@dataclass(frozen=True)
+class ImportOptions:
+    """Values applied to every row of an import (from the command line or the caller)."""
+
+    mapping: Mapping[str, str] = field(default_factory=dict)
+    tags: Sequence[str] = ()
+    kind: str = ""
+    source: str = ""
+    basis: str = ""
+
+
+# --- decoding -----------------------------------------------------------------------------------
+
+
+def decode(raw: bytes, path: Path) -> tuple[str, str]:
+    """Return ``(text, encoding)``: BOM first, then strict UTF-8, then Windows-1252."""
+    if raw.startswith(codecs.BOM_UTF8):
+        try:
+            return raw[len(codecs.BOM_UTF8) :].decode("utf-8"), "utf-8-sig"
+        except UnicodeDecodeError as exc:
+            raise ContactImportError(
+                f"starts with a UTF-8 mark but byte {exc.start} is not UTF-8",
+                path=path,
+                hint="Re-export the file as UTF-8",
+            ) from None
+    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        try:
+            return raw.decode("utf-16"), "utf-16"
+        except UnicodeDecodeError:
+            raise ContactImportError(
+                "is not valid UTF-16", path=path, hint="Re-export the file as UTF-8"
+            ) from None
+    try:
+        return raw.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        pass
+    try:
+        return raw.decode("cp1252"), "windows-1252"
+    except UnicodeDecodeError:
+        # the five bytes cp1252 leaves undefined: Latin-1 maps them to control characters
+        return raw.decode("latin-1"), "latin-1"
+
+
+def _sniff_delimiter(text: str) -> str:
+    """Return the delimiter of a CSV text: csv.Sniffer on a sample, checked on the header."""
+    sample = text[:65536]
+    if len(text) > len(sample) and "\n" in sample:
+        sample = sample[: sample.rindex("\n")]
+    header = sample.split("\n", 1)[0]
+    candidates = ",;\t|"
+    try:
+        sniffed = csv.Sniffer().sniff(sample, delimiters=candidates).delimiter
+    except csv.Error:
+        sniffed = ""
+    counts = {d: _count_outside_quotes(header, d) for d in candidates}
+    if sniffed and counts.get(sniffed, 0) > 0:
+        return sniffed
+    best = max(candidates, key=lambda d: counts[d])
+    return best if counts[best] else ","
+
+
+def _count_outside_quotes(line: str, delimiter: str) -> int:
+    count = 0
+    quoted = False
+    for char in line:
+        if char == '"':
+            quoted = not quoted
+        elif char == delimiter and not quoted:
+            count += 1
+    return count
+
+
+# --- reading ------------------------------------------------------------------------------------
+
+
+def _csv_records(text: str, delimiter: str) -> tuple[list[str], Iterator[tuple[int, list[str]]]]:
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    try:
+        header = next(reader)
+    except StopIteration:
+        header = []
+    except csv.Error as exc:
+        raise ContactImportError(f"cannot read the header row: {exc}") from None
+
+    def rows() -> Iterator[tuple[int, list[str]]]:
+        start = reader.line_num + 1
+        while True:
+            try:
+                record = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                raise ContactImportError(
+                    f"malformed CSV: {exc}", line=start, hint="Check the quotes on that line"
+                ) from None
+            yield start, record
+            start = reader.line_num + 1
+
+    return header, rows()
+
+
+def _json_records(text: str, path: Path) -> tuple[str, list[tuple[int, dict[str, Any]]]]:
+    stripped = text.lstrip()
+    records: list[tuple[int, dict[str, Any]]] = []
+    if stripped.startswith("["):
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ContactImportError(
+                f"invalid JSON: {exc.msg}", path=path, line=exc.lineno, hint="Fix the syntax"
+            ) from None
+        for index, item in enumerate(data, start=1):
+            if not isinstance(item, dict):
+                raise ContactImportError(
+                    f"item {index} is not an object", path=path, hint="Give a list of objects"
+                )
+            records.append((index, item))
+        return "json", records
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise ContactImportError(
+                f"invalid JSON Lines: {exc.msg}", path=path, line=number, hint="Fix the syntax"
+            ) from None
+        if not isinstance(item, dict):
+            raise ContactImportError(
+                "line is not a JSON object", path=path, line=number, hint="One object per line"
+            )
+        records.append((number, item))
+    return "jsonl", records
+
+
+def resolve_columns(
+    columns: Sequence[str],
+    mapping: Mapping[str, str],
+    path: Path,
+    *,
+    allow_synonyms: bool = False,
+) -> dict[str, str]:
+    """Map each column to a field, IGNORE, or ``attributes.<slug>``; raise on conflicts.
+
+    ``allow_synonyms`` lets two keys give one field (JSON objects of different shapes); the
+    first non-empty value then wins.
+    """
+    explicit: dict[str, str] = {}
+    keys = {header_key(c): c for c in columns}
+    for column, target in mapping.items():
+        target_name = target.strip().lower().replace("-", "_").replace(" ", "_")
+        if target_name not in MAP_TARGETS:
+            raise ContactImportError(
+                f'--map "{column}={target}": unknown field "{target}"',
+                path=path,
+                hint=f"Fields: {', '.join(MAP_TARGETS)}",
+            )
+        found = keys.get(header_key(column))
+        if found is None:
+            raise ContactImportError(
+                f'--map "{column}={target}": the file has no column "{column}"',
+                path=path,
+                hint=f"Columns: {', '.join(columns)}",
+            )
+        explicit[found] = target_name
+    resolved: dict[str, str] = {}
+    taken: dict[str, str] = {}
+    for column in columns:
+        found_target = explicit.get(column) or _ALIAS_INDEX.get(header_key(column))
+        if found_target is None:
+            key = slug(column)
+            found_target = f"attributes.{key}" if key else IGNORE
+        if found_target != IGNORE and found_target in taken and not allow_synonyms:
+            raise ContactImportError(
+                f'columns "{taken[found_target]}" and "{column}" both give {found_target}',
+                path=path,
+                hint=f'Drop one with --map "{column}=ignore"',
+            )
+        taken[found_target] = column
+        resolved[column] = found_target
+    if "email" not in resolved.values():
+        raise ContactImportError(
+            "no email column",
+            path=path,
+            hint=f"Columns are: {', '.join(columns) or '(none)'}; name the address column "
+            'with --map "Column=email" (recognised names: E-mail, Courriel, Adresse mail, Mail)',
+        )
+    return resolved
+
+
+def read_contact_file(
+    path: str | Path,
+    secret: bytes,
+    options: ImportOptions | None = None,
+) -> ParsedFile:
+    """Read, decode and validate a contact file; return valid rows and skipped rows.
+
+    Raises :class:`ContactImportError` when the file as a whole cannot be used (unreadable,
+    no email column, unknown ``--map`` field, malformed JSON): nothing should be stored then.
+    """
+    options = options or ImportOptions()
+    path = Path(path)
+    default_basis = _option_basis(options.basis, path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ContactImportError(
+            f"cannot read the file: {exc.strerror or exc}",
+            path=path,
+            hint="Check the path and that you may read it",
+        ) from None
+    if not raw.strip():
+        raise ContactImportError("the file is empty", path=path, hint="Export the list again")
+    text, encoding = decode(raw, path)
+    suffix = path.suffix.lower()
+    is_json = suffix in (".json", ".jsonl", ".ndjson") or (
+        suffix not in (".csv", ".tsv", ".txt") and text.lstrip()[:1] in ("[", "{")
+    )
+    records: list[tuple[int, Mapping[str, Any]]]
+    if is_json:
+        fmt, json_records = _json_records(text, path)
+        columns: list[str] = []
+        for _, item in json_records:
+            for key in item:
+                if key not in columns:
+                    columns.append(key)
+        records = list(json_records)
+        delimiter = None
+    else:
+        fmt = "csv"
+        delimiter = _sniff_delimiter(text)
+        try:
+            header, csv_rows = _csv_records(text, delimiter)
+        except ContactImportError as exc:
+            raise ContactImportError(exc.message, path=path, line=1, hint=exc.hint) from None
+        columns = [h.strip() for h in header]
+        records = []
+        width = len(columns)
+        try:
+            for number, cells in csv_rows:
+                if not any(cell.strip() for cell in cells):
+                    continue
+                records.append((number, dict(zip(columns, cells[:width], strict=False))))
+        except ContactImportError as exc:
+            raise ContactImportError(exc.message, path=path, line=exc.line, hint=exc.hint) from None
+    resolved = resolve_columns(columns, options.mapping, path, allow_synonyms=is_json)
+    parsed = ParsedFile(path, fmt, encoding, delimiter, resolved, total_rows=len(records))
+    extra_tags = [t for t in (normalise_tag(t) for t in options.tags) if t]
+    seen: dict[str, int] = {}
+    for number, record in records:
+        _parse_row(
+            number, record, resolved, options, default_basis, extra_tags, secret, seen, parsed
+        )
+    return parsed
+
+
+def _option_basis(basis: str, path: Path) -> str:
+    if not basis:
+        return ""
+    try:
+        return normalise_basis(basis)
+    except ValueError:
+        raise ContactImportError(
+            f'--basis "{basis}" is not a legal basis commskit knows',
+            path=path,
+            hint=f"Use one of: {', '.join(BASES)}",
+        ) from None
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value.strip()
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list | dict):
+        return json.dumps(value, ensure_ascii=False)
+    return str(value).strip()
+
+
+def _parse_row(
+    number: int,
+    record: Mapping[str, Any],
+    resolved: Mapping[str, str],
+    options: ImportOptions,
+    default_basis: str,
+    extra_tags: list[str],
+    secret: bytes,
+    seen: dict[str, int],
+    parsed: ParsedFile,
+) -> None:
+    values: dict[str, str] = {}
+    tags: list[str] = list(extra_tags)
+    attributes: dict[str, str] = {}
+    for column, raw_value in record.items():
+        target = resolved.get(column, IGNORE)
+        if target == IGNORE:
+            continue
+        if target == "tags":
+            if isinstance(raw_value, list):
+                tags.extend(t for t in (normalise_tag(_text(v)) for v in raw_value) if t)
+            else:
+                tags.extend(split_tags(_text(raw_value)))
+            continue
+        if target.startswith("attributes."):
+            if isinstance(raw_value, dict) and column == "attributes":
+                continue
+            text = _text(raw_value)
+            if text:
+                attributes[target.removeprefix("attributes.")] = text
+            continue
+        text = _text(raw_value)
+        if text or target not in values:
+            values[target] = text
+    # a JSON export's "attributes" object comes back as attributes
+    nested = record.get("attributes")
+    if isinstance(nested, dict):
+        for key, value in nested.items():
+            text = _text(value)
+            if slug(str(key)) and text:
+                attributes[slug(str(key))] = text
+    address = values.pop("email", "")
+    try:
+        email = normalise_email(address)
+    except InvalidAddress as exc:
+        reason = "no address" if not address else f"invalid address: {exc}"
+        parsed.skipped.append(SkippedRow(number, address, reason))
+        return
+    key = email_hash(secret, email)
+    if key in seen:
+        parsed.skipped.append(SkippedRow(number, email, f"duplicate of row {seen[key]}"))
+        return
+    try:
+        if values.get("language"):
+            values["language"] = normalise_language(values["language"])
+        if values.get("basis"):
+            values["basis"] = normalise_basis(values["basis"])
+        if values.get("basis_date"):
+            values["basis_date"] = normalise_date(values["basis_date"])
+    except ValueError as exc:
+        parsed.skipped.append(SkippedRow(number, email, str(exc)))
+        return
+    seen[key] = number
+    # option values and derived values only fill fields left empty by the file and the store,
+    # so importing the same file again on another day changes nothing
+    defaults: dict[str, str] = {}
+    if options.kind.strip():
+        defaults["kind"] = options.kind.strip()
+    if default_basis:
+        defaults["basis"] = default_basis
+    if values.get("basis") or default_basis:
+        defaults["basis_source"] = options.source.strip() or f"import:{parsed.path.name}"
+        defaults["basis_date"] = today()
+    elif options.source.strip():
+        defaults["basis_source"] = options.source.strip()
+    scalars = {name: values[name] for name in _SCALARS if values.get(name)}
+    parsed.rows.append(
+        IncomingContact(number, email, key, scalars, defaults, sorted(set(tags)), attributes)
+    )

@@ -1,0 +1,427 @@
+"""Campaign files: YAML front matter + a Markdown body, validated with file and line in errors."""
+
+from __future__ import annotations
+
+import datetime as dt
+import mimetypes
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+from ..errors import CampaignError
+
+if TYPE_CHECKING:
+    from ..render.compiled import CompiledCampaign
+    from ..workspace import Workspace
+
+DEFAULT_LIST = "infolettre"
+DEFAULT_TEMPLATE = "newsletter"
+LANGUAGES = ("fr", "en")
+
+_STR = "a string"
+_LIST = "a list of strings"
+#: front matter key -> what it must be (checked by _check_type)
+FIELDS: dict[str, str] = {
+    "subject": _STR,
+    "preheader": _STR,
+    "template": _STR,
+    "audience": _STR,
+    "list": _STR,
+    "from": _STR,
+    "reply_to": _STR,
+    "language": _STR,
+    "veille": "a mapping",
+    "attachments": _LIST,
+    "event": "a mapping",
+    "date": "a date",
+    "title": _STR,
+    "author": _STR,
+    "tags": _LIST,
+    "description": _STR,
+    "headers": "a mapping",
+}
+VEILLE_FIELDS: dict[str, str] = {
+    "since": _STR,
+    "topics": _LIST,
+    "max": "a whole number",
+    "title": _STR,
+    "name": _STR,
+}
+EVENT_FIELDS: dict[str, str] = {
+    "title": _STR,
+    "start": "a date and time",
+    "end": "a date and time",
+    "location": _STR,
+    "url": _STR,
+    "description": _STR,
+    "organizer": _STR,
+}
+_REQUIRED_EVENT = ("start", "end")
+
+
+@dataclass(frozen=True)
+class VeilleOptions:
+    """Which veille items a campaign pulls into its newsletter."""
+
+    since: str = "30d"
+    topics: tuple[str, ...] = ()
+    max: int = 5
+    title: str | None = None
+    name: str | None = None
+
+
+@dataclass(frozen=True)
+class Event:
+    """An event or webinar announced by a campaign (becomes an .ics attachment)."""
+
+    start: dt.datetime
+    end: dt.datetime
+    title: str = ""
+    location: str = ""
+    url: str = ""
+    description: str = ""
+    organizer: str = ""
+
+
+@dataclass(frozen=True)
+class Campaign:
+    """One campaign file, parsed and validated; :meth:`compile` renders it."""
+
+    id: str
+    path: Path
+    subject: str
+    body: str
+    body_line: int
+    preheader: str = ""
+    template: str = DEFAULT_TEMPLATE
+    audience: str | None = None
+    list_name: str = DEFAULT_LIST
+    language: str = "fr"
+    from_: str = ""
+    reply_to: str = ""
+    veille: VeilleOptions | None = None
+    attachments: tuple[Path, ...] = ()
+    event: Event | None = None
+    date: dt.date | None = None
+    title: str = ""
+    author: str = ""
+    tags: tuple[str, ...] = ()
+    description: str = ""
+    headers: Mapping[str, str] = field(default_factory=dict)
+    #: front matter key -> line in the file, for error messages about values
+    lines: Mapping[str, int] = field(default_factory=dict)
+
+    def line_of(self, key: str) -> int | None:
+        """Return the file line of a front matter key (``"veille.max"`` for nested keys)."""
+        return self.lines.get(key)
+
+    def compile(self, ws: Workspace, **kwargs: Any) -> CompiledCampaign:
+        """Render everything that is the same for every recipient once (see CompiledCampaign)."""
+        from ..render.compiled import compile_campaign
+
+        return compile_campaign(ws, self, **kwargs)
+
+
+def _fail(path: Path, line: int | None, message: str, hint: str | None = None) -> CampaignError:
+    return CampaignError(message, path=path, line=line, hint=hint)
+
+
+def split_front_matter(text: str, path: Path) -> tuple[str, str, int]:
+    """Return (front matter YAML, body, line of the body's first line)."""
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    lines = text.splitlines(keepends=True)
+    if not lines or lines[0].strip() != "---":
+        raise _fail(
+            path,
+            1,
+            "missing front matter",
+            hint="Start the file with a line '---', the YAML settings (subject: …), then '---'",
+        )
+    for i in range(1, len(lines)):
+        if lines[i].strip() in ("---", "..."):
+            return "".join(lines[1:i]), "".join(lines[i + 1 :]), i + 2
+    raise _fail(path, 1, "front matter is not closed", hint="Add a line '---' after the settings")
+
+
+def _key_lines(node: yaml.Node, offset: int, prefix: str = "") -> dict[str, int]:
+    out: dict[str, int] = {}
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            if isinstance(key_node, yaml.ScalarNode):
+                key = f"{prefix}{key_node.value}"
+                out[key] = key_node.start_mark.line + offset
+                out.update(_key_lines(value_node, offset, f"{key}."))
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            out[f"{prefix}{index}"] = item.start_mark.line + offset
+    return out
+
+
+def parse_front_matter(source: str, path: Path) -> tuple[dict[str, Any], dict[str, int]]:
+    """Parse the YAML front matter, returning its mapping and the line of every key."""
+    offset = 2  # the YAML starts on line 2, after the opening '---'
+    try:
+        node = yaml.compose(source, Loader=yaml.SafeLoader)
+        data = yaml.load(source, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + offset if mark else None
+        problem = exc.problem or exc.context or "invalid YAML"
+        raise _fail(
+            path,
+            line,
+            f"invalid front matter: {problem}",
+            hint="Check the indentation and quote values containing ':' or '#'",
+        ) from None
+    except yaml.YAMLError as exc:
+        raise _fail(path, None, f"invalid front matter: {exc}") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise _fail(path, offset, "front matter must be 'key: value' lines")
+    return data, _key_lines(node, offset) if node is not None else {}
+
+
+def _check_type(value: Any, kind: str) -> bool:
+    if kind == _STR:
+        return isinstance(value, str)
+    if kind == _LIST:
+        return isinstance(value, list) and all(isinstance(v, str) for v in value)
+    if kind == "a mapping":
+        return isinstance(value, dict)
+    if kind == "a whole number":
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind == "a date":
+        return isinstance(value, dt.date)
+    if kind == "a date and time":
+        return isinstance(value, dt.datetime | dt.date | str)
+    return True
+
+
+def _validate(
+    data: Mapping[str, Any],
+    fields: Mapping[str, str],
+    *,
+    path: Path,
+    lines: Mapping[str, int],
+    prefix: str = "",
+) -> None:
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        if key not in fields:
+            known = ", ".join(fields)
+            raise _fail(
+                path,
+                lines.get(name),
+                f"unknown front matter key {name!r}",
+                hint=f"Known keys{' in ' + prefix.rstrip('.') if prefix else ''}: {known}",
+            )
+        if value is None:
+            continue
+        if not _check_type(value, fields[key]):
+            raise _fail(
+                path,
+                lines.get(name),
+                f"front matter {name!r} must be {fields[key]}, not {type(value).__name__}",
+            )
+
+
+def _to_datetime(value: Any, *, path: Path, line: int | None, name: str) -> dt.datetime:
+    if isinstance(value, str):
+        try:
+            value = dt.datetime.fromisoformat(value)
+        except ValueError:
+            raise _fail(
+                path,
+                line,
+                f"{name} {value!r} is not a date and time",
+                hint="Write it as 2026-12-03T10:00:00+01:00",
+            ) from None
+    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        value = dt.datetime(value.year, value.month, value.day)
+    assert isinstance(value, dt.datetime)
+    if value.tzinfo is None:
+        raise _fail(
+            path,
+            line,
+            f"{name} has no time zone offset",
+            hint="Add the offset, e.g. 2026-12-03T10:00:00+01:00 for Paris in winter",
+        )
+    return value
+
+
+def _resolve_attachment(
+    ws_root: Path, campaign_dir: Path, name: str, *, path: Path, line: int | None
+) -> Path:
+    for base in (campaign_dir, ws_root):
+        candidate = (base / name).resolve()
+        if candidate.is_file():
+            return candidate
+    raise _fail(
+        path,
+        line,
+        f"attachment {name!r} not found",
+        hint=f"Put the file next to the campaign or give a path from {ws_root}",
+    )
+
+
+def load_campaign(path: Path, *, ws_root: Path, default_language: str = "fr") -> Campaign:
+    """Read and validate a campaign file, raising CampaignError with the file and line."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise _fail(
+            path,
+            None,
+            "campaign file not found",
+            hint="Give a path or a name from the campaigns/ folder",
+        ) from None
+    except UnicodeDecodeError:
+        raise _fail(
+            path, None, "campaign file is not UTF-8 text", hint="Save it as UTF-8"
+        ) from None
+    except OSError as exc:
+        raise _fail(path, None, f"cannot read campaign file: {exc.strerror}") from None
+    source, body, body_line = split_front_matter(text, path)
+    data, lines = parse_front_matter(source, path)
+    _validate(data, FIELDS, path=path, lines=lines)
+    subject = data.get("subject")
+    if not isinstance(subject, str) or not subject.strip():
+        raise _fail(
+            path,
+            lines.get("subject", 1),
+            "missing subject",
+            hint="Add a line 'subject: …' to the front matter",
+        )
+    language = data.get("language") or default_language
+    if language not in LANGUAGES:
+        raise _fail(
+            path,
+            lines.get("language"),
+            f"language {language!r} is not supported",
+            hint=f"Use one of: {', '.join(LANGUAGES)}",
+        )
+    veille = None
+    if data.get("veille") is not None:
+        raw = data["veille"]
+        _validate(raw, VEILLE_FIELDS, path=path, lines=lines, prefix="veille.")
+        max_items = raw.get("max", 5)
+        if max_items < 1:
+            raise _fail(path, lines.get("veille.max"), "veille.max must be at least 1")
+        veille = VeilleOptions(
+            since=str(raw.get("since") or "30d"),
+            topics=tuple(raw.get("topics") or ()),
+            max=max_items,
+            title=raw.get("title"),
+            name=raw.get("name"),
+        )
+    event = None
+    if data.get("event") is not None:
+        raw = data["event"]
+        _validate(raw, EVENT_FIELDS, path=path, lines=lines, prefix="event.")
+        for key in _REQUIRED_EVENT:
+            if raw.get(key) is None:
+                raise _fail(
+                    path,
+                    lines.get("event"),
+                    f"event.{key} is missing",
+                    hint="An event needs start and end, e.g. 2026-12-03T10:00:00+01:00",
+                )
+        start = _to_datetime(
+            raw["start"], path=path, line=lines.get("event.start"), name="event.start"
+        )
+        end = _to_datetime(raw["end"], path=path, line=lines.get("event.end"), name="event.end")
+        if end <= start:
+            raise _fail(path, lines.get("event.end"), "event.end is not after event.start")
+        event = Event(
+            start=start,
+            end=end,
+            **{
+                k: str(raw.get(k) or "")
+                for k in ("title", "location", "url", "description", "organizer")
+            },
+        )
+    attachments = tuple(
+        _resolve_attachment(
+            ws_root, path.parent, name, path=path, line=lines.get(f"attachments.{i}")
+        )
+        for i, name in enumerate(data.get("attachments") or ())
+    )
+    headers = data.get("headers") or {}
+    for key, value in headers.items():
+        if not isinstance(value, str):
+            raise _fail(path, lines.get(f"headers.{key}"), f"header {key!r} must be a string")
+    date = data.get("date")
+    if isinstance(date, dt.datetime):
+        date = date.date()
+    return Campaign(
+        id=path.stem,
+        path=path,
+        subject=subject.strip(),
+        body=body,
+        body_line=body_line,
+        preheader=str(data.get("preheader") or ""),
+        template=str(data.get("template") or DEFAULT_TEMPLATE),
+        audience=data.get("audience"),
+        list_name=str(data.get("list") or DEFAULT_LIST),
+        language=language,
+        from_=str(data.get("from") or ""),
+        reply_to=str(data.get("reply_to") or ""),
+        veille=veille,
+        attachments=attachments,
+        event=event,
+        date=date,
+        title=str(data.get("title") or ""),
+        author=str(data.get("author") or ""),
+        tags=tuple(data.get("tags") or ()),
+        description=str(data.get("description") or ""),
+        headers=dict(headers),
+        lines=lines,
+    )
+
+
+def find_campaign(ws: Workspace, path_or_name: str | Path) -> Path:
+    """Resolve a campaign given as a path or as a name in the campaigns folder."""
+    given = Path(path_or_name)
+    candidates = [given, ws.path(given)]
+    folder = ws.path(ws.settings.paths.campaigns)
+    if given.suffix != ".md":
+        candidates.append(folder / f"{given.name}.md")
+    candidates.append(folder / given.name)
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate.resolve()
+    names = sorted(p.stem for p in folder.glob("*.md")) if folder.is_dir() else []
+    raise CampaignError(
+        f"campaign {str(path_or_name)!r} not found",
+        hint=f"Known campaigns: {', '.join(names)}" if names else "Create one in campaigns/",
+    )
+
+
+def list_campaigns(ws: Workspace) -> list[Path]:
+    """Return the campaign files of the workspace, sorted by name."""
+    folder = ws.path(ws.settings.paths.campaigns)
+    return sorted(p for p in folder.glob("*.md") if p.name.lower() != "readme.md")
+
+
+def guess_type(path: Path) -> str:
+    """Return the MIME type of an attachment file."""
+    if path.suffix.lower() == ".ics":
+        return "text/calendar"
+    return mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+
+
+_SLUG = re.compile(r"[^a-z0-9]+")
+
+
+def slugify(text: str) -> str:
+    """Return a lowercase ASCII slug for file names and ids."""
+    import unicodedata
+
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower()
+    return _SLUG.sub("-", ascii_text).strip("-") or "campaign"

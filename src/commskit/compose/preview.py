@@ -1,0 +1,180 @@
+"""`commskit preview`: serve a rendered campaign on 127.0.0.1, reloading when files change."""
+
+from __future__ import annotations
+
+import contextlib
+import html
+import json
+import threading
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..errors import CommskitError
+from .sample import sample_contact
+
+if TYPE_CHECKING:
+    from ..workspace import Workspace
+
+_PAGE = """<!doctype html>
+<html lang="{lang}"><head><meta charset="utf-8"><title>Aperçu — {title}</title>
+<style>
+body {{ font-family: system-ui, sans-serif; margin: 0; background: #eceff3; color: #161616; }}
+header {{ padding: 8px 16px; background: #000091; color: #fff; font-size: 14px; }}
+main {{ display: flex; gap: 16px; padding: 16px; align-items: flex-start; overflow-x: auto; }}
+section h2 {{ font-size: 13px; margin: 0 0 6px; color: #3a3a3a; }}
+iframe {{ border: 1px solid #c1c1c1; background: #fff; height: 85vh; }}
+pre {{ white-space: pre-wrap; width: 420px; height: 85vh; overflow: auto; margin: 0;
+       background: #fff; border: 1px solid #c1c1c1; padding: 8px; font-size: 13px; }}
+.error {{ background: #ffe9e9; color: #ce0500; padding: 12px 16px; font-weight: bold; }}
+</style></head><body>
+<header>{title} — <span id="status">{status}</span></header>
+{error}
+<main>
+<section><h2>Ordinateur (600 px)</h2>
+<iframe title="Ordinateur" src="/email.html" width="640"></iframe></section>
+<section><h2>Mobile (375 px)</h2>
+<iframe title="Mobile" src="/email.html" width="375"></iframe></section>
+<section><h2>Texte</h2><pre id="text">{text}</pre></section>
+</main>
+<script>
+let version = {version};
+setInterval(async () => {{
+  try {{
+    const r = await fetch('/version');
+    const v = await r.json();
+    if (v.version !== version) location.reload();
+  }} catch (e) {{ document.getElementById('status').textContent = 'serveur arrêté'; }}
+}}, 1000);
+</script>
+</body></html>
+"""
+
+
+class CampaignPreview:
+    """Renders a campaign on demand and re-renders when the campaign or a template changes."""
+
+    def __init__(self, ws: Workspace, campaign_ref: str, *, to: str | None = None) -> None:
+        self.ws = ws
+        self.campaign_ref = campaign_ref
+        self.to = to
+        self.version = 0
+        self.signature: tuple[Any, ...] = ()
+        self.html = ""
+        self.text = ""
+        self.title = campaign_ref
+        self.error = ""
+        self.lock = threading.Lock()
+        self.refresh()
+
+    def _watched(self) -> list[Path]:
+        from ..examples import shipped_templates
+
+        files = []
+        for folder in (self.ws.path(self.ws.settings.paths.templates), shipped_templates()):
+            if folder.is_dir():
+                files += sorted(p for p in folder.rglob("*") if p.is_file())
+        with contextlib.suppress(CommskitError):  # a broken file is reported by refresh()
+            files.append(self.ws.campaign(self.campaign_ref).path)
+        return files
+
+    def _signature(self) -> tuple[Any, ...]:
+        out = []
+        for path in self._watched():
+            try:
+                stat = path.stat()
+            except OSError:
+                continue
+            out.append((str(path), stat.st_mtime_ns, stat.st_size))
+        return tuple(out)
+
+    def refresh(self) -> bool:
+        """Re-render if a watched file changed; return True when a new version exists."""
+        with self.lock:
+            signature = self._signature()
+            if signature == self.signature:
+                return False
+            self.signature = signature
+            self.version += 1
+            try:
+                campaign = self.ws.campaign(self.campaign_ref)
+                compiled = campaign.compile(self.ws)
+                contact = contact_for(self.ws, self.to, campaign.language)
+                url = (
+                    self.ws.settings.unsubscribe.url or "https://example.invalid/unsubscribe"
+                ) + "?t=APERCU"
+                parts = compiled.render(contact, unsubscribe_url=url)
+                self.html, self.text, self.title, self.error = (
+                    parts.html,
+                    parts.text,
+                    parts.subject,
+                    "",
+                )
+            except CommskitError as exc:
+                self.error = str(exc)
+            return True
+
+    def page(self) -> str:
+        """Return the preview page: desktop and mobile frames and the text part."""
+        error = f'<div class="error">Erreur : {html.escape(self.error)}</div>' if self.error else ""
+        return _PAGE.format(
+            lang="fr",
+            title=html.escape(self.title),
+            status="à jour",
+            error=error,
+            text=html.escape(self.text),
+            version=self.version,
+        )
+
+
+def contact_for(ws: Workspace, email: str | None, language: str) -> Any:
+    """Return the stored contact for ``email`` when the audience stage exists, else a sample."""
+    if email:
+        contacts = getattr(ws, "contacts", None)
+        if contacts is not None:
+            found = contacts.get(email)
+            if found is not None:
+                return found
+        return sample_contact(email, language=language)
+    return sample_contact(language=language)
+
+
+def make_server(preview: CampaignPreview, port: int = 0) -> ThreadingHTTPServer:
+    """Return an HTTP server on 127.0.0.1 serving ``preview`` (port 0 = any free port)."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:
+            return None
+
+        def _send(self, body: str, content_type: str, status: int = 200) -> None:
+            data = body.encode("utf-8")
+            self.send_response(status)
+            self.send_header("Content-Type", f"{content_type}; charset=utf-8")
+            self.send_header("Content-Length", str(len(data)))
+            self.send_header("Cache-Control", "no-store")
+            self.end_headers()
+            self.wfile.write(data)
+
+        def do_GET(self) -> None:
+            routes: dict[str, Callable[[], tuple[str, str]]] = {
+                "/": lambda: (preview.page(), "text/html"),
+                "/email.html": lambda: (
+                    preview.html or f"<p>{html.escape(preview.error)}</p>",
+                    "text/html",
+                ),
+                "/email.txt": lambda: (preview.text, "text/plain"),
+                "/version": lambda: (
+                    json.dumps({"version": preview.version, "error": preview.error}),
+                    "application/json",
+                ),
+            }
+            route = routes.get(self.path.split("?")[0])
+            if route is None:
+                self._send("not found", "text/plain", 404)
+                return
+            preview.refresh()
+            body, content_type = route()
+            self._send(body, content_type)
+
+    return ThreadingHTTPServer(("127.0.0.1", port), Handler)

@@ -1,0 +1,301 @@
+"""The veille digest: new items of a period, grouped by topic, ranked, duplicates folded in.
+
+``since`` is a duration (``7d``, ``24h``, ``2w``, ``90m``), a date (``2026-11-01``), a datetime,
+``"all"`` (everything stored) or ``"last"`` (the end of the last *marked* digest of that name;
+settings.digest.since on the first run). Marking records the digest's end time and the ids of
+the items it included: ``since="last"`` and ``mark=True`` never include an item twice, even one
+fetched late with an old date.
+
+An item is in the period when it was published in it, or first fetched in it with a publication
+date at most :data:`LATE_GRACE` older than the start (a feed that publishes late is not lost, a
+newly added feed's archive does not flood the digest).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from ..errors import DigestError
+from ..store.db import Store
+from .rules import TopicMatch, TopicRules
+from .sources import FeedSource
+
+LATE_GRACE = timedelta(days=7)
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(m|min|h|d|w)\s*$", re.IGNORECASE)
+_UNITS = {"m": "minutes", "min": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@dataclass
+class DigestItem:
+    """One entry of the digest. ``title`` is plain text (escape it); ``summary_html`` is clean."""
+
+    id: str
+    title: str
+    url: str
+    published: datetime | None
+    summary_html: str
+    summary_text: str
+    sources: list[str]
+    also_in: list[str]
+    topics: list[str]
+    score: float
+    authors: list[str]
+    duplicate_ids: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready description."""
+        return {
+            "id": self.id,
+            "title": self.title,
+            "url": self.url,
+            "published": self.published.isoformat(timespec="seconds") if self.published else None,
+            "summary_html": self.summary_html,
+            "summary_text": self.summary_text,
+            "sources": self.sources,
+            "also_in": self.also_in,
+            "topics": self.topics,
+            "score": self.score,
+            "authors": self.authors,
+        }
+
+
+@dataclass
+class DigestSection:
+    """The items of one topic, best first."""
+
+    topic: str
+    title: str
+    items: list[DigestItem] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "topic": self.topic,
+            "title": self.title,
+            "count": len(self.items),
+            "items": [i.to_dict() for i in self.items],
+        }
+
+
+@dataclass
+class Digest:
+    """A veille digest: the period, its sections and counts."""
+
+    name: str
+    start: datetime
+    end: datetime
+    sections: list[DigestSection] = field(default_factory=list)
+    total: int = 0
+    # items of the period that matched no topic (see `commskit rules test --stored`)
+    unmatched: int = 0
+    # items beyond max_per_topic, left out
+    left_out: int = 0
+    language: str = "fr"
+    marked: bool = False
+
+    @property
+    def items(self) -> list[DigestItem]:
+        """Return every item, section by section."""
+        return [item for section in self.sections for item in section.items]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready description (datetimes as ISO 8601 UTC)."""
+        return {
+            "name": self.name,
+            "start": self.start.isoformat(timespec="seconds"),
+            "end": self.end.isoformat(timespec="seconds"),
+            "total": self.total,
+            "unmatched": self.unmatched,
+            "left_out": self.left_out,
+            "sections": [s.to_dict() for s in self.sections],
+        }
+
+
+def parse_since(value: str | datetime | date, now: datetime) -> datetime:
+    """Turn a ``since`` value (7d, 24h, 2w, 2026-11-01, all, a datetime) into a UTC datetime."""
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    if isinstance(value, date):
+        return datetime(value.year, value.month, value.day, tzinfo=UTC)
+    text = str(value).strip()
+    if text.lower() == "all":
+        return EPOCH
+    match = _DURATION.match(text)
+    if match:
+        amount = float(match.group(1))
+        return now - timedelta(**{_UNITS[match.group(2).lower()]: amount})
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        raise DigestError(
+            f"cannot understand --since {text!r}",
+            hint="Use a duration (7d, 24h, 2w), a date (2026-11-01), 'last' or 'all'",
+        ) from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def build_digest(
+    store: Store,
+    rules: TopicRules,
+    feeds: Mapping[str, FeedSource],
+    *,
+    name: str,
+    since: str | datetime | date,
+    default_since: str,
+    topics: Sequence[str] | None = None,
+    max_per_topic: int | None = None,
+    half_life_days: float = 7.0,
+    language: str = "fr",
+    exclude_marked: bool = False,
+    now: datetime | None = None,
+) -> Digest:
+    """Select, rank and group the items of a period (see the module docstring).
+
+    Items already in a marked digest of that name are left out when ``since`` is ``"last"`` or
+    ``exclude_marked`` is set (as it is when the new digest will itself be marked).
+    """
+    now = now or datetime.now(UTC)
+    repo = store.feeds
+    wanted = list(dict.fromkeys(topics or []))
+    for topic in wanted:
+        if topic not in rules.topics:
+            raise DigestError(
+                f"unknown topic {topic!r}",
+                hint=f"Use one of: {', '.join(rules.ids()) or '(no topics defined)'}",
+            )
+    exclude: set[str] = set()
+    if isinstance(since, str) and since.strip().lower() == "last":
+        last = repo.last_digest(name)
+        start = (
+            datetime.fromisoformat(last["end"])
+            if last is not None
+            else parse_since(default_since, now)
+        )
+        exclude = repo.marked_ids(name)
+    else:
+        start = parse_since(since, now)
+        if exclude_marked:
+            exclude = repo.marked_ids(name)
+    if start >= now:
+        raise DigestError(f"the period starts in the future ({start:%Y-%m-%d %H:%M} UTC)")
+    digest = Digest(name=name, start=start, end=now, language=language)
+    late_start = max(start - LATE_GRACE, EPOCH) if start > EPOCH else EPOCH
+    rows = repo.window_items(_iso(start), _iso(now), _iso(late_start))
+    rows = [r for r in rows if r["id"] not in exclude]
+    duplicates = repo.duplicates_of([r["id"] for r in rows])
+    sections: dict[str, DigestSection] = {}
+    for row in rows:
+        dups = [d for d in duplicates.get(row["id"], []) if d["id"] not in exclude]
+        item, matches = _digest_item(row, dups, rules, feeds, now, half_life_days)
+        if wanted:
+            matches = [m for m in matches if m.topic in wanted]
+        if not matches:
+            if not wanted:
+                digest.unmatched += 1
+            continue
+        primary = max(
+            matches, key=lambda m: (m.strength * _weight(rules, m.topic), -_order(rules, m.topic))
+        )
+        section = sections.get(primary.topic)
+        if section is None:
+            section = sections[primary.topic] = DigestSection(
+                primary.topic, rules.title(primary.topic, language)
+            )
+        section.items.append(item)
+    ordered = sorted(sections.values(), key=lambda s: _order(rules, s.topic))
+    limit = max_per_topic if max_per_topic and max_per_topic > 0 else None
+    for section in ordered:
+        section.items.sort(key=lambda i: (-i.score, -(i.published or EPOCH).timestamp(), i.title))
+        if limit is not None and len(section.items) > limit:
+            digest.left_out += len(section.items) - limit
+            del section.items[limit:]
+    digest.sections = [s for s in ordered if s.items]
+    digest.total = sum(len(s.items) for s in digest.sections)
+    return digest
+
+
+def mark_digest(store: Store, digest: Digest) -> int:
+    """Record ``digest`` as sent: its end time and every item (and merged duplicate) it holds."""
+    ids: list[str] = []
+    for item in digest.items:
+        ids.append(item.id)
+        ids.extend(item.duplicate_ids)
+    digest.marked = True
+    return store.feeds.record_digest(
+        digest.name,
+        _iso(digest.start),
+        _iso(digest.end),
+        _iso(datetime.now(UTC)),
+        ids,
+        digest.total,
+    )
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="seconds")
+
+
+def _weight(rules: TopicRules, topic: str) -> float:
+    found = rules.topics.get(topic)
+    return found.weight if found else 1.0
+
+
+def _order(rules: TopicRules, topic: str) -> int:
+    ids = rules.ids()
+    return ids.index(topic) if topic in ids else len(ids)
+
+
+def _digest_item(
+    row: sqlite3.Row,
+    dups: Sequence[sqlite3.Row],
+    rules: TopicRules,
+    feeds: Mapping[str, FeedSource],
+    now: datetime,
+    half_life_days: float,
+) -> tuple[DigestItem, list[TopicMatch]]:
+    group = [row, *dups]
+    feed_topics: list[str] = []
+    weight = 0.0
+    for member in group:
+        feed = feeds.get(member["feed_url"])
+        if feed is not None:
+            feed_topics.extend(feed.topics)
+            weight = max(weight, feed.weight)
+    weight = weight or 1.0
+    authors = json.loads(row["authors"])
+    matches = rules.match(
+        title=row["title"],
+        summary=row["summary_text"],
+        authors=authors,
+        feed_topics=dict.fromkeys(feed_topics),
+    )
+    published = datetime.fromisoformat(row["published"])
+    sources = list(dict.fromkeys(m["feed_name"] for m in group))
+    also_in: list[str] = []
+    for dup in dups:
+        label = dup["link"] if dup["link"] and dup["link"] != row["link"] else dup["feed_name"]
+        if label not in also_in:
+            also_in.append(label)
+    item = DigestItem(
+        id=row["id"],
+        title=row["title"],
+        url=row["link"],
+        published=None if row["date_flag"] == "missing" else published,
+        summary_html=row["summary_html"],
+        summary_text=row["summary_text"],
+        sources=sources,
+        also_in=also_in,
+        topics=[m.topic for m in matches],
+        score=rules.score(
+            matches, feed_weight=weight, published=published, now=now, half_life_days=half_life_days
+        ),
+        authors=authors,
+        duplicate_ids=[d["id"] for d in dups],
+    )
+    return item, matches

@@ -1,0 +1,221 @@
+"""Digest output formats: one function per format, looked up by name in :data:`FORMATS`.
+
+Every formatter treats feed text as data: titles and summaries are escaped for the target format
+(HTML entities, Markdown backslashes) and never passed to a template engine. Only ``summary_html``
+(sanitised by nh3 at fetch time) is embedded as HTML, in the ``html`` format.
+Add a format with :func:`register_format`.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+from collections.abc import Callable
+from datetime import datetime
+
+from ..errors import DigestError
+from .digest import EPOCH, Digest, DigestItem
+
+Formatter = Callable[[Digest], str]
+
+_LABELS = {
+    "fr": {
+        "title": "Veille",
+        "period": "du {start} au {end}",
+        "until": "jusqu'au {end}",
+        "items": "{n} article(s) dans {s} rubrique(s)",
+        "nothing": "Rien de nouveau sur la période.",
+        "source": "Source",
+        "sources": "Sources",
+        "also_in": "Aussi dans",
+        "left_out": "{n} article(s) de plus non retenu(s) (limite par rubrique).",
+    },
+    "en": {
+        "title": "Watch digest",
+        "period": "from {start} to {end}",
+        "until": "until {end}",
+        "items": "{n} item(s) in {s} topic(s)",
+        "nothing": "Nothing new in this period.",
+        "source": "Source",
+        "sources": "Sources",
+        "also_in": "Also in",
+        "left_out": "{n} more item(s) left out (per-topic limit).",
+    },
+}
+
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]<>#|~&])")
+
+
+def _labels(digest: Digest) -> dict[str, str]:
+    return _LABELS.get(digest.language, _LABELS["fr"])
+
+
+def _day(moment: datetime | None) -> str:
+    return moment.strftime("%Y-%m-%d") if moment else ""
+
+
+def _heading(digest: Digest) -> tuple[str, str, str]:
+    labels = _labels(digest)
+    title = labels["title"]
+    if digest.name.casefold() != title.casefold():
+        title = f"{title} — {digest.name}"
+    if digest.start <= EPOCH:
+        period = labels["until"].format(end=_day(digest.end))
+    else:
+        period = labels["period"].format(start=_day(digest.start), end=_day(digest.end))
+    counts = labels["items"].format(n=digest.total, s=len(digest.sections))
+    return title, period, counts
+
+
+def _sources_line(item: DigestItem, labels: dict[str, str]) -> str:
+    key = "sources" if len(item.sources) > 1 else "source"
+    return f"{labels[key]} : {', '.join(item.sources)}"
+
+
+def escape_markdown(text: str) -> str:
+    """Backslash-escape Markdown/HTML punctuation so feed text renders as itself."""
+    return _MD_SPECIAL.sub(r"\\\1", text)
+
+
+def _md_url(url: str) -> str:
+    # inside <…> a URL may hold ( ) and spaces; < > themselves are percent-encoded
+    return url.replace("<", "%3C").replace(">", "%3E").replace(" ", "%20")
+
+
+def to_markdown(digest: Digest) -> str:
+    """Return the digest as Markdown (for a wiki or a pad)."""
+    labels = _labels(digest)
+    title, period, counts = _heading(digest)
+    lines = [f"# {escape_markdown(title)}", "", f"{period} · {counts}", ""]
+    if not digest.total:
+        lines += [labels["nothing"], ""]
+    for section in digest.sections:
+        lines += [f"## {escape_markdown(section.title)} ({len(section.items)})", ""]
+        for item in section.items:
+            title_md = escape_markdown(item.title)
+            head = f"[{title_md}](<{_md_url(item.url)}>)" if item.url else title_md
+            meta = " · ".join(
+                part for part in (_day(item.published), _sources_line(item, labels)) if part
+            )
+            lines.append(f"- **{head}**  ")
+            lines.append(f"  {escape_markdown(meta)}")
+            if item.summary_text:
+                lines.append(f"  {escape_markdown(item.summary_text)}")
+            if item.also_in:
+                also = ", ".join(
+                    f"<{_md_url(a)}>" if a.startswith("http") else escape_markdown(a)
+                    for a in item.also_in
+                )
+                lines.append(f"  {labels['also_in']} : {also}")
+            lines.append("")
+    if digest.left_out:
+        lines += [labels["left_out"].format(n=digest.left_out), ""]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def to_text(digest: Digest) -> str:
+    """Return the digest as plain text (for a terminal or a text/plain mail part)."""
+    labels = _labels(digest)
+    title, period, counts = _heading(digest)
+    lines = [title, "=" * len(title), f"{period} · {counts}", ""]
+    if not digest.total:
+        lines += [labels["nothing"], ""]
+    for section in digest.sections:
+        heading = f"{section.title} ({len(section.items)})"
+        lines += [heading, "-" * len(heading), ""]
+        for item in section.items:
+            lines.append(f"* {item.title}")
+            if item.url:
+                lines.append(f"  {item.url}")
+            meta = " · ".join(p for p in (_day(item.published), _sources_line(item, labels)) if p)
+            lines.append(f"  {meta}")
+            if item.also_in:
+                lines.append(f"  {labels['also_in']} : {', '.join(item.also_in)}")
+            lines.append("")
+    if digest.left_out:
+        lines += [labels["left_out"].format(n=digest.left_out), ""]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def to_json(digest: Digest) -> str:
+    """Return the digest as JSON (the :meth:`Digest.to_dict` structure)."""
+    return json.dumps(digest.to_dict(), ensure_ascii=False, indent=2) + "\n"
+
+
+_CSS = (
+    "body{font-family:system-ui,sans-serif;max-width:46rem;margin:2rem auto;padding:0 1rem;"
+    "line-height:1.5;color:#161616}h2{border-bottom:1px solid #ddd;padding-bottom:.2rem}"
+    ".meta{color:#555;font-size:.9rem}article{margin:0 0 1.2rem}a{color:#000091}"
+)
+
+
+def to_html(digest: Digest) -> str:
+    """Return the digest as a standalone, escaped HTML page."""
+    e = html.escape
+    labels = _labels(digest)
+    title, period, counts = _heading(digest)
+    out = [
+        "<!DOCTYPE html>",
+        f'<html lang="{e(digest.language)}">',
+        '<head><meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>{e(title)}</title><style>{_CSS}</style></head>",
+        "<body>",
+        f"<h1>{e(title)}</h1>",
+        f'<p class="meta">{e(period)} · {e(counts)}</p>',
+    ]
+    if not digest.total:
+        out.append(f"<p>{e(labels['nothing'])}</p>")
+    for section in digest.sections:
+        out.append(f"<section><h2>{e(section.title)} ({len(section.items)})</h2>")
+        for item in section.items:
+            heading = (
+                f'<a href="{e(item.url)}">{e(item.title)}</a>'
+                if _safe_url(item.url)
+                else e(item.title)
+            )
+            meta = " · ".join(p for p in (_day(item.published), _sources_line(item, labels)) if p)
+            out.append(f"<article><h3>{heading}</h3>")
+            out.append(f'<p class="meta">{e(meta)}</p>')
+            if item.summary_html:
+                out.append(f"<div>{item.summary_html}</div>")
+            if item.also_in:
+                links = ", ".join(
+                    f'<a href="{e(a)}">{e(a)}</a>' if _safe_url(a) else e(a) for a in item.also_in
+                )
+                out.append(f'<p class="meta">{e(labels["also_in"])} : {links}</p>')
+            out.append("</article>")
+        out.append("</section>")
+    if digest.left_out:
+        out.append(f'<p class="meta">{e(labels["left_out"].format(n=digest.left_out))}</p>')
+    out.append("</body></html>")
+    return "\n".join(out) + "\n"
+
+
+def _safe_url(url: str) -> bool:
+    return url.startswith(("https://", "http://"))
+
+
+FORMATS: dict[str, Formatter] = {
+    "markdown": to_markdown,
+    "html": to_html,
+    "json": to_json,
+    "text": to_text,
+}
+
+
+def register_format(name: str, formatter: Formatter) -> None:
+    """Make ``formatter`` available as ``--format name`` (e.g. the email-ready HTML)."""
+    FORMATS[name] = formatter
+
+
+def render_digest(digest: Digest, fmt: str = "markdown") -> str:
+    """Return ``digest`` rendered in format ``fmt``; DigestError for an unknown format."""
+    try:
+        formatter = FORMATS[fmt]
+    except KeyError:
+        raise DigestError(
+            f"unknown digest format {fmt!r}", hint=f"Use one of: {', '.join(FORMATS)}"
+        ) from None
+    return formatter(digest)

@@ -1,0 +1,559 @@
+"""Fetch every feed concurrently (httpx + asyncio), parse, dedupe and store the new items.
+
+Per feed: conditional GET (stored ETag / Last-Modified), an overall deadline per request, a
+streamed body cap, redirects followed and recorded (301/308 chains update the stored URL; the list
+file keeps the original), 410 deactivates, 429/503 honour Retry-After, errors are counted and a
+feed that keeps failing is backed off exponentially. One feed's failure never stops the others:
+it is reported in :class:`FetchReport`, not raised.
+
+Parsing runs in one worker thread (feedparser is pure Python: more threads would only fight for
+the GIL) while the event loop keeps downloading; each parse is time-boxed. Results are stored in
+feed-list order once all downloads are done, so which copy of a duplicated article is "kept" does
+not depend on network timing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import socket
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+from urllib.request import url2pathname
+
+import httpx
+
+from ..config import FeedSettings
+from ..store.db import Store
+from .dedupe import DuplicateIndex
+from .parse import FeedItem, ParsedFeed, parse_timed
+from .sources import FeedSource
+
+PROJECT_URL = "https://pypi.org/project/commskit/"
+BACKOFF_BASE = timedelta(hours=1)
+BACKOFF_MAX = timedelta(days=2)
+RETRY_AFTER_MAX = timedelta(days=7)
+DEDUPE_LOOKBACK = timedelta(days=90)
+
+Progress = Callable[..., None]
+
+
+def user_agent(settings: FeedSettings) -> str:
+    """Return the User-Agent: commskit, its version and where to learn about it."""
+    if settings.user_agent:
+        return settings.user_agent
+    try:
+        version = metadata.version("commskit")
+    except metadata.PackageNotFoundError:
+        version = "dev"
+    return f"commskit/{version} (+{PROJECT_URL})"
+
+
+@dataclass
+class FeedResult:
+    """What happened to one feed during a fetch."""
+
+    name: str
+    url: str
+    status: str  # "ok", "unchanged", "error", "skipped", "deactivated"
+    new_items: int = 0
+    duplicates: int = 0
+    entries: int = 0
+    http_status: int | None = None
+    error: str | None = None
+    warning: str | None = None
+    moved_to: str | None = None  # permanent redirect: the store now uses this URL
+    redirected_to: str | None = None  # temporary redirect (not stored)
+    not_before: datetime | None = None
+    elapsed: float = 0.0  # download + parse seconds (queueing excluded)
+    parse_seconds: float = 0.0
+    bytes: int = 0
+
+    @property
+    def failed(self) -> bool:
+        return self.status in {"error", "deactivated"}
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready description."""
+        return {
+            "name": self.name,
+            "url": self.url,
+            "status": self.status,
+            "new_items": self.new_items,
+            "duplicates": self.duplicates,
+            "entries": self.entries,
+            "http_status": self.http_status,
+            "error": self.error,
+            "warning": self.warning,
+            "moved_to": self.moved_to,
+            "redirected_to": self.redirected_to,
+            "not_before": self.not_before.isoformat() if self.not_before else None,
+            "elapsed": round(self.elapsed, 3),
+            "bytes": self.bytes,
+        }
+
+
+@dataclass
+class FetchReport:
+    """The outcome of one fetch run, one :class:`FeedResult` per feed in list order."""
+
+    started: datetime
+    finished: datetime
+    results: list[FeedResult] = field(default_factory=list)
+
+    @property
+    def new_items(self) -> int:
+        return sum(r.new_items for r in self.results)
+
+    @property
+    def failed(self) -> list[FeedResult]:
+        return [r for r in self.results if r.failed]
+
+    @property
+    def moved(self) -> list[FeedResult]:
+        return [r for r in self.results if r.moved_to]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready description."""
+        return {
+            "started": self.started.isoformat(timespec="seconds"),
+            "finished": self.finished.isoformat(timespec="seconds"),
+            "new_items": self.new_items,
+            "failed": len(self.failed),
+            "feeds": [r.to_dict() for r in self.results],
+        }
+
+
+@dataclass
+class _Download:
+    """Raw outcome of one request, before parsing and storing."""
+
+    feed: FeedSource
+    result: FeedResult
+    body: bytes | None = None
+    final_url: str = ""
+    headers: dict[str, str] = field(default_factory=dict)
+    etag: str | None = None
+    last_modified: str | None = None
+    parsed: ParsedFeed | None = None
+    gone: bool = False
+    retry_after: datetime | None = None
+
+
+class _ParseWorker:
+    """One parse thread; a parse that overruns its time box is abandoned to a fresh thread."""
+
+    def __init__(self) -> None:
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="commskit-parse")
+        self.abandoned: list[ThreadPoolExecutor] = []
+
+    async def run(self, timeout: float, **kwargs: Any) -> tuple[ParsedFeed, float]:
+        loop = asyncio.get_running_loop()
+        future = loop.run_in_executor(self.pool, lambda: parse_timed(**kwargs))
+        try:
+            return await asyncio.wait_for(future, timeout)
+        except TimeoutError:
+            # A thread cannot be killed: let it finish alone and parse the rest elsewhere.
+            self.abandoned.append(self.pool)
+            self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="commskit-parse")
+            raise
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True)
+        for pool in self.abandoned:
+            pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _parse_retry_after(value: str | None, now: datetime) -> datetime | None:
+    if not value:
+        return None
+    value = value.strip()
+    delay: timedelta | None = None
+    if value.isdigit():
+        delay = timedelta(seconds=int(value))
+    else:
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        delay = when - now
+    delay = max(timedelta(0), min(delay, RETRY_AFTER_MAX))
+    return now + delay
+
+
+def backoff_until(error_count: int, settings: FeedSettings, now: datetime) -> datetime | None:
+    """Return when a feed with ``error_count`` errors in a row may be tried again (None = now)."""
+    over = error_count - settings.max_errors_before_backoff
+    if over < 0:
+        return None
+    delay: timedelta = min(BACKOFF_BASE * (2**over), BACKOFF_MAX)
+    return now + delay
+
+
+def _file_path(url: str) -> Path:
+    parts = urlsplit(url)
+    return Path(url2pathname(parts.path))
+
+
+async def _check_public(request: httpx.Request) -> None:
+    """Refuse requests to loopback/private addresses (also after redirects) when so configured."""
+    host = request.url.host
+    loop = asyncio.get_running_loop()
+    try:
+        infos = await loop.getaddrinfo(host, request.url.port or 443, type=socket.SOCK_STREAM)
+    except socket.gaierror:
+        return  # httpx reports the resolution failure itself
+    for info in infos:
+        address = ipaddress.ip_address(info[4][0])
+        if not address.is_global:
+            raise httpx.RequestError(
+                f"refused: {host} resolves to the non-public address {address} "
+                "(set [feeds] allow_private_networks = true to allow it)",
+                request=request,
+            )
+
+
+class Fetcher:
+    """Downloads and parses a set of feeds; used once per fetch run."""
+
+    def __init__(self, settings: FeedSettings, states: dict[str, Any], now: datetime) -> None:
+        self.settings = settings
+        self.states = states
+        self.now = now
+        self.parser = _ParseWorker()
+
+    async def run(self, feeds: Sequence[FeedSource], progress: Progress | None) -> list[_Download]:
+        limits = httpx.Limits(
+            max_connections=self.settings.concurrency,
+            max_keepalive_connections=self.settings.concurrency,
+        )
+        hooks: dict[str, list[Callable[..., Any]]] = {}
+        if not self.settings.allow_private_networks:
+            hooks["request"] = [_check_public]
+        semaphore = asyncio.Semaphore(max(1, self.settings.concurrency))
+        async with httpx.AsyncClient(
+            timeout=httpx.Timeout(self.settings.timeout),
+            limits=limits,
+            follow_redirects=True,
+            max_redirects=5,
+            headers={"User-Agent": user_agent(self.settings), "Accept": _ACCEPT},
+            event_hooks=hooks,
+        ) as client:
+
+            async def one(feed: FeedSource) -> _Download:
+                async with semaphore:
+                    download = await self._fetch_one(client, feed)
+                if progress is not None:
+                    progress(1, description=feed.name[:40])
+                return download
+
+            try:
+                return list(await asyncio.gather(*(one(f) for f in feeds)))
+            finally:
+                self.parser.close()
+
+    async def _fetch_one(self, client: httpx.AsyncClient, feed: FeedSource) -> _Download:
+        state = self.states.get(feed.url)
+        url = (state["effective_url"] if state is not None else None) or feed.url
+        download = _Download(feed=feed, result=FeedResult(feed.name, feed.url, status="ok"))
+        started = time.perf_counter()
+        try:
+            if urlsplit(url).scheme == "file":
+                await self._read_file(url, download, state)
+            else:
+                async with asyncio.timeout(self.settings.timeout):
+                    await self._get(client, url, download, state)
+        except TimeoutError:
+            download.result.status = "error"
+            download.result.error = f"timed out after {self.settings.timeout:g} s"
+        except httpx.TooManyRedirects:
+            download.result.status = "error"
+            download.result.error = "too many redirects"
+        except httpx.HTTPError as exc:
+            download.result.status = "error"
+            download.result.error = _describe(exc)
+        download.result.elapsed = time.perf_counter() - started
+        if download.body is not None and download.result.status == "ok":
+            await self._parse(download)
+            download.result.elapsed += download.result.parse_seconds
+        return download
+
+    async def _read_file(self, url: str, download: _Download, state: Any) -> None:
+        path = _file_path(url)
+        try:
+            stat = path.stat()
+        except OSError as exc:
+            download.result.status = "error"
+            download.result.error = f"cannot read {path}: {exc.strerror}"
+            return
+        # The file's size and mtime play the part of an ETag: unchanged file, nothing to parse.
+        tag = f"file:{stat.st_size}:{stat.st_mtime_ns}"
+        download.etag = tag
+        download.final_url = url
+        if state is not None and state["etag"] == tag:
+            download.result.status = "unchanged"
+            return
+        if stat.st_size > self.settings.max_bytes:
+            download.result.status = "error"
+            download.result.error = _too_big(self.settings.max_bytes)
+            return
+        try:
+            download.body = await asyncio.to_thread(path.read_bytes)
+        except OSError as exc:
+            download.result.status = "error"
+            download.result.error = f"cannot read {path}: {exc.strerror}"
+            return
+        download.result.bytes = len(download.body)
+
+    async def _get(
+        self, client: httpx.AsyncClient, url: str, download: _Download, state: Any
+    ) -> None:
+        headers = {}
+        if state is not None and state["etag"] and not str(state["etag"]).startswith("file:"):
+            headers["If-None-Match"] = state["etag"]
+        if state is not None and state["last_modified"]:
+            headers["If-Modified-Since"] = state["last_modified"]
+        result = download.result
+        async with client.stream("GET", url, headers=headers) as response:
+            result.http_status = response.status_code
+            download.final_url = str(response.url)
+            if response.history:
+                if all(r.status_code in (301, 308) for r in response.history):
+                    result.moved_to = str(response.url)
+                else:
+                    result.redirected_to = str(response.url)
+            code = response.status_code
+            if code == 304:
+                result.status = "unchanged"
+                return
+            if code == 410:
+                result.status = "deactivated"
+                result.error = "410 Gone: the publisher removed this feed; deactivated"
+                download.gone = True
+                return
+            if code in (429, 503):
+                download.retry_after = _parse_retry_after(
+                    response.headers.get("Retry-After"), self.now
+                )
+                result.status = "error"
+                result.error = f"{code} {response.reason_phrase}".strip()
+                if download.retry_after:
+                    result.error += f"; retry after {download.retry_after:%Y-%m-%d %H:%M} UTC"
+                return
+            if code >= 400:
+                result.status = "error"
+                result.error = f"HTTP {code} {response.reason_phrase}".strip()
+                return
+            declared = response.headers.get("Content-Length")
+            if declared and declared.isdigit() and int(declared) > self.settings.max_bytes:
+                result.status = "error"
+                result.error = _too_big(self.settings.max_bytes)
+                return
+            chunks: list[bytes] = []
+            size = 0
+            async for chunk in response.aiter_bytes():
+                size += len(chunk)
+                if size > self.settings.max_bytes:
+                    result.status = "error"
+                    result.error = _too_big(self.settings.max_bytes)
+                    return
+                chunks.append(chunk)
+            download.body = b"".join(chunks)
+            result.bytes = size
+            download.headers = dict(response.headers)
+            download.etag = response.headers.get("ETag")
+            download.last_modified = response.headers.get("Last-Modified")
+
+    async def _parse(self, download: _Download) -> None:
+        result = download.result
+        assert download.body is not None
+        try:
+            parsed, seconds = await self.parser.run(
+                self.settings.parse_timeout,
+                body=download.body,
+                feed_url=download.feed.url,
+                feed_name=download.feed.name,
+                base_url=download.final_url or download.feed.url,
+                headers=download.headers,
+                max_field_chars=self.settings.max_field_chars,
+                now=self.now,
+            )
+        except TimeoutError:
+            result.status = "error"
+            result.error = f"parsing took longer than {self.settings.parse_timeout:g} s; skipped"
+            return
+        except Exception as exc:
+            result.status = "error"
+            result.error = f"cannot parse the feed: {type(exc).__name__}: {exc}"[:300]
+            return
+        result.parse_seconds = seconds
+        download.parsed = parsed
+        result.entries = len(parsed.items)
+        if parsed.error:
+            result.status = "error"
+            result.error = parsed.error
+        result.warning = parsed.warning
+
+
+_ACCEPT = (
+    "application/rss+xml, application/atom+xml, application/feed+json, application/xml;q=0.9, "
+    "text/xml;q=0.9, */*;q=0.5"
+)
+
+
+def _too_big(limit: int) -> str:
+    return f"body larger than the {limit / 1024 / 1024:g} MiB cap ([feeds] max_bytes); refused"
+
+
+def _describe(exc: httpx.HTTPError) -> str:
+    text = str(exc) or type(exc).__name__
+    if isinstance(exc, httpx.ConnectError):
+        return f"cannot connect: {text}"[:300]
+    if isinstance(exc, httpx.TimeoutException):
+        return f"timed out ({type(exc).__name__})"
+    return f"{type(exc).__name__}: {text}"[:300]
+
+
+def fetch_feeds(
+    store: Store,
+    feeds: Sequence[FeedSource],
+    settings: FeedSettings,
+    *,
+    progress: Progress | None = None,
+    force: bool = False,
+    dedupe_threshold: float = 0.88,
+    now: datetime | None = None,
+) -> FetchReport:
+    """Fetch ``feeds``, store their new items (duplicates linked) and return a report.
+
+    Disabled feeds are left out; deactivated feeds (410) and feeds waiting for Retry-After or
+    back-off are reported as skipped unless ``force``.
+    """
+    now = now or datetime.now(UTC)
+    repo = store.feeds
+    repo.sync_feeds((f.url, f.name) for f in feeds)
+    states = repo.feed_states()
+    report = FetchReport(started=now, finished=now)
+    to_fetch: list[FeedSource] = []
+    skipped: dict[str, FeedResult] = {}
+    for feed in feeds:
+        if not feed.enabled:
+            continue
+        state = states.get(feed.url)
+        if not force and state is not None and state["deactivated"]:
+            skipped[feed.url] = FeedResult(
+                feed.name, feed.url, "skipped", error=f"deactivated: {state['deactivated']}"
+            )
+            continue
+        if not force and state is not None and state["not_before"]:
+            not_before = datetime.fromisoformat(state["not_before"])
+            if not_before > now:
+                skipped[feed.url] = FeedResult(
+                    feed.name,
+                    feed.url,
+                    "skipped",
+                    error=f"waiting until {not_before:%Y-%m-%d %H:%M} UTC"
+                    f" (last error: {state['last_error'] or 'none'})",
+                    not_before=not_before,
+                )
+                continue
+        to_fetch.append(feed)
+    if progress is not None:
+        progress(0, total=len(to_fetch))
+    fetcher = Fetcher(settings, states, now)
+    downloads = asyncio.run(fetcher.run(to_fetch, progress)) if to_fetch else []
+    by_url = {d.feed.url: d for d in downloads}
+    index = _dedupe_index(store, now, dedupe_threshold)
+    for feed in feeds:
+        if feed.url in skipped:
+            report.results.append(skipped[feed.url])
+        elif feed.url in by_url:
+            download = by_url[feed.url]
+            _store(store, download, states.get(feed.url), index, settings, now)
+            report.results.append(download.result)
+    report.finished = datetime.now(UTC)
+    return report
+
+
+def _dedupe_index(store: Store, now: datetime, threshold: float) -> DuplicateIndex:
+    index = DuplicateIndex(threshold=threshold)
+    since = (now - DEDUPE_LOOKBACK).isoformat(timespec="seconds")
+    for row in store.feeds.dedupe_candidates(since):
+        index.add(
+            item_id=row["id"],
+            feed_url=row["feed_url"],
+            guid=row["guid"],
+            canonical_url=row["canonical_url"],
+            content_hash=row["content_hash"],
+            title_key=row["title_key"],
+            published=datetime.fromisoformat(row["published"]),
+        )
+    return index
+
+
+def _store(
+    store: Store,
+    download: _Download,
+    state: Any,
+    index: DuplicateIndex,
+    settings: FeedSettings,
+    now: datetime,
+) -> None:
+    """Write one feed's outcome: fetch state, then its new items (one transaction)."""
+    result = download.result
+    stamp = now.isoformat(timespec="seconds")
+    repo = store.feeds
+    errors = int(state["error_count"]) if state is not None else 0
+    with store.transaction():
+        values: dict[str, Any] = {"last_fetch": stamp, "last_status": result.http_status}
+        if result.moved_to:
+            values["effective_url"] = result.moved_to
+        if result.status in {"ok", "unchanged"}:
+            values.update(last_success=stamp, error_count=0, last_error=None, not_before=None)
+            if download.etag is not None or result.status == "ok":
+                values["etag"] = download.etag
+            if download.last_modified is not None or result.status == "ok":
+                values["last_modified"] = download.last_modified
+        elif result.status == "deactivated":
+            values.update(
+                deactivated=f"{result.error} ({now:%Y-%m-%d})",
+                last_error=result.error,
+                error_count=errors + 1,
+            )
+        else:
+            errors += 1
+            until = backoff_until(errors, settings, now)
+            if download.retry_after and (until is None or download.retry_after > until):
+                until = download.retry_after
+            values.update(
+                error_count=errors,
+                last_error=result.error,
+                not_before=until.isoformat(timespec="seconds") if until else None,
+            )
+            result.not_before = until
+        parsed = download.parsed
+        if parsed is not None:
+            if parsed.title:
+                values["title"] = parsed.title
+            if parsed.site_url:
+                values["site_url"] = parsed.site_url
+            new = _new_items(store, parsed.items)
+            result.duplicates = index.link(new)
+            repo.insert_items(new)
+            result.new_items = len(new) - result.duplicates
+        repo.update_feed(download.feed.url, **values)
+
+
+def _new_items(store: Store, items: list[FeedItem]) -> list[FeedItem]:
+    existing = store.feeds.existing_ids([i.id for i in items])
+    return [i for i in items if i.id not in existing]

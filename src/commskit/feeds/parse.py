@@ -1,0 +1,293 @@
+"""Parse feed bytes with feedparser and normalise each entry into a :class:`FeedItem`.
+
+Field sizes are capped *before* parsing: feedparser's author regex is quadratic on long values
+(feedparser#562: a 48 KB ``<author>`` takes ~10 s), so short-by-nature elements are cut to
+``max_field_chars`` in the raw bytes first. The caller also time-boxes the parse.
+"""
+
+from __future__ import annotations
+
+import calendar
+import functools
+import hashlib
+import html
+import io
+import re
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import feedparser
+
+from .text import collapse, fold, plain_text, sanitise_html, truncate
+from .urls import canonical_url, clean_link
+
+#: Elements whose text is short by nature; longer values are cut before feedparser sees them.
+SHORT_ELEMENTS = (
+    "author",
+    "name",
+    "email",
+    "uri",
+    "creator",
+    "contributor",
+    "managingEditor",
+    "webMaster",
+    "title",
+    "category",
+    "guid",
+    "id",
+    "link",
+    "pubDate",
+    "published",
+    "updated",
+    "date",
+    "subject",
+    "publisher",
+)
+_SHORT_RUN_TEMPLATE = (
+    rb"(<(?:[A-Za-z][\w.-]*:)?(?:"
+    + b"|".join(e.encode() for e in SHORT_ELEMENTS)
+    + rb")(?:\s[^<>]{0,2000})?>(?:<!\[CDATA\[)?)([^<\]]{%d,})"
+)
+# feedparser flags these even on a good feed (a file without HTTP headers, a wrong charset label)
+_HARMLESS = (feedparser.NonXMLContentType, feedparser.CharacterEncodingOverride)
+SUMMARY_TEXT_CHARS = 600
+SUMMARY_HTML_CHARS = 3000
+MIN_HASHED_TEXT = 80
+# before this, a date is a feed bug (epoch 0, year 1) rather than a real publication date
+EARLIEST_DATE = datetime(1995, 1, 1, tzinfo=UTC)
+FUTURE_SLACK = timedelta(days=1)
+
+
+@dataclass
+class FeedItem:
+    """One normalised entry, ready to store. Text fields are plain; ``summary_html`` is clean."""
+
+    id: str
+    feed_url: str
+    feed_name: str
+    guid: str | None
+    link: str
+    canonical_url: str | None
+    title: str
+    title_key: str
+    content_hash: str | None
+    summary_html: str
+    summary_text: str
+    authors: list[str]
+    tags: list[str]
+    published: datetime
+    date_flag: str | None
+    first_seen: datetime
+    duplicate_of: str | None = None
+    duplicate_reason: str | None = None
+
+
+@dataclass
+class ParsedFeed:
+    """What one parse gave: the feed's own title/link, its items, and a problem if it had one."""
+
+    title: str = ""
+    site_url: str = ""
+    items: list[FeedItem] = field(default_factory=list)
+    error: str | None = None
+    warning: str | None = None
+
+
+def cap_fields(body: bytes, max_chars: int) -> bytes:
+    """Cut over-long text in short-by-nature elements (author, title, …) to ``max_chars`` bytes."""
+
+    def cut(match: re.Match[bytes]) -> bytes:
+        text = match.group(2)[:max_chars]
+        # don't leave half a UTF-8 sequence or half an entity at the cut
+        while text and 0x80 <= text[-1] <= 0xBF:
+            text = text[:-1]
+        if text and text[-1] >= 0xC0:
+            text = text[:-1]
+        amp = text.rfind(b"&")
+        if amp != -1 and b";" not in text[amp:]:
+            text = text[:amp]
+        return match.group(1) + text
+
+    if max_chars <= 0:
+        return body
+    return _short_run(max_chars).sub(cut, body)
+
+
+@functools.cache
+def _short_run(max_chars: int) -> re.Pattern[bytes]:
+    return re.compile(_SHORT_RUN_TEMPLATE.replace(b"%d", str(max_chars).encode()))
+
+
+def title_key(title: str) -> str:
+    """Return the folded, punctuation-free form of a title used for fuzzy comparison."""
+    return collapse(re.sub(r"[^\w]+", " ", fold(title)))
+
+
+def _struct_to_dt(value: Any) -> datetime | None:
+    if not value:
+        return None
+    try:
+        return datetime.fromtimestamp(calendar.timegm(value), tz=UTC)
+    except (OverflowError, ValueError, OSError, TypeError):
+        return None
+
+
+def _published(entry: Mapping[str, Any], now: datetime) -> tuple[datetime, str | None]:
+    for key in ("published_parsed", "updated_parsed", "created_parsed"):
+        if key in entry and entry.get(key):
+            when = _struct_to_dt(entry[key])
+            if when is None or when < EARLIEST_DATE:
+                return now, "bogus"
+            if when > now + FUTURE_SLACK:
+                return now, "future"
+            return when, None
+    if any(entry.get(k) for k in ("published", "updated", "created")):
+        return now, "bogus"
+    return now, "missing"
+
+
+def _summary(entry: Mapping[str, Any]) -> tuple[str, str]:
+    """Return (summary_html, summary_text) from the description, else the first content."""
+    detail = entry.get("summary_detail") or {}
+    value = entry.get("summary") or ""
+    kind = detail.get("type", "text/html") if isinstance(detail, Mapping) else "text/html"
+    if not value and entry.get("content"):
+        first = entry["content"][0]
+        value = first.get("value", "") or ""
+        kind = first.get("type", "text/html")
+    text = plain_text(value)
+    if kind == "text/plain":
+        return (
+            f"<p>{html.escape(truncate(text, SUMMARY_TEXT_CHARS))}</p>" if text else ""
+        ), truncate(text, SUMMARY_TEXT_CHARS)
+    clean = sanitise_html(value)
+    if len(clean) > SUMMARY_HTML_CHARS:
+        # cutting HTML mid-tag is unsafe: fall back to the (escaped) text excerpt
+        clean = f"<p>{html.escape(truncate(text, SUMMARY_TEXT_CHARS))}</p>"
+    return clean, truncate(text, SUMMARY_TEXT_CHARS)
+
+
+def _authors(entry: Mapping[str, Any], max_chars: int) -> list[str]:
+    names: list[str] = []
+    for author in entry.get("authors") or []:
+        if isinstance(author, Mapping):
+            name = author.get("name") or author.get("email") or ""
+            names.append(truncate(plain_text(str(name)), 200))
+    if not names and entry.get("author"):
+        names.append(truncate(plain_text(str(entry["author"])[:max_chars]), 200))
+    return [n for n in dict.fromkeys(names) if n]
+
+
+def item_id(feed_url: str, guid: str | None, canonical: str | None, content: str) -> str:
+    """Return the stable id of an item: feed URL + GUID, else canonical link, else content hash."""
+    if guid:
+        basis = f"guid\0{feed_url}\0{guid}"
+    elif canonical:
+        basis = f"url\0{feed_url}\0{canonical}"
+    else:
+        basis = f"content\0{feed_url}\0{content}"
+    return hashlib.sha256(basis.encode("utf-8", "surrogatepass")).hexdigest()[:20]
+
+
+def parse_feed(
+    body: bytes,
+    *,
+    feed_url: str,
+    feed_name: str,
+    base_url: str,
+    headers: Mapping[str, str] | None = None,
+    max_field_chars: int = 4096,
+    now: datetime | None = None,
+) -> ParsedFeed:
+    """Parse ``body`` and return its normalised items (never raises on bad feed content)."""
+    now = now or datetime.now(UTC)
+    response_headers = {k.lower(): v for k, v in (headers or {}).items()}
+    response_headers.setdefault("content-location", base_url)
+    parsed = feedparser.parse(
+        io.BytesIO(cap_fields(body, max_field_chars)),
+        response_headers=response_headers,
+        sanitize_html=True,
+        resolve_relative_uris=True,
+    )
+    result = ParsedFeed(
+        title=plain_text(str(parsed.feed.get("title", "")))[:300],
+        site_url=clean_link(str(parsed.feed.get("link", ""))),
+    )
+    entries = parsed.get("entries") or []
+    exc = parsed.get("bozo_exception")
+    if not entries:
+        if parsed.get("version"):
+            result.warning = "the feed has no items"
+        elif parsed.get("bozo") and not isinstance(exc, _HARMLESS):
+            result.error = f"not a readable feed: {collapse(str(exc))[:200]}"
+        else:
+            result.error = "not an RSS or Atom feed (no feed structure found)"
+        return result
+    if parsed.get("bozo") and not isinstance(exc, _HARMLESS):
+        result.warning = f"feed is not well-formed, parsed leniently: {collapse(str(exc))[:150]}"
+    seen: set[str] = set()
+    for entry in entries:
+        item = _normalise(
+            entry, feed_url=feed_url, feed_name=feed_name, now=now, max_field_chars=max_field_chars
+        )
+        if item is None or item.id in seen:
+            continue
+        seen.add(item.id)
+        result.items.append(item)
+    return result
+
+
+def _normalise(
+    entry: Mapping[str, Any], *, feed_url: str, feed_name: str, now: datetime, max_field_chars: int
+) -> FeedItem | None:
+    raw_link = str(entry.get("link") or "")
+    link = clean_link(raw_link)
+    canonical = canonical_url(raw_link) if link else None
+    guid_value = entry.get("id") or entry.get("guid") or ""
+    guid = collapse(str(guid_value))[:500] or None
+    summary_html, summary_text = _summary(entry)
+    title = truncate(plain_text(str(entry.get("title") or "")), 300)
+    if not title:
+        title = truncate(summary_text, 120) if summary_text else ""
+    if not title and not link:
+        return None
+    published, flag = _published(entry, now)
+    folded_text = collapse(fold(summary_text))
+    content_hash = (
+        hashlib.sha256(folded_text.encode()).hexdigest()[:20]
+        if len(folded_text) >= MIN_HASHED_TEXT
+        else None
+    )
+    tags = []
+    for tag in entry.get("tags") or []:
+        term = tag.get("term") or tag.get("label") if isinstance(tag, Mapping) else None
+        if term:
+            tags.append(truncate(plain_text(str(term)), 80))
+    return FeedItem(
+        id=item_id(feed_url, guid, canonical, f"{title}\0{summary_text}"),
+        feed_url=feed_url,
+        feed_name=feed_name,
+        guid=guid,
+        link=link,
+        canonical_url=canonical,
+        title=title or link,
+        title_key=title_key(title or link),
+        content_hash=content_hash,
+        summary_html=summary_html,
+        summary_text=summary_text,
+        authors=_authors(entry, max_field_chars),
+        tags=[t for t in dict.fromkeys(tags) if t][:20],
+        published=published,
+        date_flag=flag,
+        first_seen=now,
+    )
+
+
+def parse_timed(**kwargs: Any) -> tuple[ParsedFeed, float]:
+    """Run :func:`parse_feed` and return its result with the seconds it took."""
+    start = time.perf_counter()
+    result = parse_feed(**kwargs)
+    return result, time.perf_counter() - start

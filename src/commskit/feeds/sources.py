@@ -1,0 +1,323 @@
+"""Feed sources: TOML feed lists (``[[feed]]`` blocks) and OPML files, found by settings globs.
+
+A TOML list looks like::
+
+    [[feed]]
+    name = "Ministère — mobilités"
+    url = "https://www.ecologie.gouv.fr/rss.xml"
+    topics = ["mobilites"]      # ids from feeds/topics.toml
+    tags = ["etat"]
+    weight = 1.5                # ranks this source's items higher
+    enabled = true
+
+``url`` may be ``http(s)://``, ``file://`` or a plain path relative to the list file.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import tomli_w
+
+from ..errors import FeedSourceError, RuleError
+
+FEED_KEYS = ("name", "url", "topics", "tags", "weight", "enabled")
+_FEED_HEADER = re.compile(r"^\s*\[\[\s*feed\s*\]\]")
+
+
+@dataclass(frozen=True)
+class FeedSource:
+    """One feed as declared in a list file."""
+
+    name: str
+    url: str  # absolute: http(s):// or file://
+    topics: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    weight: float = 1.0
+    enabled: bool = True
+    list_path: Path | None = None
+    line: int | None = None
+    # the URL exactly as written in the list (a relative path stays relative)
+    written_url: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready description."""
+        return {
+            "name": self.name,
+            "url": self.url,
+            "topics": list(self.topics),
+            "tags": list(self.tags),
+            "weight": self.weight,
+            "enabled": self.enabled,
+            "list": str(self.list_path) if self.list_path else None,
+        }
+
+
+@dataclass
+class FeedLists:
+    """Every feed loaded from the workspace's lists, in list order."""
+
+    feeds: list[FeedSource] = field(default_factory=list)
+    files: list[Path] = field(default_factory=list)
+
+    def by_url(self) -> dict[str, FeedSource]:
+        return {f.url: f for f in self.feeds}
+
+
+def resolve_url(written: str, list_path: Path) -> str:
+    """Return the absolute URL for a list entry: http(s)/file URLs as is, paths from the list."""
+    value = written.strip()
+    scheme = urlsplit(value).scheme.lower()
+    if scheme in {"http", "https", "file"}:
+        return value
+    if scheme and len(scheme) > 1:
+        raise ValueError(f"unsupported URL scheme {scheme!r}")
+    path = Path(value).expanduser()
+    if not path.is_absolute():
+        path = list_path.parent / path
+    return path.resolve().as_uri()
+
+
+def header_lines(text: str) -> list[int]:
+    """Return the 1-based line numbers of the ``[[feed]]`` headers in a TOML list."""
+    return [i + 1 for i, line in enumerate(text.splitlines()) if _FEED_HEADER.match(line)]
+
+
+def key_line(text: str, block_start: int | None, key: str) -> int | None:
+    """Return the line of ``key =`` in the block starting at ``block_start`` (else the header)."""
+    if block_start is None:
+        return None
+    lines = text.splitlines()
+    for i in range(block_start, len(lines)):
+        if _FEED_HEADER.match(lines[i]):
+            break
+        if re.match(rf"\s*\"?{re.escape(key)}\"?\s*=", lines[i]):
+            return i + 1
+    return block_start
+
+
+def _read_toml(path: Path) -> tuple[dict[str, Any], str]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise FeedSourceError(f"cannot read the feed list: {exc.strerror}", path=path) from None
+    except UnicodeDecodeError:
+        raise FeedSourceError("is not UTF-8 text", path=path, hint="Save it as UTF-8") from None
+    try:
+        return tomllib.loads(text), text
+    except tomllib.TOMLDecodeError as exc:
+        match = re.search(r"line (\d+)", str(exc))
+        msg = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(exc))
+        raise FeedSourceError(
+            f"invalid TOML: {msg}",
+            path=path,
+            line=int(match.group(1)) if match else None,
+            hint="Fix the syntax (see docs/veille.md)",
+        ) from None
+
+
+def _str_list(value: Any, *, what: str, path: Path, line: int | None) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise FeedSourceError(f"{what} must be a list of strings", path=path, line=line)
+    return tuple(v.strip() for v in value if v.strip())
+
+
+def default_name(url: str) -> str:
+    """Return a readable name for a feed that has none: host and path."""
+    parts = urlsplit(url)
+    if parts.scheme == "file":
+        return Path(parts.path).stem
+    return (parts.hostname or url) + (parts.path.rstrip("/") if parts.path not in ("", "/") else "")
+
+
+def load_toml_list(path: Path, *, known_topics: Iterable[str] | None = None) -> list[FeedSource]:
+    """Read one TOML feed list; raise FeedSourceError/RuleError naming the file and line."""
+    data, text = _read_toml(path)
+    headers = header_lines(text)
+    extra = sorted(k for k in data if k != "feed")
+    if extra:
+        raise FeedSourceError(
+            f"unknown table or key {extra[0]!r} in a feed list",
+            path=path,
+            line=_first_line(text, extra[0]),
+            hint="A feed list holds only [[feed]] blocks",
+        )
+    entries = data.get("feed", [])
+    if not isinstance(entries, list):
+        raise FeedSourceError("`feed` must be an array of tables ([[feed]])", path=path)
+    topics = set(known_topics) if known_topics is not None else None
+    out: list[FeedSource] = []
+    for index, entry in enumerate(entries):
+        start = headers[index] if index < len(headers) else None
+        unknown = sorted(set(entry) - set(FEED_KEYS))
+        if unknown:
+            raise FeedSourceError(
+                f"unknown key {unknown[0]!r} in [[feed]]",
+                path=path,
+                line=key_line(text, start, unknown[0]),
+                hint=f"Known keys: {', '.join(FEED_KEYS)}",
+            )
+        written = entry.get("url")
+        if not isinstance(written, str) or not written.strip():
+            raise FeedSourceError(
+                "feed entry without url",
+                path=path,
+                line=start,
+                hint='Add url = "https://…" (or a path to a local file) to this [[feed]]',
+            )
+        try:
+            url = resolve_url(written, path)
+        except ValueError as exc:
+            raise FeedSourceError(
+                str(exc),
+                path=path,
+                line=key_line(text, start, "url"),
+                hint="Use an http(s):// or file:// URL, or a path",
+            ) from None
+        name = entry.get("name", default_name(url))
+        if not isinstance(name, str) or not name.strip():
+            raise FeedSourceError(
+                "name must be a non-empty string", path=path, line=key_line(text, start, "name")
+            )
+        feed_topics = _str_list(
+            entry.get("topics", []), what="topics", path=path, line=key_line(text, start, "topics")
+        )
+        if topics is not None:
+            for topic in feed_topics:
+                if topic not in topics:
+                    raise RuleError(
+                        f"unknown topic {topic!r} in feed {name!r}",
+                        path=path,
+                        line=key_line(text, start, "topics"),
+                        hint=f"Use one of: {', '.join(sorted(topics)) or '(none defined)'}, "
+                        "or add it to the topic rules",
+                    )
+        weight = entry.get("weight", 1.0)
+        if isinstance(weight, bool) or not isinstance(weight, int | float) or weight < 0:
+            raise FeedSourceError(
+                "weight must be a positive number",
+                path=path,
+                line=key_line(text, start, "weight"),
+            )
+        enabled = entry.get("enabled", True)
+        if not isinstance(enabled, bool):
+            raise FeedSourceError(
+                "enabled must be true or false", path=path, line=key_line(text, start, "enabled")
+            )
+        out.append(
+            FeedSource(
+                name=name.strip(),
+                url=url,
+                topics=feed_topics,
+                tags=_str_list(
+                    entry.get("tags", []),
+                    what="tags",
+                    path=path,
+                    line=key_line(text, start, "tags"),
+                ),
+                weight=float(weight),
+                enabled=enabled,
+                list_path=path,
+                line=start,
+                written_url=written,
+            )
+        )
+    return out
+
+
+def _first_line(text: str, needle: str) -> int | None:
+    for i, line in enumerate(text.splitlines()):
+        if needle in line:
+            return i + 1
+    return None
+
+
+def list_files(root: Path, patterns: Sequence[str]) -> list[Path]:
+    """Return the feed list files the ``sources`` globs select, in a stable order, no repeats."""
+    found: list[Path] = []
+    seen: set[Path] = set()
+    for pattern in patterns:
+        base = Path(pattern).expanduser()
+        matches = [base] if base.is_absolute() and not any(c in pattern for c in "*?[") else []
+        if not matches:
+            if base.is_absolute():
+                matches = sorted(Path(base.anchor).glob(str(base.relative_to(base.anchor))))
+            else:
+                matches = sorted(root.glob(pattern))
+        for match in matches:
+            resolved = match.resolve()
+            if resolved.is_file() and resolved not in seen:
+                seen.add(resolved)
+                found.append(resolved)
+    return found
+
+
+def load_feed_lists(
+    root: Path,
+    patterns: Sequence[str],
+    *,
+    known_topics: Iterable[str] | None = None,
+    skip: Iterable[Path] = (),
+) -> FeedLists:
+    """Load every feed list the globs select; a feed URL listed twice keeps its first entry.
+
+    ``skip`` names files the globs may catch that are not feed lists (the topic rules file).
+    """
+    from .opml import read_opml
+
+    topics = set(known_topics) if known_topics is not None else None
+    lists = FeedLists()
+    seen: dict[str, FeedSource] = {}
+    skipped = {p.resolve() for p in skip}
+    for path in list_files(root, patterns):
+        if path in skipped:
+            continue
+        if path.suffix.lower() == ".opml":
+            feeds = read_opml(path, known_topics=topics)
+        else:
+            feeds = load_toml_list(path, known_topics=topics)
+        lists.files.append(path)
+        for feed in feeds:
+            if feed.url in seen:
+                continue
+            seen[feed.url] = feed
+            lists.feeds.append(feed)
+    return lists
+
+
+def feed_block(feed: FeedSource) -> str:
+    """Return a ``[[feed]]`` TOML block for ``feed`` (values escaped by tomli-w)."""
+    entry: dict[str, Any] = {"name": feed.name, "url": feed.written_url or feed.url}
+    if feed.topics:
+        entry["topics"] = list(feed.topics)
+    if feed.tags:
+        entry["tags"] = list(feed.tags)
+    if feed.weight != 1.0:
+        entry["weight"] = feed.weight
+    if not feed.enabled:
+        entry["enabled"] = False
+    return "[[feed]]\n" + tomli_w.dumps(entry)
+
+
+def append_feeds(path: Path, feeds: Sequence[FeedSource]) -> None:
+    """Append ``[[feed]]`` blocks to a TOML list as text, so its comments and layout stay intact."""
+    existing = path.read_text(encoding="utf-8") if path.exists() else ""
+    blocks = "\n".join(feed_block(f) for f in feeds)
+    if existing and not existing.endswith("\n"):
+        existing += "\n"
+    separator = "\n" if existing.strip() else ""
+    new_text = existing + separator + blocks
+    # Check the result parses before replacing the file: a bad write must not break the list.
+    tomllib.loads(new_text)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(new_text, encoding="utf-8")
+    tmp.replace(path)

@@ -1,0 +1,111 @@
+"""Content checks run by `commskit check` and before every send."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import lxml.html
+
+from ..compose.sample import sample_contact
+from ..errors import CommskitError
+from .compiled import MAX_HTML_BYTES, CheckIssue
+
+if TYPE_CHECKING:
+    from .compiled import CompiledCampaign
+
+MAX_SUBJECT_CHARS = 78
+_SAMPLE_UNSUBSCRIBE = "https://commskit.invalid/unsubscribe?t=CHECK"
+
+
+def check_compiled(compiled: CompiledCampaign, contact: Any = None) -> list[CheckIssue]:
+    """Render for a sample (or given) contact and report what would hurt delivery or readers."""
+    issues: list[CheckIssue] = []
+    campaign = compiled.campaign
+    contact = contact or sample_contact(language=campaign.language)
+    unsubscribe = compiled.settings_unsubscribe_url or _SAMPLE_UNSUBSCRIBE
+    if not compiled.settings_unsubscribe_url:
+        issues.append(
+            CheckIssue(
+                "error",
+                "unsubscribe-url-unset",
+                "no unsubscribe URL: set [unsubscribe] url in commskit.toml",
+            )
+        )
+    try:
+        parts = compiled.render(contact, unsubscribe_url=unsubscribe)
+    except CommskitError as exc:
+        issues.append(CheckIssue("error", "undefined-variable", str(exc)))
+        return issues
+
+    subject = parts.subject.strip()
+    if not subject:
+        issues.append(CheckIssue("error", "subject-empty", "the subject is empty"))
+    elif len(subject) > MAX_SUBJECT_CHARS:
+        issues.append(
+            CheckIssue(
+                "warning",
+                "subject-long",
+                f"the subject has {len(subject)} characters; over {MAX_SUBJECT_CHARS} it is cut "
+                "off in most inboxes",
+            )
+        )
+
+    size = len(parts.html.encode("utf-8"))
+    if size > MAX_HTML_BYTES:
+        issues.append(
+            CheckIssue(
+                "error",
+                "html-too-large",
+                f"the HTML is {size / 1024:.0f} KB; Gmail clips messages over about 102 KB, hiding "
+                "the footer and unsubscribe link",
+            )
+        )
+
+    if unsubscribe not in parts.html and unsubscribe.replace("&", "&amp;") not in parts.html:
+        issues.append(
+            CheckIssue(
+                "error",
+                "unsubscribe-missing-html",
+                "the HTML part has no unsubscribe link ({{ unsubscribe_url }})",
+            )
+        )
+    if unsubscribe not in parts.text:
+        issues.append(
+            CheckIssue("error", "unsubscribe-missing-text", "the text part has no unsubscribe link")
+        )
+
+    document = lxml.html.document_fromstring(parts.html)
+    seen_links: set[str] = set()
+    for image in document.iter("img"):
+        src = (image.get("src") or "").strip()
+        if image.get("alt") is None:
+            issues.append(
+                CheckIssue("error", "image-no-alt", f"image {src or '(no src)'} has no alt text")
+            )
+        if not src.startswith(("https://", "http://", "cid:")):
+            issues.append(
+                CheckIssue(
+                    "error",
+                    "image-relative",
+                    f"image {src or '(no src)'!r} is not an absolute http(s) URL; readers would "
+                    "not see it",
+                )
+            )
+    for anchor in document.iter("a"):
+        href = (anchor.get("href") or "").strip()
+        if href in seen_links:
+            continue
+        seen_links.add(href)
+        if not href.startswith(("https://", "http://", "mailto:")):
+            issues.append(
+                CheckIssue(
+                    "error",
+                    "link-scheme",
+                    f"link {href or '(empty)'!r} is neither http(s) nor mailto",
+                )
+            )
+        elif href.startswith("http://"):
+            issues.append(CheckIssue("warning", "link-http", f"link {href!r} is not https"))
+    if document.get("lang") is None:
+        issues.append(CheckIssue("warning", "html-no-lang", "the HTML has no lang attribute"))
+    return issues

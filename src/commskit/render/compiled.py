@@ -1,0 +1,687 @@
+"""Compile a campaign once, then personalise it for many recipients quickly.
+
+How personal values stay out of the expensive steps:
+
+1. The body's Jinja tags (``{{ contact.first_name }}``, ``{% if … %}``) are cut out of the Markdown
+   and replaced by inert tokens; layout templates see ``contact`` and ``unsubscribe_url`` as
+   tokens too. Everything else (Markdown, layout, MJML, CSS inlining, html2text) runs once.
+2. The compiled HTML and text are split at the tokens into static chunks. A small Jinja template
+   ``{{ _c(0) }}{{ contact.first_name }}{{ _c(1) }}…`` is compiled whose *source* holds only the
+   author's own tags; the chunks (which may contain feed text) are data, never template source.
+3. Each static chunk is quoted-printable encoded once; per recipient only the short personal
+   pieces are encoded and joined to them with soft line breaks (see :mod:`commskit.render.mime`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import jinja2
+import nh3
+from jinja2 import meta
+from markdown_it import MarkdownIt
+from markupsafe import Markup
+
+from ..compose.campaign import Campaign, guess_type
+from ..compose.environment import (
+    call_template,
+    make_environment,
+    render_template,
+    strings_for,
+    template_dirs,
+    template_error,
+)
+from ..compose.ics import build_ics
+from ..compose.sample import sample_contact
+from ..errors import RenderError, TemplateError
+from . import mime
+from .html import html_to_text, inline_css, mjml_to_html
+
+if TYPE_CHECKING:
+    from ..workspace import Workspace
+
+PERSONAL_NAMES = frozenset({"contact", "unsubscribe_url"})
+MAX_HTML_BYTES = 100 * 1024
+
+_TOKEN = "zqck{:05d}kcqz"  # noqa: S105 - a placeholder pattern, not a secret
+_TOKEN_RE = re.compile(r"zqck(\d{5})kcqz")
+_TAG_RE = re.compile(
+    r"(?P<raw>\{%-?\s*raw\s*-?%\}(?P<raw_body>.*?)\{%-?\s*endraw\s*-?%\})"
+    r"|(?P<comment>\{#.*?#\})"
+    r"|(?P<tag>\{\{.*?\}\}|\{%.*?%\})",
+    re.S,
+)
+_LONE_TOKEN = re.compile(r"<p>\s*((?:zqck\d{5}kcqz\s*)+)</p>")
+_MARK = "\x00"
+
+_MARKDOWN = MarkdownIt("commonmark", {"html": False, "typographer": False}).enable("table")
+
+
+class _Tokens:
+    """Allocates inert tokens standing for Jinja source that runs per recipient."""
+
+    def __init__(self) -> None:
+        self.sources: list[str] = []
+
+    def add(self, source: str) -> str:
+        self.sources.append(source)
+        return _TOKEN.format(len(self.sources) - 1)
+
+
+class _PlaceholderMapping:
+    """``contact.attributes`` in layouts: each key becomes a per-recipient lookup."""
+
+    def __init__(self, tokens: _Tokens, expr: str) -> None:
+        self._tokens = tokens
+        self._expr = expr
+
+    def __getattr__(self, name: str) -> Markup:
+        return self[name]
+
+    def __getitem__(self, key: str) -> Markup:
+        source = "{{ %s[%r] }}" % (self._expr, key)  # noqa: UP031
+        return Markup(self._tokens.add(source))  # noqa: S704
+
+
+class PlaceholderContact:
+    """``contact`` as layouts see it during compilation: every field is a per-recipient token.
+
+    Layouts may print fields (``{{ contact.first_name }}``); tests on them (``{% if %}``) belong
+    in the campaign body, which is evaluated per recipient.
+    """
+
+    def __init__(self, tokens: _Tokens) -> None:
+        self._tokens = tokens
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        if name == "attributes":
+            return _PlaceholderMapping(self._tokens, "contact.attributes")
+        return Markup(self._tokens.add(f"{{{{ contact.{name} }}}}"))  # noqa: S704
+
+
+@dataclass(frozen=True)
+class CheckIssue:
+    """One finding of ``commskit check``."""
+
+    level: str  # "error" or "warning"
+    code: str
+    message: str
+
+    def to_dict(self) -> dict[str, str]:
+        """Return the issue as a JSON-ready dict."""
+        return {"level": self.level, "code": self.code, "message": self.message}
+
+
+@dataclass(frozen=True)
+class RenderedParts:
+    """What one recipient gets, decoded: subject, HTML and text."""
+
+    subject: str
+    html: str
+    text: str
+
+
+class PersonalTemplate:
+    """Static chunks with the author's Jinja tags between them, rendered per recipient."""
+
+    def __init__(
+        self, env: jinja2.Environment, content: str, sources: Sequence[str], *, what: str
+    ) -> None:
+        pieces = _TOKEN_RE.split(content)
+        self.chunks: list[str] = pieces[0::2]
+        tags = [sources[int(i)] for i in pieces[1::2]]
+        self.tags = tags
+        self.encoded = [mime.qp_segment(chunk) for chunk in self.chunks]
+        template_source = (
+            "".join(f"{{{{ _c({i}) }}}}{tag}" for i, tag in enumerate(tags))
+            + f"{{{{ _c({len(tags)}) }}}}"
+        )
+        try:
+            self.template = env.from_string(template_source)
+        except jinja2.TemplateSyntaxError as exc:
+            raise RenderError(
+                f"the {what} part has unbalanced Jinja blocks after rendering: {exc.message}",
+                hint="Keep {% if %}…{% endif %} pairs within the body text, "
+                "not across links or images",
+            ) from None
+        self.static = not tags
+        self.static_qp = mime.qp_join(self.encoded) if self.static else b""
+
+    def source_digest(self) -> str:
+        """Return a digest of the chunks and tags (for the campaign fingerprint)."""
+        digest = hashlib.sha256()
+        for chunk in self.chunks:
+            digest.update(chunk.encode())
+            digest.update(b"\x00")
+        for tag in self.tags:
+            digest.update(tag.encode())
+            digest.update(b"\x01")
+        return digest.hexdigest()
+
+    def _run(self, context: Mapping[str, Any]) -> tuple[list[int], list[str]]:
+        order: list[int] = []
+
+        def chunk(i: int) -> str:
+            order.append(i)
+            return _MARK
+
+        out = self.template.render(context, _c=chunk)
+        pieces = out.split(_MARK)
+        if len(pieces) != len(order) + 1:
+            raise RenderError("a personal value contains a NUL character")
+        return order, pieces
+
+    def render(self, context: Mapping[str, Any]) -> str:
+        """Return the decoded text for one recipient."""
+        if self.static:
+            return "".join(self.chunks)
+        order, pieces = self._run(context)
+        out = [pieces[0]]
+        for i, piece in zip(order, pieces[1:], strict=True):
+            out.append(self.chunks[i])
+            out.append(piece)
+        return "".join(out)
+
+    def render_qp(self, context: Mapping[str, Any]) -> bytes:
+        """Return the quoted-printable body for one recipient (only personal pieces encoded)."""
+        if self.static:
+            return self.static_qp
+        order, pieces = self._run(context)
+        encode = mime.qp_segment
+        encoded = self.encoded
+        out = [encode(pieces[0])] if pieces[0] else []
+        for i, piece in zip(order, pieces[1:], strict=True):
+            out.append(encoded[i])
+            if piece:
+                out.append(encode(piece))
+        return mime.qp_join(out)
+
+
+def protect_body(body: str, tokens: _Tokens) -> str:
+    """Replace the body's Jinja tags by tokens; ``{% raw %}`` content stays literal text."""
+
+    def replace(match: re.Match[str]) -> str:
+        if match.group("raw") is not None:
+            return match.group("raw_body")
+        if match.group("comment") is not None:
+            return ""
+        return tokens.add(match.group("tag"))
+
+    return _TAG_RE.sub(replace, body)
+
+
+def markdown_to_html(markdown: str) -> str:
+    """Render CommonMark (plus tables) to HTML; raw HTML in the source is escaped."""
+    return str(_MARKDOWN.render(markdown))
+
+
+def _check_body_jinja(env: jinja2.Environment, campaign: Campaign) -> None:
+    """Reject Jinja syntax errors and names other than contact/unsubscribe_url in the body."""
+    offset = campaign.body_line - 1
+    try:
+        ast = env.parse(campaign.body)
+    except jinja2.TemplateSyntaxError as exc:
+        raise TemplateError(
+            f"Jinja syntax error: {exc.message}",
+            path=campaign.path,
+            line=(exc.lineno or 1) + offset,
+        ) from None
+    unknown = sorted(meta.find_undeclared_variables(ast) - PERSONAL_NAMES)
+    if unknown:
+        name = unknown[0]
+        line = None
+        for i, text in enumerate(campaign.body.splitlines(), start=1):
+            if re.search(rf"(\{{\{{|\{{%)[^}}]*\b{re.escape(name)}\b", text):
+                line = i + offset
+                break
+        raise TemplateError(
+            f"undefined variable {name!r} in the campaign body",
+            path=campaign.path,
+            line=line,
+            hint="The body may use contact.* (first_name, organization…) and unsubscribe_url",
+        )
+
+
+def _http_url(url: str) -> str:
+    return url if url.startswith(("https://", "http://")) else ""
+
+
+def veille_items(ws: Workspace, campaign: Campaign, digest: Any = None) -> list[Any]:
+    """Return the top items of the veille digest a campaign asks for (best score first)."""
+    options = campaign.veille
+    if options is None:
+        return []
+    if digest is None:
+        build = getattr(ws, "digest", None)
+        if build is None:
+            return []
+        digest = build(
+            name=options.name,
+            since=options.since,
+            topics=list(options.topics) or None,
+            max_per_topic=None,
+        )
+    items = [item for section in digest.sections for item in section.items]
+    seen: set[str] = set()
+    unique = []
+    for item in sorted(items, key=lambda i: -float(i.score)):
+        if item.id in seen:
+            continue
+        seen.add(item.id)
+        unique.append(item)
+    return unique[: options.max]
+
+
+def item_view(item: Any, *, date_format: str) -> dict[str, Any]:
+    """Prepare a digest item for templates: text stays text, HTML is re-sanitised."""
+    published = item.published
+    return {
+        "id": item.id,
+        "title": str(item.title),
+        "url": _http_url(str(item.url or "")),
+        "summary_html": Markup(nh3.clean(str(item.summary_html or ""))),  # noqa: S704
+        "summary_text": str(item.summary_text or ""),
+        "source": item.sources[0] if item.sources else "",
+        "sources": list(item.sources),
+        "also_in": list(item.also_in),
+        "topics": list(item.topics),
+        "authors": list(item.authors),
+        "published": published.strftime(date_format) if published else "",
+        "published_iso": published.isoformat() if published else "",
+    }
+
+
+def _event_view(campaign: Campaign, language: str) -> dict[str, Any] | None:
+    event = campaign.event
+    if event is None:
+        return None
+    if language == "fr":
+        months = [
+            "janvier",
+            "février",
+            "mars",
+            "avril",
+            "mai",
+            "juin",
+            "juillet",
+            "août",
+            "septembre",
+            "octobre",
+            "novembre",
+            "décembre",
+        ]
+        days = ["lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche"]
+        s = event.start
+        when = (
+            f"{days[s.weekday()]} {s.day} {months[s.month - 1]} {s.year}, "
+            f"{s:%H}h{s:%M} – {event.end:%H}h{event.end:%M}"
+        )
+    else:
+        when = f"{event.start:%A %d %B %Y, %H:%M} – {event.end:%H:%M}"
+    offset = event.start.strftime("%z")
+    when += f" (UTC{offset[:3]}:{offset[3:]})" if offset else ""
+    return {
+        "title": event.title or campaign.subject,
+        "when": when,
+        "start_iso": event.start.isoformat(),
+        "location": event.location,
+        "url": _http_url(event.url),
+        "description": event.description,
+    }
+
+
+def sender_domain(ws: Workspace, from_address: str) -> str:
+    """Return the domain used for Message-IDs and UIDs (settings.sender.domain or From's)."""
+    if ws.settings.sender.domain:
+        return ws.settings.sender.domain
+    return from_address.rpartition("@")[2].rstrip(">").strip() or "commskit.invalid"
+
+
+def stage_one_context(
+    ws: Workspace,
+    campaign: Campaign,
+    tokens: _Tokens,
+    *,
+    body_html: str,
+    veille: list[Any],
+    subject_display: str,
+) -> dict[str, Any]:
+    """Build what layout templates see: everything except personal values, which are tokens."""
+    strings = strings_for(campaign.language)
+    return {
+        "campaign": {
+            "id": campaign.id,
+            "subject": subject_display,
+            "preheader": campaign.preheader,
+            "language": campaign.language,
+            "list_name": campaign.list_name,
+            "date": campaign.date.isoformat() if campaign.date else "",
+            "template": campaign.template,
+        },
+        "subject": subject_display,
+        "preheader": campaign.preheader,
+        "language": campaign.language,
+        "body": Markup(body_html),  # noqa: S704
+        "veille": {
+            "title": (
+                campaign.veille.title
+                if campaign.veille and campaign.veille.title
+                else strings["veille_title"]
+            ),
+            "items": [item_view(i, date_format=strings["date_format"]) for i in veille],
+        }
+        if campaign.veille
+        else None,
+        "event": _event_view(campaign, campaign.language),
+        "sender": ws.settings.sender,
+        "list_name": campaign.list_name,
+        "t": strings,
+        "contact": PlaceholderContact(tokens),
+        "unsubscribe_url": Markup(tokens.add("{{ unsubscribe_url }}")),  # noqa: S704
+        "has_attachment": bool(campaign.attachments or campaign.event),
+    }
+
+
+@dataclass
+class CompiledCampaign:
+    """A campaign with every expensive step done once; :meth:`message_for` is per recipient."""
+
+    campaign: Campaign
+    html: PersonalTemplate
+    text: PersonalTemplate
+    subject_template: jinja2.Template | None
+    skeleton: mime.MessageSkeleton
+    static: mime.StaticHeaders
+    attachments: tuple[mime.Attachment, ...]
+    fingerprint: str
+    veille_count: int
+    settings_unsubscribe_url: str
+    warnings: list[CheckIssue] = field(default_factory=list)
+
+    @property
+    def id(self) -> str:
+        return self.campaign.id
+
+    def _context(self, contact: Any, unsubscribe_url: str) -> dict[str, Any]:
+        return {"contact": contact, "unsubscribe_url": unsubscribe_url}
+
+    def _guard(self, func: Callable[[], Any], contact: Any) -> Any:
+        try:
+            return func()
+        except jinja2.TemplateError as exc:
+            error = template_error(exc, path=self.campaign.path)
+            email = getattr(contact, "email", "?")
+            raise TemplateError(
+                f"{error.message} (rendering for {email})",
+                path=self.campaign.path,
+                hint="Fix the campaign body or give the contact that field",
+            ) from None
+
+    def subject_for(self, contact: Any) -> str:
+        """Return the subject one recipient sees."""
+        if self.subject_template is None:
+            return self.campaign.subject
+        template = self.subject_template
+        subject: str = self._guard(lambda: template.render(contact=contact), contact)
+        return " ".join(subject.split())
+
+    def render(self, contact: Any, *, unsubscribe_url: str) -> RenderedParts:
+        """Return the decoded subject, HTML and text one recipient gets."""
+        context = self._context(contact, unsubscribe_url)
+        html = self._guard(lambda: self.html.render(context), contact)
+        text = self._guard(lambda: self.text.render(context), contact)
+        return RenderedParts(subject=self.subject_for(contact), html=html, text=text)
+
+    def message_for(
+        self,
+        contact: Any,
+        *,
+        message_id: str,
+        unsubscribe_url: str,
+        unsubscribe_mailto: str | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        to: str | None = None,
+        date: dt.datetime | None = None,
+    ) -> bytes:
+        """Return the final 7-bit RFC 5322 message for one recipient.
+
+        ``contact`` is a Contact (or None with ``to`` for a test address); ``to`` overrides the
+        recipient address. Strict: an undefined field raises TemplateError naming it and the email.
+        """
+        if contact is None:
+            if not to:
+                raise RenderError("message_for needs a contact or a `to` address")
+            contact = sample_contact(to, language=self.campaign.language)
+            contact = type(contact)(email=to, language=self.campaign.language)
+        address = to or contact.email
+        mime.check_header_value(contact.full_name, field="recipient name")
+        list_unsubscribe = mime.list_unsubscribe_value(unsubscribe_url, unsubscribe_mailto)
+        context = self._context(contact, unsubscribe_url)
+        text_qp = self._guard(lambda: self.text.render_qp(context), contact)
+        html_qp = self._guard(lambda: self.html.render_qp(context), contact)
+        return self.skeleton.assemble(
+            to_name=contact.full_name,
+            to_addr=address,
+            subject=self.subject_for(contact) if self.subject_template is not None else None,
+            date=date or dt.datetime.now(dt.UTC),
+            message_id=message_id,
+            list_unsubscribe=list_unsubscribe,
+            text_qp=text_qp,
+            html_qp=html_qp,
+            extra_headers=extra_headers,
+        )
+
+    def message_for_reference(
+        self,
+        contact: Any,
+        *,
+        message_id: str,
+        unsubscribe_url: str,
+        unsubscribe_mailto: str | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        date: dt.datetime | None = None,
+    ) -> bytes:
+        """Build the same message through ``EmailMessage`` (slow; proves the fast path right)."""
+        parts = self.render(contact, unsubscribe_url=unsubscribe_url)
+        return mime.build_message(
+            self.static,
+            to_name=contact.full_name,
+            to_addr=contact.email,
+            subject=parts.subject,
+            date=date or dt.datetime.now(dt.UTC),
+            message_id=message_id,
+            list_unsubscribe=mime.list_unsubscribe_value(unsubscribe_url, unsubscribe_mailto),
+            text=parts.text,
+            html=parts.html,
+            attachments=self.attachments,
+            extra_headers=extra_headers,
+        )
+
+    def check(self, contact: Any = None) -> list[CheckIssue]:
+        """Return the content findings (`commskit check`): errors block a send, warnings do not."""
+        from .checks import check_compiled
+
+        return [*self.warnings, *check_compiled(self, contact)]
+
+
+def _subject_template(env: jinja2.Environment, campaign: Campaign) -> jinja2.Template | None:
+    if "{" not in campaign.subject:
+        return None
+    line = campaign.line_of("subject")
+    try:
+        ast = env.parse(campaign.subject)
+        template = env.from_string(campaign.subject)
+    except jinja2.TemplateSyntaxError as exc:
+        raise TemplateError(
+            f"Jinja syntax error in subject: {exc.message}", path=campaign.path, line=line
+        ) from None
+    unknown = sorted(meta.find_undeclared_variables(ast) - {"contact"})
+    if unknown:
+        raise TemplateError(
+            f"undefined variable {unknown[0]!r} in subject",
+            path=campaign.path,
+            line=line,
+            hint="The subject may use contact.* only",
+        )
+    return template
+
+
+def compile_campaign(ws: Workspace, campaign: Campaign, *, digest: Any = None) -> CompiledCampaign:
+    """Run Jinja, MJML, CSS inlining and html2text once for ``campaign``."""
+    dirs = template_dirs(ws.path(ws.settings.paths.templates))
+    env = make_environment(dirs)
+    text_env = make_environment(dirs, autoescape=False)
+    _check_body_jinja(env, campaign)
+    subject_template = _subject_template(text_env, campaign)
+
+    tokens = _Tokens()
+    body_markdown = protect_body(campaign.body, tokens)
+    if _TOKEN_RE.search(campaign.body):
+        raise RenderError("the campaign body contains commskit's internal token pattern 'zqck'")
+    body_html = _LONE_TOKEN.sub(lambda m: m.group(1).strip(), markdown_to_html(body_markdown))
+    subject_display = campaign.subject
+    if subject_template is not None:
+        subject_display = call_template(
+            lambda: subject_template.render(contact=PlaceholderContact(tokens)),
+            path=campaign.path,
+            line_offset=0,
+        )
+    items = veille_items(ws, campaign, digest)
+    context = stage_one_context(
+        ws, campaign, tokens, body_html=body_html, veille=items, subject_display=subject_display
+    )
+    template_name = f"{campaign.template}.mjml"
+    try:
+        env.get_template(template_name)
+    except jinja2.TemplateNotFound:
+        raise TemplateError(
+            f"unknown template {campaign.template!r}",
+            path=campaign.path,
+            line=campaign.line_of("template"),
+            hint="Use newsletter, announcement or digest, or add "
+            f"{template_name} to the workspace's templates/ folder",
+        ) from None
+    except jinja2.TemplateSyntaxError as exc:
+        raise template_error(exc) from None
+    mjml_source = render_template(env, template_name, context)
+    html = inline_css(mjml_to_html(mjml_source, template=template_name))
+    text = html_to_text(html)
+
+    sources = tokens.sources
+    html_template = PersonalTemplate(env, html, sources, what="HTML")
+    text_template = PersonalTemplate(text_env, text, sources, what="text")
+
+    from_ = campaign.from_ or ws.settings.sender.from_
+    if not from_:
+        raise RenderError(
+            "no sender address",
+            path=campaign.path,
+            hint="Set [sender] from in commskit.toml or 'from:' in the front matter",
+        )
+    reply_to = campaign.reply_to or ws.settings.sender.reply_to
+    static = mime.StaticHeaders(
+        from_=from_,
+        subject=None if subject_template is not None else campaign.subject,
+        reply_to=reply_to,
+        list_id=_list_id(ws, campaign),
+        extra=tuple(campaign.headers.items()),
+    )
+    domain = sender_domain(ws, from_)
+    attachments: list[mime.Attachment] = []
+    if campaign.event is not None:
+        organizer = mime.parse_mailbox(reply_to or from_, field="Reply-To")[1]
+        attachments.append(
+            mime.Attachment(
+                filename=f"{campaign.id}.ics",
+                content_type="text/calendar",
+                data=build_ics(campaign, campaign.event, domain=domain, organizer=organizer),
+            )
+        )
+    for path in campaign.attachments:
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise RenderError(
+                f"cannot read attachment {path}: {exc.strerror}", path=campaign.path
+            ) from None
+        attachments.append(mime.Attachment(path.name, guess_type(path), data))
+
+    digest = hashlib.sha256()
+    for part in (
+        html_template.source_digest(),
+        text_template.source_digest(),
+        campaign.subject,
+        repr(static),
+    ):
+        digest.update(part.encode())
+        digest.update(b"\x00")
+    for attachment in attachments:
+        digest.update(attachment.filename.encode() + b"\x00" + attachment.data + b"\x00")
+    fingerprint = digest.hexdigest()
+    skeleton = mime.MessageSkeleton(static, seed=fingerprint, attachments=attachments)
+    compiled = CompiledCampaign(
+        campaign=campaign,
+        html=html_template,
+        text=text_template,
+        subject_template=subject_template,
+        skeleton=skeleton,
+        static=static,
+        attachments=tuple(attachments),
+        fingerprint=fingerprint,
+        veille_count=len(items),
+        settings_unsubscribe_url=ws.settings.unsubscribe.url,
+    )
+    if campaign.veille is not None and not items:
+        compiled.warnings.append(
+            CheckIssue(
+                "warning",
+                "veille-empty",
+                "the campaign asks for veille items but the digest has none (run `commskit fetch`)",
+            )
+        )
+    _verify_sample(compiled)
+    return compiled
+
+
+def _list_id(ws: Workspace, campaign: Campaign) -> str:
+    base = ws.settings.sender.list_id
+    if not base:
+        return ""
+    base = base.strip("<>")
+    if base.startswith(f"{campaign.list_name}."):
+        return f"<{base}>"
+    return f"<{campaign.list_name}.{base}>"
+
+
+def _verify_sample(compiled: CompiledCampaign) -> None:
+    """Parse one generated message back and check its header set (EMAIL-CHECKLIST A8)."""
+    contact = sample_contact(language=compiled.campaign.language)
+    raw = compiled.message_for(
+        contact,
+        message_id="<verify@commskit.invalid>",
+        unsubscribe_url="https://commskit.invalid/u?t=verify",
+    )
+    expected = [
+        "From",
+        "To",
+        "Subject",
+        "Date",
+        "Message-ID",
+        "List-Unsubscribe",
+        "List-Unsubscribe-Post",
+        "MIME-Version",
+        "Content-Type",
+    ]
+    if compiled.static.reply_to:
+        expected.append("Reply-To")
+    if compiled.static.list_id:
+        expected.append("List-Id")
+    expected += [name for name, _ in compiled.static.extra]
+    mime.verify_headers(raw, expected)

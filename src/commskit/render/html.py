@@ -1,0 +1,88 @@
+"""MJML → HTML, CSS inlining and the text alternative: the expensive steps, once per campaign."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import css_inline
+import html2text
+from mjml import mjml2html
+
+from ..errors import TemplateError
+
+_POSITION = re.compile(r"position (\d+)")
+# a table without role="presentation" and without nested tables: a data table from Markdown
+_DATA_TABLE = re.compile(
+    r"<table(?![^>]*role=\"presentation\")[^>]*>(?:(?!<table).)*?</table>", re.S
+)
+_PREHEADER = re.compile(r'<div style="display:none;[^"]*">.*?</div>', re.S)
+
+# one inliner for the process: building it parses no CSS, but avoids re-creating Rust state
+_INLINER = css_inline.CSSInliner(keep_style_tags=True, load_remote_stylesheets=False)
+
+
+def mjml_to_html(source: str, *, template: str = "", path: Path | None = None) -> str:
+    """Render MJML markup to HTML, raising TemplateError naming the template on failure."""
+    try:
+        return mjml2html(source, disable_comments=True)
+    except ValueError as exc:
+        message = str(exc)
+        line = None
+        match = _POSITION.search(message)
+        if match:
+            line = source.count("\n", 0, int(match.group(1))) + 1
+        where = f" in template {template!r}" if template else ""
+        raise TemplateError(
+            f"MJML error{where}: {message}"
+            + (f" (line {line} of the generated MJML)" if line and template else ""),
+            path=path,
+            line=line if not template else None,
+            hint="Check the MJML tags of the template (commskit render -o DIR keeps the HTML)",
+        ) from None
+
+
+def inline_css(html: str) -> str:
+    """Copy the stylesheet rules onto each element's style attribute (css-inline; see bench/)."""
+    try:
+        return str(_INLINER.inline(html))
+    except ValueError as exc:
+        raise TemplateError(f"CSS inlining failed: {exc}") from None
+
+
+def _content_tables_as_lines(html: str) -> str:
+    """Turn data tables (not MJML's role="presentation" layout) into "a | b | c" lines.
+
+    html2text must ignore tables, or the layout would come out as Markdown tables; data tables
+    written in a campaign body would then lose the spaces between their cells.
+    """
+    if "<table" not in html or "presentation" not in html:
+        return html
+
+    def replace(match: re.Match[str]) -> str:
+        rows = re.findall(r"<tr[^>]*>(.*?)</tr>", match.group(0), re.S)
+        lines = []
+        for row in rows:
+            cells = re.findall(r"<t[hd][^>]*>(.*?)</t[hd]>", row, re.S)
+            lines.append("<p>" + " | ".join(c.strip() for c in cells) + "</p>")
+        return "".join(lines)
+
+    return _DATA_TABLE.sub(replace, html)
+
+
+def html_to_text(html: str) -> str:
+    """Return a readable text/plain version of ``html`` with links kept as URLs."""
+    converter = html2text.HTML2Text()
+    converter.body_width = 0  # mail clients wrap; hard wraps would break personalised lines
+    converter.ignore_images = False
+    converter.images_to_alt = True
+    converter.ignore_tables = True
+    converter.ignore_emphasis = True
+    converter.inline_links = True
+    converter.protect_links = False
+    converter.unicode_snob = True
+    converter.single_line_break = False
+    text = converter.handle(_content_tables_as_lines(_PREHEADER.sub("", html, count=1)))
+    text = re.sub(r"[ \t]+\n", "\n", text)
+    text = re.sub(r"\n{3,}", "\n\n", text)
+    return text.strip() + "\n"

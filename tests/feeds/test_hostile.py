@@ -1,0 +1,98 @@
+"""Feed text is data: hostile markup never reaches an output, template syntax stays literal."""
+
+from __future__ import annotations
+
+import html as html_module
+import json
+import re
+import time
+
+import pytest
+from markdown_it import MarkdownIt
+
+from commskit.feeds import render_digest
+from commskit.feeds.parse import parse_feed
+
+FORBIDDEN = ("<script", "onclick", "onerror", "onmouseover", "javascript:", "<iframe", "<style")
+
+
+def _sample_ws(make_ws, samples):  # type: ignore[no-untyped-def]
+    return make_ws([{"name": "Flux piégé", "url": (samples / "piege.xml").as_uri()}])
+
+
+@pytest.mark.parametrize("fmt", ["markdown", "html", "json", "text"])
+def test_hostile_markup_never_reaches_any_format(make_ws, samples, fmt: str) -> None:
+    ws = _sample_ws(make_ws, samples)
+    ws.fetch()
+    digest = ws.digest(since="all")
+    assert digest.total == 2
+    output = render_digest(digest, fmt)
+    checked = output
+    if fmt == "markdown":
+        checked = MarkdownIt("commonmark").render(output)  # what a wiki would show
+    if fmt == "html":
+        checked = output.split("<body>", 1)[1]  # the page's own <style> is in <head>
+    if fmt == "json":
+        checked = json.dumps(json.loads(output), ensure_ascii=False)
+    lowered = checked.lower()
+    for needle in FORBIDDEN:
+        assert needle not in lowered, (fmt, needle)
+    # template syntax is shown as written, never evaluated
+    visible = checked
+    if fmt in {"markdown", "html"}:
+        visible = html_module.unescape(re.sub(r"<[^>]+>", "", checked))
+    if fmt == "json":
+        data = json.loads(output)
+        visible = " ".join(i["title"] for s in data["sections"] for i in s["items"])
+    assert "{{ 7*7 }}" in visible, fmt
+    assert "{% if true %}gratuit{% endif %}" in visible, fmt
+    assert '{% include "secret.txt" %}' in visible, fmt
+    assert "49" not in visible.replace("2026-11", ""), fmt
+    # the one safe link in the summary survives, the javascript: item link does not
+    if fmt == "html":
+        assert 'href="https://piege.example.org/ok"' in output
+
+
+def test_summary_html_keeps_only_allowed_markup(make_ws, samples) -> None:
+    ws = _sample_ws(make_ws, samples)
+    ws.fetch()
+    items = {i.title: i for i in ws.digest(since="all").items}
+    hostile = next(i for t, i in items.items() if t.startswith("{{ 7*7 }}"))
+    assert hostile.url == ""  # javascript: link dropped
+    assert "<p>" in hostile.summary_html
+    assert "<img" not in hostile.summary_html
+    assert "voler" not in hostile.summary_html
+    assert "alert" not in hostile.title
+    assert "script" not in hostile.summary_text
+
+
+def test_long_author_field_does_not_stall_the_parse() -> None:
+    author = "A" * 48_000 + "@example.org"
+    body = (
+        '<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>'
+        "<item><title>Long author</title><link>https://example.org/x</link>"
+        f"<author>{author}</author><description>d</description></item>"
+        f"<item><title>Second</title><link>https://example.org/y</link>"
+        f"<dc:creator xmlns:dc='http://purl.org/dc/elements/1.1/'>{author}</dc:creator></item>"
+        "</channel></rss>"
+    ).encode()
+    started = time.perf_counter()
+    parsed = parse_feed(body, feed_url="u", feed_name="n", base_url="https://example.org/")
+    elapsed = time.perf_counter() - started
+    assert elapsed < 1.0, elapsed
+    assert [i.title for i in parsed.items] == ["Long author", "Second"]
+    assert all(len(a) <= 200 for i in parsed.items for a in i.authors)
+
+
+def test_long_atom_author_name_in_cdata_is_capped() -> None:
+    name = "B" * 48_000
+    body = (
+        '<?xml version="1.0"?><feed xmlns="http://www.w3.org/2005/Atom"><title>t</title>'
+        "<entry><title>E</title><id>urn:x:1</id><link href='https://example.org/e'/>"
+        f"<author><name><![CDATA[{name}]]></name></author>"
+        "<updated>2026-11-01T00:00:00Z</updated></entry></feed>"
+    ).encode()
+    started = time.perf_counter()
+    parsed = parse_feed(body, feed_url="u", feed_name="n", base_url="https://example.org/")
+    assert time.perf_counter() - started < 1.0
+    assert parsed.items[0].title == "E"

@@ -1,0 +1,266 @@
+"""EMAIL-CHECKLIST section A, one test (at least) per item, on real rendered campaigns."""
+
+from __future__ import annotations
+
+import datetime as dt
+import email
+import re
+from email import policy
+from email.message import EmailMessage
+from typing import Any
+
+import pytest
+
+from commskit.errors import HeaderInjectionError, RenderError
+from commskit.render import mime
+from commskit.render.compiled import CompiledCampaign
+
+UNSUB = "https://covoiturage.example.gouv.fr/desinscription?t=AbCdEf0123456789"
+DATE = dt.datetime(2026, 11, 24, 8, 30, tzinfo=dt.UTC)
+
+
+def _message(compiled: CompiledCampaign, contact: Any, **kwargs: Any) -> bytes:
+    kwargs.setdefault("message_id", "<c1.r7@covoiturage.example.gouv.fr>")
+    kwargs.setdefault("unsubscribe_url", UNSUB)
+    kwargs.setdefault("date", DATE)
+    return compiled.message_for(contact, **kwargs)
+
+
+def _parse(raw: bytes) -> EmailMessage:
+    parsed = email.message_from_bytes(raw, policy=policy.default)
+    assert isinstance(parsed, EmailMessage)
+    return parsed
+
+
+def _header_block(raw: bytes) -> str:
+    return raw.split(b"\r\n\r\n", 1)[0].decode("ascii")
+
+
+def test_a1_exactly_one_from_date_message_id_subject(
+    newsletter: CompiledCampaign, make_contact: Any
+) -> None:
+    raw = _message(newsletter, make_contact())
+    names = [
+        line.split(":", 1)[0].lower()
+        for line in _header_block(raw).split("\r\n")
+        if line and not line[0].isspace()
+    ]
+    for name in (
+        "from",
+        "to",
+        "date",
+        "message-id",
+        "subject",
+        "list-unsubscribe",
+        "list-unsubscribe-post",
+        "mime-version",
+        "content-type",
+    ):
+        assert names.count(name) == 1, name
+    parsed = _parse(raw)
+    assert len(parsed["From"].addresses) == 1
+
+
+def test_a2_message_id_and_date_formats(newsletter: CompiledCampaign, make_contact: Any) -> None:
+    ids = set()
+    for i in range(200):
+        mid = f"<c1.r{i}@covoiturage.example.gouv.fr>"
+        parsed = _parse(_message(newsletter, make_contact(f"p{i}@example.org"), message_id=mid))
+        ids.add(parsed["Message-ID"])
+        assert re.fullmatch(r"<[^<>@\s]+@[^<>@\s]+>", parsed["Message-ID"])
+    assert len(ids) == 200
+    assert parsed["Date"] == "Tue, 24 Nov 2026 08:30:00 +0000"
+    assert parsed["Date"].datetime == DATE
+
+
+def test_a3_lines_at_most_76(newsletter: CompiledCampaign, make_contact: Any) -> None:
+    contact = make_contact(first_name="Marie-Ève-Anne-Sophie " * 6, organization="x" * 300)
+    raw = _message(newsletter, contact)
+    for line in raw.split(b"\r\n"):
+        # A9 wants List-Unsubscribe on one literal line (RFC 5322 allows up to 998)
+        limit = 998 if line.startswith(b"List-Unsubscribe:") else 76
+        assert len(line) <= limit, line
+    assert b"\n" not in raw.replace(b"\r\n", b"")
+
+
+def test_a4_alternative_text_then_html_both_utf8(
+    newsletter: CompiledCampaign, make_contact: Any
+) -> None:
+    parsed = _parse(_message(newsletter, make_contact()))
+    assert parsed.get_content_type() == "multipart/alternative"
+    parts = list(parsed.iter_parts())
+    assert [p.get_content_type() for p in parts] == ["text/plain", "text/html"]
+    assert all(p.get_content_charset() == "utf-8" for p in parts)
+    text, html = parts[0].get_content(), parts[1].get_content()
+    # equivalent content: every paragraph headline of the text is in the HTML
+    for phrase in ("Bonjour Camille", "Les chiffres du mois", "Se désinscrire", "Rennes Métropole"):
+        assert phrase in text
+        assert phrase in html
+
+
+def test_a5_seven_bit_clean(newsletter: CompiledCampaign, make_contact: Any) -> None:
+    raw = _message(newsletter, make_contact(first_name="Zoé", last_name="Lefèvre-Ødegård ☃"))
+    assert raw.isascii()
+    for part in _parse(raw).walk():
+        cte = part.get("Content-Transfer-Encoding")
+        assert cte is None or cte.lower() in {"7bit", "quoted-printable", "base64"}
+
+
+def test_a6_encoded_words_short_and_never_in_addr_spec(
+    newsletter: CompiledCampaign, make_contact: Any
+) -> None:
+    contact = make_contact(
+        first_name="Éléonore-Françoise", last_name="de La Tour d'Auvergne-Lauraguais " * 3
+    )
+    raw = _message(newsletter, contact)
+    headers = _header_block(raw)
+    for word in re.findall(r"=\?[^?]+\?[qQbB]\?[^?]*\?=", headers):
+        assert len(word) <= 75, word
+    to = re.search(r"^To:(.*?)\r\n(?! )", headers + "\r\n", re.S | re.M)
+    assert to is not None
+    assert "<camille.martin@example.org>" in to.group(1)
+    assert not re.search(r"=\?[^>]*@", to.group(1).split("<")[-1])
+    parsed = _parse(raw)
+    assert parsed["To"].addresses[0].display_name == contact.full_name.strip()
+    assert parsed["To"].addresses[0].addr_spec == "camille.martin@example.org"
+
+
+def test_a7_idn_domain_as_a_label_and_non_ascii_local_part_refused(
+    newsletter: CompiledCampaign, make_contact: Any
+) -> None:
+    parsed = _parse(_message(newsletter, make_contact("zoe@exämple.fr")))
+    assert parsed["To"].addresses[0].domain == "xn--exmple-cua.fr"
+    with pytest.raises(RenderError, match="non-ASCII local part"):
+        _message(newsletter, make_contact("zoé@example.fr"))
+
+
+@pytest.mark.parametrize(
+    "evil",
+    [
+        "x\r\nBcc: victim@example.org",
+        "x\nBcc: y",
+        "x\rBcc: y",
+        "x\x00y",
+        "=?UTF-8?Q?=0A?=Bcc: y",
+        "a =?utf-8?b?Cg==?= b",
+    ],
+)
+def test_a8_header_injection_rejected_in_names(
+    newsletter: CompiledCampaign, make_contact: Any, evil: str
+) -> None:
+    with pytest.raises(HeaderInjectionError):
+        _message(newsletter, make_contact(first_name=evil))
+    with pytest.raises(HeaderInjectionError):
+        _message(newsletter, make_contact(), extra_headers={"X-Campaign": evil})
+    with pytest.raises(HeaderInjectionError):
+        _message(newsletter, make_contact(), message_id=f"<{evil}@x>")
+
+
+@pytest.mark.parametrize("evil", ["x\r\nBcc: victim@example.org", "=?UTF-8?Q?=0A?=Bcc: y"])
+def test_a8_header_injection_rejected_in_subject_and_sender(ws: Any, evil: str) -> None:
+    path = ws.path("campaigns/evil.md")
+    path.write_text("---\nsubject: ok\n---\nBody\n", encoding="utf-8")
+    campaign = ws.campaign("evil")
+    import dataclasses
+
+    with pytest.raises(HeaderInjectionError):
+        dataclasses.replace(campaign, subject=evil).compile(ws)
+    with pytest.raises(HeaderInjectionError):
+        dataclasses.replace(campaign, from_=f"{evil} <a@example.org>").compile(ws)
+    with pytest.raises(HeaderInjectionError):
+        dataclasses.replace(campaign, reply_to=f"{evil} <a@example.org>").compile(ws)
+    with pytest.raises(HeaderInjectionError):
+        dataclasses.replace(campaign, headers={"X-Tag": evil}).compile(ws)
+
+
+def test_a8_no_extra_header_after_parse(newsletter: CompiledCampaign, make_contact: Any) -> None:
+    assert not mime.HAS_VERIFY_GENERATED_HEADERS or mime.HAS_VERIFY_GENERATED_HEADERS
+    raw = _message(newsletter, make_contact(first_name="Bcc: y"))
+    parsed = _parse(raw)
+    assert parsed["Bcc"] is None
+    with pytest.raises(HeaderInjectionError):
+        mime.verify_headers(b"From: a@b\r\nBcc: c@d\r\n\r\nx", ["From"])
+
+
+def test_a9_long_list_unsubscribe_is_literal(
+    newsletter: CompiledCampaign, make_contact: Any
+) -> None:
+    long_url = "https://covoiturage.example.gouv.fr/desinscription?t=" + "A" * 150
+    for build in (newsletter.message_for, newsletter.message_for_reference):
+        raw = build(
+            make_contact(),
+            message_id="<x@y.fr>",
+            unsubscribe_url=long_url,
+            unsubscribe_mailto="desinscription@covoiturage.example.gouv.fr",
+            date=DATE,
+        )
+        header = re.search(rb"^List-Unsubscribe: (.*)$", raw, re.M)
+        assert header is not None
+        value = header.group(1).rstrip(b"\r")
+        assert value.startswith(b"<https://")
+        assert b"=?" not in value
+        assert (
+            value == f"<{long_url}>, <mailto:desinscription@covoiturage.example.gouv.fr>".encode()
+        )
+        assert b"List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n" in raw
+
+
+def test_list_unsubscribe_must_be_https(newsletter: CompiledCampaign, make_contact: Any) -> None:
+    with pytest.raises(RenderError, match="https"):
+        _message(newsletter, make_contact(), unsubscribe_url="http://example.org/u")
+
+
+def _comparable(raw: bytes) -> dict[str, Any]:
+    parsed = _parse(raw)
+    headers = {k.lower(): str(v) for k, v in parsed.items() if k.lower() != "content-type"}
+    # CPython's phrase parser keeps the folding space between two adjacent encoded-words (RFC
+    # 2047 §6.2 says to drop it) and its own folder splits long names mid-word, so long
+    # non-ASCII display names are compared without whitespace; the address must match exactly.
+    to = parsed["To"].addresses[0]
+    headers["to"] = ("".join(to.display_name.split()), to.addr_spec)
+    parts = [(p.get_content_type(), p.get_content()) for p in parsed.walk() if not p.is_multipart()]
+    return {"headers": headers, "parts": parts, "type": parsed.get_content_type()}
+
+
+@pytest.mark.parametrize(
+    "campaign_name", ["2026-11-infolettre", "2026-12-webinaire", "2026-11-newsletter-en"]
+)
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {},
+        {"first_name": "Zoé", "last_name": "Lefèvre", "organization": "Brest <Métropole> & Co"},
+        {"first_name": 'Jean "Jo"', "last_name": "O'Neil, Jr.", "organization": ""},
+        {"first_name": "Ødegård " * 12, "organization": "=3D ü " * 40},
+        {"first_name": "", "last_name": "", "organization": "Line\nbreak"},
+    ],
+)
+def test_fast_path_equals_email_message_path(
+    ws: Any, make_contact: Any, campaign_name: str, fields: dict[str, str]
+) -> None:
+    compiled = ws.campaign(campaign_name).compile(ws)
+    contact = make_contact("zoe@exämple.org", **fields)
+    kwargs = {
+        "message_id": "<m1@covoiturage.example.gouv.fr>",
+        "unsubscribe_url": UNSUB,
+        "unsubscribe_mailto": "desinscription@covoiturage.example.gouv.fr",
+        "date": DATE,
+        "extra_headers": {"X-Campaign": "camp été"},
+    }
+    fast = compiled.message_for(contact, **kwargs)
+    slow = compiled.message_for_reference(contact, **kwargs)
+    assert _comparable(fast) == _comparable(slow)
+    assert fast.isascii()
+    lines = [ln for ln in fast.split(b"\r\n") if not ln.startswith(b"List-Unsubscribe:")]
+    assert max(len(line) for line in lines) <= 76
+
+
+def test_qp_segments_concatenate_within_76_columns() -> None:
+    import binascii
+
+    pieces = ["a" * 75, "é" * 40, " trailing space ", "=" * 30, "", "x\ny\r\nz", "b" * 200]
+    encoded = mime.qp_join(mime.qp_segment(p) for p in pieces)
+    assert all(len(line) <= 76 for line in encoded.split(b"\r\n"))
+    decoded = binascii.a2b_qp(encoded).decode()
+    expected = "".join(pieces).replace("\r\n", "\n").replace("\n", "\r\n")
+    assert decoded == expected + "\r\n"  # a part ends with a line break, as set_content writes
