@@ -42,9 +42,16 @@ Progress = Callable[..., None]
 
 
 class CheckIssueLike(Protocol):
-    level: str
-    code: str
-    message: str
+    """One compose check finding (``level`` is "error" or "warning")."""
+
+    @property
+    def level(self) -> str: ...
+
+    @property
+    def code(self) -> str: ...
+
+    @property
+    def message(self) -> str: ...
 
 
 class CompiledLike(Protocol):
