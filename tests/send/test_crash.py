@@ -71,5 +71,7 @@ def test_sigkill_at_random_points_then_rerun(ws, smtp_server, python, subprocess
 
 
 @pytest.mark.slow
-def test_sigkill_many_times(ws, smtp_server, python, subprocess_env):
+def test_sigkill_many_times(request, ws, smtp_server, python, subprocess_env):
+    if "slow" not in (request.config.getoption("markexpr") or ""):
+        pytest.skip("long crash loop (40 kills): run with -m slow")
     crash_loop(ws, smtp_server, python, subprocess_env, recipients=1500, kills=40)

@@ -216,8 +216,11 @@ def _dsn(msg: Message) -> list[BounceRecipient] | None:
         blocks = _field_blocks(report)
     else:
         # broken MIME (a wrong boundary) still often carries the report's fields as text
-        payload = msg.get_payload()
-        if not isinstance(payload, str) or not re.search(r"(?im)^final-recipient:", payload):
+        try:
+            payload = msg.as_string()
+        except (LookupError, UnicodeError, ValueError):
+            return None
+        if not re.search(r"(?im)^(final|original)-recipient:", payload):
             return None
         blocks = [
             {k.lower(): _text(v) for k, v in email.message_from_string(chunk.strip()).items()}
