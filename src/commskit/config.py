@@ -77,6 +77,8 @@ class TransportSettings:
     retry_base: float = 30.0
     # how long one run waits for due retries before leaving them to the next run (seconds)
     retry_wait: float = 300.0
+    # sending processes for large campaigns (0 = one per CPU, at most 4; 1 = never fork)
+    processes: int = 0
 
 
 @dataclass(frozen=True)

@@ -15,11 +15,12 @@ from commskit.send import (
     SendOptions,
     make_transport,
 )
+from commskit.store.sends import SendRepo
 from commskit.workspace import Workspace
 from conftest import CompiledDouble, Person
 
 
-def main(root: str, url: str, count: int, concurrency: int) -> None:
+def main(root: str, url: str, count: int, concurrency: int, processes: int) -> None:
     ws = Workspace.open(root)
     recipients = [Person(i + 1, f"p{i + 1}@example.net") for i in range(count)]
     job = SendJob(
@@ -40,15 +41,23 @@ def main(root: str, url: str, count: int, concurrency: int) -> None:
         max_retry_age=3600,
     )
     settings = TransportSettings(url=url, concurrency=concurrency, timeout=5)
+
+    def reopen() -> tuple[SendJob, SendRepo]:
+        # in a forked sending process: the doubles hold no connection, the repo gets a new one
+        return job, Workspace.open(root).store.sends
+
     runner = CampaignRunner(
         job,
         repo=ws.store.sends,
         context=ctx,
         transport_factory=lambda: make_transport(url, settings=settings, root=ws.root),
+        processes=processes,
+        reopen=reopen,
+        parallel_threshold=1,
     )
     report = runner.run(SendOptions(yes=True))
     print(f"sent={report.sent} counts={report.counts}", flush=True)
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
+    main(sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]))

@@ -15,11 +15,21 @@ HELPER = Path(__file__).with_name("_crash_sender.py")
 CONCURRENCY = 4
 
 
-def crash_loop(ws, smtp_server, python, subprocess_env, *, recipients: int, kills: int) -> None:
+def crash_loop(
+    ws, smtp_server, python, subprocess_env, *, recipients: int, kills: int, processes: int
+) -> None:
     server = smtp_server()
     handler = server.handler
     rng = random.Random()
-    argv = [python, str(HELPER), str(ws.root), server.url, str(recipients), str(CONCURRENCY)]
+    argv = [
+        python,
+        str(HELPER),
+        str(ws.root),
+        server.url,
+        str(recipients),
+        str(CONCURRENCY),
+        str(processes),
+    ]
     done_kills = 0
     finished = False
     while done_kills < kills:
@@ -66,12 +76,25 @@ def crash_loop(ws, smtp_server, python, subprocess_env, *, recipients: int, kill
     assert sum(counts.values()) == recipients
 
 
-def test_sigkill_at_random_points_then_rerun(ws, smtp_server, python, subprocess_env):
-    crash_loop(ws, smtp_server, python, subprocess_env, recipients=500, kills=10)
+@pytest.mark.parametrize("processes", [1, 2])
+def test_sigkill_at_random_points_then_rerun(ws, smtp_server, python, subprocess_env, processes):
+    """With 2 processes the children die with the killed parent; the bound is unchanged."""
+    crash_loop(
+        ws, smtp_server, python, subprocess_env, recipients=500, kills=10, processes=processes
+    )
 
 
 @pytest.mark.slow
 def test_sigkill_many_times(request, ws, smtp_server, python, subprocess_env):
     if "slow" not in (request.config.getoption("markexpr") or ""):
         pytest.skip("long crash loop (40 kills): run with -m slow")
-    crash_loop(ws, smtp_server, python, subprocess_env, recipients=1500, kills=40)
+    for processes in (1, 2):
+        crash_loop(
+            ws,
+            smtp_server,
+            python,
+            subprocess_env,
+            recipients=1500,
+            kills=40,
+            processes=processes,
+        )

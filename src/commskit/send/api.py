@@ -11,8 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..config import TransportSettings
 from ..errors import PreflightError
-from ..store.sends import LogRow
+from ..store.sends import LogRow, SendRepo
 from .runner import (
     CampaignRunner,
     CompiledLike,
@@ -74,6 +75,22 @@ def workspace_runner(ws: Workspace, job: SendJob, *, from_: str = "") -> Campaig
     """Build the runner for a job with the workspace's settings, store and transport."""
     settings = ws.settings
     context = SendContext.from_settings(settings, ws.secret, from_=from_)
+
+    def reopen() -> tuple[SendJob, SendRepo]:
+        # runs in a forked sending process: a new connection, the same compiled campaign
+        from ..workspace import Workspace
+
+        fresh = Workspace(ws.root, settings)
+        again = workspace_job(
+            fresh,
+            campaign_id=job.campaign_id,
+            compiled=job.compiled,
+            recipients=(),
+            list_name=job.list_name,
+            subject=job.subject,
+        )
+        return again, fresh.store.sends
+
     return CampaignRunner(
         job,
         repo=ws.store.sends,
@@ -82,7 +99,27 @@ def workspace_runner(ws: Workspace, job: SendJob, *, from_: str = "") -> Campaig
             settings.transport.url, settings=settings.transport, root=ws.root
         ),
         throttle_factory=default_throttle(settings),
+        processes=sending_processes(settings.transport),
+        reopen=reopen,
     )
+
+
+def sending_processes(transport: TransportSettings) -> int:
+    """Return how many processes share a large send (1 when a rate limit or window applies)."""
+    paced = any(
+        (
+            transport.rate_per_second,
+            transport.rate_per_minute,
+            transport.rate_per_hour,
+            transport.rate_per_day,
+            transport.window.strip(),
+        )
+    )
+    if paced:  # one process owns the token buckets and quotas
+        return 1
+    if transport.processes > 0:
+        return transport.processes
+    return max(1, min(os.cpu_count() or 1, 4))
 
 
 def send_campaign(

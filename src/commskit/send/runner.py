@@ -20,21 +20,29 @@ Order of a run (see docs/sending.md):
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import copyreg
+import ctypes
 import dataclasses
 import hashlib
 import hmac
+import multiprocessing as mp
+import os
+import pickle
 import random
 import re
+import signal
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from email.utils import parseaddr
+from types import MappingProxyType
 from typing import Any, Protocol
 
 from email_validator import EmailNotValidError, validate_email
 
 from ..config import Settings
-from ..errors import CampaignChangedError, PreflightError, SendError
+from ..errors import CampaignChangedError, CommskitError, PreflightError, SendError
 from ..store.sends import LogRow, NewLogRow, SendRepo
 from .throttle import Throttle, parse_duration, since_iso
 from .transports import DeliveryResult, Transport
@@ -207,12 +215,21 @@ class CampaignRunner:
         context: SendContext,
         transport_factory: Callable[[], Transport],
         throttle_factory: Callable[[SendRepo], Throttle] | None = None,
+        processes: int = 1,
+        reopen: Callable[[], tuple[SendJob, SendRepo]] | None = None,
+        parallel_threshold: int = 1000,
     ) -> None:
         self.job = job
         self.repo = repo
         self.ctx = context
         self.transport_factory = transport_factory
         self.throttle_factory = throttle_factory
+        # Several sending processes (forked after pre-flight) share the dispatch when the machine
+        # has cores to spare: rendering is CPU-bound Python. ``reopen`` rebuilds, in a child, the
+        # job and repo over a fresh database connection (a SQLite connection must not cross fork).
+        self.processes = processes
+        self.reopen = reopen
+        self.parallel_threshold = parallel_threshold
         self._index: dict[str, Any] | None = None
 
     # --- identities --------------------------------------------------------------------------
@@ -321,6 +338,34 @@ class CampaignRunner:
         states = self.repo.statuses(job.campaign_id)
         seen: set[str] = set()
         rows: list[NewLogRow] = []
+        checker = _RenderChecker(self, parallel=self._parallel_preflight())
+        try:
+            self._preflight_loop(options, report, states, seen, rows, checker, collect)
+            checker.finish()
+        finally:
+            checker.close()
+        return report, rows
+
+    def _parallel_preflight(self) -> int:
+        if self.processes <= 1 or not hasattr(os, "fork"):
+            return 1
+        try:
+            count = len(self.job.recipients)  # type: ignore[arg-type]
+        except TypeError:
+            return 1
+        return self.processes if count >= self.parallel_threshold else 1
+
+    def _preflight_loop(
+        self,
+        options: SendOptions,
+        report: PreflightReport,
+        states: dict[str, str],
+        seen: set[str],
+        rows: list[NewLogRow],
+        checker: _RenderChecker,
+        collect: bool,
+    ) -> None:
+        job = self.job
         for recipient in job.recipients:
             report.total += 1
             key = self.recipient_key(recipient)
@@ -365,7 +410,7 @@ class CampaignRunner:
                 report.unresolved += 1
                 continue
             # every recipient is rendered now so that an undefined variable stops the whole send
-            self.render(recipient, mid)
+            checker.check(recipient, mid)
             reason = job.suppression(email, job.list_name)
             if reason:
                 report.suppressed += 1
@@ -378,7 +423,6 @@ class CampaignRunner:
             rows.append(NewLogRow(key, _id(recipient), email, token, mid))
             if not collect:
                 rows.clear()
-        return report, rows
 
     # --- the run -----------------------------------------------------------------------------
 
@@ -423,10 +467,137 @@ class CampaignRunner:
                 return result
         transport = self.transport_factory()
         result.transport = transport.description
-        asyncio.run(self._open_and_dispatch(transport, rows, resumed, options, result, progress))
+        processes = self._process_count(options, to_send)
+        if processes > 1:
+            self._parallel_dispatch(transport, rows, resumed, options, result, progress, processes)
+        else:
+            asyncio.run(
+                self._open_and_dispatch(transport, rows, resumed, options, result, progress)
+            )
         result.counts = self.repo.counts(self.job.campaign_id)
         result.elapsed = time.monotonic() - started
         return result
+
+    def _process_count(self, options: SendOptions, to_send: int) -> int:
+        if (
+            self.processes <= 1
+            or self.reopen is None
+            or options.limit is not None
+            or to_send < self.parallel_threshold
+            or not hasattr(os, "fork")
+        ):
+            return 1
+        return self.processes
+
+    def _log_recipients(
+        self, rows: list[NewLogRow], resumed: bool, options: SendOptions, transport: str
+    ) -> None:
+        with self.repo.store.transaction():
+            self.repo.start_campaign(
+                self.job.campaign_id,
+                fingerprint=self.job.compiled.fingerprint,
+                list_name=self.job.list_name,
+                subject=self.job.subject,
+                transport=transport,
+                replace_fingerprint=resumed and options.allow_changed,
+            )
+            self.repo.add_recipients(self.job.campaign_id, rows)
+        rows.clear()
+
+    def _parallel_dispatch(
+        self,
+        transport: Transport,
+        rows: list[NewLogRow],
+        resumed: bool,
+        options: SendOptions,
+        result: SendReport,
+        progress: Progress | None,
+        processes: int,
+    ) -> None:
+        """Dispatch with ``processes`` processes, each taking the rows whose id ≡ k (mod n).
+
+        The total in flight stays the configured concurrency (each process takes a share), so
+        a kill -9 still leaves at most that many messages ambiguous. Children die with the
+        parent (PR_SET_PDEATHSIG), so killing the command kills the whole send.
+        """
+
+        async def probe() -> None:
+            await transport.open()
+            await transport.close()
+
+        asyncio.run(probe())
+        self._log_recipients(rows, resumed, options, transport.description)
+        share = -(-transport.concurrency // processes)
+        counters = mp.get_context("fork").RawArray("q", processes)
+        parent = os.getpid()
+        children: list[tuple[int, int]] = []
+        for part in range(1, processes):
+            read_end, write_end = os.pipe()
+            pid = os.fork()
+            if pid == 0:  # child: never returns
+                os.close(read_end)
+                _child_main(
+                    self, part, processes, share, options, result, counters, parent, write_end
+                )
+            os.close(write_end)
+            children.append((pid, read_end))
+
+        def count(n: int = 1, total: int | None = None, description: str | None = None) -> None:
+            counters[0] += n
+
+        async def parent_part() -> None:
+            transport.limit_concurrency(share)
+            await transport.open()
+
+            async def poll() -> None:
+                shown = 0
+                while True:
+                    done = sum(counters)
+                    if progress is not None and done > shown:
+                        progress(done - shown)
+                        shown = done
+                    await asyncio.sleep(0.2)
+
+            poller = asyncio.create_task(poll()) if progress is not None else None
+            if progress is not None:
+                total = result.preflight.to_send
+                progress(0, total=total, description=f"Sending {self.job.campaign_id}")
+            try:
+                await self._dispatch(transport, options, result, count, (0, processes))
+            finally:
+                await transport.close()
+                if poller is not None:
+                    poller.cancel()
+
+        error: BaseException | None = None
+        try:
+            asyncio.run(parent_part())
+        except BaseException as exc:  # wait for the children before reporting it
+            error = exc
+        died = False
+        for pid, read_end in children:
+            with os.fdopen(read_end, "rb") as pipe:
+                data = pipe.read()
+            _pid, status = os.waitpid(pid, 0)
+            if not data or os.waitstatus_to_exitcode(status) != 0:
+                died = True
+                continue
+            outcome = pickle.loads(data)  # noqa: S301 - written by our own forked child
+            for name in ("sent", "failed", "unknown", "suppressed_at_dispatch"):
+                setattr(result, name, getattr(result, name) + outcome[name])
+            if outcome["stopped"] and result.stopped is None:
+                result.stopped = outcome["stopped"]
+            if outcome["error"] is not None and error is None:
+                error = outcome["error"]
+        if error is not None:
+            raise error
+        if died:
+            raise SendError(
+                "a sending process stopped unexpectedly; its messages are recorded as far as "
+                "they went",
+                hint="Run the same command again to finish the campaign",
+            )
+        self._finish(result)
 
     async def _open_and_dispatch(
         self,
@@ -453,6 +624,7 @@ class CampaignRunner:
             await self._dispatch(transport, options, result, progress)
         finally:
             await transport.close()
+        self._finish(result)
 
     async def _dispatch(
         self,
@@ -460,6 +632,7 @@ class CampaignRunner:
         options: SendOptions,
         result: SendReport,
         progress: Progress | None,
+        partition: tuple[int, int] | None = None,
     ) -> None:
         repo, campaign = self.repo, self.job.campaign_id
         throttle = self.throttle_factory(repo) if self.throttle_factory is not None else None
@@ -471,11 +644,26 @@ class CampaignRunner:
                 total = min(total, options.limit)
             progress(0, total=total, description=f"Sending {campaign}")
 
+        # Each worker holds back the 'sent' mark of its last message and commits it in the same
+        # transaction that marks its next message 'sending': one commit per message instead of
+        # two. A worker never has both a held mark and a message in flight, so a kill still
+        # leaves at most one ambiguous message per worker (= the concurrency).
+        holds: list[list[tuple[int, int | None]]] = []
+
+        def flush() -> None:
+            pending = [held.pop() for held in holds if held]
+            if pending:
+                with repo.store.transaction():
+                    for row_id, code in pending:
+                        repo.mark_sent(row_id, code=code)
+
         async def worker() -> None:
+            held: list[tuple[int, int | None]] = []
+            holds.append(held)
             while (row := await queue.get()) is not None:
                 try:
                     if not state.stopped():
-                        await self._deliver(row, transport, throttle, state, result, progress)
+                        await self._deliver(row, transport, throttle, state, result, progress, held)
                 except Exception as exc:
                     # stop everyone; the row stays 'sending' and is re-checked on the next run
                     state.error, state.stop = exc, "error"
@@ -495,6 +683,7 @@ class CampaignRunner:
                         after_id=after,
                         retry_failed=first_pass and options.retry_failed,
                         retry_unknown=first_pass and options.retry_unknown,
+                        partition=partition,
                     )
                     if not batch:
                         break
@@ -509,6 +698,7 @@ class CampaignRunner:
                     after = batch[-1].id
                 # let in-flight messages finish: their transient failures may be due next pass
                 await queue.join()
+                flush()  # held rows are still 'sending', which the next pass would pick up
                 first_pass = False
                 if state.stopped() or limit_reached:
                     break
@@ -520,15 +710,20 @@ class CampaignRunner:
             for _ in workers:
                 await queue.put(None)
             await asyncio.gather(*workers, return_exceptions=True)
+            flush()
         if state.error is not None:
             raise state.error
         if state.stop is not None:
             result.stopped = f"{state.stop}; the rest continues on the next run"
         elif limit_reached:
             result.stopped = f"--limit {options.limit} reached; run again to send the rest"
-        result.retry_later = repo.transient_failures(campaign)
+
+    def _finish(self, result: SendReport) -> None:
+        """Record the campaign as finished when nothing is left to do or retry."""
+        campaign = self.job.campaign_id
+        result.retry_later = self.repo.transient_failures(campaign)
         if result.stopped is None and result.retry_later == 0:
-            repo.finish_campaign(campaign)
+            self.repo.finish_campaign(campaign)
 
     async def _deliver(
         self,
@@ -538,6 +733,7 @@ class CampaignRunner:
         state: _RunState,
         result: SendReport,
         progress: Progress | None,
+        held: list[tuple[int, int | None]],
     ) -> None:
         repo, job = self.repo, self.job
         recipient = self._find(row)
@@ -561,11 +757,21 @@ class CampaignRunner:
                 state.stop = stop
                 return
         data = self.render(recipient, row.message_id)
-        repo.mark_sending(row.id, now=time.time())
+        if held:
+            previous, code = held.pop()
+            with repo.store.transaction():
+                repo.mark_sent(previous, code=code)
+                repo.mark_sending(row.id, now=time.time())
+        else:
+            repo.mark_sending(row.id, now=time.time())
         outcome = await transport.send(
             self.envelope_from(row.token), row.email, data, message_id=row.message_id
         )
-        self._record(row, outcome, result)
+        if outcome.outcome == "sent":
+            held.append((row.id, outcome.code))
+            result.sent += 1
+        else:
+            self._record(row, outcome, result)
         if progress is not None:
             progress(1)
 
@@ -648,6 +854,153 @@ class CampaignRunner:
             )
         result.sent = 1
         return result
+
+
+def _mappingproxy(data: dict[Any, Any]) -> MappingProxyType[Any, Any]:
+    return MappingProxyType(data)
+
+
+def _reduce_mappingproxy(proxy: MappingProxyType[Any, Any]) -> tuple[Any, tuple[Any, ...]]:
+    return _mappingproxy, (dict(proxy),)
+
+
+# Contacts carry read-only attribute mappings; rendering checks ship them to forked workers.
+copyreg.pickle(MappingProxyType, _reduce_mappingproxy)
+
+_CHECK_RUNNER: CampaignRunner | None = None
+
+
+def _check_chunk(chunk: list[tuple[Any, str]]) -> tuple[Any, ...] | None:
+    """Render a chunk of recipients in a pre-flight worker; return the first error's parts."""
+    assert _CHECK_RUNNER is not None
+    for recipient, message_id in chunk:
+        try:
+            _CHECK_RUNNER.render(recipient, message_id)
+        except CommskitError as exc:
+            return (type(exc), exc.message, exc.path, exc.line, exc.hint)
+    return None
+
+
+class _RenderChecker:
+    """Render every recipient once before sending, in this process or in forked workers."""
+
+    CHUNK = 200
+
+    def __init__(self, runner: CampaignRunner, *, parallel: int) -> None:
+        self.runner = runner
+        self.pool: concurrent.futures.ProcessPoolExecutor | None = None
+        self.pending: list[concurrent.futures.Future[tuple[Any, ...] | None]] = []
+        self.chunk: list[tuple[Any, str]] = []
+        if parallel > 1:
+            global _CHECK_RUNNER
+            _CHECK_RUNNER = runner  # the forked workers inherit it
+            self.pool = concurrent.futures.ProcessPoolExecutor(
+                max_workers=parallel, mp_context=mp.get_context("fork")
+            )
+            self.window = parallel * 3
+
+    def check(self, recipient: Any, message_id: str) -> None:
+        if self.pool is None:
+            self.runner.render(recipient, message_id)
+            return
+        self.chunk.append((recipient, message_id))
+        if len(self.chunk) >= self.CHUNK:
+            self.pending.append(self.pool.submit(_check_chunk, self.chunk))
+            self.chunk = []
+            while len(self.pending) >= self.window:
+                self._collect(self.pending.pop(0))
+
+    def finish(self) -> None:
+        if self.pool is None:
+            return
+        if self.chunk:
+            self.pending.append(self.pool.submit(_check_chunk, self.chunk))
+            self.chunk = []
+        while self.pending:
+            self._collect(self.pending.pop(0))
+
+    def _collect(self, future: concurrent.futures.Future[tuple[Any, ...] | None]) -> None:
+        error = future.result()
+        if error is not None:
+            cls, message, path, line, hint = error
+            raise cls(message, path=path, line=line, hint=hint)
+
+    def close(self) -> None:
+        if self.pool is not None:
+            for future in self.pending:
+                future.cancel()
+            self.pool.shutdown(wait=True, cancel_futures=True)
+            self.pool = None
+
+
+def _die_with_parent(parent: int) -> None:
+    """Ask Linux to SIGKILL this child when the parent dies (kill -9 must stop the whole send)."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() != parent:
+        os._exit(1)
+
+
+def _child_main(
+    runner: CampaignRunner,
+    part: int,
+    processes: int,
+    share: int,
+    options: SendOptions,
+    parent_result: SendReport,
+    counters: Any,
+    parent: int,
+    write_end: int,
+) -> None:
+    """Dispatch one partition in a forked child, report its counts through a pipe, exit."""
+    code = 0
+    outcome: dict[str, Any] = {"error": None}
+    try:
+        _die_with_parent(parent)
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        assert runner.reopen is not None
+        job, repo = runner.reopen()
+        child = CampaignRunner(
+            job, repo=repo, context=runner.ctx, transport_factory=runner.transport_factory
+        )
+        result = SendReport(job.campaign_id, parent_result.preflight)
+
+        def count(n: int = 1, total: int | None = None, description: str | None = None) -> None:
+            counters[part] += n
+
+        async def go() -> None:
+            transport = child.transport_factory()
+            transport.limit_concurrency(share)
+            await transport.open()
+            try:
+                await child._dispatch(transport, options, result, count, (part, processes))
+            finally:
+                await transport.close()
+
+        try:
+            asyncio.run(go())
+        except CommskitError as exc:
+            outcome["error"] = exc
+        outcome.update(
+            sent=result.sent,
+            failed=result.failed,
+            unknown=result.unknown,
+            suppressed_at_dispatch=result.suppressed_at_dispatch,
+            stopped=result.stopped,
+        )
+        try:
+            data = pickle.dumps(outcome)
+        except Exception:
+            outcome["error"] = SendError(str(outcome["error"]))
+            data = pickle.dumps(outcome)
+        with os.fdopen(write_end, "wb") as pipe:
+            pipe.write(data)
+    except BaseException:
+        code = 1
+    os._exit(code)
 
 
 @dataclass

@@ -88,6 +88,10 @@ class Transport(ABC):
         """Return True when the message with this Message-ID is known to be at the destination."""
         return False
 
+    def limit_concurrency(self, limit: int) -> None:
+        """Lower the messages in flight (each of several sending processes takes a share)."""
+        self.concurrency = max(1, min(self.concurrency, limit))
+
     async def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections and files."""
 
@@ -217,6 +221,10 @@ class SMTPTransport(Transport):
         self._slots = asyncio.Semaphore(self.concurrency)
         self._tls: ssl.SSLContext | None = None
         self.connections_opened = 0
+
+    def limit_concurrency(self, limit: int) -> None:
+        super().limit_concurrency(limit)
+        self._slots = asyncio.Semaphore(self.concurrency)
 
     def _tls_context(self) -> ssl.SSLContext:
         if self._tls is None:

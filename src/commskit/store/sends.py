@@ -158,12 +158,15 @@ class SendRepo:
         limit: int = 500,
         retry_failed: bool = False,
         retry_unknown: bool = False,
+        partition: tuple[int, int] | None = None,
     ) -> list[LogRow]:
         """Return the next rows to hand to the transport, in id order after ``after_id``.
 
         Due: pending; sending (left by a crash); transient failures whose retry time has come;
         permanent failures with ``retry_failed``; unknown outcomes with ``retry_unknown``.
+        ``partition=(k, n)`` keeps the rows whose id is k modulo n (one sending process each).
         """
+        part, parts = partition or (0, 1)
         cur = self.conn.execute(
             "SELECT id, recipient_key, contact_id, email, token, message_id, status, attempts,"
             " first_attempt_at FROM send_log WHERE campaign_id = :campaign AND id > :after AND ("
@@ -171,7 +174,7 @@ class SendRepo:
             " OR (status = 'failed' AND permanent = 0 AND COALESCE(next_attempt_at, 0) <= :now)"
             " OR (:retry_failed AND status = 'failed' AND permanent = 1)"
             " OR (:retry_unknown AND status = 'unknown')"
-            ") ORDER BY id LIMIT :limit",
+            ") AND id % :parts = :part ORDER BY id LIMIT :limit",
             {
                 "campaign": campaign_id,
                 "after": after_id,
@@ -179,6 +182,8 @@ class SendRepo:
                 "now": now,
                 "retry_failed": int(retry_failed),
                 "retry_unknown": int(retry_unknown),
+                "part": part,
+                "parts": parts,
             },
         )
         return [LogRow(*row) for row in cur]
