@@ -183,3 +183,18 @@ def test_history_for_contacts_show(ws, make_runner, people):
     assert rows[0]["campaign_id"] == "2026-11-infolettre"
     assert rows[0]["status"] == "sent"
     assert set(rows[0]) == {"campaign_id", "contact_id", "status", "sent_at", "updated_at", "error"}
+
+
+def test_plain_addresses_once_per_period(ws, make_runner):
+    """The veille digest goes to [digest] recipients (no contact rows), once per period id."""
+    from commskit.send.api import address_recipients
+
+    team = address_recipients(["equipe@example.org", " veille@example.org ", ""])
+    first = make_runner(team, campaign_id="digest-veille-2026-W47").run(YES)
+    assert first.sent == 2
+    again = make_runner(team, campaign_id="digest-veille-2026-W47").run(YES)
+    assert again.sent == 0
+    assert again.preflight.already_sent == 2
+    nxt = make_runner(team, campaign_id="digest-veille-2026-W48").run(YES)
+    assert nxt.sent == 2
+    assert len(outbox_messages(ws)) == 4
