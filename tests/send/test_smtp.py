@@ -77,7 +77,9 @@ def test_550_user_unknown_fails_permanently_and_suppresses(
     assert row["smtp_code"] == 550
     assert "5.1.1" in row["error"]
     # re-running never retries a permanent failure by itself ...
-    make_runner(people(3), server.url).run(YES)
+    again = make_runner(people(3), server.url).run(YES)
+    assert again.preflight.failed == 1
+    assert again.preflight.to_send == 0
     assert script.attempts["p2@example.net"] == 1
     # ... only when asked
     make_runner(people(3), server.url).run(SendOptions(yes=True, retry_failed=True))

@@ -28,6 +28,7 @@ def _preflight_lines(pre: Any) -> list[str]:
         f"{pre.already_sent} already sent, {pre.suppressed} suppressed, {pre.invalid} invalid, "
         f"{pre.duplicate} duplicate"
         + (f", {pre.unresolved} unknown outcome(s) left alone" if pre.unresolved else "")
+        + (f", {pre.failed} permanent failure(s) left alone" if pre.failed else "")
     ]
     lines += [f"  warning: {w}" for w in pre.warnings]
     lines += [f"  {e}" for e in pre.examples]

@@ -129,6 +129,7 @@ class PreflightReport:
     invalid: int = 0
     duplicate: int = 0
     unresolved: int = 0  # unknown outcomes from an earlier run, left alone without --retry-unknown
+    failed: int = 0  # permanent failures from an earlier run, left alone without --retry-failed
     warnings: list[str] = field(default_factory=list)
     examples: list[str] = field(default_factory=list)  # a few invalid/duplicate addresses
 
@@ -320,8 +321,9 @@ class CampaignRunner:
         """
         job = self.job
         report = PreflightReport(job.campaign_id)
-        errors = [i for i in job.compiled.check() if i.level == "error"]
-        for issue in job.compiled.check():
+        issues = job.compiled.check()
+        errors = [i for i in issues if i.level == "error"]
+        for issue in issues:
             if issue.level != "error":
                 report.warnings.append(f"{issue.code}: {issue.message}")
         if errors:
@@ -367,6 +369,8 @@ class CampaignRunner:
     ) -> None:
         job = self.job
         for recipient in job.recipients:
+            if not collect:
+                rows.clear()
             report.total += 1
             key = self.recipient_key(recipient)
             email = str(getattr(recipient, "email", "") or "")
@@ -409,6 +413,9 @@ class CampaignRunner:
             if state == "unknown" and not options.retry_unknown:
                 report.unresolved += 1
                 continue
+            if state == "failed-permanent" and not options.retry_failed:
+                report.failed += 1
+                continue
             # every recipient is rendered now so that an undefined variable stops the whole send
             checker.check(recipient, mid)
             reason = job.suppression(email, job.list_name)
@@ -421,8 +428,6 @@ class CampaignRunner:
                 continue
             report.to_send += 1
             rows.append(NewLogRow(key, _id(recipient), email, token, mid))
-            if not collect:
-                rows.clear()
 
     # --- the run -----------------------------------------------------------------------------
 
@@ -610,17 +615,7 @@ class CampaignRunner:
     ) -> None:
         await transport.open()
         try:
-            with self.repo.store.transaction():
-                self.repo.start_campaign(
-                    self.job.campaign_id,
-                    fingerprint=self.job.compiled.fingerprint,
-                    list_name=self.job.list_name,
-                    subject=self.job.subject,
-                    transport=transport.description,
-                    replace_fingerprint=resumed and options.allow_changed,
-                )
-                self.repo.add_recipients(self.job.campaign_id, rows)
-            rows.clear()
+            self._log_recipients(rows, resumed, options, transport.description)
             await self._dispatch(transport, options, result, progress)
         finally:
             await transport.close()

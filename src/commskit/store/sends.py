@@ -107,11 +107,16 @@ class SendRepo:
     # --- filling the log ---------------------------------------------------------------------
 
     def statuses(self, campaign_id: str) -> dict[str, str]:
-        """Return recipient_key → status for one campaign (small: two short strings a row)."""
+        """Return recipient_key → status for one campaign (small: two short strings a row).
+
+        A permanent failure is reported as ``failed-permanent``.
+        """
         return {
             row[0]: row[1]
             for row in self.conn.execute(
-                "SELECT recipient_key, status FROM send_log WHERE campaign_id = ?", (campaign_id,)
+                "SELECT recipient_key, CASE WHEN status = 'failed' AND permanent = 1"
+                " THEN 'failed-permanent' ELSE status END FROM send_log WHERE campaign_id = ?",
+                (campaign_id,),
             )
         }
 
