@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import gc
 import hashlib
 import hmac
 import io
@@ -303,7 +304,20 @@ class ContactBook:
             mapping=dict(mapping or {}), tags=tuple(tags), kind=kind, source=source, basis=basis
         )
         secret = self._secret
-        parsed = read_contact_file(Path(path), secret, options)
+        # a bulk load creates ~10 objects per row and none that form cycles: the cyclic
+        # collector would only rescan them (about a third of the time on 100,000 rows)
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            return self._import(Path(path), secret, options, progress)
+        finally:
+            if collecting:
+                gc.enable()
+
+    def _import(
+        self, path: Path, secret: bytes, options: ImportOptions, progress: Progress | None
+    ) -> ImportReport:
+        parsed = read_contact_file(path, secret, options)
         report = ImportReport(
             str(path),
             parsed.format,
@@ -537,11 +551,11 @@ def _merge_existing(
 
 
 def _json_list(items: Sequence[str]) -> str:
-    return json.dumps(list(items), ensure_ascii=False)
+    return json.dumps(list(items), ensure_ascii=False) if items else "[]"
 
 
 def _json_object(data: Mapping[str, str]) -> str:
-    return json.dumps(dict(data), ensure_ascii=False, sort_keys=True)
+    return json.dumps(dict(data), ensure_ascii=False, sort_keys=True) if data else "{}"
 
 
 def _write_export(handle: TextIO, contacts: Sequence[Contact], format: str) -> None:
