@@ -142,4 +142,4 @@ def test_bench_script_runs_small(python: str, subprocess_env: dict[str, str]) ->
     )
     assert proc.returncode == 0, proc.stderr
     assert "| import 300 new contacts |" in proc.stdout
-    assert "× faster" in proc.stdout
+    assert "× " in proc.stdout  # a ratio against the peer measured in the same run

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
@@ -252,3 +253,27 @@ def test_secure_delete_is_on(partners: Workspace) -> None:
         assert conn.execute("SELECT COUNT(*) FROM suppressions").fetchone()[0] == 0
     finally:
         conn.close()
+
+
+def test_basis_problem_follows_the_list_settings(partners: Workspace, write_export) -> None:
+    path = write_export(
+        "bases.csv",
+        [["Courriel", "Base légale"], ["c@example.org", "consentement"], ["p@example.org", ""]],
+    )
+    partners.contacts.import_file(path)
+    consent = partners.contacts.get("c@example.org")
+    none = partners.contacts.get("p@example.org")
+    assert consent is not None
+    assert none is not None
+    partners.settings = dataclasses.replace(
+        partners.settings,
+        lists={
+            "infolettre": {"bases": ["public-mission", "consent"]},
+            "prospection": {"basis": "professional"},
+        },
+    )
+    assert partners.contacts.basis_problem(consent, "infolettre") is None
+    assert partners.contacts.basis_problem(consent) is None
+    problem = partners.contacts.basis_problem(consent, "prospection")
+    assert problem == "legal basis consent is not accepted for list prospection (professional)"
+    assert partners.contacts.basis_problem(none, "infolettre") == "no legal basis recorded"

@@ -438,6 +438,23 @@ class ContactBook:
             _write_export(out, contacts, format)
         return len(contacts)
 
+    def basis_problem(self, contact: Contact, list_name: str | None = None) -> str | None:
+        """Return why a contact's legal basis does not allow mail of ``list_name``, or None.
+
+        A contact needs a recorded basis; when ``[lists.<name>]`` in commskit.toml has
+        ``bases = ["public-mission", "consent"]`` (or ``basis = "consent"``), it must be one of
+        them (EMAIL-CHECKLIST F.37). The send engine calls this for each recipient.
+        """
+        if not contact.basis:
+            return "no legal basis recorded"
+        allowed = _allowed_bases(self._ws.settings.lists.get(list_name or "", {}))
+        if allowed and contact.basis not in allowed:
+            return (
+                f"legal basis {contact.basis} is not accepted for list {list_name}"
+                f" ({', '.join(allowed)})"
+            )
+        return None
+
     # --- suppression -----------------------------------------------------------------------
 
     def suppression(self, email: str, list_name: str | None = None) -> str | None:
@@ -518,6 +535,13 @@ class ContactBook:
             self._repo.add_suppression(key, "", "erased", source, utcnow())
         store.checkpoint()
         return ForgetReport(contact is not None, deleted)
+
+
+def _allowed_bases(settings: Mapping[str, Any]) -> tuple[str, ...]:
+    value = settings.get("bases", settings.get("basis", ()))
+    if isinstance(value, str):
+        return (value,) if value else ()
+    return tuple(str(v) for v in value)
 
 
 def _lenient_normalise(email: str) -> str:
