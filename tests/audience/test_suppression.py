@@ -277,3 +277,22 @@ def test_basis_problem_follows_the_list_settings(partners: Workspace, write_expo
     problem = partners.contacts.basis_problem(consent, "prospection")
     assert problem == "legal basis consent is not accepted for list prospection (professional)"
     assert partners.contacts.basis_problem(none, "infolettre") == "no legal basis recorded"
+
+
+def test_forget_a_non_ascii_address(ws: Workspace, write_export) -> None:
+    # SQLite's own lower() leaves "É" alone: erasure must not depend on it
+    address = "Élodie.Ümlaut@Exämple.FR"
+    path = write_export(
+        "accents.csv", [["Courriel", "Prénom"], [address, "Élodie"], ["z@example.org", "Z"]]
+    )
+    assert ws.contacts.import_file(path).imported == 2
+    stored = ws.contacts.get(address)
+    assert stored is not None
+    report = ws.contacts.forget(address.lower())
+    assert report.found is True
+    assert report.deleted["contacts"] == 1
+    assert ws.contacts.get(address) is None
+    raw = _raw_bytes(ws)
+    for needle in (stored.email, stored.email.lower(), "Élodie.Ümlaut", "Ümlaut"):
+        assert needle.encode("utf-8") not in raw
+    assert ws.contacts.count() == 1
