@@ -331,3 +331,12 @@ def test_forget_a_non_ascii_address(ws: Workspace, write_export) -> None:
     for needle in (stored.email, stored.email.lower(), "Élodie.Ümlaut", "Ümlaut"):
         assert needle.encode("utf-8") not in raw
     assert ws.contacts.count() == 1
+
+
+def test_token_of_an_erased_contact_changes_nothing(partners: Workspace) -> None:
+    contact = partners.contacts.get(ADDRESS)
+    assert contact is not None
+    token = make_token(partners.secret, contact.id, "infolettre")
+    partners.contacts.forget(ADDRESS)
+    assert partners.contacts.unsubscribe_token(token) == (None, "infolettre")
+    assert partners.contacts.suppression(ADDRESS, "infolettre") == "erased"
