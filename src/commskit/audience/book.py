@@ -63,11 +63,13 @@ class ImportReport:
     updated: int = 0
     unchanged: int = 0
     skipped: list[SkippedRow] = field(default_factory=list)
+    dry_run: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready dict (what `contacts import --json` prints)."""
         return {
             "path": self.path,
+            "dry_run": self.dry_run,
             "format": self.format,
             "encoding": self.encoding,
             "delimiter": self.delimiter,
@@ -285,6 +287,7 @@ class ContactBook:
         source: str = "",
         basis: str = "",
         progress: Progress | None = None,
+        dry_run: bool = False,
     ) -> ImportReport:
         """Import (upsert by address) a CSV, JSON or JSON Lines contact file in one transaction.
 
@@ -294,6 +297,7 @@ class ContactBook:
         cells never erase anything; tags and attributes are merged. Erased or globally suppressed
         addresses, invalid addresses and repeated addresses are skipped and reported with their
         row number. Raises ContactImportError, storing nothing, when the file cannot be used.
+        With ``dry_run``, the report says what the import would do and nothing is written.
 
         Example::
 
@@ -309,13 +313,18 @@ class ContactBook:
         collecting = gc.isenabled()
         gc.disable()
         try:
-            return self._import(Path(path), secret, options, progress)
+            return self._import(Path(path), secret, options, progress, dry_run)
         finally:
             if collecting:
                 gc.enable()
 
     def _import(
-        self, path: Path, secret: bytes, options: ImportOptions, progress: Progress | None
+        self,
+        path: Path,
+        secret: bytes,
+        options: ImportOptions,
+        progress: Progress | None,
+        dry_run: bool,
     ) -> ImportReport:
         parsed = read_contact_file(path, secret, options)
         report = ImportReport(
@@ -325,6 +334,7 @@ class ContactBook:
             parsed.delimiter,
             parsed.columns,
             total_rows=parsed.total_rows,
+            dry_run=dry_run,
         )
         skipped = list(parsed.skipped)
         language = self._ws.settings.workspace.language
@@ -402,9 +412,10 @@ class ContactBook:
                     tag_ids.append(contact_id)
                     tag_pairs.extend((contact_id, t) for t in tag_list)
                 report.updated += 1
-            repo.insert_contacts(inserts)
-            repo.update_contacts(updates)
-            repo.set_tags(tag_ids, tag_pairs)
+            if not dry_run:
+                repo.insert_contacts(inserts)
+                repo.update_contacts(updates)
+                repo.set_tags(tag_ids, tag_pairs)
         if progress:
             progress(len(parsed.rows) % 5000)
         report.skipped = sorted(skipped, key=lambda s: s.row)
