@@ -123,13 +123,15 @@ def test_digest_contract_types(feed_server, make_ws, rss) -> None:
     ws.fetch()
     digest = ws.digest()
     assert isinstance(digest, Digest)
-    assert digest.start.tzinfo is not None and digest.end.tzinfo is not None
+    assert digest.start.tzinfo is not None
+    assert digest.end.tzinfo is not None
     section = digest.sections[0]
     assert isinstance(section, DigestSection)
     item = section.items[0]
     assert isinstance(item, DigestItem)
     assert item.title == "Covoiturage gras & co"  # plain text, not escaped
-    assert item.published is not None and item.published.utcoffset() == timedelta(0)
+    assert item.published is not None
+    assert item.published.utcoffset() == timedelta(0)
     assert item.sources == ["F"]
     assert item.topics == ["covoiturage"]
     assert item.score > 0
@@ -158,7 +160,8 @@ def test_every_format_lists_sources_dates_links_counts(
     assert result.exit_code == 0, result.output
     text = out.read_text(encoding="utf-8")
     assert "2026-11-17" in text
-    assert "Ministère" in text and "Alerte" in text
+    assert "Ministère" in text
+    assert "Alerte" in text
     assert "https://mobilites.example.gouv.fr/actualites/covoiturage-bilan-2026" in text
     if fmt != "json":
         assert "Covoiturage (" in text
