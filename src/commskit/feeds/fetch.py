@@ -218,7 +218,7 @@ async def _check_public(request: httpx.Request) -> None:
         if not address.is_global:
             raise httpx.RequestError(
                 f"refused: {host} resolves to the non-public address {address} "
-                "(set [feeds] allow_private_networks = true to allow it)",
+                "(set allow_private_networks = true in the feeds settings to allow it)",
                 request=request,
             )
 
@@ -412,7 +412,8 @@ _ACCEPT = (
 
 
 def _too_big(limit: int) -> str:
-    return f"body larger than the {limit / 1024 / 1024:g} MiB cap ([feeds] max_bytes); refused"
+    mib = limit / 1024 / 1024
+    return f"body larger than the {mib:g} MiB cap (feeds setting max_bytes); refused"
 
 
 def _describe(exc: httpx.HTTPError) -> str:

@@ -148,11 +148,11 @@ def load_toml_list(path: Path, *, known_topics: Iterable[str] | None = None) -> 
             f"unknown table or key {extra[0]!r} in a feed list",
             path=path,
             line=_first_line(text, extra[0]),
-            hint="A feed list holds only [[feed]] blocks",
+            hint="A feed list holds only feed blocks",
         )
     entries = data.get("feed", [])
     if not isinstance(entries, list):
-        raise FeedSourceError("`feed` must be an array of tables ([[feed]])", path=path)
+        raise FeedSourceError("`feed` must be an array of tables (feed blocks)", path=path)
     topics = set(known_topics) if known_topics is not None else None
     out: list[FeedSource] = []
     for index, entry in enumerate(entries):
@@ -160,7 +160,7 @@ def load_toml_list(path: Path, *, known_topics: Iterable[str] | None = None) -> 
         unknown = sorted(set(entry) - set(FEED_KEYS))
         if unknown:
             raise FeedSourceError(
-                f"unknown key {unknown[0]!r} in [[feed]]",
+                f"unknown key {unknown[0]!r} in feed block",
                 path=path,
                 line=key_line(text, start, unknown[0]),
                 hint=f"Known keys: {', '.join(FEED_KEYS)}",
@@ -171,7 +171,7 @@ def load_toml_list(path: Path, *, known_topics: Iterable[str] | None = None) -> 
                 "feed entry without url",
                 path=path,
                 line=start,
-                hint='Add url = "https://…" (or a path to a local file) to this [[feed]]',
+                hint='Add url = "https://…" (or a path to a local file) to this feed block',
             )
         try:
             url = resolve_url(written, path)
