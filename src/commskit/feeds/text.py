@@ -20,13 +20,16 @@ ALLOWED_ATTRIBUTES = {"a": {"href", "title"}}
 ALLOWED_SCHEMES = frozenset({"http", "https", "mailto"})
 
 _SPACES = re.compile(r"\s+")
+# combining marks left by NFKD decomposition (accents, cedillas, diaereses)
+_COMBINING = re.compile(r"[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]")
 
 
 def fold(text: str) -> str:
     """Return ``text`` lower-cased without accents, so "Véhicule" compares equal to "vehicule"."""
+    if text.isascii():
+        return text.casefold()
     decomposed = unicodedata.normalize("NFKD", text)
-    stripped = "".join(c for c in decomposed if not unicodedata.combining(c))
-    return stripped.casefold()
+    return _COMBINING.sub("", decomposed).casefold()
 
 
 def collapse(text: str) -> str:
