@@ -472,7 +472,7 @@ def fetch_feeds(
     if progress is not None:
         progress(0, total=len(to_fetch))
     fetcher = Fetcher(settings, states, now)
-    downloads = asyncio.run(fetcher.run(to_fetch, progress)) if to_fetch else []
+    downloads = _run_async(fetcher, to_fetch, progress) if to_fetch else []
     by_url = {d.feed.url: d for d in downloads}
     index = _dedupe_index(store, now, dedupe_threshold)
     for feed in feeds:
@@ -484,6 +484,19 @@ def fetch_feeds(
             report.results.append(download.result)
     report.finished = datetime.now(UTC)
     return report
+
+
+def _run_async(
+    fetcher: Fetcher, feeds: Sequence[FeedSource], progress: Progress | None
+) -> list[_Download]:
+    """Run the downloads on a fresh event loop, in a thread if the caller already runs one
+    (a notebook, an async application): ``fetch`` stays a plain blocking call."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(fetcher.run(feeds, progress))
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="commskit-fetch") as pool:
+        return pool.submit(asyncio.run, fetcher.run(feeds, progress)).result()
 
 
 def _dedupe_index(store: Store, now: datetime, threshold: float) -> DuplicateIndex:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import html
 import re
 import unicodedata
+from urllib.parse import urljoin, urlsplit
 
 import nh3
 
@@ -37,8 +38,20 @@ def collapse(text: str) -> str:
     return _SPACES.sub(" ", text).strip()
 
 
-def sanitise_html(fragment: str) -> str:
-    """Return ``fragment`` cleaned to the allow-list (no script, style, on*, javascript:)."""
+def sanitise_html(fragment: str, base_url: str = "") -> str:
+    """Return ``fragment`` cleaned to the allow-list (no script, style, on*, javascript:).
+
+    Relative links are made absolute against ``base_url`` (a digest is read far from the feed's
+    site); links that are not http(s)/mailto once resolved are dropped.
+    """
+
+    def resolve(tag: str, attribute: str, value: str) -> str | None:
+        if attribute != "href":
+            return value
+        absolute = urljoin(base_url, value.strip()) if base_url else value.strip()
+        scheme = urlsplit(absolute).scheme.lower()
+        return absolute if scheme in ALLOWED_SCHEMES else None
+
     return nh3.clean(
         fragment,
         tags=set(ALLOWED_TAGS),
@@ -46,6 +59,7 @@ def sanitise_html(fragment: str) -> str:
         url_schemes=set(ALLOWED_SCHEMES),
         link_rel="noopener noreferrer nofollow",
         strip_comments=True,
+        attribute_filter=resolve,
     ).strip()
 
 
