@@ -195,3 +195,20 @@ def test_bad_since_and_unknown_topic_are_one_line_errors(make_ws) -> None:
     assert unknown.exit_code == 1
     assert "unknown topic 'astronomie'" in unknown.stderr
     assert "Traceback" not in unknown.output
+
+
+def test_unknown_format_and_registered_format(make_ws, samples) -> None:
+    from commskit.feeds import FORMATS, register_format
+
+    ws = make_ws([{"name": "M", "url": (samples / "ministere.xml").as_uri()}])
+    ws.fetch()
+    bad = _cli(ws, "digest", "--since", "all", "--format", "pdf")
+    assert bad.exit_code == 1
+    assert "unknown digest format 'pdf'" in bad.stderr
+    register_format("count", lambda digest: f"{digest.total} items\n")
+    try:
+        result = _cli(ws, "digest", "--since", "all", "--format", "count")
+        assert result.exit_code == 0, result.output
+        assert result.stdout == "4 items\n"
+    finally:
+        del FORMATS["count"]

@@ -235,7 +235,12 @@ def fetch(
     help="7d, 24h, 2w, 2026-11-01, all, or last (since the last --mark of this name).",
 )
 @click.option("--topic", "topics", multiple=True, help="Only this topic (repeatable).")
-@click.option("--format", "fmt", type=click.Choice(sorted(FORMATS)), help="Output format.")
+@click.option(
+    "--format",
+    "fmt",
+    # a plain string: formats registered later (e.g. the email-ready HTML) are accepted too
+    help=f"Output format: {', '.join(FORMATS)} (default: from -o's suffix, else settings).",
+)
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write here.")
 @click.option("--max-per-topic", type=int, help="Items per topic (default: settings).")
 @click.option("--mark", is_flag=True, help="Record this digest so --since last never repeats it.")

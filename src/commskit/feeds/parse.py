@@ -243,6 +243,7 @@ def parse_feed(
     if parsed.get("bozo") and not isinstance(exc, _HARMLESS):
         result.warning = f"feed is not well-formed, parsed leniently: {collapse(str(exc))[:150]}"
     seen: set[str] = set()
+    skipped = 0
     for entry in entries:
         item = _normalise(
             entry,
@@ -252,10 +253,16 @@ def parse_feed(
             now=now,
             max_field_chars=max_field_chars,
         )
-        if item is None or item.id in seen:
+        if item is None:
+            skipped += 1
+            continue
+        if item.id in seen:
             continue
         seen.add(item.id)
         result.items.append(item)
+    if skipped:
+        note = f"{skipped} entr{'y' if skipped == 1 else 'ies'} without title or link skipped"
+        result.warning = f"{result.warning}; {note}" if result.warning else note
     return result
 
 
