@@ -263,7 +263,8 @@ def digest(
 
     Weekly cron line (Monday 08:00), fetch included, never repeating an item:
 
-      0 8 * * 1 cd /srv/veille && commskit digest --fetch --since last --mark -o out/veille.md
+    \b
+      0 8 * * 1 cd ~/veille && commskit digest --fetch --since last --mark -o out.md
 
     Example: commskit digest --since 7d --topic covoiturage --format html -o veille.html
     """

@@ -102,11 +102,8 @@ def to_markdown(digest: Digest) -> str:
             lines.append(f"  {escape_markdown(meta)}")
             if item.summary_text:
                 lines.append(f"  {escape_markdown(item.summary_text)}")
-            if item.also_in:
-                also = ", ".join(
-                    f"<{_md_url(a)}>" if a.startswith("http") else escape_markdown(a)
-                    for a in item.also_in
-                )
+            if _other_links(item):
+                also = ", ".join(f"<{_md_url(a)}>" for a in _other_links(item))
                 lines.append(f"  {labels['also_in']} : {also}")
             lines.append("")
     if digest.left_out:
@@ -130,8 +127,8 @@ def to_text(digest: Digest) -> str:
                 lines.append(f"  {item.url}")
             meta = " · ".join(p for p in (_day(item.published), _sources_line(item, labels)) if p)
             lines.append(f"  {meta}")
-            if item.also_in:
-                lines.append(f"  {labels['also_in']} : {', '.join(item.also_in)}")
+            if _other_links(item):
+                lines.append(f"  {labels['also_in']} : {', '.join(_other_links(item))}")
             lines.append("")
     if digest.left_out:
         lines += [labels["left_out"].format(n=digest.left_out), ""]
@@ -180,10 +177,8 @@ def to_html(digest: Digest) -> str:
             out.append(f'<p class="meta">{e(meta)}</p>')
             if item.summary_html:
                 out.append(f"<div>{item.summary_html}</div>")
-            if item.also_in:
-                links = ", ".join(
-                    f'<a href="{e(a)}">{e(a)}</a>' if _safe_url(a) else e(a) for a in item.also_in
-                )
+            if _other_links(item):
+                links = ", ".join(f'<a href="{e(a)}">{e(a)}</a>' for a in _other_links(item))
                 out.append(f'<p class="meta">{e(labels["also_in"])} : {links}</p>')
             out.append("</article>")
         out.append("</section>")
@@ -191,6 +186,11 @@ def to_html(digest: Digest) -> str:
         out.append(f'<p class="meta">{e(labels["left_out"].format(n=digest.left_out))}</p>')
     out.append("</body></html>")
     return "\n".join(out) + "\n"
+
+
+def _other_links(item: DigestItem) -> list[str]:
+    """Return the duplicates' own links (their feed names are already under "Sources")."""
+    return [a for a in item.also_in if _safe_url(a)]
 
 
 def _safe_url(url: str) -> bool:

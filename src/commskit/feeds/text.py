@@ -21,6 +21,7 @@ ALLOWED_ATTRIBUTES = {"a": {"href", "title"}}
 ALLOWED_SCHEMES = frozenset({"http", "https", "mailto"})
 
 _SPACES = re.compile(r"\s+")
+_DEAD_LINK = re.compile(r"<a (?![^>]*\bhref=)[^>]*>(.*?)</a>", re.DOTALL)
 # combining marks left by NFKD decomposition (accents, cedillas, diaereses)
 _COMBINING = re.compile(r"[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]")
 
@@ -52,7 +53,7 @@ def sanitise_html(fragment: str, base_url: str = "") -> str:
         scheme = urlsplit(absolute).scheme.lower()
         return absolute if scheme in ALLOWED_SCHEMES else None
 
-    return nh3.clean(
+    cleaned = nh3.clean(
         fragment,
         tags=set(ALLOWED_TAGS),
         attributes={k: set(v) for k, v in ALLOWED_ATTRIBUTES.items()},
@@ -60,7 +61,9 @@ def sanitise_html(fragment: str, base_url: str = "") -> str:
         link_rel="noopener noreferrer nofollow",
         strip_comments=True,
         attribute_filter=resolve,
-    ).strip()
+    )
+    # an <a> whose href was dropped is no link: keep its text only
+    return _DEAD_LINK.sub(r"\1", cleaned).strip()
 
 
 def html_to_text(fragment: str) -> str:
