@@ -286,6 +286,7 @@ class Fetcher:
         if download.body is not None and download.result.status == "ok":
             await self._parse(download)
             download.result.elapsed += download.result.parse_seconds
+        download.body = None  # parsed items are all we keep until the store step
         return download
 
     async def _read_file(self, url: str, download: _Download, state: Any) -> None:
