@@ -291,11 +291,11 @@ def _build_topic(raw: Mapping[str, Any], *, path: Path, text: str, line: int | N
 
 def append_topics(path: Path, topics: Sequence[tuple[str, str]]) -> None:
     """Append empty ``[[topic]]`` blocks (id, title) to the rules file as text, keeping comments."""
-    import tomli_w
+    from .sources import toml_value
 
     existing = path.read_text(encoding="utf-8") if path.exists() else ""
     blocks = "\n".join(
-        "[[topic]]\n" + tomli_w.dumps({"id": tid, "title": title, "keywords": []})
+        f"[[topic]]\nid = {toml_value(tid)}\ntitle = {toml_value(title)}\nkeywords = []\n"
         for tid, title in topics
     )
     if existing and not existing.endswith("\n"):

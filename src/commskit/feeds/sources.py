@@ -293,8 +293,15 @@ def load_feed_lists(
     return lists
 
 
+def toml_value(value: Any) -> str:
+    """Return ``value`` as inline TOML (strings escaped by tomli-w; lists on one line)."""
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    return tomli_w.dumps({"v": value})[len("v = ") :].strip()
+
+
 def feed_block(feed: FeedSource) -> str:
-    """Return a ``[[feed]]`` TOML block for ``feed`` (values escaped by tomli-w)."""
+    """Return a ``[[feed]]`` TOML block for ``feed``, one ``key = value`` per line."""
     entry: dict[str, Any] = {"name": feed.name, "url": feed.written_url or feed.url}
     if feed.topics:
         entry["topics"] = list(feed.topics)
@@ -304,7 +311,7 @@ def feed_block(feed: FeedSource) -> str:
         entry["weight"] = feed.weight
     if not feed.enabled:
         entry["enabled"] = False
-    return "[[feed]]\n" + tomli_w.dumps(entry)
+    return "[[feed]]\n" + "".join(f"{k} = {toml_value(v)}\n" for k, v in entry.items())
 
 
 def append_feeds(path: Path, feeds: Sequence[FeedSource]) -> None:
