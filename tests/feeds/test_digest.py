@@ -206,9 +206,31 @@ def test_unknown_format_and_registered_format(make_ws, samples) -> None:
     assert bad.exit_code == 1
     assert "unknown digest format 'pdf'" in bad.stderr
     register_format("count", lambda digest: f"{digest.total} items\n")
+    register_format(
+        "where", lambda digest, workspace: f"{workspace.root.name}\n", needs_workspace=True
+    )
     try:
         result = _cli(ws, "digest", "--since", "all", "--format", "count")
         assert result.exit_code == 0, result.output
         assert result.stdout == "4 items\n"
+        where = _cli(ws, "digest", "--since", "all", "--format", "where")
+        assert where.stdout == "ws\n"
     finally:
         del FORMATS["count"]
+        del FORMATS["where"]
+
+
+def test_items_of_a_removed_feed_leave_the_digest(make_ws, samples, write_list) -> None:
+    ws = make_ws(
+        [
+            {"name": "M", "url": (samples / "ministere.xml").as_uri()},
+            {"name": "N", "url": (samples / "numerique.xml").as_uri()},
+        ]
+    )
+    ws.fetch()
+    assert {s for i in ws.digest(since="all").items for s in i.sources} == {"M", "N"}
+    write_list(
+        ws.root / "lists" / "test.toml",
+        [{"name": "N", "url": (samples / "numerique.xml").as_uri()}],
+    )
+    assert {s for i in ws.digest(since="all").items for s in i.sources} == {"N"}

@@ -290,7 +290,7 @@ def digest(
             + (f"; {output} left as it was" if output else "")
         )
         return
-    text = render_digest(result, fmt)
+    text = render_digest(result, fmt, ws)
     if output is None:
         click.echo(text, nl=False)
     else:

@@ -195,6 +195,8 @@ def build_digest(
     sections: dict[str, DigestSection] = {}
     for row in rows:
         dups = [d for d in duplicates.get(row["id"], []) if d["id"] not in exclude]
+        if not any(m["feed_url"] in feeds for m in (row, *dups)):
+            continue  # its feed was removed from the lists: the user no longer wants it
         item, matches = _digest_item(row, dups, rules, feeds, now, half_life_days)
         if wanted:
             matches = [m for m in matches if m.topic in wanted]

@@ -13,6 +13,7 @@ import json
 import re
 from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 from ..errors import DigestError
 from .digest import EPOCH, Digest, DigestItem
@@ -197,7 +198,7 @@ def _safe_url(url: str) -> bool:
     return url.startswith(("https://", "http://"))
 
 
-FORMATS: dict[str, Formatter] = {
+FORMATS: dict[str, Callable[..., str]] = {
     "markdown": to_markdown,
     "html": to_html,
     "json": to_json,
@@ -205,12 +206,25 @@ FORMATS: dict[str, Formatter] = {
 }
 
 
-def register_format(name: str, formatter: Formatter) -> None:
-    """Make ``formatter`` available as ``--format name`` (e.g. the email-ready HTML)."""
+# formats whose function takes (digest, workspace): templates and settings live in the workspace
+_NEEDS_WORKSPACE: set[str] = set()
+
+
+def register_format(
+    name: str, formatter: Callable[..., str], *, needs_workspace: bool = False
+) -> None:
+    """Make ``formatter`` available as ``--format name`` (e.g. the email-ready HTML).
+
+    With ``needs_workspace``, it is called as ``formatter(digest, workspace)``.
+    """
     FORMATS[name] = formatter
+    if needs_workspace:
+        _NEEDS_WORKSPACE.add(name)
+    else:
+        _NEEDS_WORKSPACE.discard(name)
 
 
-def render_digest(digest: Digest, fmt: str = "markdown") -> str:
+def render_digest(digest: Digest, fmt: str = "markdown", workspace: Any = None) -> str:
     """Return ``digest`` rendered in format ``fmt``; DigestError for an unknown format."""
     try:
         formatter = FORMATS[fmt]
@@ -218,4 +232,8 @@ def render_digest(digest: Digest, fmt: str = "markdown") -> str:
         raise DigestError(
             f"unknown digest format {fmt!r}", hint=f"Use one of: {', '.join(FORMATS)}"
         ) from None
+    if fmt in _NEEDS_WORKSPACE:
+        if workspace is None:
+            raise DigestError(f"the {fmt!r} digest format needs a workspace")
+        return formatter(digest, workspace)
     return formatter(digest)
