@@ -249,3 +249,18 @@ def test_fetch_table_says_when_a_feed_moved(feed_server, make_ws, rss) -> None:
     flat = " ".join(result.stdout.split())
     assert "moved permanently to" in flat
     assert "2 new item(s) from 1 feed(s)" in flat
+
+
+def test_malformed_urls_are_per_feed_errors(feed_server, make_ws, rss) -> None:
+    ok = feed_server.add("/ok.xml", body=rss("ok", ITEMS))
+    ws = make_ws(
+        [
+            {"name": "bad host", "url": "http://exa mple.org/feed"},
+            {"name": "bad port", "url": "http://127.0.0.1:99999/feed"},
+            {"name": "ok", "url": ok},
+        ]
+    )
+    report = ws.fetch()
+    assert _one(report, "bad host").status == "error"
+    assert _one(report, "bad port").status == "error"
+    assert _one(report, "ok").new_items == 2

@@ -282,6 +282,9 @@ class Fetcher:
         except httpx.HTTPError as exc:
             download.result.status = "error"
             download.result.error = _describe(exc)
+        except Exception as exc:  # one feed's surprise must not stop the others
+            download.result.status = "error"
+            download.result.error = f"{type(exc).__name__}: {exc}"[:300]
         download.result.elapsed = time.perf_counter() - started
         if download.body is not None and download.result.status == "ok":
             await self._parse(download)
