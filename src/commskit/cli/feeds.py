@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 import click
+from rich.markup import escape
 
 from ..feeds.digest_formats import FORMATS, render_digest
 from ..feeds.fetch import FetchReport
@@ -27,6 +30,11 @@ _SUFFIX_FORMATS = {
     ".json": "json",
     ".txt": "text",
 }
+
+
+def _plain(rows: Iterable[Sequence[Any]]) -> list[tuple[str, ...]]:
+    """Escape table cells: feed titles and errors are data, not rich markup ("[/b]" would break)."""
+    return [tuple(escape("" if v is None else str(v)) for v in row) for row in rows]
 
 
 def _write(path: Path, text: str) -> None:
@@ -84,7 +92,7 @@ def feeds_list(app: AppContext, urls: bool, as_json: bool) -> None:
     columns = ("name", "topics", "state", "items", "errors", "last fetch (UTC)", "last error")
     print_table(
         (*columns, "url") if urls else columns,
-        rows,
+        _plain(rows),
         justify={"items": "right", "errors": "right"},
     )
 
@@ -180,7 +188,7 @@ def _print_fetch(report: FetchReport) -> None:
         )
     print_table(
         ("feed", "status", "new", "dup", "time", "detail"),
-        rows,
+        _plain(rows),
         justify={"new": "right", "dup": "right", "time": "right"},
     )
     seconds = (report.finished - report.started).total_seconds()
@@ -227,7 +235,12 @@ def fetch(
     help="7d, 24h, 2w, 2026-11-01, all, or last (since the last --mark of this name).",
 )
 @click.option("--topic", "topics", multiple=True, help="Only this topic (repeatable).")
-@click.option("--format", "fmt", type=click.Choice(sorted(FORMATS)), help="Output format.")
+@click.option(
+    "--format",
+    "fmt",
+    # a plain string: formats registered later (e.g. the email-ready HTML) are accepted too
+    help=f"Output format: {', '.join(FORMATS)} (default: from -o's suffix, else settings).",
+)
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write here.")
 @click.option("--max-per-topic", type=int, help="Items per topic (default: settings).")
 @click.option("--mark", is_flag=True, help="Record this digest so --since last never repeats it.")
@@ -250,7 +263,8 @@ def digest(
 
     Weekly cron line (Monday 08:00), fetch included, never repeating an item:
 
-      0 8 * * 1 cd /srv/veille && commskit digest --fetch --since last --mark -o out/veille.md
+    \b
+      0 8 * * 1 cd ~/veille && commskit digest --fetch --since last --mark -o out.md
 
     Example: commskit digest --since 7d --topic covoiturage --format html -o veille.html
     """
@@ -276,7 +290,7 @@ def digest(
             + (f"; {output} left as it was" if output else "")
         )
         return
-    text = render_digest(result, fmt)
+    text = render_digest(result, fmt, ws)
     if output is None:
         click.echo(text, nl=False)
     else:
@@ -329,7 +343,7 @@ def rules_test(
             why = "; ".join(f"{p} ({', '.join(f)})" for p, f in fields.items())
             why = why or "feed default topic"
             rows.append((r.title[:70], m.topic, why))
-    print_table(("item", "topic", "matched"), rows)
+    print_table(("item", "topic", "matched"), _plain(rows))
 
 
 def register(main: click.Group) -> None:
