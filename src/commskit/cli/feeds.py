@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
 
 import click
-from rich.markup import escape
 
 from ..feeds.digest_formats import FORMATS, render_digest
 from ..feeds.fetch import FetchReport
@@ -30,11 +27,6 @@ _SUFFIX_FORMATS = {
     ".json": "json",
     ".txt": "text",
 }
-
-
-def _plain(rows: Iterable[Sequence[Any]]) -> list[tuple[str, ...]]:
-    """Escape table cells: feed titles and errors are data, not rich markup ("[/b]" would break)."""
-    return [tuple(escape("" if v is None else str(v)) for v in row) for row in rows]
 
 
 def _write(path: Path, text: str) -> None:
@@ -92,7 +84,7 @@ def feeds_list(app: AppContext, urls: bool, as_json: bool) -> None:
     columns = ("name", "topics", "state", "items", "errors", "last fetch (UTC)", "last error")
     print_table(
         (*columns, "url") if urls else columns,
-        _plain(rows),
+        list(rows),
         justify={"items": "right", "errors": "right"},
     )
 
@@ -188,7 +180,7 @@ def _print_fetch(report: FetchReport) -> None:
         )
     print_table(
         ("feed", "status", "new", "dup", "time", "detail"),
-        _plain(rows),
+        list(rows),
         justify={"new": "right", "dup": "right", "time": "right"},
     )
     seconds = (report.finished - report.started).total_seconds()
@@ -343,7 +335,7 @@ def rules_test(
             why = "; ".join(f"{p} ({', '.join(f)})" for p, f in fields.items())
             why = why or "feed default topic"
             rows.append((r.title[:70], m.topic, why))
-    print_table(("item", "topic", "matched"), _plain(rows))
+    print_table(("item", "topic", "matched"), list(rows))
 
 
 def register(main: click.Group) -> None:
