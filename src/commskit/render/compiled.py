@@ -655,9 +655,14 @@ def _list_id(ws: Workspace, campaign: Campaign) -> str:
     base = ws.settings.sender.list_id
     if not base:
         return ""
+    # [sender] list_id names the default list ("infolettre.example.gouv.fr"); another list of
+    # the same sender swaps the first label ("webinaires.example.gouv.fr")
     base = base.strip("<>")
     if base.startswith(f"{campaign.list_name}."):
         return f"<{base}>"
+    labels = base.split(".")
+    if len(labels) >= 3:
+        return f"<{campaign.list_name}.{'.'.join(labels[1:])}>"
     return f"<{campaign.list_name}.{base}>"
 
 
