@@ -55,7 +55,8 @@ def digest_context(
 
 def render_digest_html(ws: Workspace, digest: Any, *, language: str | None = None) -> str:
     """Render a Digest (contract 1) with the MJML ``digest`` template to inlined HTML."""
-    env = make_environment(template_dirs(ws.path(ws.settings.paths.templates)))
+    dirs = template_dirs(ws.path(ws.settings.paths.templates))
+    env = make_environment(dirs)
     name = f"{ws.settings.digest.template or 'digest'}.mjml"
     source = render_template(env, name, digest_context(ws, digest, language=language))
-    return inline_css(mjml_to_html(source, template=name))
+    return inline_css(mjml_to_html(source, template=name, include_dirs=dirs))

@@ -571,7 +571,7 @@ def compile_campaign(ws: Workspace, campaign: Campaign, *, digest: Any = None) -
     except jinja2.TemplateSyntaxError as exc:
         raise template_error(exc) from None
     mjml_source = render_template(env, template_name, context)
-    html = inline_css(mjml_to_html(mjml_source, template=template_name))
+    html = inline_css(mjml_to_html(mjml_source, template=template_name, include_dirs=dirs))
     text = html_to_text(html)
 
     sources = tokens.sources
