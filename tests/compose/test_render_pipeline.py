@@ -311,3 +311,38 @@ def test_digest_post_and_html(ws: Workspace, make_digest: Any, make_item: Any) -
     assert "{{ 7*7 }} &lt;script&gt;x&lt;/script&gt;" in html
     assert "<em>court</em>" in html  # sanitised summaries keep their markup
     assert dt.date(2026, 11, 24).strftime("%d/%m/%Y") in html
+
+
+class _PlainRecipient:
+    """What the send engine passes for a bare address (digest recipients): email and id."""
+
+    def __init__(self, email: str) -> None:
+        self.email = email
+        self.id = None
+
+
+def test_digest_compiles_for_plain_address_recipients(
+    ws: Workspace, make_digest: Any, make_item: Any
+) -> None:
+    from commskit.compose.digest import compile_digest
+
+    digest = make_digest(3, extra=[make_item(9, title="{{ 7*7 }} <b>gras</b>")])
+    compiled = compile_digest(ws, digest)
+    assert compiled.campaign.id == "veille-20261124T0000"
+    assert compiled.campaign.subject == "Veille covoiturage et mobilités"
+    assert compiled.fingerprint == compile_digest(ws, digest).fingerprint
+    raw = compiled.message_for(
+        _PlainRecipient("equipe@covoiturage.example.gouv.fr"),
+        message_id="<d1@covoiturage.example.gouv.fr>",
+        unsubscribe_url=UNSUB,
+    )
+    parsed = email.message_from_bytes(raw, policy=policy.default)
+    assert parsed["To"] == "equipe@covoiturage.example.gouv.fr"
+    assert parsed["List-Id"] == "<veille.covoiturage.example.gouv.fr>"
+    text, html = _parts(raw)
+    assert "Article de veille numéro 3 sur le covoiturage" in text
+    assert "{{ 7*7 }} &lt;b&gt;gras&lt;/b&gt;" in html
+    assert "{{ 7*7 }} <b>gras</b>" in text
+    assert "49" not in html
+    assert "49" not in text
+    assert UNSUB in text

@@ -461,13 +461,14 @@ class CompiledCampaign:
             contact = sample_contact(to, language=self.campaign.language)
             contact = type(contact)(email=to, language=self.campaign.language)
         address = to or contact.email
-        mime.check_header_value(contact.full_name, field="recipient name")
+        to_name = _display_name(contact)
+        mime.check_header_value(to_name, field="recipient name")
         list_unsubscribe = mime.list_unsubscribe_value(unsubscribe_url, unsubscribe_mailto)
         context = self._context(contact, unsubscribe_url)
         text_qp = self._guard(lambda: self.text.render_qp(context), contact)
         html_qp = self._guard(lambda: self.html.render_qp(context), contact)
         return self.skeleton.assemble(
-            to_name=contact.full_name,
+            to_name=to_name,
             to_addr=address,
             subject=self.subject_for(contact) if self.subject_template is not None else None,
             date=date or dt.datetime.now(dt.UTC),
@@ -492,7 +493,7 @@ class CompiledCampaign:
         parts = self.render(contact, unsubscribe_url=unsubscribe_url)
         return mime.build_message(
             self.static,
-            to_name=contact.full_name,
+            to_name=_display_name(contact),
             to_addr=contact.email,
             subject=parts.subject,
             date=date or dt.datetime.now(dt.UTC),
@@ -533,8 +534,24 @@ def _subject_template(env: jinja2.Environment, campaign: Campaign) -> jinja2.Tem
     return template
 
 
-def compile_campaign(ws: Workspace, campaign: Campaign, *, digest: Any = None) -> CompiledCampaign:
-    """Run Jinja, MJML, CSS inlining and html2text once for ``campaign``."""
+def _display_name(recipient: Any) -> str:
+    """Return the recipient's name for To (plain-address recipients have none)."""
+    name = getattr(recipient, "full_name", "")
+    return name if isinstance(name, str) else ""
+
+
+def compile_campaign(
+    ws: Workspace,
+    campaign: Campaign,
+    *,
+    digest: Any = None,
+    extra_context: Mapping[str, Any] | None = None,
+) -> CompiledCampaign:
+    """Run Jinja, MJML, CSS inlining and html2text once for ``campaign``.
+
+    ``digest`` replaces ``ws.digest(...)`` for the veille section; ``extra_context`` adds
+    non-personal names for the template (the ``digest`` email uses it).
+    """
     dirs = template_dirs(ws.path(ws.settings.paths.templates))
     env = make_environment(dirs)
     text_env = make_environment(dirs, autoescape=False)
@@ -557,6 +574,7 @@ def compile_campaign(ws: Workspace, campaign: Campaign, *, digest: Any = None) -
     context = stage_one_context(
         ws, campaign, tokens, body_html=body_html, veille=items, subject_display=subject_display
     )
+    context.update(extra_context or {})
     template_name = f"{campaign.template}.mjml"
     try:
         env.get_template(template_name)

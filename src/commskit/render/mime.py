@@ -74,6 +74,8 @@ def _header_registry() -> HeaderRegistry:
 POLICY = email_policy.SMTP.clone(
     cte_type="7bit", max_line_length=76, header_factory=_header_registry()
 )
+if HAS_VERIFY_GENERATED_HEADERS:  # pragma: no cover - Python ≥ 3.13 / patched 3.12
+    POLICY = POLICY.clone(verify_generated_headers=True)
 
 
 def check_header_value(value: str, *, field: str) -> str:
