@@ -7,7 +7,6 @@ import json
 import subprocess
 from email import policy
 from pathlib import Path
-from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
@@ -149,9 +148,7 @@ def test_subprocess_error_has_no_traceback(
     assert "Traceback" not in proc.stderr
 
 
-def test_render_then_nothing_changed_on_error(
-    ws: Workspace, tmp_path: Path, monkeypatch: Any
-) -> None:
+def test_render_writes_nothing_on_error(ws: Workspace, tmp_path: Path) -> None:
     out = tmp_path / "out"
     _write(ws, "campaigns/bad.md", "---\nsubject: Hi\ntemplate: gazette\n---\nBody\n")
     assert _run(ws, "render", "bad", "-o", str(out)).exit_code == 1

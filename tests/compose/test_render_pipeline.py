@@ -174,10 +174,7 @@ def test_veille_takes_top_items_by_score(ws: Workspace, make_digest: Any) -> Non
     digest = make_digest(9)
     compiled = ws.campaign("2026-11-newsletter-en").compile(ws, digest=digest)
     assert compiled.veille_count == 3
-    parts = compiled.render(
-        ws.campaign("2026-11-newsletter-en").compile(ws, digest=digest).campaign and _en_contact(),
-        unsubscribe_url=UNSUB,
-    )
+    parts = compiled.render(_en_contact(), unsubscribe_url=UNSUB)
     assert "numéro 1 " in parts.text
     assert "numéro 3 " in parts.text
     assert "numéro 4 " not in parts.text
