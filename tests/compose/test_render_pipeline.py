@@ -343,3 +343,61 @@ def test_digest_compiles_for_plain_address_recipients(
     assert "49" not in html
     assert "49" not in text
     assert UNSUB in text
+
+
+BLOCKS = """---
+subject: Test
+---
+Bonjour {{ contact.first_name | default("à tous", true) }},
+
+{% if contact.organization %}
+## Pour {{ contact.organization }}
+
+Un paragraphe **spécial** : [lien](https://example.org/?o={{ contact.organization | urlencode }}).
+{% else %}
+Un paragraphe général.
+{% endif %}
+
+{% for t in contact.tags %}
+- étiquette {{ t }}
+{% endfor %}
+
+Fin.
+"""
+
+
+@pytest.mark.parametrize(
+    ("fields", "present", "absent"),
+    [
+        (
+            {"organization": "Brest & Co", "tags": ("aom", "bzh")},
+            ["Pour Brest &amp; Co", "?o=Brest%20%26%20Co", "étiquette aom", "étiquette bzh"],
+            ["Un paragraphe général"],
+        ),
+        (
+            {"organization": "", "first_name": ""},
+            ["Bonjour à tous,", "Un paragraphe général."],
+            ["Pour ", "étiquette"],
+        ),
+    ],
+)
+def test_block_tags_give_well_formed_html_per_branch(
+    ws: Workspace,
+    write_campaign: Callable[[str, str], Path],
+    make_contact: Any,
+    fields: dict[str, Any],
+    present: list[str],
+    absent: list[str],
+) -> None:
+    write_campaign("blocks", BLOCKS)
+    parts = ws.campaign("blocks").compile(ws).render(make_contact(**fields), unsubscribe_url=UNSUB)
+    body = parts.html[parts.html.index("Bonjour") : parts.html.index("Fin.")]
+    # the slice opens inside the "Bonjour" paragraph and ends inside the "Fin." one: one close
+    # and one open too many cancel out, so every tag must balance
+    for tag in ("p", "ul", "li", "h2"):
+        assert body.count(f"<{tag} ") + body.count(f"<{tag}>") == body.count(f"</{tag}>"), tag
+    for fragment in present:
+        assert fragment in parts.html
+    for fragment in absent:
+        assert fragment not in parts.html
+    assert "\n\n\n" not in parts.text.replace(" ", "")

@@ -57,6 +57,8 @@ _TAG_RE = re.compile(
     re.S,
 )
 _LONE_TOKEN = re.compile(r"<p>\s*((?:zqck\d{5}kcqz\s*)+)</p>")
+_LONE_LINE_TOKEN = re.compile(r"(?m)^[ \t]*(zqck(\d{5})kcqz)[ \t]*$")
+_STATEMENT_LINE = re.compile(r"\n\s*((?:zqck\d{5}kcqz[ \t]*)+)\n+")
 _MARK = "\x00"
 
 _MARKDOWN = MarkdownIt("commonmark", {"html": False, "typographer": False}).enable("table")
@@ -205,7 +207,12 @@ class PersonalTemplate:
 
 
 def protect_body(body: str, tokens: _Tokens) -> str:
-    """Replace the body's Jinja tags by tokens; ``{% raw %}`` content stays literal text."""
+    """Replace the body's Jinja tags by tokens; ``{% raw %}`` content stays literal text.
+
+    A statement tag alone on its line (``{% if … %}``, ``{% endfor %}``) becomes a Markdown
+    block of its own, so that what it encloses is whole blocks: each branch or loop turn then
+    produces well-formed HTML instead of half a paragraph.
+    """
 
     def replace(match: re.Match[str]) -> str:
         if match.group("raw") is not None:
@@ -214,7 +221,28 @@ def protect_body(body: str, tokens: _Tokens) -> str:
             return ""
         return tokens.add(match.group("tag"))
 
-    return _TAG_RE.sub(replace, body)
+    protected = _TAG_RE.sub(replace, body)
+    sources = tokens.sources
+    return _LONE_LINE_TOKEN.sub(
+        lambda m: f"\n{m.group(1)}\n" if sources[int(m.group(2))].startswith("{%") else m.group(0),
+        protected,
+    )
+
+
+def _join_statement_lines(text: str, sources: Sequence[str]) -> str:
+    """Let a statement token on its own line absorb the blank lines around it (text part).
+
+    ``A⏎⏎{% if %}⏎⏎B⏎⏎{% endif %}⏎⏎C`` becomes ``A⏎⏎{% if %}B⏎⏎{% endif %}C``: whichever branch
+    runs, blocks stay separated by exactly one blank line.
+    """
+
+    def absorb(match: re.Match[str]) -> str:
+        found = _TOKEN_RE.findall(match.group(1))
+        if all(sources[int(i)].startswith("{%") for i in found):
+            return "\n\n" + "".join(_TOKEN.format(int(i)) for i in found)
+        return match.group(0)
+
+    return _STATEMENT_LINE.sub(absorb, text)
 
 
 def markdown_to_html(markdown: str) -> str:
@@ -590,9 +618,9 @@ def compile_campaign(
         raise template_error(exc) from None
     mjml_source = render_template(env, template_name, context)
     html = inline_css(mjml_to_html(mjml_source, template=template_name, include_dirs=dirs))
-    text = html_to_text(html)
-
     sources = tokens.sources
+    text = _join_statement_lines(html_to_text(html), sources)
+
     html_template = PersonalTemplate(env, html, sources, what="HTML")
     text_template = PersonalTemplate(text_env, text, sources, what="text")
 
