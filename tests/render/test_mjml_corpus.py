@@ -156,6 +156,8 @@ def _python_cases() -> list[str]:
 
 @pytest.mark.parametrize("name", _mrml_cases())
 def test_mrml_success_cases_render(corpus: Path, name: str) -> None:
+    if not name.endswith(".mjml"):
+        pytest.skip(f"no MJML cases under {corpus}/mjml/mrml/compare/success")
     source = (corpus / "mjml/mrml/compare/success" / name).read_text(encoding="utf-8")
     html = inline_css(mjml_to_html(source, template=name))
     assert "<html" in html.lower()
@@ -164,6 +166,8 @@ def test_mrml_success_cases_render(corpus: Path, name: str) -> None:
 
 @pytest.mark.parametrize("name", _python_cases())
 def test_mjml_python_expected_equivalent(corpus: Path, name: str) -> None:
+    if name == "(absent)":
+        pytest.skip(f"no MJML cases under {corpus}/mjml/mjml-python")
     folder = corpus / "mjml/mjml-python"
     source = (folder / f"{name}.mjml").read_text(encoding="utf-8")
     if name in UNSUPPORTED:
@@ -184,5 +188,7 @@ def test_mjml_python_expected_equivalent(corpus: Path, name: str) -> None:
 
 def test_known_list_is_not_stale(corpus: Path) -> None:
     names = set(_python_cases())
+    if names == {"(absent)"}:
+        pytest.skip(f"no MJML cases under {corpus}/mjml/mjml-python")
     assert set(KNOWN) <= names
     assert set(UNSUPPORTED) <= names
