@@ -107,7 +107,7 @@ def digest_post(ws: Workspace, digest: Any) -> str:
         "post.md",
         {
             "front_matter": _Raw(front),
-            "body": "",
+            "body": "" if digest.total else strings["digest_empty"],
             "sections": sections,
         },
     )
