@@ -140,7 +140,7 @@ def test_digest_contract_types(feed_server, make_ws, rss) -> None:
     assert data["sections"][0]["items"][0]["title"] == item.title
 
 
-@pytest.mark.parametrize("fmt", ["markdown", "html", "json", "text"])
+@pytest.mark.parametrize("fmt", ["markdown", "html", "page", "json", "text"])
 def test_every_format_lists_sources_dates_links_counts(
     make_ws, samples, fmt: str, tmp_path
 ) -> None:
@@ -159,7 +159,8 @@ def test_every_format_lists_sources_dates_links_counts(
     result = _cli(ws, "digest", "--since", "all", "--format", fmt, "-o", str(out))
     assert result.exit_code == 0, result.output
     text = out.read_text(encoding="utf-8")
-    assert "2026-11-17" in text
+    # the email-ready HTML writes dates the French way
+    assert ("17/11/2026" if fmt == "html" else "2026-11-17") in text
     assert "Ministère" in text
     assert "Alerte" in text
     assert "https://mobilites.example.gouv.fr/actualites/covoiturage-bilan-2026" in text

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ..feeds.digest import EPOCH
 from ..render.compiled import CompiledCampaign, compile_campaign, item_view
 from ..render.html import inline_css, mjml_to_html
 from .campaign import Campaign
@@ -36,7 +37,8 @@ def digest_context(
         "body": "",
         "digest": {
             "name": digest.name,
-            "start": digest.start.strftime(fmt),
+            # "since all" starts at the epoch: show no start date rather than 01/01/1970
+            "start": "" if digest.start <= EPOCH else digest.start.strftime(fmt),
             "end": digest.end.strftime(fmt),
             "total": digest.total,
             "sections": sections,

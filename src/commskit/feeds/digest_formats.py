@@ -198,16 +198,22 @@ def _safe_url(url: str) -> bool:
     return url.startswith(("https://", "http://"))
 
 
+def to_email_html(digest: Digest, workspace: Any) -> str:
+    """Return the email-ready digest: the workspace's MJML ``digest`` template, CSS inlined."""
+    return str(workspace.render_digest_html(digest))
+
+
 FORMATS: dict[str, Callable[..., str]] = {
     "markdown": to_markdown,
-    "html": to_html,
+    "html": to_email_html,
+    "page": to_html,
     "json": to_json,
     "text": to_text,
 }
 
 
 # formats whose function takes (digest, workspace): templates and settings live in the workspace
-_NEEDS_WORKSPACE: set[str] = set()
+_NEEDS_WORKSPACE: set[str] = {"html"}
 
 
 def register_format(
