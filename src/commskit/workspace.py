@@ -287,6 +287,76 @@ class Workspace:
 
     # --- send ------------------------------------------------------------------------------
 
+    if TYPE_CHECKING:
+        from collections.abc import Iterator
+
+        from .send import SendOptions, SendReport
+        from .send.bounces import BounceReport
+
+    def send(
+        self,
+        campaign: Any,
+        *,
+        dry_run: bool = False,
+        test: str | None = None,
+        limit: int | None = None,
+        yes: bool = False,
+        retry_failed: bool = False,
+        retry_unknown: bool = False,
+        allow_changed: bool = False,
+        audience: str | None = None,
+        options: SendOptions | None = None,
+        progress: Callable[..., None] | None = None,
+        confirm: Callable[[Any], bool] | None = None,
+    ) -> SendReport:
+        """Send a campaign (object, path or name) to its audience; re-running resumes it.
+
+        Pre-flight renders every recipient first; more than one message needs ``yes=True`` or a
+        ``confirm(preflight_report) -> bool`` callback. See docs/sending.md.
+        """
+        from .send import SendOptions
+        from .send.api import send_campaign
+
+        if options is None:
+            options = SendOptions(
+                dry_run=dry_run,
+                test_address=test,
+                limit=limit,
+                yes=yes,
+                retry_failed=retry_failed,
+                retry_unknown=retry_unknown,
+                allow_changed=allow_changed,
+            )
+        return send_campaign(
+            self, campaign, options=options, audience=audience, progress=progress, confirm=confirm
+        )
+
+    def send_status(self, campaign_id: str | None = None) -> list[dict[str, Any]]:
+        """Return per-campaign send counts (pending, sent, failed, suppressed, unknown, ...)."""
+        from .send.api import campaign_status
+
+        return campaign_status(self, campaign_id)
+
+    def send_report(self, campaign_id: str) -> Iterator[dict[str, Any]]:
+        """Yield one row per recipient of a campaign's send log."""
+        from .send.api import campaign_report
+
+        return campaign_report(self, campaign_id)
+
+    def send_history(self, contact: Any) -> list[dict[str, Any]]:
+        """Return what was sent to a contact (a Contact or its id), newest first."""
+        from .send.api import contact_history
+
+        return contact_history(self, contact)
+
+    def read_bounces(
+        self, mailbox: str | os.PathLike[str], *, dry_run: bool = False
+    ) -> BounceReport:
+        """Read a Maildir or mbox of bounce reports into the suppression list (never deletes)."""
+        from .send.bounces import process_mailbox
+
+        return process_mailbox(self, Path(mailbox), dry_run=dry_run)
+
 
 def copy_examples(source: Path, dest: Path) -> list[Path]:
     """Copy the shipped example files into ``dest``, never overwriting; return what was written."""

@@ -431,3 +431,10 @@ def tls_files(tmp_path_factory: pytest.TempPathFactory) -> TLSFiles:
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(cert_file, key_file)
     return TLSFiles(str(ca_file), context)
+
+
+@pytest.fixture
+def partners(ws: Workspace) -> Workspace:
+    """The test workspace with the shipped demo partners imported (17 match aom-bretagne)."""
+    ws.contacts.import_file(ws.path("contacts/partenaires-demo.csv"))
+    return ws

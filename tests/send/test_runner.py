@@ -126,7 +126,10 @@ def test_test_address_sends_one_copy_without_touching_the_log(ws, make_runner, p
     msgs = outbox_messages(ws)
     assert len(msgs) == 1
     assert msgs[0]["Delivered-To"] == "moi@example.org"
+    # the partner's data fills the copy, but neither their address nor a working unsubscribe
+    assert msgs[0]["To"] == "moi@example.org"
     assert "Bonjour Camille" in msgs[0].get_body(("plain",)).get_content()
+    assert "t=test-copy" in msgs[0]["List-Unsubscribe"]
     assert ws.store.sends.campaign("2026-11-infolettre") is None
 
 

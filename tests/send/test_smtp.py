@@ -255,3 +255,26 @@ def test_unreachable_host_is_a_transport_error():
     )
     with pytest.raises(TransportError, match="cannot reach"):
         asyncio.run(transport.open())
+
+
+def test_dot_stuffing_and_line_ends_survive_the_trip(smtp_server):
+    from commskit.send.transports import _dot_stuffed
+
+    assert _dot_stuffed(b"a\r\n.b\r\n") == b"a\r\n..b\r\n.\r\n"
+    assert _dot_stuffed(b".x\r\n") == b"..x\r\n.\r\n"
+    assert _dot_stuffed(b"a\nb") == b"a\r\nb\r\n.\r\n"  # bare LF normalised, CRLF appended
+    server = smtp_server()
+    transport = make_transport(server.url, environ={})
+    # a lone dot line in the body would end the message early if it were not stuffed
+    body = b"Subject: t\r\n\r\nligne 1\r\n.\r\n.point\r\nfin\r\n"
+
+    async def go():
+        await transport.open()
+        try:
+            return await transport.send("a@example.org", "b@example.net", body, message_id="x")
+        finally:
+            await transport.close()
+
+    result = asyncio.run(go())
+    assert result.outcome == "sent"
+    assert server.handler.messages[0].data.replace(b"\r\n", b"\n") == body.replace(b"\r\n", b"\n")

@@ -1,9 +1,268 @@
-"""Commands of the send stage."""
+"""Commands of the send stage: send, status, report, serve, bounces."""
 
 from __future__ import annotations
 
+import csv
+import sys
+from pathlib import Path
+from typing import Any, TextIO
+
 import click
+
+from ..errors import PreflightError
+from ._common import (
+    AppContext,
+    echo,
+    json_option,
+    note,
+    pass_app,
+    print_json,
+    print_table,
+    progress_bar,
+)
+
+
+def _preflight_lines(pre: Any) -> list[str]:
+    lines = [
+        f"Campaign {pre.campaign_id}: {pre.total} recipient(s) — {pre.to_send} to send, "
+        f"{pre.already_sent} already sent, {pre.suppressed} suppressed, {pre.invalid} invalid, "
+        f"{pre.duplicate} duplicate"
+        + (f", {pre.unresolved} unknown outcome(s) left alone" if pre.unresolved else "")
+    ]
+    lines += [f"  warning: {w}" for w in pre.warnings]
+    lines += [f"  {e}" for e in pre.examples]
+    return lines
+
+
+@click.command()
+@click.argument("campaign")
+@click.option("--transport", "transport_url", metavar="URL", help="outbox:DIR, smtp://…, …")
+@click.option("--dry-run", is_flag=True, help="Check and count; send and record nothing.")
+@click.option("--test", "test_address", metavar="ADDR", help="Send one copy to ADDR only (no log).")
+@click.option("--limit", type=click.IntRange(min=1), help="Send at most N messages in this run.")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--audience", metavar="SEGMENT", help="Override the campaign's audience.")
+@click.option("--retry-failed", is_flag=True, help="Retry permanent failures too (5xx).")
+@click.option(
+    "--retry-unknown", is_flag=True, help="Resend messages whose outcome is unknown (may double)."
+)
+@click.option("--allow-changed", is_flag=True, help="Resume even though the campaign changed.")
+@click.option(
+    "--concurrency", type=click.IntRange(min=1, max=64), help="Messages in flight at once."
+)
+@json_option
+@pass_app
+def send(
+    app: AppContext,
+    campaign: str,
+    transport_url: str | None,
+    dry_run: bool,
+    test_address: str | None,
+    limit: int | None,
+    yes: bool,
+    audience: str | None,
+    retry_failed: bool,
+    retry_unknown: bool,
+    allow_changed: bool,
+    concurrency: int | None,
+    as_json: bool,
+) -> None:
+    """Send CAMPAIGN to its audience; re-running the same command resumes, never doubles.
+
+    Every recipient is rendered and checked before the first message leaves. More than one
+    message needs --yes (or a confirmation at the terminal).
+
+    Examples:
+
+      commskit send 2026-11-infolettre --dry-run
+
+      commskit send 2026-11-infolettre --test moi@example.org
+
+      commskit send 2026-11-infolettre --yes \
+        --transport smtp+starttls://lettres@smtp.example.org:587
+    """
+    from ..send import SendOptions
+
+    ws = app.workspace(transport={"url": transport_url, "concurrency": concurrency})
+    options = SendOptions(
+        dry_run=dry_run,
+        test_address=test_address,
+        limit=limit,
+        yes=yes,
+        retry_failed=retry_failed,
+        retry_unknown=retry_unknown,
+        allow_changed=allow_changed,
+    )
+    interactive = sys.stdin.isatty() and not as_json
+
+    def confirm(pre: Any) -> bool:
+        to_send = pre.to_send if limit is None else min(pre.to_send, limit)
+        for line in _preflight_lines(pre):
+            note(line)
+        return click.confirm(
+            f"Send {to_send} message(s) through {ws.settings.transport.url}?", err=True
+        )
+
+    with progress_bar("Sending") as advance:
+        try:
+            report = ws.send(
+                campaign,
+                options=options,
+                audience=audience,
+                progress=advance,
+                confirm=confirm if interactive else None,
+            )
+        except PreflightError as exc:
+            if "nobody confirmed" in exc.message:
+                exc.hint = "Add --yes to send without a terminal to confirm at"
+            raise
+    if as_json:
+        print_json(report.to_dict())
+        return
+    for line in _preflight_lines(report.preflight):
+        note(line)
+    if test_address:
+        echo(f"Sent one test copy to {test_address} through {report.transport}.")
+        return
+    if dry_run:
+        echo(f"Dry run: {report.preflight.to_send} message(s) would be sent; nothing was sent.")
+        return
+    if report.stopped == "cancelled before sending":
+        echo("Cancelled: nothing was sent.")
+        return
+    counts = report.counts
+    echo(
+        f"Sent {report.sent} message(s) in {report.elapsed:.1f} s ({report.rate:,.0f}/s) through "
+        f"{report.transport}."
+    )
+    echo(
+        f"Campaign totals: {counts.get('sent', 0)} sent, {counts.get('failed', 0)} failed, "
+        f"{counts.get('suppressed', 0)} suppressed, {counts.get('skipped', 0)} skipped, "
+        f"{counts.get('unknown', 0)} unknown, {counts.get('pending', 0)} pending."
+    )
+    if report.retry_later:
+        echo(f"{report.retry_later} temporary failure(s) will be retried: run the command again.")
+    if counts.get("unknown"):
+        echo(
+            "Unknown outcomes: the connection dropped after the message was sent; check with "
+            "the relay, then use --retry-unknown if they did not arrive."
+        )
+    if report.stopped:
+        echo(f"Stopped: {report.stopped}.")
+
+
+@click.command()
+@click.argument("campaign", required=False)
+@json_option
+@pass_app
+def status(app: AppContext, campaign: str | None, as_json: bool) -> None:
+    """Show per-campaign counts: pending, sent, failed, suppressed, unknown.
+
+    Example: commskit status 2026-11-infolettre --json
+    """
+    rows = app.workspace().send_status(campaign)
+    if as_json:
+        print_json(rows)
+        return
+    if not rows:
+        echo("No campaign has been sent yet.")
+        return
+    columns = ["campaign", "sent", "pending", "failed", "suppressed", "skipped", "unknown", "total"]
+    print_table(
+        columns,
+        [[r["campaign"], *(r[c] for c in columns[1:])] for r in rows],
+        justify={c: "right" for c in columns[1:]},
+    )
+
+
+@click.command()
+@click.argument("campaign")
+@click.option("--csv", "as_csv", is_flag=True, default=True, help="CSV output (the default).")
+@click.option(
+    "-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write to FILE."
+)
+@pass_app
+def report(app: AppContext, campaign: str, as_csv: bool, output: Path | None) -> None:
+    """Write one CSV row per recipient of CAMPAIGN (status, error, Message-ID, dates).
+
+    Example: commskit report 2026-11-infolettre --csv -o envoi.csv
+    """
+    from ..send.api import REPORT_COLUMNS
+
+    rows = app.workspace().send_report(campaign)
+
+    def write(handle: TextIO) -> int:
+        writer = csv.DictWriter(handle, fieldnames=list(REPORT_COLUMNS), extrasaction="ignore")
+        writer.writeheader()
+        n = 0
+        for row in rows:
+            writer.writerow(row)
+            n += 1
+        return n
+
+    if output is None:
+        try:
+            write(sys.stdout)
+        except BrokenPipeError:  # `commskit report X | head` closed the pipe: not an error
+            sys.stderr.close()
+        return
+    with open(output, "w", encoding="utf-8", newline="") as handle:
+        n = write(handle)
+    note(f"Wrote {n} row(s) to {output}")
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8025, show_default=True, type=int, help="Port to listen on.")
+@pass_app
+def serve(app: AppContext, host: str, port: int) -> None:
+    """Serve the one-click unsubscribe endpoint (RFC 8058) until interrupted.
+
+    Put it behind your HTTPS reverse proxy at [unsubscribe] url.
+
+    Example: commskit serve --port 8025
+    """
+    from ..send.unsubscribe import serve as make_server
+
+    server = make_server(app.workspace(), host, port)
+    note(f"Unsubscribe endpoint on http://{host}:{server.server_port}/ (Ctrl-C to stop)")
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        note("Stopped.")
+    finally:
+        server.server_close()
+
+
+@click.command()
+@click.argument("mailbox", type=click.Path(path_type=Path))
+@click.option("--dry-run", is_flag=True, help="Classify only; suppress and record nothing.")
+@json_option
+@pass_app
+def bounces(app: AppContext, mailbox: Path, dry_run: bool, as_json: bool) -> None:
+    """Read bounce reports and complaints from a Maildir or mbox into the suppression list.
+
+    Hard bounces and complaints suppress at once; soft ones after three. Mail is never deleted;
+    re-reading the same mailbox counts nothing twice.
+
+    Example: commskit bounces ~/Maildir/.bounces
+    """
+    result = app.workspace().read_bounces(mailbox, dry_run=dry_run)
+    if as_json:
+        print_json(result.to_dict())
+        return
+    echo(
+        f"Read {result.messages} message(s): {result.hard} hard bounce(s), {result.soft} soft, "
+        f"{result.complaints} complaint(s); {result.ignored} ignored (auto-replies, "
+        f"notifications), {result.unrecognised} unrecognised, {result.already_read} already read."
+    )
+    if dry_run:
+        echo("Dry run: nothing was recorded or suppressed.")
+    else:
+        echo(f"Suppressed {len(result.suppressed)} address(es).")
 
 
 def register(main: click.Group) -> None:
     """Attach this module's commands to the root group."""
+    for command in (send, status, report, serve, bounces):
+        main.add_command(command)

@@ -20,6 +20,7 @@ Order of a run (see docs/sending.md):
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import hmac
 import random
@@ -42,9 +43,16 @@ Progress = Callable[..., None]
 
 
 class CheckIssueLike(Protocol):
-    level: str
-    code: str
-    message: str
+    """One compose check finding (``level`` is "error" or "warning")."""
+
+    @property
+    def level(self) -> str: ...
+
+    @property
+    def code(self) -> str: ...
+
+    @property
+    def message(self) -> str: ...
 
 
 class CompiledLike(Protocol):
@@ -243,8 +251,12 @@ class CampaignRunner:
             return base.replace("{token}", tok)
         return f"{base}{'&' if '?' in base else '?'}t={tok}"
 
-    def render(self, recipient: Any, message_id: str) -> bytes:
-        """Render the final bytes for one recipient (strict: undefined variables raise)."""
+    def render(self, recipient: Any, message_id: str, *, test: bool = False) -> bytes:
+        """Render the final bytes for one recipient (strict: undefined variables raise).
+
+        A ``test`` copy gets an unsubscribe link with no valid token: clicking it in a test
+        message must not unsubscribe the partner whose data filled the sample.
+        """
         headers: dict[str, str] = {}
         if self.ctx.feedback_id:
             headers["Feedback-ID"] = (
@@ -254,10 +266,16 @@ class CampaignRunner:
         return self.job.compiled.message_for(
             recipient,
             message_id=message_id,
-            unsubscribe_url=self.unsubscribe_url(recipient),
+            unsubscribe_url=self._test_url() if test else self.unsubscribe_url(recipient),
             unsubscribe_mailto=self.ctx.unsubscribe_mailto,
             extra_headers=headers,
         )
+
+    def _test_url(self) -> str:
+        base = self.ctx.unsubscribe_url
+        if "{token}" in base:
+            return base.replace("{token}", "test-copy")
+        return f"{base}{'&' if '?' in base else '?'}t=test-copy" if base else base
 
     # --- pre-flight --------------------------------------------------------------------------
 
@@ -608,7 +626,7 @@ class CampaignRunner:
             raise PreflightError(f"--test address {address!r} is invalid: {exc}") from None
         token = hashlib.sha256(f"{time.time_ns()}{address}".encode()).hexdigest()[:16]
         message_id = f"<test.{token}@{self.ctx.domain}>"
-        data = self.render(sample, message_id)
+        data = self.render(_readdressed(sample, address), message_id, test=True)
         transport = self.transport_factory()
         result.transport = transport.description
 
@@ -641,6 +659,24 @@ class _RunState:
 
     def stopped(self) -> bool:
         return self.stop is not None
+
+
+class _Readdressed:
+    """A recipient's data under another address (for --test copies of a non-dataclass)."""
+
+    def __init__(self, recipient: Any, email: str) -> None:
+        self._recipient = recipient
+        self.email = email
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._recipient, name)
+
+
+def _readdressed(recipient: Any, email: str) -> Any:
+    """Return the recipient's data with ``email`` as the address (the To of a test copy)."""
+    if dataclasses.is_dataclass(recipient) and not isinstance(recipient, type):
+        return dataclasses.replace(recipient, email=email)
+    return _Readdressed(recipient, email)
 
 
 def _normal(email: str) -> str:

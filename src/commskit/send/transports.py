@@ -253,7 +253,7 @@ class SMTPTransport(Transport):
             if cfg.username:
                 await client.login(cfg.username, cfg.password or "")
         except BaseException:
-            client.close()
+            _hard_close(client)
             raise
         self.connections_opened += 1
         return _Connection(client)
@@ -314,37 +314,82 @@ class SMTPTransport(Transport):
                 )
             options.append("SMTPUTF8")
         encoding = "utf-8" if options else "ascii"
+        extra = [o.encode() for o in options]
         stage = "MAIL"
         try:
-            await client.mail(envelope_from, options=options, encoding=encoding)
+            # Commands are written directly (not client.mail/rcpt/data): the addresses are already
+            # validated, and it lets us tell "refused before the data" from "lost after the dot".
+            reply = await client.execute_command(
+                b"MAIL", b"FROM:<" + envelope_from.encode(encoding) + b">", *extra
+            )
+            if reply.code != 250:
+                return await self._refused(client, reply.code, reply.message, stage)
             stage = "RCPT"
-            await client.rcpt(rcpt, encoding=encoding)
+            reply = await client.execute_command(b"RCPT", b"TO:<" + rcpt.encode(encoding) + b">")
+            if reply.code not in (250, 251):
+                return await self._refused(client, reply.code, reply.message, stage)
             stage = "DATA"
-            response = await client.data(data)
-        except aiosmtplib.SMTPResponseException as exc:
-            result = _response_result(exc.code, exc.message, stage=stage)
-            if not result.reconnect:
-                try:
-                    await client.rset()
-                except (aiosmtplib.SMTPException, OSError):
-                    return DeliveryResult(result.outcome, result.code, result.reason, True)
-            return result
+            reply = await client.execute_command(b"DATA")
+            if reply.code != 354:
+                return await self._refused(client, reply.code, reply.message, stage)
+            protocol = client.protocol
+            if protocol is None:
+                raise aiosmtplib.SMTPServerDisconnected("connection lost")
+            stage = "after DATA"
+            protocol.write(_dot_stuffed(data))
+            reply = await protocol.read_response(timeout=self.config.timeout)
         except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError, OSError) as exc:
-            client.close()
-            if stage == "DATA":
+            _hard_close(client)
+            if stage == "after DATA":
                 # The message may or may not have been accepted: resending blindly could double it.
                 return DeliveryResult(
                     "unknown",
-                    reason=f"connection lost during DATA ({_describe(exc)}); the server may "
-                    "have accepted the message",
+                    reason=f"connection lost after the message was sent ({_describe(exc)}); "
+                    "the server may have accepted it",
                     reconnect=True,
                 )
             return DeliveryResult("transient", reason=f"{stage}: {_describe(exc)}", reconnect=True)
-        return DeliveryResult("sent", code=response.code, reason=response.message[:200])
+        except aiosmtplib.SMTPResponseException as exc:
+            return await self._refused(client, exc.code, exc.message, stage)
+        if reply.code != 250:
+            return await self._refused(client, reply.code, reply.message, "end of DATA")
+        return DeliveryResult("sent", code=reply.code, reason=reply.message[:200])
+
+    async def _refused(
+        self, client: aiosmtplib.SMTP, code: int, message: str, stage: str
+    ) -> DeliveryResult:
+        """Turn a refusal into a result and reset the session (RSET) for the next message."""
+        result = _response_result(code, message, stage=stage)
+        if result.reconnect:
+            _hard_close(client)
+            return result
+        try:
+            await client.rset()
+        except (aiosmtplib.SMTPException, OSError):
+            _hard_close(client)
+            return DeliveryResult(result.outcome, result.code, result.reason, reconnect=True)
+        return result
 
     async def close(self) -> None:
         idle, self._idle = self._idle, []
         await asyncio.gather(*(_quietly_quit(c.client) for c in idle))
+
+
+def _dot_stuffed(data: bytes) -> bytes:
+    """Return the DATA payload: CRLF line ends, leading dots doubled, the final dot added.
+
+    Compose already emits CRLF, so the common case is two C-speed scans and one replace instead
+    of the regular expressions aiosmtplib runs over every message.
+    """
+    if data.count(b"\n") != data.count(b"\r\n") or b"\r" in data.replace(b"\r\n", b""):
+        from aiosmtplib.protocol import normalize_message_line_endings
+
+        data = normalize_message_line_endings(data)
+    elif not data.endswith(b"\r\n"):
+        data += b"\r\n"
+    if data.startswith(b"."):
+        data = b"." + data
+    return data.replace(b"\r\n.", b"\r\n..") + b".\r\n"
 
 
 def _describe(exc: BaseException) -> str:
@@ -369,7 +414,15 @@ async def _quietly_quit(client: aiosmtplib.SMTP) -> None:
     try:
         await asyncio.wait_for(client.quit(), timeout=5)
     except (aiosmtplib.SMTPException, OSError, TimeoutError):
-        client.close()
+        _hard_close(client)
+
+
+def _hard_close(client: aiosmtplib.SMTP) -> None:
+    """Drop a connection at once: a TLS close() would need the loop to run on to finish."""
+    transport = client.transport
+    if isinstance(transport, asyncio.Transport):
+        transport.abort()
+    client.close()
 
 
 # --- finding a transport from its URL ----------------------------------------------------------

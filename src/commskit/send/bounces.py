@@ -1,0 +1,434 @@
+"""Read bounce reports (DSN, RFC 3464) and complaints (ARF, RFC 5965) into the suppression list.
+
+Classification (docs/deliverability.md):
+
+- **hard**: the address itself is bad — a ``failed`` action (or 5.x.x) whose status is about the
+  address (X.1.x: unknown user/host, moved) or whose diagnostic says so. Suppressed after one.
+- **soft**: everything else that failed or was delayed: mailbox full (5.2.2 too), 4.x.x, and the
+  permanent refusals that are about the *sender* (5.7.x policy/spam/authentication, blocks):
+  suppressing the partner's good address after one spam-filter hit would lose it. Counted;
+  suppressed after :data:`SOFT_LIMIT` of them.
+- **complaint**: an ARF feedback report. Suppressed at once.
+- auto-replies (RFC 3834 ``Auto-Submitted: auto-replied``, vacation notices) and successful
+  delivery notifications are ignored.
+
+When the report was sent to a VERP address (``bounces+<campaign>.<token>@…``) the token finds the
+recipient in the send log: that is the primary key, more reliable than the addresses a remote
+server quotes. Standard reports are parsed directly; others go to ``flufl.bounce``'s detectors.
+Nothing is ever deleted from the mailbox; each report is remembered by the hash of its bytes so
+re-reading a mailbox counts nothing twice.
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import hashlib
+import mailbox
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from email.message import Message
+from email.utils import getaddresses, parseaddr
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from ..errors import BounceError
+
+if TYPE_CHECKING:
+    from ..workspace import Workspace
+
+Kind = Literal["hard", "soft", "complaint"]
+
+#: soft bounces an address may collect before it is suppressed
+SOFT_LIMIT = 3
+
+_VERP = re.compile(r"bounces\+(?P<campaign>[A-Za-z0-9._-]+)\.(?P<token>[0-9a-f]{16})@", re.I)
+_STATUS = re.compile(r"\b([245])\.(\d{1,3})\.(\d{1,3})\b")
+_FULL = re.compile(
+    r"mailbox (is )?full|over ?quota|quota exceeded|exceeded (the )?storage|insufficient storage"
+    r"|mailbox size limit|boite (aux lettres )?pleine|too much mail",
+    re.I,
+)
+_ADDRESS_BAD = re.compile(
+    r"user unknown|unknown user|no such (user|mailbox|recipient|address)|does not exist"
+    r"|doesn't exist|invalid (recipient|mailbox|address)|recipient (address )?rejected"
+    r"|recipient not found|mailbox (not found|unavailable|does not exist)"
+    r"|unknown (recipient|mailbox|address)|not a valid mailbox|no mailbox|account (is )?disabled"
+    r"|destinataire invalide|adresse (d au moins un destinataire )?invalide|n'existe pas"
+    r"|host (or domain name )?not found|domain not found|no mx|unrouteable address"
+    r"|user not found|not our customer|has moved|RecipientNotFound",
+    re.I,
+)
+_BOUNCE_SUBJECT = re.compile(
+    r"undeliver|returned mail|delivery (status|failure|has failed)|failure notice"
+    r"|mail delivery|non[- ]?remis|non distribuable|échec|rejected",
+    re.I,
+)
+_AUTO_REPLY_SUBJECT = re.compile(
+    r"^(auto(matic)?[ -]?(reply|response)|out of (the )?office|absence|r[ée]ponse automatique"
+    r"|vacation|away from)",
+    re.I,
+)
+
+
+@dataclass
+class BounceRecipient:
+    """One recipient's verdict in one report."""
+
+    email: str
+    kind: Kind
+    status: str = ""
+    diagnostic: str = ""
+    action: str = ""
+
+
+@dataclass
+class BounceVerdict:
+    """What one mailbox message is: a bounce/complaint (with recipients), or ignored (why)."""
+
+    recipients: list[BounceRecipient] = field(default_factory=list)
+    ignored: str | None = None  # "auto-reply", "delivery notification", "not a bounce"
+    verp: tuple[str, str] | None = None  # (campaign slug, token)
+
+
+def _text(value: Any) -> str:
+    return " ".join(str(value or "").split())
+
+
+def _address(field_value: str) -> str:
+    """Return the address of a DSN ``rfc822; someone@example.org`` field."""
+    _type, _, addr = field_value.partition(";")
+    addr = (addr or field_value).strip().strip("<>").strip()
+    return addr.lower()
+
+
+def classify_status(action: str, status: str, diagnostic: str) -> Kind | None:
+    """Classify one recipient: hard, soft, or None when it is not a failure at all."""
+    action = action.lower()
+    if action in {"delivered", "relayed", "expanded"}:
+        return None
+    match = _STATUS.search(status) or _STATUS.search(diagnostic)
+    klass = match.group(1) if match else ""
+    if klass == "2" and action != "failed":
+        return None
+    if _FULL.search(diagnostic) or (match and match.group(0) == "5.2.2"):
+        return "soft"
+    permanent = klass == "5" or (action == "failed" and klass != "4")
+    if not permanent:
+        return "soft"
+    subject = match.group(2) if match else ""
+    detail = match.group(0) if match else ""
+    if detail in {"5.1.7", "5.1.8"}:  # the *sender's* address was refused, not the recipient's
+        return "soft"
+    if subject == "1":
+        return "hard"
+    if detail in {"5.4.4", "5.4.1"}:  # no such host / no answer from the host's servers
+        return "hard"
+    if _ADDRESS_BAD.search(diagnostic):
+        return "hard"
+    return "soft"
+
+
+def _is_auto_reply(msg: Message) -> bool:
+    auto = str(msg.get("Auto-Submitted", "")).lower()
+    if auto.startswith("auto-replied"):
+        return True
+    if msg.get("X-Autoreply") or msg.get("X-Autorespond"):
+        return True
+    if str(msg.get("Precedence", "")).lower() == "auto_reply":
+        return True
+    ctype = msg.get_content_type()
+    return ctype != "multipart/report" and bool(
+        _AUTO_REPLY_SUBJECT.search(str(msg["Subject"] or ""))
+    )
+
+
+def _verp(msg: Message) -> tuple[str, str] | None:
+    for name in ("Delivered-To", "X-Original-To", "To", "Envelope-To", "X-Envelope-To"):
+        for value in msg.get_all(name, []) or []:
+            match = _VERP.search(str(value))
+            if match:
+                return match.group("campaign"), match.group("token").lower()
+    return None
+
+
+def _arf(msg: Message) -> list[BounceRecipient] | None:
+    if msg.get_content_type() != "multipart/report":
+        return None
+    if str(msg.get_param("report-type", "")).lower() != "feedback-report":
+        return None
+    addresses: list[str] = []
+    for part in msg.walk():
+        ctype = part.get_content_type()
+        if ctype == "message/feedback-report":
+            for block in _field_blocks(part):
+                for key in ("original-rcpt-to", "removal-recipient"):
+                    if block.get(key):
+                        addresses.append(_address(block[key]))
+        elif ctype in {"message/rfc822", "text/rfc822-headers"} and not addresses:
+            inner = _inner_headers(part)
+            if inner is not None:
+                addresses.extend(a.lower() for _n, a in getaddresses(inner.get_all("To", [])) if a)
+    feedback = "abuse"
+    return [
+        BounceRecipient(a, "complaint", diagnostic=f"feedback-type {feedback}")
+        for a in dict.fromkeys(addresses)
+        if "@" in a
+    ] or [BounceRecipient("", "complaint")]
+
+
+def _field_blocks(part: Message) -> list[dict[str, str]]:
+    """Return the header blocks of a message/delivery-status or feedback-report part."""
+    payload = part.get_payload()
+    blocks: list[dict[str, str]] = []
+    if isinstance(payload, list):
+        for sub in payload:
+            if isinstance(sub, Message):
+                blocks.append({k.lower(): _text(v) for k, v in sub.items()})
+        return blocks
+    raw = part.get_payload(decode=True) or b""
+    text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
+    for chunk in re.split(r"\r?\n\s*\r?\n", text):
+        parsed = email.message_from_string(chunk.strip() + "\n")
+        if len(parsed):
+            blocks.append({k.lower(): _text(v) for k, v in parsed.items()})
+    return blocks
+
+
+def _inner_headers(part: Message) -> Message | None:
+    payload = part.get_payload()
+    if isinstance(payload, list) and payload and isinstance(payload[0], Message):
+        return payload[0]
+    raw = part.get_payload(decode=True)
+    if isinstance(raw, bytes):
+        return email.message_from_bytes(raw)
+    return None
+
+
+def _dsn(msg: Message) -> list[BounceRecipient] | None:
+    report = None
+    for part in msg.walk():
+        if part.get_content_type() in {"message/delivery-status", "message/global-delivery-status"}:
+            report = part
+            break
+    if report is not None:
+        blocks = _field_blocks(report)
+    else:
+        # broken MIME (a wrong boundary) still often carries the report's fields as text
+        try:
+            payload = msg.as_string()
+        except (LookupError, UnicodeError, ValueError):
+            return None
+        if not re.search(r"(?im)^(final|original)-recipient:", payload):
+            return None
+        blocks = [
+            {k.lower(): _text(v) for k, v in email.message_from_string(chunk.strip()).items()}
+            for chunk in re.split(r"\r?\n\s*\r?\n", payload)
+            if re.search(r"(?im)^(final|original)-recipient:", chunk)
+        ]
+    out: list[BounceRecipient] = []
+    for block in blocks:
+        rcpt = block.get("final-recipient") or block.get("original-recipient") or ""
+        if not rcpt:
+            continue
+        action = block.get("action", "")
+        status = block.get("status", "")
+        diagnostic = block.get("diagnostic-code", "")
+        kind = classify_status(action, status, diagnostic)
+        if kind is None:
+            continue
+        out.append(BounceRecipient(_address(rcpt), kind, status, diagnostic, action))
+    if not out and any(
+        classify_status(b.get("action", ""), b.get("status", ""), "") is None
+        for b in blocks
+        if b.get("action")
+    ):
+        return []
+    return out
+
+
+def _flufl(msg: Message) -> list[BounceRecipient]:
+    from flufl.bounce import all_failures
+
+    try:
+        temporary, permanent = all_failures(msg)
+    except Exception:
+        return []
+    body = _body_text(msg)
+    out: list[BounceRecipient] = []
+    for raw, default in ((permanent, "hard"), (temporary, "soft")):
+        for addr in raw:
+            text = addr.decode("utf-8", "replace") if isinstance(addr, bytes) else str(addr)
+            address = parseaddr(text)[1].lower() or text.lower()
+            if "@" not in address:
+                continue
+            diag = _diagnostic_near(body, address)
+            kind: Kind = (
+                "soft" if default == "soft" else (classify_status("failed", diag, diag) or "soft")
+            )
+            out.append(BounceRecipient(address, kind, diagnostic=diag))
+    return out
+
+
+def _body_text(msg: Message) -> str:
+    chunks: list[str] = []
+    for part in msg.walk():
+        if part.get_content_maintype() == "text":
+            raw = part.get_payload(decode=True)
+            if isinstance(raw, bytes):
+                chunks.append(raw.decode(part.get_content_charset() or "latin-1", "replace"))
+        if sum(len(c) for c in chunks) > 20000:
+            break
+    return "\n".join(chunks)
+
+
+def _diagnostic_near(body: str, address: str) -> str:
+    index = body.lower().find(address)
+    window = body[index : index + 600] if index >= 0 else body[:2000]
+    match = _STATUS.search(window)
+    head = f"{match.group(0)} " if match else ""
+    reason = _ADDRESS_BAD.search(window) or _FULL.search(window)
+    return _text(head + (reason.group(0) if reason else ""))
+
+
+def classify_message(msg: Message) -> BounceVerdict:
+    """Return what one mailbox message says: failed or complaining recipients, or why ignored."""
+    verdict = BounceVerdict(verp=_verp(msg))
+    arf = _arf(msg)
+    if arf is not None:
+        verdict.recipients = arf
+        return verdict
+    dsn = _dsn(msg)
+    if dsn is not None:
+        if not dsn:
+            verdict.ignored = "delivery notification"
+        verdict.recipients = dsn
+        return verdict
+    # after the structured checks: Postfix marks its own bounces "Auto-Submitted: auto-replied"
+    if _is_auto_reply(msg) and not _BOUNCE_SUBJECT.search(str(msg["Subject"] or "")):
+        verdict.ignored = "auto-reply"
+        return verdict
+    verdict.recipients = _flufl(msg)
+    if not verdict.recipients:
+        verdict.ignored = "not a bounce"
+    return verdict
+
+
+# --- reading a mailbox into the store -----------------------------------------------------------
+
+
+@dataclass
+class BounceReport:
+    """What ``commskit bounces`` did."""
+
+    messages: int = 0
+    already_read: int = 0
+    ignored: int = 0
+    unrecognised: int = 0
+    hard: int = 0
+    soft: int = 0
+    complaints: int = 0
+    suppressed: list[str] = field(default_factory=list)
+    dry_run: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready dict (suppressed addresses included: the user's own data)."""
+        return dict(self.__dict__)
+
+
+def iter_mailbox(path: Path) -> Iterator[bytes]:
+    """Yield the raw bytes of every message of a Maildir folder or an mbox file."""
+    if path.is_dir():
+        if not (path / "cur").is_dir() and not (path / "new").is_dir():
+            raise BounceError(
+                "is a folder but not a Maildir (no cur/ or new/)",
+                path=path,
+                hint="Give a Maildir folder or an mbox file",
+            )
+        box: mailbox.Mailbox[Any] = mailbox.Maildir(path, factory=None, create=False)
+    elif path.is_file():
+        box = mailbox.mbox(path, factory=None, create=False)
+    else:
+        raise BounceError("mailbox not found", path=path, hint="Give a Maildir folder or mbox file")
+    try:
+        for key in box.iterkeys():
+            yield box.get_bytes(key)
+    except OSError as exc:
+        raise BounceError(f"cannot read the mailbox: {exc.strerror}", path=path) from None
+    finally:
+        box.close()
+
+
+def process_mailbox(ws: Workspace, path: Path, *, dry_run: bool = False) -> BounceReport:
+    """Classify every report in a mailbox and suppress the hard/complaint/too-soft addresses."""
+    repo = ws.store.sends
+    contacts = ws.contacts
+    report = BounceReport(dry_run=dry_run)
+    for raw in iter_mailbox(path):
+        report.messages += 1
+        key = hashlib.sha256(raw).hexdigest()
+        msg = email.message_from_bytes(raw, policy=email.policy.compat32)
+        verdict = classify_message(msg)
+        if verdict.ignored:
+            report.ignored += 1
+            continue
+        campaign = None
+        recipients = verdict.recipients
+        if verdict.verp is not None:
+            row = repo.find_by_token(verdict.verp[1])
+            if row is not None and row["email"]:
+                campaign = row["campaign_id"]
+                kind = recipients[0].kind if recipients else "hard"
+                first = recipients[0] if recipients else BounceRecipient(row["email"], kind)
+                recipients = [
+                    BounceRecipient(row["email"], first.kind, first.status, first.diagnostic)
+                ]
+        recipients = [r for r in recipients if "@" in r.email]
+        if not recipients:
+            report.unrecognised += 1
+            continue
+        fresh = False
+        for rcpt in recipients:
+            if dry_run:
+                fresh = True
+                _count(report, rcpt.kind)
+                continue
+            with ws.store.transaction():
+                new = repo.record_bounce(
+                    message_key=key,
+                    email=rcpt.email,
+                    kind=rcpt.kind,
+                    status=rcpt.status or None,
+                    diagnostic=rcpt.diagnostic[:500] or None,
+                    campaign_id=campaign,
+                )
+                if not new:
+                    continue
+                fresh = True
+                _count(report, rcpt.kind)
+                reason = _suppression_for(rcpt, repo.bounce_count(rcpt.email, "soft"))
+                if reason and contacts.suppress(
+                    rcpt.email, reason, source=f"bounce {rcpt.status or rcpt.kind}"[:200]
+                ):
+                    report.suppressed.append(rcpt.email)
+        if not fresh:
+            report.already_read += 1
+    return report
+
+
+def _count(report: BounceReport, kind: Kind) -> None:
+    if kind == "hard":
+        report.hard += 1
+    elif kind == "soft":
+        report.soft += 1
+    else:
+        report.complaints += 1
+
+
+def _suppression_for(rcpt: BounceRecipient, soft_count: int) -> str | None:
+    if rcpt.kind == "hard":
+        return "bounced"
+    if rcpt.kind == "complaint":
+        return "complained"
+    return "bounced" if soft_count >= SOFT_LIMIT else None

@@ -1,0 +1,54 @@
+"""Send a campaign of N doubles to an SMTP URL; run as a subprocess by the crash tests."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from commskit.config import TransportSettings
+from commskit.send import (
+    CampaignRunner,
+    SendContext,
+    SendJob,
+    SendOptions,
+    make_transport,
+)
+from commskit.workspace import Workspace
+from conftest import CompiledDouble, Person
+
+
+def main(root: str, url: str, count: int, concurrency: int) -> None:
+    ws = Workspace.open(root)
+    recipients = [Person(i + 1, f"p{i + 1}@example.net") for i in range(count)]
+    job = SendJob(
+        campaign_id="crash",
+        compiled=CompiledDouble(body_size=500),
+        recipients=recipients,
+        list_name="infolettre",
+    )
+    ctx = SendContext(
+        secret=ws.secret,
+        domain="example.org",
+        envelope_from="lettres@example.org",
+        unsubscribe_url="https://lettres.example.org/u",
+        unsubscribe_mailto=None,
+        feedback_id="",
+        retry_base=0.05,
+        retry_wait=5,
+        max_retry_age=3600,
+    )
+    settings = TransportSettings(url=url, concurrency=concurrency, timeout=5)
+    runner = CampaignRunner(
+        job,
+        repo=ws.store.sends,
+        context=ctx,
+        transport_factory=lambda: make_transport(url, settings=settings, root=ws.root),
+    )
+    report = runner.run(SendOptions(yes=True))
+    print(f"sent={report.sent} counts={report.counts}", flush=True)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))

@@ -1,0 +1,207 @@
+"""Bounce and complaint reading: the sisimai and flanker corpora, VERP, idempotence, CLI."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import json
+import mailbox
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from commskit.cli import main
+from commskit.send.bounces import classify_message, classify_status
+from commskit.workspace import Workspace
+
+pytestmark = []
+
+# sisimai reason → what commskit must do with the address
+HARD = {"userunknown", "hostunknown", "hasmoved"}
+IGNORED = {"vacation", "delivered"}
+
+# Messages where commskit deliberately disagrees with sisimai, and why. The test fails if one of
+# them starts agreeing (then remove it) or if any other message disagrees.
+KNOWN_DISAGREEMENTS = {
+    # plain-text "unsubscribe" request marked Auto-Submitted: auto-replied, not an ARF report
+    "arf-26.eml": "ignored as an auto-reply",
+    # the diagnostic text says the user/address is unknown; sisimai infers a filter from the MTA
+    "lhost-amazonses-01.eml": "5.1.0 'Unknown address error' read as hard",
+    "lhost-amazonses-02.eml": "'Unknown user' in the diagnostic read as hard",
+    "lhost-postfix-03.eml": "'550 Unknown user' read as hard",
+    "lhost-sendmail-02.eml": "second recipient's text says 'User Unknown' (5.2.1): hard",
+    "rfc3464-42.eml": "'account ... does not exist' read as hard",
+    "rfc3464-57.eml": "'550 : User unknown' read as hard",
+    "rfc3464-35.eml": "'is not a registered gateway user' read as hard",
+    # status 5.1.1 from the local delivery agent; sisimai reads the procmail text
+    "lhost-postfix-01.eml": "5.1.1 read as hard",
+    "rfc3464-01.eml": "5.1.1 'User Unknown' read as hard (sisimai: mailbox full)",
+    # a 4.x.x status is temporary by definition (RFC 3463): counted, not suppressed at once
+    "lhost-postfix-05.eml": "450 4.1.1 read as soft",
+    # 5.5.0 / 5.0.0 with no address-specific text: a generic refusal is not proof the address
+    # is gone; counted as soft
+    "lhost-outlook-03.eml": "554 5.5.0 without address text read as soft",
+    "rfc3464-06.eml": "5.5.0 without diagnostic read as soft",
+    "rfc3464-51.eml": "'#5.1.0 Address rejected' (enhanced code in text) read as soft",
+    "rfc3464-65.eml": "5.0.0 without diagnostic read as soft",
+    # not a DSN and no detector of flufl.bounce recognises it
+    "lhost-postfix-07.eml": "unrecognised",
+}
+
+
+def expected_kind(recipient):
+    reason = recipient["reason"]
+    if reason == "feedback":
+        return "complaint"
+    if reason in HARD:
+        return "hard"
+    if reason in IGNORED:
+        return None
+    return "soft"
+
+
+def parse(path: Path):
+    return email.message_from_bytes(path.read_bytes(), policy=email.policy.compat32)
+
+
+@pytest.mark.corpus
+def test_sisimai_corpus(corpus):
+    folder = corpus / "bounces" / "sisimai"
+    expected = json.loads((folder / "expected.json").read_text(encoding="utf-8"))["messages"]
+    disagreements = set()
+    complaints_found = 0
+    for name, case in sorted(expected.items()):
+        verdict = classify_message(parse(folder / name))
+        want = {k for k in (expected_kind(r) for r in case["recipients"]) if k}
+        got = set() if verdict.ignored else {r.kind for r in verdict.recipients}
+        if want != got:
+            disagreements.add(name)
+        if "complaint" in got:
+            complaints_found += 1
+        if case.get("is_bounce") is False:
+            assert verdict.ignored, name
+    assert disagreements == set(KNOWN_DISAGREEMENTS)
+    assert len(expected) - len(disagreements) >= 100
+    # every ARF report but the plain-text one is a complaint
+    assert (
+        complaints_found
+        == sum(
+            1 for c in expected.values() if any(r["reason"] == "feedback" for r in c["recipients"])
+        )
+        - 1
+    )
+
+
+@pytest.mark.corpus
+def test_flanker_corpus(corpus):
+    folder = corpus / "bounces" / "flanker"
+    cases = json.loads((folder / "expected.json").read_text(encoding="utf-8"))["cases"]
+    for name, case in cases.items():
+        verdict = classify_message(parse(folder / name))  # never raises, even on broken MIME
+        if case.get("dsn_status"):
+            assert [r.status for r in verdict.recipients] == [case["dsn_status"]]
+            assert [r.kind for r in verdict.recipients] == ["hard"]
+        if case.get("is_complaint"):
+            assert [r.kind for r in verdict.recipients] == ["complaint"]
+            assert verdict.recipients[0].email
+    full = classify_message(parse(folder / "bounce/mailbox-full.eml"))
+    assert [r.kind for r in full.recipients] == ["soft"]  # 5.2.2 is soft (RFC 3463)
+
+
+@pytest.mark.parametrize(
+    ("action", "status", "diagnostic", "kind"),
+    [
+        ("failed", "5.1.1", "smtp; 550 5.1.1 user unknown", "hard"),
+        ("failed", "5.2.2", "smtp; 552 mailbox full", "soft"),
+        ("failed", "5.7.1", "smtp; 554 rejected as spam", "soft"),
+        ("failed", "5.1.8", "smtp; 553 sender address rejected", "soft"),
+        ("delayed", "4.4.7", "", "soft"),
+        ("delivered", "2.0.0", "", None),
+        ("failed", "5.0.0", "550 mailbox unavailable", "hard"),
+    ],
+)
+def test_classify_status(action, status, diagnostic, kind):
+    assert classify_status(action, status, diagnostic) == kind
+
+
+def dsn(to: str, final_recipient: str, status: str = "5.1.1") -> bytes:
+    return (
+        f"From: MAILER-DAEMON@mx.example.net\r\nTo: {to}\r\nSubject: Undelivered Mail\r\n"
+        "Message-ID: <dsn-1@mx.example.net>\r\nMIME-Version: 1.0\r\n"
+        'Content-Type: multipart/report; report-type=delivery-status; boundary="b"\r\n\r\n'
+        "--b\r\nContent-Type: text/plain\r\n\r\nDelivery failed.\r\n"
+        "--b\r\nContent-Type: message/delivery-status\r\n\r\n"
+        "Reporting-MTA: dns; mx.example.net\r\n\r\n"
+        f"Final-Recipient: rfc822; {final_recipient}\r\nAction: failed\r\nStatus: {status}\r\n"
+        f"Diagnostic-Code: smtp; 550 {status} user unknown\r\n--b--\r\n"
+    ).encode()
+
+
+def vacation() -> bytes:
+    return (
+        b"From: someone@example.net\r\nTo: infolettre@example.org\r\n"
+        b"Subject: Absence du bureau\r\nAuto-Submitted: auto-replied\r\n\r\n"
+        b"Je suis absente jusqu'au 3 novembre.\r\n"
+    )
+
+
+def test_verp_token_finds_the_recipient_and_reread_counts_nothing(partners, smtp_server, tmp_path):
+    server = smtp_server()
+    ws = Workspace.open(
+        partners.root,
+        overrides={
+            "transport": {"url": server.url},
+            "sender": {"envelope_from": "bounces+{campaign}.{token}@bounce.example.org"},
+        },
+    )
+    ws.send("2026-11-infolettre", yes=True)
+    sent = server.handler.messages[0]
+    assert sent.mail_from.startswith("bounces+2026-11-infolettre.")
+    box_path = tmp_path / "bounces"
+    box = mailbox.Maildir(box_path, create=True)
+    # the relay rewrote the recipient: only the VERP address says who it was
+    box.add(dsn(sent.mail_from, "rewritten-by-relay@internal.example.net"))
+    box.add(vacation())
+    box.close()
+    report = ws.read_bounces(box_path)
+    assert (report.messages, report.hard, report.ignored) == (2, 1, 1)
+    assert report.suppressed == [sent.rcpt]
+    assert ws.contacts.suppression(sent.rcpt) == "bounced"
+    again = ws.read_bounces(box_path)
+    assert again.already_read == 1
+    assert again.hard == 0
+    # nothing is ever deleted from the mailbox
+    assert len(mailbox.Maildir(box_path, create=False)) == 2
+    ws.close()
+
+
+def test_soft_bounces_suppress_after_three(partners, tmp_path):
+    address = next(iter(partners.segment("aom-bretagne"))).email
+    box_path = tmp_path / "soft.mbox"
+    box = mailbox.mbox(box_path)
+    for i in range(3):
+        raw = dsn("infolettre@example.org", address, status="4.2.2").replace(
+            b"dsn-1@", f"dsn-{i}@".encode()
+        )
+        box.add(raw)
+    box.close()
+    report = partners.read_bounces(box_path)
+    assert report.soft == 3
+    assert partners.contacts.suppression(address) == "bounced"
+
+
+def test_cli_bounces(partners, tmp_path):
+    box_path = tmp_path / "b"
+    box = mailbox.Maildir(box_path, create=True)
+    box.add(dsn("infolettre@example.org", "gone@example.net"))
+    box.close()
+    runner = CliRunner()
+    result = runner.invoke(main, ["-C", str(partners.root), "bounces", str(box_path), "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["hard"] == 1
+    assert data["suppressed"] == ["gone@example.net"]
+    missing = runner.invoke(main, ["-C", str(partners.root), "bounces", str(tmp_path / "none")])
+    assert missing.exit_code == 1
+    assert "mailbox not found" in missing.stderr
