@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -14,6 +15,7 @@ if TYPE_CHECKING:
     from ..workspace import Workspace
     from .campaign import Campaign
 
+_DATE_PREFIX = re.compile(r"^\d{4}-\d{2}(?:-\d{2})?-")
 PREVIEW_TOKEN = "APERCU"  # noqa: S105 - a visible placeholder in sample links, not a secret
 
 
@@ -72,11 +74,8 @@ def render_files(
 def blog_file_name(campaign: Campaign, today: dt.date | None = None) -> str:
     """Return the Jekyll/Hugo post name ``YYYY-MM-DD-<campaign id>.md``."""
     day = campaign.date or today or dt.date.today()
-    stem = campaign.id
-    if stem[:10].count("-") == 2 and stem[:4].isdigit():
-        stem = stem[11:] or stem  # do not repeat a date already in the campaign's name
-    elif stem[:7].count("-") == 1 and stem[:4].isdigit():
-        stem = stem[8:] or stem
+    # do not repeat a date already in the campaign's name (2026-11-infolettre → infolettre)
+    stem = _DATE_PREFIX.sub("", campaign.id) or campaign.id
     return f"{day:%Y-%m-%d}-{stem}.md"
 
 
