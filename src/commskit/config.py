@@ -107,6 +107,8 @@ class DigestSettings:
     recipients: list[str] = field(default_factory=list)
     segment: str = ""
     output: str = ""
+    # `digest --send` sends at most once per period: week, day, month, or run (every run)
+    period: str = "week"
 
 
 @dataclass(frozen=True)

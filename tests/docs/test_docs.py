@@ -1,9 +1,9 @@
 """The docs stay true: every command is documented, and the runnable examples run.
 
-A code block preceded by the line ``<!-- runnable -->`` in README.md or docs/*.md is executed by
-bash (``set -euo pipefail``) in a fresh temporary folder, with ``commskit`` on PATH running this
-checkout. Blocks run in order per file and share that file's folder, so a later block can use
-what an earlier one made.
+A ``sh`` or ``python`` code block preceded by the line ``<!-- runnable -->`` in README.md or
+docs/*.md is executed (bash with ``set -euo pipefail``, or this Python) in a fresh temporary
+folder, with ``commskit`` on PATH running this checkout. Blocks run in order per file and share
+that file's folder, so a later block can use what an earlier one made.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from commskit.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC_FILES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
-_BLOCK = re.compile(r"<!-- runnable -->\s*\n```(?:sh|bash|console)?\n(.*?)```", re.S)
+_BLOCK = re.compile(r"<!-- runnable -->\s*\n```(sh|bash|python)\n(.*?)```", re.S)
 
 
 def _commands(group: click.Group, prefix: str = "commskit") -> list[tuple[str, click.Command]]:
@@ -89,7 +89,7 @@ def test_docs_link_to_existing_files() -> None:
     assert not broken, broken
 
 
-def _blocks() -> list[tuple[Path, list[str]]]:
+def _blocks() -> list[tuple[Path, list[tuple[str, str]]]]:
     found = []
     for doc in DOC_FILES:
         blocks = _BLOCK.findall(doc.read_text(encoding="utf-8"))
@@ -106,7 +106,7 @@ def test_there_are_runnable_examples() -> None:
 @pytest.mark.parametrize(
     ("doc", "blocks"), _blocks(), ids=[str(d.relative_to(ROOT)) for d, _ in _blocks()]
 )
-def test_runnable_blocks_run(doc: Path, blocks: list[str], tmp_path: Path) -> None:
+def test_runnable_blocks_run(doc: Path, blocks: list[tuple[str, str]], tmp_path: Path) -> None:
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     shim = bin_dir / "commskit"
@@ -115,13 +115,15 @@ def test_runnable_blocks_run(doc: Path, blocks: list[str], tmp_path: Path) -> No
     env = {k: v for k, v in os.environ.items() if not k.startswith("COMMSKIT_")}
     env["PATH"] = f"{bin_dir}{os.pathsep}{env.get('PATH', '')}"
     env["PYTHONPATH"] = str(ROOT / "src")
-    env["COMMSKIT_DOCS_TEST"] = "1"
     work = tmp_path / "work"
     work.mkdir()
-    for number, block in enumerate(blocks, 1):
-        script = "set -euo pipefail\n" + block
+    for number, (language, block) in enumerate(blocks, 1):
+        if language == "python":
+            argv = [sys.executable, "-c", block]
+        else:
+            argv = ["bash", "-c", "set -euo pipefail\n" + block]
         proc = subprocess.run(
-            ["bash", "-c", script],
+            argv,
             cwd=work,
             env=env,
             capture_output=True,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -237,6 +238,13 @@ def fetch(
 @click.option("--max-per-topic", type=int, help="Items per topic (default: settings).")
 @click.option("--mark", is_flag=True, help="Record this digest so --since last never repeats it.")
 @click.option("--fetch", "do_fetch", is_flag=True, help="Fetch the feeds first.")
+@click.option(
+    "--send",
+    "do_send",
+    is_flag=True,
+    help="Email it to [digest] recipients/segment, at most once per [digest] period.",
+)
+@click.option("--test", "test_address", metavar="ADDR", help="With --send: one copy to ADDR only.")
 @json_option
 @pass_app
 def digest(
@@ -249,14 +257,18 @@ def digest(
     max_per_topic: int | None,
     mark: bool,
     do_fetch: bool,
+    do_send: bool,
+    test_address: str | None,
     as_json: bool,
 ) -> None:
     """Build the veille digest: new items grouped by topic, ranked, duplicates folded in.
 
-    Weekly cron line (Monday 08:00), fetch included, never repeating an item:
+    Weekly cron line (Monday 08:00): fetch, write it for the wiki, email it to the team; never
+    repeats an item, never sends twice in a week. With --send, --mark records the digest only
+    once the email has gone to everyone.
 
     \b
-      0 8 * * 1 cd ~/veille && commskit digest --fetch --since last --mark -o out.md
+      0 8 * * 1 cd ~/veille && commskit digest --fetch --since last --mark --send -o out.md
 
     Example: commskit digest --since 7d --topic covoiturage --format html -o veille.html
     """
@@ -268,8 +280,11 @@ def digest(
             f"Fetched: {report.new_items} new item(s)"
             + (f", {failed} feed(s) failed (see `commskit feeds list`)" if failed else "")
         )
-    result = ws.digest(name, since, list(topics) or None, max_per_topic, mark=mark)
-    if as_json:
+    if test_address and not do_send:
+        raise click.UsageError("--test goes with --send")
+    sending = do_send and not test_address
+    result = ws.digest(name, since, list(topics) or None, max_per_topic, mark=mark and not sending)
+    if as_json and not do_send:
         print_json(result.to_dict())
         return
     if fmt is None:
@@ -283,15 +298,49 @@ def digest(
         )
         return
     text = render_digest(result, fmt, ws)
-    if output is None:
-        click.echo(text, nl=False)
-    else:
+    if output is not None:
         _write(output, text)
         note(f"Wrote {output} ({result.total} item(s) in {len(result.sections)} topic(s))")
+    elif not do_send:
+        click.echo(text, nl=False)
     if result.unmatched:
         note(f"{result.unmatched} item(s) matched no topic (see `commskit rules test --stored`)")
-    if mark:
+    if do_send:
+        _send_digest(ws, result, test_address=test_address, mark=mark, as_json=as_json)
+    elif mark:
         note(f"Marked: the next `--since last` starts at {result.end:%Y-%m-%d %H:%M} UTC")
+
+
+def _send_digest(
+    ws: Any, result: Any, *, test_address: str | None, mark: bool, as_json: bool
+) -> None:
+    """Send the digest through the campaign engine, then mark it once everyone has it."""
+    from ..send.digest import send_digest
+
+    with progress_bar("Sending the digest") as advance:
+        report = send_digest(ws, result, test_address=test_address, progress=advance)
+    if as_json:
+        print_json({"digest": result.to_dict(), "send": report.to_dict()})
+    if test_address:
+        note(f"Sent one test copy to {test_address}.")
+        return
+    done = report.stopped is None and not report.retry_later and not report.unknown
+    note(
+        f"Digest {report.campaign_id}: {report.sent} sent now, "
+        f"{report.counts.get('sent', 0)} in all this period"
+        + (f", {report.failed} failed" if report.failed else "")
+        + (f"; stopped: {report.stopped}" if report.stopped else "")
+    )
+    if not mark:
+        return
+    if done and report.sent:
+        ws.mark_digest(result)
+        note(f"Marked: the next `--since last` starts at {result.end:%Y-%m-%d %H:%M} UTC")
+    elif done:
+        # everyone already had this period's digest: keep these items for the next one
+        note("Not marked: this period's digest was already sent; these items go into the next.")
+    else:
+        note("Not marked yet: run the same command again to finish the send.")
 
 
 # --- rules ---------------------------------------------------------------------------------------
