@@ -282,6 +282,11 @@ def digest(
         )
     if test_address and not do_send:
         raise click.UsageError("--test goes with --send")
+    if fmt is not None and fmt not in FORMATS:
+        # checked before any work, so a typo never looks like "nothing new"
+        raise click.BadParameter(
+            f"{fmt!r}; use one of: {', '.join(FORMATS)}", param_hint="--format"
+        )
     sending = do_send and not test_address
     result = ws.digest(name, since, list(topics) or None, max_per_topic, mark=mark and not sending)
     if as_json and not do_send:
