@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from commskit import Workspace
-from commskit.compose.sample import SampleContact
+from commskit.audience import Contact as SampleContact
 
 
 @dataclass

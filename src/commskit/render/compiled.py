@@ -27,6 +27,7 @@ from jinja2 import meta
 from markdown_it import MarkdownIt
 from markupsafe import Markup
 
+from ..audience.contacts import Contact
 from ..compose.campaign import Campaign, guess_type
 from ..compose.environment import (
     call_template,
@@ -486,8 +487,8 @@ class CompiledCampaign:
         if contact is None:
             if not to:
                 raise RenderError("message_for needs a contact or a `to` address")
-            contact = sample_contact(to, language=self.campaign.language)
-            contact = type(contact)(email=to, language=self.campaign.language)
+            # a bare address: personal fields are empty, as they would be for a stranger
+            contact = Contact(id=0, email=to, language=self.campaign.language)
         address = to or contact.email
         to_name = _display_name(contact)
         mime.check_header_value(to_name, field="recipient name")
