@@ -24,6 +24,27 @@ def chromium_binary() -> str | None:
     return "/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None
 
 
+#: Flags for a quiet headless run on a machine with no network but loopback (no background
+#: connections, no first-run UI, no sandbox because tests may run as root).
+CHROMIUM_FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--hide-scrollbars",
+)
+
+
+def run_chromium(binary: str, profile: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run headless Chromium with our flags and a throw-away profile folder."""
+    argv = [binary, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *args]
+    return subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
+
+
 def host_page(email_html: str, *, height: int) -> str:
     """Return a page showing the email in one iframe per width, side by side, labelled."""
     frames = []
@@ -55,28 +76,13 @@ def screenshot_email(email_html: str, output: Path, *, height: int = 1300) -> Pa
     with tempfile.TemporaryDirectory() as tmp:
         page = Path(tmp) / "page.html"
         page.write_text(host_page(email_html, height=height), encoding="utf-8")
-        subprocess.run(
-            [
-                binary,
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--hide-scrollbars",
-                f"--user-data-dir={Path(tmp) / 'profile'}",
-                f"--window-size={width},{height + 60}",
-                "--virtual-time-budget=5000",
-                f"--screenshot={output}",
-                page.as_uri(),
-            ],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
+        run_chromium(
+            binary,
+            Path(tmp) / "profile",
+            f"--window-size={width},{height + 60}",
+            "--virtual-time-budget=5000",
+            f"--screenshot={output}",
+            page.as_uri(),
         )
     if not output.exists():
         raise RuntimeError(f"chromium wrote no screenshot to {output}")

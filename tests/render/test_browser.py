@@ -9,6 +9,7 @@ which ``--dump-dom`` prints. Screenshots land in tests/artifacts/ for a person t
 from __future__ import annotations
 
 import html
+import importlib.util
 import json
 import os
 import re
@@ -22,6 +23,13 @@ import pytest
 from commskit.render.compiled import CompiledCampaign
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
+_SPEC = importlib.util.spec_from_file_location(
+    "screenshot", Path(__file__).resolve().parents[2] / "scripts" / "screenshot.py"
+)
+assert _SPEC
+assert _SPEC.loader
+_SCREENSHOT = importlib.util.module_from_spec(_SPEC)
+_SPEC.loader.exec_module(_SCREENSHOT)
 UNSUB = "https://covoiturage.example.gouv.fr/desinscription?t=BROWSER"
 
 _MEASURE = """
@@ -54,21 +62,7 @@ def _chromium() -> str:
 
 
 def _run_chromium(binary: str, tmp: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    argv = [
-        binary,
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        f"--user-data-dir={tmp / 'profile'}",
-        "--hide-scrollbars",
-        *args,
-    ]
-    return subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
+    return _SCREENSHOT.run_chromium(binary, tmp / "profile", *args)
 
 
 def _host_page(email_html: str, width: int) -> str:
