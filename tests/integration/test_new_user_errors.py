@@ -22,7 +22,7 @@ def root(tmp_path: Path) -> Path:
     [
         (["fetch", "--concurrency", "0"], 1, "concurrency must be greater than 0"),
         (["feeds", "add", "notaurl"], 1, "neither a web address nor an existing file"),
-        (["digest", "--format", "pdf"], 2, "use one of: markdown"),
+        (["digest", "--format", "pdf"], 1, "Use one of: markdown"),
         (["digest", "--since", "yesterday"], 1, "cannot understand --since"),
         (["render", "nope"], 1, "Known campaigns: 2026-11-infolettre"),
         (["send", "2026-11-infolettre"], 1, "selects nobody"),

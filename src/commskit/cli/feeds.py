@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from ..errors import DigestError
 from ..feeds.digest_formats import FORMATS, render_digest
 from ..feeds.fetch import FetchReport
 from ._common import (
@@ -284,8 +285,8 @@ def digest(
         raise click.UsageError("--test goes with --send")
     if fmt is not None and fmt not in FORMATS:
         # checked before any work, so a typo never looks like "nothing new"
-        raise click.BadParameter(
-            f"{fmt!r}; use one of: {', '.join(FORMATS)}", param_hint="--format"
+        raise DigestError(
+            f"unknown digest format {fmt!r}", hint=f"Use one of: {', '.join(FORMATS)}"
         )
     sending = do_send and not test_address
     result = ws.digest(name, since, list(topics) or None, max_per_topic, mark=mark and not sending)
