@@ -109,6 +109,8 @@ class DigestSettings:
     recipients: list[str] = field(default_factory=list)
     segment: str = ""
     output: str = ""
+    # `digest --send` sends at most once per period: week, day, month, or run (every run)
+    period: str = "week"
 
 
 @dataclass(frozen=True)
@@ -221,13 +223,28 @@ def _coerce(value: Any, target: Any, *, where: str) -> Any:
     return value
 
 
+#: settings that must be > 0 (0 would mean "never" or hang: no connection slots, no time)
+_POSITIVE = {
+    ("transport", "concurrency"),
+    ("transport", "max_per_connection"),
+    ("transport", "timeout"),
+    ("feeds", "concurrency"),
+    ("feeds", "timeout"),
+    ("feeds", "max_bytes"),
+    ("feeds", "max_field_chars"),
+    ("digest", "max_per_topic"),
+}
+
+
 def _build_section(
     name: str,
     raw: Mapping[str, Any],
     *,
     path: Path | None,
     text: str,
+    origins: Mapping[tuple[str, str], str] | None = None,
 ) -> Any:
+    """Build one section's dataclass; errors name where the bad value came from."""
     cls = _SECTIONS[name]
     fields = {f.name: f for f in dataclasses.fields(cls)}
     kwargs: dict[str, Any] = {}
@@ -243,17 +260,26 @@ def _build_section(
             )
         try:
             kwargs[fname] = _coerce(value, fields[fname].type, where=f"[{name}] {key}")
+            if (name, fname) in _POSITIVE and kwargs[fname] <= 0:
+                raise ConfigError(f"[{name}] {key} must be greater than 0, not {value!r}")
         except ConfigError as exc:
+            origin = (origins or {}).get((name, key))
+            if origin:  # an environment variable or a flag, not the file
+                raise ConfigError(f"{exc.message} (from {origin})") from None
             raise ConfigError(exc.message, path=path, line=_line_of(text, name, key)) from None
     return cls(**kwargs)
 
 
-def _env_overrides(environ: Mapping[str, str]) -> dict[str, dict[str, Any]]:
+def _env_overrides(
+    environ: Mapping[str, str], origins: dict[tuple[str, str], str] | None = None
+) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
+    origins = {} if origins is None else origins
     for var, value in environ.items():
         if var in ENV_ALIASES:
             section, key = ENV_ALIASES[var]
             out.setdefault(section, {})[key] = value
+            origins[(section, key)] = var
             continue
         if not var.startswith("COMMSKIT_"):
             continue
@@ -263,6 +289,7 @@ def _env_overrides(environ: Mapping[str, str]) -> dict[str, dict[str, Any]]:
             fields = {_key_name(f.name) for f in dataclasses.fields(_SECTIONS[section])}
             if key in fields:
                 out.setdefault(section, {})[key] = value
+                origins[(section, key)] = var
     return out
 
 
@@ -315,15 +342,20 @@ def load_settings(
                 line=_line_of(text, key, None),
             )
     merged: dict[str, dict[str, Any]] = {name: dict(raw.get(name, {})) for name in _SECTIONS}
-    for layer in (_env_overrides(environ), overrides or {}):
+    origins: dict[tuple[str, str], str] = {}
+    env_layer = _env_overrides(environ, origins)
+    for layer, label in ((env_layer, None), (overrides or {}, "a command-line option")):
         for section, values in layer.items():
             if section not in _SECTIONS:
                 raise ConfigError(f"unknown settings section {section!r}")
             for key, value in values.items():
                 if value is not None:
                     merged[section][key] = value
+                    if label:
+                        origins[(section, key)] = label
     sections = {
-        name: _build_section(name, merged[name], path=config_path, text=text) for name in _SECTIONS
+        name: _build_section(name, merged[name], path=config_path, text=text, origins=origins)
+        for name in _SECTIONS
     }
     segments = raw.get("segments", {})
     for name, expr in segments.items():

@@ -331,6 +331,33 @@ class Workspace:
             self, campaign, options=options, audience=audience, progress=progress, confirm=confirm
         )
 
+    def send_digest(
+        self,
+        digest: Digest,
+        *,
+        recipients: list[str] | None = None,
+        segment: str | None = None,
+        dry_run: bool = False,
+        test: str | None = None,
+        progress: Callable[..., None] | None = None,
+    ) -> SendReport:
+        """Email a veille digest to [digest] recipients/segment, at most once per [digest] period.
+
+        Marking is left to the caller (``ws.mark_digest(digest)`` once the send finished), so a
+        crash before the end leaves the items for the re-run. See docs/scheduling.md.
+        """
+        from .send.digest import send_digest
+
+        return send_digest(
+            self,
+            digest,
+            recipients=recipients,
+            segment=segment,
+            dry_run=dry_run,
+            test_address=test,
+            progress=progress,
+        )
+
     def send_status(self, campaign_id: str | None = None) -> list[dict[str, Any]]:
         """Return per-campaign send counts (pending, sent, failed, suppressed, unknown, ...)."""
         from .send.api import campaign_status

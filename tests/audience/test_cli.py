@@ -163,3 +163,19 @@ def test_runs_as_a_real_process(ws: Workspace, subprocess_env: dict[str, str], p
     assert proc.stderr.count("\n") == 1
     assert "column 17" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_dry_run_reports_and_stores_nothing(
+    ws: Workspace, run_cli, write_export, rows_in: Callable[[str], int]
+) -> None:
+    path = write_export("d.csv", [["Courriel", "Étiquettes"], ["a@example.org", "x"], ["b", ""]])
+    result = run_cli("contacts", "import", str(path), "--dry-run")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("Dry run, nothing stored. d.csv: 2 rows")
+    assert "imported 1, updated 0, unchanged 0, skipped 1" in result.stdout
+    assert rows_in("contacts") == 0
+    assert rows_in("contact_tags") == 0
+    data = json.loads(run_cli("contacts", "import", str(path), "--dry-run", "--json").stdout)
+    assert data["dry_run"] is True
+    assert data["imported"] == 1
+    assert rows_in("contacts") == 0

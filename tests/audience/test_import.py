@@ -360,3 +360,17 @@ def test_shipped_demo_file_imports_cleanly(ws: Workspace) -> None:
     kinds = {c.kind for c in ws.contacts.list()}
     assert kinds == {"AOM", "opérateur", "référent"}
     assert all(c.basis for c in ws.contacts.list())
+
+
+def test_progress_callback_counts_every_valid_row(ws: Workspace, write_export) -> None:
+    rows = [["Courriel"], *([f"p{i}@example.org"] for i in range(12_345)), ["bad"]]
+    path = write_export("many.csv", rows)
+    calls: list[tuple[int, int | None]] = []
+
+    def progress(n: int = 1, total: int | None = None, description: str | None = None) -> None:
+        calls.append((n, total))
+
+    report = ws.contacts.import_file(path, progress=progress)
+    assert report.imported == 12_345
+    assert calls[0] == (0, 12_345)
+    assert sum(n for n, _ in calls) == 12_345

@@ -51,3 +51,20 @@ def test_broken_config_is_one_line_error(
     assert proc.returncode == 1, proc.stderr
     assert "Traceback" not in proc.stderr
     assert "commskit.toml:1: invalid TOML" in proc.stderr
+
+
+def test_brackets_in_errors_and_tables_survive(tmp_path: Path) -> None:
+    from commskit.cli._common import print_table
+
+    runner = CliRunner()
+    result = runner.invoke(main, ["-C", str(tmp_path / "[nowhere]"), "feeds", "list"])
+    assert result.exit_code == 1
+    assert "[nowhere]" in result.output
+
+    @click.command()
+    def show() -> None:
+        print_table(["title"], [["[/b] crash? [bold]no[/bold]"]])
+
+    out = runner.invoke(show, [])
+    assert out.exit_code == 0, out.output
+    assert "[/b] crash? [bold]no[/bold]" in out.output

@@ -79,3 +79,22 @@ def test_open_searches_upward(tmp_path: Path) -> None:
 def test_open_outside_workspace(tmp_path: Path) -> None:
     with pytest.raises(WorkspaceNotFoundError, match="commskit init"):
         Workspace.open(tmp_path, environ={})
+
+
+def test_bad_value_from_a_flag_or_the_environment_does_not_blame_the_file(tmp_path: Path) -> None:
+    cfg = write(tmp_path / "commskit.toml", "[feeds]\nconcurrency = 4\n")
+    with pytest.raises(ConfigError) as err:
+        load_settings(cfg, environ={}, overrides={"feeds": {"concurrency": 0}})
+    assert err.value.path is None
+    assert "greater than 0" in str(err.value)
+    assert "command-line option" in str(err.value)
+    with pytest.raises(ConfigError, match="COMMSKIT_TRANSPORT_CONCURRENCY") as env_err:
+        load_settings(cfg, environ={"COMMSKIT_TRANSPORT_CONCURRENCY": "none"})
+    assert env_err.value.path is None
+
+
+def test_zero_in_the_file_is_reported_with_its_line(tmp_path: Path) -> None:
+    cfg = write(tmp_path / "commskit.toml", "[transport]\nurl = 'outbox:x'\nconcurrency = 0\n")
+    with pytest.raises(ConfigError, match="greater than 0") as err:
+        load_settings(cfg, environ={})
+    assert err.value.line == 3

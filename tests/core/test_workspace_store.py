@@ -55,6 +55,7 @@ def test_store_wal_and_migrations_recorded(tmp_path: Path) -> None:
 def test_transaction_rolls_back(tmp_path: Path) -> None:
     store = Store(tmp_path / "state.db")
     store.set_meta("k", "before")
+
     def fail_midway() -> None:
         with store.transaction():
             store.set_meta("k", "after")

@@ -232,3 +232,35 @@ def test_private_addresses_refused_when_configured(feed_server, make_ws, rss) ->
     assert result.status == "error"
     assert "non-public address" in (result.error or "")
     assert feed_server.hits("/feed.xml") == []
+
+
+def test_fetch_table_says_when_a_feed_moved(feed_server, make_ws, rss) -> None:
+    from click.testing import CliRunner
+
+    from commskit.cli import main
+
+    new = feed_server.add("/moved-here.xml", body=rss("A", ITEMS))
+    old = feed_server.add("/was-here.xml", status=308, headers={"Location": new})
+    ws = make_ws([{"name": "A", "url": old}])
+    result = CliRunner().invoke(
+        main, ["-C", str(ws.root), "fetch"], env={"COMMSKIT_FEEDS_SOURCES": "lists/*.toml"}
+    )
+    assert result.exit_code == 0, result.output
+    flat = " ".join(result.stdout.split())
+    assert "moved permanently to" in flat
+    assert "2 new item(s) from 1 feed(s)" in flat
+
+
+def test_malformed_urls_are_per_feed_errors(feed_server, make_ws, rss) -> None:
+    ok = feed_server.add("/ok.xml", body=rss("ok", ITEMS))
+    ws = make_ws(
+        [
+            {"name": "bad host", "url": "http://exa mple.org/feed"},
+            {"name": "bad port", "url": "http://127.0.0.1:99999/feed"},
+            {"name": "ok", "url": ok},
+        ]
+    )
+    report = ws.fetch()
+    assert _one(report, "bad host").status == "error"
+    assert _one(report, "bad port").status == "error"
+    assert _one(report, "ok").new_items == 2

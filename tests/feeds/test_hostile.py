@@ -20,18 +20,18 @@ def _sample_ws(make_ws, samples):  # type: ignore[no-untyped-def]
     return make_ws([{"name": "Flux piégé", "url": (samples / "piege.xml").as_uri()}])
 
 
-@pytest.mark.parametrize("fmt", ["markdown", "html", "json", "text"])
+@pytest.mark.parametrize("fmt", ["markdown", "html", "page", "json", "text"])
 def test_hostile_markup_never_reaches_any_format(make_ws, samples, fmt: str) -> None:
     ws = _sample_ws(make_ws, samples)
     ws.fetch()
     digest = ws.digest(since="all")
     assert digest.total == 2
-    output = render_digest(digest, fmt)
+    output = render_digest(digest, fmt, ws)
     checked = output
     if fmt == "markdown":
         checked = MarkdownIt("commonmark").render(output)  # what a wiki would show
-    if fmt == "html":
-        checked = output.split("<body>", 1)[1]  # the page's own <style> is in <head>
+    if fmt in {"html", "page"}:
+        checked = output.split("<body", 1)[1]  # the page's own <style> is in <head>
     if fmt == "json":
         checked = json.dumps(json.loads(output), ensure_ascii=False)
     lowered = checked.lower()
@@ -39,7 +39,7 @@ def test_hostile_markup_never_reaches_any_format(make_ws, samples, fmt: str) -> 
         assert needle not in lowered, (fmt, needle)
     # template syntax is shown as written, never evaluated
     visible = checked
-    if fmt in {"markdown", "html"}:
+    if fmt in {"markdown", "html", "page"}:
         visible = html_module.unescape(re.sub(r"<[^>]+>", "", checked))
     if fmt == "json":
         data = json.loads(output)
@@ -49,7 +49,7 @@ def test_hostile_markup_never_reaches_any_format(make_ws, samples, fmt: str) -> 
     assert '{% include "secret.txt" %}' in visible, fmt
     assert "49" not in visible.replace("2026-11", ""), fmt
     # the one safe link in the summary survives, the javascript: item link does not
-    if fmt == "html":
+    if fmt in {"html", "page"}:
         assert 'href="https://piege.example.org/ok"' in output
 
 

@@ -264,3 +264,36 @@ def test_qp_segments_concatenate_within_76_columns() -> None:
     decoded = binascii.a2b_qp(encoded).decode()
     expected = "".join(pieces).replace("\r\n", "\n").replace("\n", "\r\n")
     assert decoded == expected + "\r\n"  # a part ends with a line break, as set_content writes
+
+
+def test_a4_text_part_is_equivalent_to_the_html(
+    newsletter: CompiledCampaign, make_contact: Any
+) -> None:
+    import difflib
+
+    from commskit.render.html import html_to_text
+
+    text, html = (
+        p.get_content() for p in _parse(_message(newsletter, make_contact())).iter_parts()
+    )
+    ratio = difflib.SequenceMatcher(None, text.split(), html_to_text(html).split()).ratio()
+    assert ratio > 0.95
+
+
+@pytest.mark.parametrize(
+    "sender",
+    ["a@example.org, b@example.org", "Équipe <a@example.org>, b@x.org", "not an address", ""],
+)
+def test_a1_from_must_be_one_address(ws: Any, sender: str) -> None:
+    import dataclasses
+
+    from commskit.errors import CommskitError
+
+    campaign = dataclasses.replace(ws.campaign("2026-11-infolettre"), from_=sender)
+    if not sender:  # falls back to [sender] from, which is valid
+        assert campaign.compile(ws).static.from_.endswith(
+            "<infolettre@covoiturage.example.gouv.fr>"
+        )
+        return
+    with pytest.raises(CommskitError, match="From"):
+        campaign.compile(ws)

@@ -102,17 +102,45 @@ class InvalidAddress(ValueError):
     """Raised by :func:`normalise_email` with the validator's reason."""
 
 
-@lru_cache(maxsize=65536)
 def normalise_email(address: str) -> str:
     """Return the address with its domain lower-cased and IDN domains as A-labels.
 
     The local part is kept as written (RFC 5321 lets the receiving server decide its case).
     Raises :class:`InvalidAddress` for a syntactically invalid address; no DNS lookup is made.
+    The checks are email-validator's (``check_deliverability=False``).
 
     >>> normalise_email("Jean.Dupont@Exámple.FR")
     'Jean.Dupont@xn--exmple-qta.fr'
     """
     text = address.strip()
+    # the common case: a plain ASCII dot-atom address. Its local part needs no more checks than
+    # the pattern, so only the domain goes through email-validator, once per distinct domain
+    # (partner lists share few domains); tests check both paths agree.
+    match = _PLAIN.match(text)
+    if match is not None and len(match.group(1)) <= 64:
+        local, domain = match.group(1), _validated_domain(match.group(2))
+        if len(local) + 1 + len(domain) <= 254:
+            return f"{local}@{domain}"
+    return _normalise_slow(text)
+
+
+# RFC 5322 dot-atom (what email-validator accepts unquoted), ASCII only
+_ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_PLAIN = re.compile(rf"({_ATEXT}(?:\.{_ATEXT})*)@([A-Za-z0-9.-]+)\Z")
+
+
+@lru_cache(maxsize=65536)
+def _validated_domain(domain: str) -> str:
+    """Return the normalised form of an ASCII domain, or raise InvalidAddress."""
+    try:
+        result = validate_email(f"x@{domain}", check_deliverability=False)
+    except EmailNotValidError as exc:
+        raise InvalidAddress(str(exc)) from None
+    return str(result.ascii_domain).lower()
+
+
+def _normalise_slow(text: str) -> str:
+    """Normalise any other spelling: display names, mailto:, IDN, non-ASCII local parts."""
     # spreadsheet cells often hold "Name <addr>" or a mailto: link
     if text.lower().startswith("mailto:"):
         text = text[7:]
@@ -125,15 +153,27 @@ def normalise_email(address: str) -> str:
         result = validate_email(text, check_deliverability=False)
     except EmailNotValidError as exc:
         raise InvalidAddress(str(exc)) from None
-    local, _, domain = (result.ascii_email or result.normalized).rpartition("@")
-    if result.ascii_email is None:
+    if result.ascii_email is not None:
+        local, _, domain = result.ascii_email.rpartition("@")
+    else:
         # non-ASCII local part (SMTPUTF8): keep it, but still send the domain as A-label
-        local = result.local_part
-        domain = result.ascii_domain
+        local, domain = result.local_part, result.ascii_domain
     return f"{local}@{domain.lower()}"
 
 
 _ANGLE = re.compile(r"<([^<>]+)>\s*$")
+
+
+class EmailHasher:
+    """Compute :func:`email_hash` for many addresses with one key (the HMAC key set up once)."""
+
+    def __init__(self, secret: bytes) -> None:
+        self._base = hmac.new(secret, digestmod=hashlib.sha256)
+
+    def __call__(self, email: str) -> str:
+        mac = self._base.copy()
+        mac.update(email.lower().encode("utf-8"))
+        return mac.hexdigest()
 
 
 def email_hash(secret: bytes, email: str) -> str:
@@ -152,6 +192,8 @@ def fold(text: str) -> str:
     >>> fold("Île-de-France")
     'ile-de-france'
     """
+    if text.isascii():
+        return text.lower()  # casefold() of ASCII text is lower(), and much faster than NFKD
     decomposed = unicodedata.normalize("NFKD", text)
     return "".join(ch for ch in decomposed if not unicodedata.combining(ch)).casefold()
 
@@ -168,6 +210,8 @@ def normalise_tag(tag: str) -> str:
 
 def split_tags(cell: str) -> list[str]:
     """Split a spreadsheet "tags" cell on commas, semicolons or pipes."""
+    if not cell:
+        return []
     return [t for t in (normalise_tag(part) for part in re.split(r"[,;|]", cell)) if t]
 
 
@@ -190,6 +234,7 @@ _LANGUAGE_ALIASES = {
 }
 
 
+@lru_cache(maxsize=1024)
 def normalise_language(value: str) -> str:
     """Return "fr" or "en" for the usual spellings; raise ValueError otherwise."""
     key = fold(value.strip())
@@ -217,6 +262,7 @@ _BASIS_ALIASES = {
 }
 
 
+@lru_cache(maxsize=1024)
 def normalise_basis(value: str) -> str:
     """Return one of :data:`BASES` for the usual French and English spellings.
 
@@ -231,6 +277,7 @@ def normalise_basis(value: str) -> str:
 _DATE_FORMATS = ("%Y-%m-%d", "%d/%m/%Y", "%d/%m/%y", "%d.%m.%Y", "%Y/%m/%d")
 
 
+@lru_cache(maxsize=1024)
 def normalise_date(value: str) -> str:
     """Return an ISO date (YYYY-MM-DD) from ISO or French day-first spellings.
 

@@ -23,8 +23,8 @@ from ..errors import ContactImportError
 from .contacts import (
     BASES,
     FIELDS,
+    EmailHasher,
     InvalidAddress,
-    email_hash,
     fold,
     normalise_basis,
     normalise_date,
@@ -354,7 +354,8 @@ def read_contact_file(
     is_json = suffix in (".json", ".jsonl", ".ndjson") or (
         suffix not in (".csv", ".tsv", ".txt") and text.lstrip()[:1] in ("[", "{")
     )
-    records: list[tuple[int, Mapping[str, Any]]]
+    json_items: list[tuple[int, Mapping[str, Any]]] = []
+    csv_cells: list[tuple[int, list[str]]] = []
     if is_json:
         fmt, json_records = _json_records(text, path)
         columns: list[str] = []
@@ -362,7 +363,7 @@ def read_contact_file(
             for key in item:
                 if key not in columns:
                     columns.append(key)
-        records = list(json_records)
+        json_items = list(json_records)
         delimiter = None
     else:
         fmt = "csv"
@@ -372,23 +373,38 @@ def read_contact_file(
         except ContactImportError as exc:
             raise ContactImportError(exc.message, path=path, line=1, hint=exc.hint) from None
         columns = [h.strip() for h in header]
-        records = []
-        width = len(columns)
         try:
             for number, cells in csv_rows:
-                if not any(cell.strip() for cell in cells):
+                if not "".join(cells).strip():
                     continue
-                records.append((number, dict(zip(columns, cells[:width], strict=False))))
+                csv_cells.append((number, cells))
         except ContactImportError as exc:
             raise ContactImportError(exc.message, path=path, line=exc.line, hint=exc.hint) from None
     resolved = resolve_columns(columns, options.mapping, path, allow_synonyms=is_json)
-    parsed = ParsedFile(path, fmt, encoding, delimiter, resolved, total_rows=len(records))
-    extra_tags = [t for t in (normalise_tag(t) for t in options.tags) if t]
-    seen: dict[str, int] = {}
-    for number, record in records:
-        _parse_row(
-            number, record, resolved, options, default_basis, extra_tags, secret, seen, parsed
-        )
+    parsed = ParsedFile(
+        path, fmt, encoding, delimiter, resolved, total_rows=len(json_items) + len(csv_cells)
+    )
+    rows = _RowBuilder(options, default_basis, secret, parsed)
+    if is_json:
+        for number, json_item in json_items:
+            rows.add(number, *_split_json(json_item, resolved))
+    else:
+        # per column, where its cells go: computed once, not per row
+        scalars = [(i, t) for i, t in enumerate(resolved.values()) if t in _SCALAR_TARGETS]
+        tag_columns = [i for i, t in enumerate(resolved.values()) if t == "tags"]
+        attribute_columns = [
+            (i, t.removeprefix("attributes."))
+            for i, t in enumerate(resolved.values())
+            if t.startswith("attributes.")
+        ]
+        width = len(columns)
+        for number, cells in csv_cells:
+            if len(cells) < width:
+                cells = cells + [""] * (width - len(cells))
+            values = {target: cells[i].strip() for i, target in scalars}
+            tags = [t for i in tag_columns if cells[i] for t in split_tags(cells[i])]
+            attributes = {key: cells[i].strip() for i, key in attribute_columns if cells[i].strip()}
+            rows.add(number, values, tags, attributes)
     return parsed
 
 
@@ -417,19 +433,15 @@ def _text(value: Any) -> str:
     return str(value).strip()
 
 
-def _parse_row(
-    number: int,
-    record: Mapping[str, Any],
-    resolved: Mapping[str, str],
-    options: ImportOptions,
-    default_basis: str,
-    extra_tags: list[str],
-    secret: bytes,
-    seen: dict[str, int],
-    parsed: ParsedFile,
-) -> None:
+_SCALAR_TARGETS = frozenset(("email", *_SCALARS))
+
+
+def _split_json(
+    record: Mapping[str, Any], resolved: Mapping[str, str]
+) -> tuple[dict[str, str], list[str], dict[str, str]]:
+    """Sort one JSON object's values into fields, tags and attributes."""
     values: dict[str, str] = {}
-    tags: list[str] = list(extra_tags)
+    tags: list[str] = []
     attributes: dict[str, str] = {}
     for column, raw_value in record.items():
         target = resolved.get(column, IGNORE)
@@ -441,14 +453,12 @@ def _parse_row(
             else:
                 tags.extend(split_tags(_text(raw_value)))
             continue
+        text = _text(raw_value)
         if target.startswith("attributes."):
-            if isinstance(raw_value, dict) and column == "attributes":
-                continue
-            text = _text(raw_value)
             if text:
                 attributes[target.removeprefix("attributes.")] = text
             continue
-        text = _text(raw_value)
+        # synonyms (email / courriel): the first non-empty value wins
         if text or target not in values:
             values[target] = text
     # a JSON export's "attributes" object comes back as attributes
@@ -458,41 +468,67 @@ def _parse_row(
             text = _text(value)
             if slug(str(key)) and text:
                 attributes[slug(str(key))] = text
-    address = values.pop("email", "")
-    try:
-        email = normalise_email(address)
-    except InvalidAddress as exc:
-        reason = "no address" if not address else f"invalid address: {exc}"
-        parsed.skipped.append(SkippedRow(number, address, reason))
-        return
-    key = email_hash(secret, email)
-    if key in seen:
-        parsed.skipped.append(SkippedRow(number, email, f"duplicate of row {seen[key]}"))
-        return
-    try:
-        if values.get("language"):
-            values["language"] = normalise_language(values["language"])
-        if values.get("basis"):
-            values["basis"] = normalise_basis(values["basis"])
-        if values.get("basis_date"):
-            values["basis_date"] = normalise_date(values["basis_date"])
-    except ValueError as exc:
-        parsed.skipped.append(SkippedRow(number, email, str(exc)))
-        return
-    seen[key] = number
-    # option values and derived values only fill fields left empty by the file and the store,
-    # so importing the same file again on another day changes nothing
-    defaults: dict[str, str] = {}
-    if options.kind.strip():
-        defaults["kind"] = options.kind.strip()
-    if default_basis:
-        defaults["basis"] = default_basis
-    if values.get("basis") or default_basis:
-        defaults["basis_source"] = options.source.strip() or f"import:{parsed.path.name}"
-        defaults["basis_date"] = today()
-    elif options.source.strip():
-        defaults["basis_source"] = options.source.strip()
-    scalars = {name: values[name] for name in _SCALARS if values.get(name)}
-    parsed.rows.append(
-        IncomingContact(number, email, key, scalars, defaults, sorted(set(tags)), attributes)
-    )
+    return values, tags, attributes
+
+
+class _RowBuilder:
+    """Validate rows one by one into ``parsed.rows`` / ``parsed.skipped``."""
+
+    def __init__(
+        self, options: ImportOptions, default_basis: str, secret: bytes, parsed: ParsedFile
+    ) -> None:
+        self.parsed = parsed
+        self.hasher = EmailHasher(secret)
+        self.seen: dict[str, int] = {}
+        self.extra_tags = [t for t in (normalise_tag(t) for t in options.tags) if t]
+        # option values and derived values only fill fields left empty by the file and the
+        # store, so importing the same file again on another day changes nothing
+        base: dict[str, str] = {}
+        if options.kind.strip():
+            base["kind"] = options.kind.strip()
+        if default_basis:
+            base["basis"] = default_basis
+        self.defaults_plain = dict(base)
+        if options.source.strip():
+            self.defaults_plain["basis_source"] = options.source.strip()
+        self.defaults_with_basis = {
+            **base,
+            "basis_source": options.source.strip() or f"import:{parsed.path.name}",
+            "basis_date": today(),
+        }
+        self.has_default_basis = bool(default_basis)
+
+    def add(
+        self, number: int, values: dict[str, str], tags: list[str], attributes: dict[str, str]
+    ) -> None:
+        parsed = self.parsed
+        address = values.pop("email", "")
+        try:
+            email = normalise_email(address)
+        except InvalidAddress as exc:
+            reason = "no address" if not address else f"invalid address: {exc}"
+            parsed.skipped.append(SkippedRow(number, address, reason))
+            return
+        key = self.hasher(email)
+        if key in self.seen:
+            parsed.skipped.append(SkippedRow(number, email, f"duplicate of row {self.seen[key]}"))
+            return
+        try:
+            if values.get("language"):
+                values["language"] = normalise_language(values["language"])
+            if values.get("basis"):
+                values["basis"] = normalise_basis(values["basis"])
+            if values.get("basis_date"):
+                values["basis_date"] = normalise_date(values["basis_date"])
+        except ValueError as exc:
+            parsed.skipped.append(SkippedRow(number, email, str(exc)))
+            return
+        self.seen[key] = number
+        with_basis = self.has_default_basis or bool(values.get("basis"))
+        defaults = self.defaults_with_basis if with_basis else self.defaults_plain
+        scalars = {name: value for name, value in values.items() if value}
+        if self.extra_tags:
+            tags = [*tags, *self.extra_tags]
+        parsed.rows.append(
+            IncomingContact(number, email, key, scalars, defaults, sorted(set(tags)), attributes)
+        )

@@ -3,7 +3,7 @@
 A token is ``base64url(varint(contact_id) || list_name || mac)`` without padding, where ``mac`` is
 the first 10 bytes (80 bits) of HMAC-SHA256(workspace secret, ``"unsubscribe\\0" || payload``).
 The address never appears in it; the list name does (it is not secret), so that one function can
-verify a token without a list registry. A token for contact 1234 and list "infolettre" is 31
+verify a token without a list registry. A token for contact 1234 and list "infolettre" is 30
 characters long.
 
     >>> token = make_token(b"0123456789abcdef", 1234, "infolettre")

@@ -12,6 +12,7 @@ import sys
 from typing import Any
 
 import click
+from rich.markup import escape
 
 from ..errors import CommskitError
 from . import audience, compose, feeds, send, workspace
@@ -25,7 +26,8 @@ class CommskitGroup(click.Group):
         try:
             return super().invoke(ctx)
         except CommskitError as exc:
-            error_console().print(f"[bold red]Error:[/] {exc}", highlight=False, markup=True)
+            # the message is data (file names, feed titles): escape it so [brackets] survive
+            error_console().print(f"[bold red]Error:[/] {escape(str(exc))}", highlight=False)
             sys.exit(1)
         except KeyboardInterrupt:
             error_console().print(
@@ -38,7 +40,7 @@ class CommskitGroup(click.Group):
             if os.environ.get("COMMSKIT_DEBUG"):
                 raise
             error_console().print(
-                f"[bold red]Internal error:[/] {type(exc).__name__}: {exc}. "
+                f"[bold red]Internal error:[/] {type(exc).__name__}: {escape(str(exc))}. "
                 "This is a bug in commskit; run again with COMMSKIT_DEBUG=1 for the traceback "
                 "and report it.",
                 highlight=False,

@@ -20,6 +20,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 from rich.table import Table
+from rich.text import Text
 
 from ..workspace import Workspace
 
@@ -98,7 +99,8 @@ def print_table(
     for name in columns:
         table.add_column(name, justify=(justify or {}).get(name, "left"), overflow="fold")  # type: ignore[arg-type]
     for row in rows:
-        table.add_row(*("" if v is None else str(v) for v in row))
+        # cells are data (feed titles, names): never interpret them as rich markup
+        table.add_row(*(Text("" if v is None else str(v)) for v in row))
     console().print(table)
 
 

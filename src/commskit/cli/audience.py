@@ -74,6 +74,7 @@ def contacts() -> None:
     default="",
     help="Legal basis where the file has none: consent, public-mission or professional.",
 )
+@click.option("--dry-run", is_flag=True, help="Report what the import would do; store nothing.")
 @json_option
 @pass_app
 def import_(
@@ -84,6 +85,7 @@ def import_(
     kind: str,
     source: str,
     basis: str,
+    dry_run: bool,
     as_json: bool,
 ) -> None:
     """Import (upsert by address) a CSV, JSON or JSON Lines export of partners.
@@ -106,12 +108,14 @@ def import_(
             source=source,
             basis=basis,
             progress=advance,
+            dry_run=dry_run,
         )
     if as_json:
         print_json(report.to_dict())
         return
     echo(
-        f"{file.name}: {report.total_rows} rows ({report.encoding}, "
+        ("Dry run, nothing stored. " if dry_run else "")
+        + f"{file.name}: {report.total_rows} rows ({report.encoding}, "
         f"{_delimiter_name(report.delimiter)}) — imported {report.imported}, "
         f"updated {report.updated}, unchanged {report.unchanged}, skipped {len(report.skipped)}"
     )

@@ -3,27 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-import importlib
 from pathlib import Path
-from typing import Any
 
 import click
 
 from ._common import AppContext, echo, json_option, note, pass_app, print_json, print_table
-
-
-def _unsubscribe_url(ws: Any, contact: Any, list_name: str) -> str:
-    """Return the unsubscribe URL this contact would get (a signed token when possible)."""
-    base = ws.settings.unsubscribe.url or "https://example.invalid/unsubscribe"
-    token = "APERCU"  # noqa: S105 - a visible placeholder, not a secret
-    if getattr(contact, "id", 0):
-        try:
-            tokens = importlib.import_module("commskit.audience.tokens")
-        except ImportError:  # the audience stage is not installed in this build
-            tokens = None
-        if tokens is not None:
-            token = str(tokens.make_token(ws.secret, contact.id, list_name))
-    return f"{base}?t={token}"
 
 
 @click.command()
@@ -45,37 +29,13 @@ def render(app: AppContext, campaign: str, to: str | None, output: Path | None) 
 
     Example: commskit render 2026-11-infolettre --to camille@example.org -o out/
     """
-    from ..compose.preview import contact_for
+    from ..compose.files import render_files
 
     ws = app.workspace()
-    loaded = ws.campaign(campaign)
-    compiled = loaded.compile(ws)
-    contact = contact_for(ws, to, loaded.language)
-    url = _unsubscribe_url(ws, contact, loaded.list_name)
-    parts = compiled.render(contact, unsubscribe_url=url)
-    from ..render.compiled import sender_domain
-
-    domain = sender_domain(ws, compiled.static.from_)
-    raw = compiled.message_for(
-        contact,
-        message_id=f"<render.{loaded.id}@{domain}>",
-        unsubscribe_url=url,
-        unsubscribe_mailto=ws.settings.unsubscribe.mailto or None,
-    )
-    folder = output or ws.path(ws.settings.paths.output)
-    folder.mkdir(parents=True, exist_ok=True)
-    written = []
-    for suffix, data in (
-        (".html", parts.html.encode()),
-        (".txt", parts.text.encode()),
-        (".eml", raw),
-    ):
-        target = folder / f"{loaded.id}{suffix}"
-        target.write_bytes(data)
-        written.append(target)
-    for target in written:
+    files = render_files(ws, ws.campaign(campaign), to=to, folder=output)
+    for target in (files.html, files.text, files.eml):
         echo(str(target))
-    note(f"Rendered for {contact.email}; {len(parts.html.encode()) / 1024:.0f} KB of HTML.")
+    note(f"Rendered for {files.recipient}; {files.html_bytes / 1024:.0f} KB of HTML.")
 
 
 @click.command()

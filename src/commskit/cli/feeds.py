@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
+from ..errors import DigestError
 from ..feeds.digest_formats import FORMATS, render_digest
 from ..feeds.fetch import FetchReport
 from ._common import (
@@ -84,7 +86,7 @@ def feeds_list(app: AppContext, urls: bool, as_json: bool) -> None:
     columns = ("name", "topics", "state", "items", "errors", "last fetch (UTC)", "last error")
     print_table(
         (*columns, "url") if urls else columns,
-        rows,
+        list(rows),
         justify={"items": "right", "errors": "right"},
     )
 
@@ -180,7 +182,7 @@ def _print_fetch(report: FetchReport) -> None:
         )
     print_table(
         ("feed", "status", "new", "dup", "time", "detail"),
-        rows,
+        list(rows),
         justify={"new": "right", "dup": "right", "time": "right"},
     )
     seconds = (report.finished - report.started).total_seconds()
@@ -227,11 +229,23 @@ def fetch(
     help="7d, 24h, 2w, 2026-11-01, all, or last (since the last --mark of this name).",
 )
 @click.option("--topic", "topics", multiple=True, help="Only this topic (repeatable).")
-@click.option("--format", "fmt", type=click.Choice(sorted(FORMATS)), help="Output format.")
+@click.option(
+    "--format",
+    "fmt",
+    # a plain string: formats registered later (e.g. the email-ready HTML) are accepted too
+    help=f"Output format: {', '.join(FORMATS)} (default: from -o's suffix, else settings).",
+)
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write here.")
 @click.option("--max-per-topic", type=int, help="Items per topic (default: settings).")
 @click.option("--mark", is_flag=True, help="Record this digest so --since last never repeats it.")
 @click.option("--fetch", "do_fetch", is_flag=True, help="Fetch the feeds first.")
+@click.option(
+    "--send",
+    "do_send",
+    is_flag=True,
+    help="Email it to [digest] recipients/segment, at most once per [digest] period.",
+)
+@click.option("--test", "test_address", metavar="ADDR", help="With --send: one copy to ADDR only.")
 @json_option
 @pass_app
 def digest(
@@ -244,13 +258,18 @@ def digest(
     max_per_topic: int | None,
     mark: bool,
     do_fetch: bool,
+    do_send: bool,
+    test_address: str | None,
     as_json: bool,
 ) -> None:
     """Build the veille digest: new items grouped by topic, ranked, duplicates folded in.
 
-    Weekly cron line (Monday 08:00), fetch included, never repeating an item:
+    Weekly cron line (Monday 08:00): fetch, write it for the wiki, email it to the team; never
+    repeats an item, never sends twice in a week. With --send, --mark records the digest only
+    once the email has gone to everyone.
 
-      0 8 * * 1 cd /srv/veille && commskit digest --fetch --since last --mark -o out/veille.md
+    \b
+      0 8 * * 1 cd ~/veille && commskit digest --fetch --since last --mark --send -o out.md
 
     Example: commskit digest --since 7d --topic covoiturage --format html -o veille.html
     """
@@ -262,8 +281,16 @@ def digest(
             f"Fetched: {report.new_items} new item(s)"
             + (f", {failed} feed(s) failed (see `commskit feeds list`)" if failed else "")
         )
-    result = ws.digest(name, since, list(topics) or None, max_per_topic, mark=mark)
-    if as_json:
+    if test_address and not do_send:
+        raise click.UsageError("--test goes with --send")
+    if fmt is not None and fmt not in FORMATS:
+        # checked before any work, so a typo never looks like "nothing new"
+        raise DigestError(
+            f"unknown digest format {fmt!r}", hint=f"Use one of: {', '.join(FORMATS)}"
+        )
+    sending = do_send and not test_address
+    result = ws.digest(name, since, list(topics) or None, max_per_topic, mark=mark and not sending)
+    if as_json and not do_send:
         print_json(result.to_dict())
         return
     if fmt is None:
@@ -276,16 +303,50 @@ def digest(
             + (f"; {output} left as it was" if output else "")
         )
         return
-    text = render_digest(result, fmt)
-    if output is None:
-        click.echo(text, nl=False)
-    else:
+    text = render_digest(result, fmt, ws)
+    if output is not None:
         _write(output, text)
         note(f"Wrote {output} ({result.total} item(s) in {len(result.sections)} topic(s))")
+    elif not do_send:
+        click.echo(text, nl=False)
     if result.unmatched:
         note(f"{result.unmatched} item(s) matched no topic (see `commskit rules test --stored`)")
-    if mark:
+    if do_send:
+        _send_digest(ws, result, test_address=test_address, mark=mark, as_json=as_json)
+    elif mark:
         note(f"Marked: the next `--since last` starts at {result.end:%Y-%m-%d %H:%M} UTC")
+
+
+def _send_digest(
+    ws: Any, result: Any, *, test_address: str | None, mark: bool, as_json: bool
+) -> None:
+    """Send the digest through the campaign engine, then mark it once everyone has it."""
+    from ..send.digest import send_digest
+
+    with progress_bar("Sending the digest") as advance:
+        report = send_digest(ws, result, test_address=test_address, progress=advance)
+    if as_json:
+        print_json({"digest": result.to_dict(), "send": report.to_dict()})
+    if test_address:
+        note(f"Sent one test copy to {test_address}.")
+        return
+    done = report.stopped is None and not report.retry_later and not report.unknown
+    note(
+        f"Digest {report.campaign_id}: {report.sent} sent now, "
+        f"{report.counts.get('sent', 0)} in all this period"
+        + (f", {report.failed} failed" if report.failed else "")
+        + (f"; stopped: {report.stopped}" if report.stopped else "")
+    )
+    if not mark:
+        return
+    if done and report.sent:
+        ws.mark_digest(result)
+        note(f"Marked: the next `--since last` starts at {result.end:%Y-%m-%d %H:%M} UTC")
+    elif done:
+        # everyone already had this period's digest: keep these items for the next one
+        note("Not marked: this period's digest was already sent; these items go into the next.")
+    else:
+        note("Not marked yet: run the same command again to finish the send.")
 
 
 # --- rules ---------------------------------------------------------------------------------------
@@ -329,7 +390,7 @@ def rules_test(
             why = "; ".join(f"{p} ({', '.join(f)})" for p, f in fields.items())
             why = why or "feed default topic"
             rows.append((r.title[:70], m.topic, why))
-    print_table(("item", "topic", "matched"), rows)
+    print_table(("item", "topic", "matched"), list(rows))
 
 
 def register(main: click.Group) -> None:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import jinja2
 import yaml
 
+from ..audience.contacts import Contact
 from ..render.compiled import item_view, veille_items
 from .campaign import Campaign
 from .environment import (
@@ -18,7 +19,6 @@ from .environment import (
     strings_for,
     template_dirs,
 )
-from .sample import SampleContact
 
 if TYPE_CHECKING:
     from ..workspace import Workspace
@@ -40,7 +40,7 @@ def campaign_post(ws: Workspace, campaign: Campaign, *, digest: Any = None) -> s
     text_env = make_environment(
         template_dirs(ws.path(ws.settings.paths.templates)), autoescape=False
     )
-    nobody = SampleContact(email="", language=campaign.language)
+    nobody = Contact(id=0, email="", language=campaign.language)
     body = call_template(
         lambda: text_env.from_string(campaign.body).render(contact=nobody, unsubscribe_url=""),
         path=campaign.path,
@@ -107,7 +107,7 @@ def digest_post(ws: Workspace, digest: Any) -> str:
         "post.md",
         {
             "front_matter": _Raw(front),
-            "body": "",
+            "body": "" if digest.total else strings["digest_empty"],
             "sections": sections,
         },
     )

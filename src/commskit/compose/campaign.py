@@ -394,9 +394,10 @@ def find_campaign(ws: Workspace, path_or_name: str | Path) -> Path:
         candidates.append(folder / f"{given.name}.md")
     candidates.append(folder / given.name)
     for candidate in candidates:
-        if candidate.is_file():
+        # the folder's README explains campaigns; it is not one
+        if candidate.is_file() and candidate.name.lower() != "readme.md":
             return candidate.resolve()
-    names = sorted(p.stem for p in folder.glob("*.md")) if folder.is_dir() else []
+    names = [p.stem for p in list_campaigns(ws)] if folder.is_dir() else []
     raise CampaignError(
         f"campaign {str(path_or_name)!r} not found",
         hint=f"Known campaigns: {', '.join(names)}" if names else "Create one in campaigns/",

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ..render.compiled import item_view
+from ..feeds.digest import EPOCH
+from ..render.compiled import CompiledCampaign, compile_campaign, item_view
 from ..render.html import inline_css, mjml_to_html
+from .campaign import Campaign
 from .environment import make_environment, render_template, strings_for, template_dirs
 
 if TYPE_CHECKING:
@@ -35,7 +37,8 @@ def digest_context(
         "body": "",
         "digest": {
             "name": digest.name,
-            "start": digest.start.strftime(fmt),
+            # "since all" starts at the epoch: show no start date rather than 01/01/1970
+            "start": "" if digest.start <= EPOCH else digest.start.strftime(fmt),
             "end": digest.end.strftime(fmt),
             "total": digest.total,
             "sections": sections,
@@ -53,9 +56,34 @@ def digest_context(
     }
 
 
+def compile_digest(
+    ws: Workspace, digest: Any, *, subject: str | None = None, list_name: str | None = None
+) -> CompiledCampaign:
+    """Compile a Digest into a CompiledCampaign, so it goes through the same send engine.
+
+    Recipients may be plain addresses (objects with ``email`` and ``id``); the ``digest``
+    template shows no personal field. The campaign id is ``<digest name>-<end, UTC>``.
+    """
+    language = getattr(digest, "language", None) or ws.settings.workspace.language
+    strings = strings_for(language)
+    view = digest_context(ws, digest, language=language)["digest"]
+    campaign = Campaign(
+        id=f"{digest.name}-{digest.end:%Y%m%dT%H%M}",
+        path=ws.path("commskit.toml"),
+        subject=subject or ws.settings.digest.subject or strings["digest_title"],
+        body="",
+        body_line=1,
+        template=ws.settings.digest.template or "digest",
+        list_name=list_name or digest.name,
+        language=language,
+    )
+    return compile_campaign(ws, campaign, extra_context={"digest": view})
+
+
 def render_digest_html(ws: Workspace, digest: Any, *, language: str | None = None) -> str:
     """Render a Digest (contract 1) with the MJML ``digest`` template to inlined HTML."""
-    env = make_environment(template_dirs(ws.path(ws.settings.paths.templates)))
+    dirs = template_dirs(ws.path(ws.settings.paths.templates))
+    env = make_environment(dirs)
     name = f"{ws.settings.digest.template or 'digest'}.mjml"
     source = render_template(env, name, digest_context(ws, digest, language=language))
-    return inline_css(mjml_to_html(source, template=name))
+    return inline_css(mjml_to_html(source, template=name, include_dirs=dirs))

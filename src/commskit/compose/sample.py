@@ -1,43 +1,18 @@
-"""A Contact-shaped stand-in for previews, checks and workspaces without the audience store."""
+"""A plausible contact to preview and check a campaign with, when no real one is named."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from ..audience.contacts import Contact
+
+#: Kept for scripts written against the stand-in used before contacts existed: it is a Contact.
+SampleContact = Contact
 
 
-@dataclass(frozen=True)
-class SampleContact:
-    """A recipient with the fields of :class:`commskit.audience.Contact` (contract 2)."""
-
-    email: str
-    id: int = 0
-    first_name: str = ""
-    last_name: str = ""
-    organization: str = ""
-    kind: str = ""
-    region: str = ""
-    department: str = ""
-    language: str = "fr"
-    stage: str = ""
-    tags: tuple[str, ...] = ()
-    attributes: Mapping[str, str] = field(default_factory=dict)
-    basis: str = ""
-    basis_source: str = ""
-    basis_date: str = ""
-
-    @property
-    def full_name(self) -> str:
-        """Return "First Last", or an empty string when both are unknown."""
-        return " ".join(p for p in (self.first_name, self.last_name) if p)
-
-
-def sample_contact(
-    email: str = "camille.martin@example.org", *, language: str = "fr"
-) -> SampleContact:
-    """Return a plausible contact to preview and check a campaign with."""
+def sample_contact(email: str = "camille.martin@example.org", *, language: str = "fr") -> Contact:
+    """Return a plausible, unsaved contact (id 0) in the campaign's language."""
     if language == "en":
-        return SampleContact(
+        return Contact(
+            id=0,
             email=email,
             first_name="Alex",
             last_name="Taylor",
@@ -47,7 +22,8 @@ def sample_contact(
             department="35",
             language="en",
         )
-    return SampleContact(
+    return Contact(
+        id=0,
         email=email,
         first_name="Camille",
         last_name="Martin",

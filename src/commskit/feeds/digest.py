@@ -6,9 +6,10 @@ settings.digest.since on the first run). Marking records the digest's end time a
 the items it included: ``since="last"`` and ``mark=True`` never include an item twice, even one
 fetched late with an old date.
 
-An item is in the period when it was published in it, or first fetched in it with a publication
-date at most :data:`LATE_GRACE` older than the start (a feed that publishes late is not lost, a
-newly added feed's archive does not flood the digest).
+An item is in the period when it was published in it. With ``since="last"`` it is also in when it
+was first fetched in the period with a publication date at most :data:`LATE_GRACE` older than the
+start: a feed that publishes late is not lost, a newly added feed's archive does not flood the
+digest.
 """
 
 from __future__ import annotations
@@ -170,7 +171,8 @@ def build_digest(
                 hint=f"Use one of: {', '.join(rules.ids()) or '(no topics defined)'}",
             )
     exclude: set[str] = set()
-    if isinstance(since, str) and since.strip().lower() == "last":
+    since_last = isinstance(since, str) and since.strip().lower() == "last"
+    if since_last:
         last = repo.last_digest(name)
         start = (
             datetime.fromisoformat(last["end"])
@@ -185,13 +187,16 @@ def build_digest(
     if start >= now:
         raise DigestError(f"the period starts in the future ({start:%Y-%m-%d %H:%M} UTC)")
     digest = Digest(name=name, start=start, end=now, language=language)
-    late_start = max(start - LATE_GRACE, EPOCH) if start > EPOCH else EPOCH
+    # Only "since last" takes late items: an explicit window means "published in it".
+    late_start = max(start - LATE_GRACE, EPOCH) if since_last else start
     rows = repo.window_items(_iso(start), _iso(now), _iso(late_start))
     rows = [r for r in rows if r["id"] not in exclude]
     duplicates = repo.duplicates_of([r["id"] for r in rows])
     sections: dict[str, DigestSection] = {}
     for row in rows:
         dups = [d for d in duplicates.get(row["id"], []) if d["id"] not in exclude]
+        if not any(m["feed_url"] in feeds for m in (row, *dups)):
+            continue  # its feed was removed from the lists: the user no longer wants it
         item, matches = _digest_item(row, dups, rules, feeds, now, half_life_days)
         if wanted:
             matches = [m for m in matches if m.topic in wanted]

@@ -13,6 +13,7 @@ import json
 import re
 from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 from ..errors import DigestError
 from .digest import EPOCH, Digest, DigestItem
@@ -102,11 +103,8 @@ def to_markdown(digest: Digest) -> str:
             lines.append(f"  {escape_markdown(meta)}")
             if item.summary_text:
                 lines.append(f"  {escape_markdown(item.summary_text)}")
-            if item.also_in:
-                also = ", ".join(
-                    f"<{_md_url(a)}>" if a.startswith("http") else escape_markdown(a)
-                    for a in item.also_in
-                )
+            if _other_links(item):
+                also = ", ".join(f"<{_md_url(a)}>" for a in _other_links(item))
                 lines.append(f"  {labels['also_in']} : {also}")
             lines.append("")
     if digest.left_out:
@@ -130,8 +128,8 @@ def to_text(digest: Digest) -> str:
                 lines.append(f"  {item.url}")
             meta = " · ".join(p for p in (_day(item.published), _sources_line(item, labels)) if p)
             lines.append(f"  {meta}")
-            if item.also_in:
-                lines.append(f"  {labels['also_in']} : {', '.join(item.also_in)}")
+            if _other_links(item):
+                lines.append(f"  {labels['also_in']} : {', '.join(_other_links(item))}")
             lines.append("")
     if digest.left_out:
         lines += [labels["left_out"].format(n=digest.left_out), ""]
@@ -180,10 +178,8 @@ def to_html(digest: Digest) -> str:
             out.append(f'<p class="meta">{e(meta)}</p>')
             if item.summary_html:
                 out.append(f"<div>{item.summary_html}</div>")
-            if item.also_in:
-                links = ", ".join(
-                    f'<a href="{e(a)}">{e(a)}</a>' if _safe_url(a) else e(a) for a in item.also_in
-                )
+            if _other_links(item):
+                links = ", ".join(f'<a href="{e(a)}">{e(a)}</a>' for a in _other_links(item))
                 out.append(f'<p class="meta">{e(labels["also_in"])} : {links}</p>')
             out.append("</article>")
         out.append("</section>")
@@ -193,24 +189,48 @@ def to_html(digest: Digest) -> str:
     return "\n".join(out) + "\n"
 
 
+def _other_links(item: DigestItem) -> list[str]:
+    """Return the duplicates' own links (their feed names are already under "Sources")."""
+    return [a for a in item.also_in if _safe_url(a)]
+
+
 def _safe_url(url: str) -> bool:
     return url.startswith(("https://", "http://"))
 
 
-FORMATS: dict[str, Formatter] = {
+def to_email_html(digest: Digest, workspace: Any) -> str:
+    """Return the email-ready digest: the workspace's MJML ``digest`` template, CSS inlined."""
+    return str(workspace.render_digest_html(digest))
+
+
+FORMATS: dict[str, Callable[..., str]] = {
     "markdown": to_markdown,
-    "html": to_html,
+    "html": to_email_html,
+    "page": to_html,
     "json": to_json,
     "text": to_text,
 }
 
 
-def register_format(name: str, formatter: Formatter) -> None:
-    """Make ``formatter`` available as ``--format name`` (e.g. the email-ready HTML)."""
+# formats whose function takes (digest, workspace): templates and settings live in the workspace
+_NEEDS_WORKSPACE: set[str] = {"html"}
+
+
+def register_format(
+    name: str, formatter: Callable[..., str], *, needs_workspace: bool = False
+) -> None:
+    """Make ``formatter`` available as ``--format name`` (e.g. the email-ready HTML).
+
+    With ``needs_workspace``, it is called as ``formatter(digest, workspace)``.
+    """
     FORMATS[name] = formatter
+    if needs_workspace:
+        _NEEDS_WORKSPACE.add(name)
+    else:
+        _NEEDS_WORKSPACE.discard(name)
 
 
-def render_digest(digest: Digest, fmt: str = "markdown") -> str:
+def render_digest(digest: Digest, fmt: str = "markdown", workspace: Any = None) -> str:
     """Return ``digest`` rendered in format ``fmt``; DigestError for an unknown format."""
     try:
         formatter = FORMATS[fmt]
@@ -218,4 +238,8 @@ def render_digest(digest: Digest, fmt: str = "markdown") -> str:
         raise DigestError(
             f"unknown digest format {fmt!r}", hint=f"Use one of: {', '.join(FORMATS)}"
         ) from None
+    if fmt in _NEEDS_WORKSPACE:
+        if workspace is None:
+            raise DigestError(f"the {fmt!r} digest format needs a workspace")
+        return formatter(digest, workspace)
     return formatter(digest)

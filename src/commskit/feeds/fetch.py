@@ -218,7 +218,7 @@ async def _check_public(request: httpx.Request) -> None:
         if not address.is_global:
             raise httpx.RequestError(
                 f"refused: {host} resolves to the non-public address {address} "
-                "(set [feeds] allow_private_networks = true to allow it)",
+                "(set allow_private_networks = true in the feeds settings to allow it)",
                 request=request,
             )
 
@@ -282,10 +282,14 @@ class Fetcher:
         except httpx.HTTPError as exc:
             download.result.status = "error"
             download.result.error = _describe(exc)
+        except Exception as exc:  # one feed's surprise must not stop the others
+            download.result.status = "error"
+            download.result.error = f"{type(exc).__name__}: {exc}"[:300]
         download.result.elapsed = time.perf_counter() - started
         if download.body is not None and download.result.status == "ok":
             await self._parse(download)
             download.result.elapsed += download.result.parse_seconds
+        download.body = None  # parsed items are all we keep until the store step
         return download
 
     async def _read_file(self, url: str, download: _Download, state: Any) -> None:
@@ -412,7 +416,8 @@ _ACCEPT = (
 
 
 def _too_big(limit: int) -> str:
-    return f"body larger than the {limit / 1024 / 1024:g} MiB cap ([feeds] max_bytes); refused"
+    mib = limit / 1024 / 1024
+    return f"body larger than the {mib:g} MiB cap (feeds setting max_bytes); refused"
 
 
 def _describe(exc: httpx.HTTPError) -> str:
@@ -471,7 +476,7 @@ def fetch_feeds(
     if progress is not None:
         progress(0, total=len(to_fetch))
     fetcher = Fetcher(settings, states, now)
-    downloads = asyncio.run(fetcher.run(to_fetch, progress)) if to_fetch else []
+    downloads = _run_async(fetcher, to_fetch, progress) if to_fetch else []
     by_url = {d.feed.url: d for d in downloads}
     index = _dedupe_index(store, now, dedupe_threshold)
     for feed in feeds:
@@ -483,6 +488,19 @@ def fetch_feeds(
             report.results.append(download.result)
     report.finished = datetime.now(UTC)
     return report
+
+
+def _run_async(
+    fetcher: Fetcher, feeds: Sequence[FeedSource], progress: Progress | None
+) -> list[_Download]:
+    """Run the downloads on a fresh event loop, in a thread if the caller already runs one
+    (a notebook, an async application): ``fetch`` stays a plain blocking call."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(fetcher.run(feeds, progress))
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="commskit-fetch") as pool:
+        return pool.submit(asyncio.run, fetcher.run(feeds, progress)).result()
 
 
 def _dedupe_index(store: Store, now: datetime, threshold: float) -> DuplicateIndex:

@@ -197,11 +197,11 @@ def load_rules(path: Path) -> TopicRules:
             f"unknown table or key {extra[0]!r}",
             path=path,
             line=_line_of(text, extra[0], None),
-            hint="The topic rules file holds only [[topic]] blocks",
+            hint="The topic rules file holds only topic blocks",
         )
     raw_topics = data.get("topic", [])
     if not isinstance(raw_topics, list):
-        raise RuleError("`topic` must be an array of tables ([[topic]])", path=path)
+        raise RuleError("`topic` must be an array of tables (topic blocks)", path=path)
     rules = TopicRules(path=path)
     for index, raw in enumerate(raw_topics):
         line = headers[index] if index < len(headers) else None
@@ -225,7 +225,7 @@ def _build_topic(raw: Mapping[str, Any], *, path: Path, text: str, line: int | N
     unknown = sorted(set(raw) - set(TOPIC_KEYS))
     if unknown:
         raise RuleError(
-            f"unknown key {unknown[0]!r} in [[topic]]",
+            f"unknown key {unknown[0]!r} in topic block",
             path=path,
             line=_line_of(text, unknown[0], line),
             hint=f"Known keys: {', '.join(TOPIC_KEYS)}",
@@ -233,7 +233,7 @@ def _build_topic(raw: Mapping[str, Any], *, path: Path, text: str, line: int | N
     topic_id = raw.get("id")
     if not isinstance(topic_id, str) or not _ID.match(topic_id):
         raise RuleError(
-            "each [[topic]] needs an id made of lower-case letters, digits, - or _",
+            "each topic block needs an id made of lower-case letters, digits, - or _",
             path=path,
             line=line,
         )
@@ -291,11 +291,11 @@ def _build_topic(raw: Mapping[str, Any], *, path: Path, text: str, line: int | N
 
 def append_topics(path: Path, topics: Sequence[tuple[str, str]]) -> None:
     """Append empty ``[[topic]]`` blocks (id, title) to the rules file as text, keeping comments."""
-    import tomli_w
+    from .sources import toml_value
 
     existing = path.read_text(encoding="utf-8") if path.exists() else ""
     blocks = "\n".join(
-        "[[topic]]\n" + tomli_w.dumps({"id": tid, "title": title, "keywords": []})
+        f"[[topic]]\nid = {toml_value(tid)}\ntitle = {toml_value(title)}\nkeywords = []\n"
         for tid, title in topics
     )
     if existing and not existing.endswith("\n"):

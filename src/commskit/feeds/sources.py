@@ -148,11 +148,11 @@ def load_toml_list(path: Path, *, known_topics: Iterable[str] | None = None) -> 
             f"unknown table or key {extra[0]!r} in a feed list",
             path=path,
             line=_first_line(text, extra[0]),
-            hint="A feed list holds only [[feed]] blocks",
+            hint="A feed list holds only feed blocks",
         )
     entries = data.get("feed", [])
     if not isinstance(entries, list):
-        raise FeedSourceError("`feed` must be an array of tables ([[feed]])", path=path)
+        raise FeedSourceError("`feed` must be an array of tables (feed blocks)", path=path)
     topics = set(known_topics) if known_topics is not None else None
     out: list[FeedSource] = []
     for index, entry in enumerate(entries):
@@ -160,7 +160,7 @@ def load_toml_list(path: Path, *, known_topics: Iterable[str] | None = None) -> 
         unknown = sorted(set(entry) - set(FEED_KEYS))
         if unknown:
             raise FeedSourceError(
-                f"unknown key {unknown[0]!r} in [[feed]]",
+                f"unknown key {unknown[0]!r} in feed block",
                 path=path,
                 line=key_line(text, start, unknown[0]),
                 hint=f"Known keys: {', '.join(FEED_KEYS)}",
@@ -171,7 +171,7 @@ def load_toml_list(path: Path, *, known_topics: Iterable[str] | None = None) -> 
                 "feed entry without url",
                 path=path,
                 line=start,
-                hint='Add url = "https://…" (or a path to a local file) to this [[feed]]',
+                hint='Add url = "https://…" (or a path to a local file) to this feed block',
             )
         try:
             url = resolve_url(written, path)
@@ -293,8 +293,15 @@ def load_feed_lists(
     return lists
 
 
+def toml_value(value: Any) -> str:
+    """Return ``value`` as inline TOML (strings escaped by tomli-w; lists on one line)."""
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    return tomli_w.dumps({"v": value})[len("v = ") :].strip()
+
+
 def feed_block(feed: FeedSource) -> str:
-    """Return a ``[[feed]]`` TOML block for ``feed`` (values escaped by tomli-w)."""
+    """Return a ``[[feed]]`` TOML block for ``feed``, one ``key = value`` per line."""
     entry: dict[str, Any] = {"name": feed.name, "url": feed.written_url or feed.url}
     if feed.topics:
         entry["topics"] = list(feed.topics)
@@ -304,7 +311,7 @@ def feed_block(feed: FeedSource) -> str:
         entry["weight"] = feed.weight
     if not feed.enabled:
         entry["enabled"] = False
-    return "[[feed]]\n" + tomli_w.dumps(entry)
+    return "[[feed]]\n" + "".join(f"{k} = {toml_value(v)}\n" for k, v in entry.items())
 
 
 def append_feeds(path: Path, feeds: Sequence[FeedSource]) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import html
 import re
 import unicodedata
+from urllib.parse import urljoin, urlsplit
 
 import nh3
 
@@ -20,13 +21,17 @@ ALLOWED_ATTRIBUTES = {"a": {"href", "title"}}
 ALLOWED_SCHEMES = frozenset({"http", "https", "mailto"})
 
 _SPACES = re.compile(r"\s+")
+_DEAD_LINK = re.compile(r"<a (?![^>]*\bhref=)[^>]*>(.*?)</a>", re.DOTALL)
+# combining marks left by NFKD decomposition (accents, cedillas, diaereses)
+_COMBINING = re.compile(r"[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]")
 
 
 def fold(text: str) -> str:
     """Return ``text`` lower-cased without accents, so "Véhicule" compares equal to "vehicule"."""
+    if text.isascii():
+        return text.casefold()
     decomposed = unicodedata.normalize("NFKD", text)
-    stripped = "".join(c for c in decomposed if not unicodedata.combining(c))
-    return stripped.casefold()
+    return _COMBINING.sub("", decomposed).casefold()
 
 
 def collapse(text: str) -> str:
@@ -34,16 +39,31 @@ def collapse(text: str) -> str:
     return _SPACES.sub(" ", text).strip()
 
 
-def sanitise_html(fragment: str) -> str:
-    """Return ``fragment`` cleaned to the allow-list (no script, style, on*, javascript:)."""
-    return nh3.clean(
+def sanitise_html(fragment: str, base_url: str = "") -> str:
+    """Return ``fragment`` cleaned to the allow-list (no script, style, on*, javascript:).
+
+    Relative links are made absolute against ``base_url`` (a digest is read far from the feed's
+    site); links that are not http(s)/mailto once resolved are dropped.
+    """
+
+    def resolve(tag: str, attribute: str, value: str) -> str | None:
+        if attribute != "href":
+            return value
+        absolute = urljoin(base_url, value.strip()) if base_url else value.strip()
+        scheme = urlsplit(absolute).scheme.lower()
+        return absolute if scheme in ALLOWED_SCHEMES else None
+
+    cleaned = nh3.clean(
         fragment,
         tags=set(ALLOWED_TAGS),
         attributes={k: set(v) for k, v in ALLOWED_ATTRIBUTES.items()},
         url_schemes=set(ALLOWED_SCHEMES),
         link_rel="noopener noreferrer nofollow",
         strip_comments=True,
-    ).strip()
+        attribute_filter=resolve,
+    )
+    # an <a> whose href was dropped is no link: keep its text only
+    return _DEAD_LINK.sub(r"\1", cleaned).strip()
 
 
 def html_to_text(fragment: str) -> str:

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+from urllib.request import url2pathname
 
 from ..errors import FeedSourceError
 from .digest import Digest, build_digest, mark_digest
@@ -185,6 +187,11 @@ def add_feed(
         raise FeedSourceError(
             str(exc), hint="Give an http(s):// or file:// URL, or a path"
         ) from None
+    if absolute.startswith("file:") and not Path(url2pathname(urlsplit(absolute).path)).exists():
+        raise FeedSourceError(
+            f"{url!r} is neither a web address nor an existing file",
+            hint="Give the full URL, e.g. https://example.org/feed.xml, or the path of a file",
+        )
     existing = lists.by_url().get(absolute)
     if existing is not None:
         raise FeedSourceError(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import css_inline
@@ -22,10 +23,34 @@ _PREHEADER = re.compile(r'<div style="display:none;[^"]*">.*?</div>', re.S)
 _INLINER = css_inline.CSSInliner(keep_style_tags=True, load_remote_stylesheets=False)
 
 
-def mjml_to_html(source: str, *, template: str = "", path: Path | None = None) -> str:
+def _include_loader(dirs: Sequence[Path]) -> Callable[..., str]:
+    """Resolve ``<mj-include path="…">`` inside the given folders only."""
+
+    def load(path: str) -> str:
+        name = path
+        for folder in dirs:
+            base = folder.resolve()
+            for candidate in (base / name, base / f"{name}.mjml"):
+                resolved = candidate.resolve()
+                if resolved.is_relative_to(base) and resolved.is_file():
+                    return resolved.read_text(encoding="utf-8")
+        raise ValueError(f"mj-include {name!r} not found in {', '.join(map(str, dirs))}")
+
+    return load
+
+
+def mjml_to_html(
+    source: str,
+    *,
+    template: str = "",
+    path: Path | None = None,
+    include_dirs: Sequence[Path] = (),
+) -> str:
     """Render MJML markup to HTML, raising TemplateError naming the template on failure."""
     try:
-        return mjml2html(source, disable_comments=True)
+        return mjml2html(
+            source, disable_comments=True, include_loader=_include_loader(include_dirs)
+        )
     except ValueError as exc:
         message = str(exc)
         line = None

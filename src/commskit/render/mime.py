@@ -25,6 +25,7 @@ from email.message import EmailMessage
 from email.parser import BytesParser
 from email.utils import format_datetime, parseaddr
 from typing import Any
+from urllib.parse import quote
 
 import idna
 
@@ -73,6 +74,8 @@ def _header_registry() -> HeaderRegistry:
 POLICY = email_policy.SMTP.clone(
     cte_type="7bit", max_line_length=76, header_factory=_header_registry()
 )
+if HAS_VERIFY_GENERATED_HEADERS:  # pragma: no cover - Python ≥ 3.13 / patched 3.12
+    POLICY = POLICY.clone(verify_generated_headers=True)
 
 
 def check_header_value(value: str, *, field: str) -> str:
@@ -271,6 +274,8 @@ class Attachment:
     filename: str
     content_type: str
     data: bytes
+    #: Content-Type parameters, e.g. (("charset", "utf-8"), ("method", "PUBLISH")) for .ics
+    params: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -351,7 +356,11 @@ def build_message(
     for attachment in attachments:
         maintype, _, subtype = attachment.content_type.partition("/")
         msg.add_attachment(
-            attachment.data, maintype=maintype, subtype=subtype, filename=attachment.filename
+            attachment.data,
+            maintype=maintype,
+            subtype=subtype,
+            filename=attachment.filename,
+            params=dict(attachment.params),
         )
     return msg.as_bytes(policy=POLICY)
 
@@ -413,10 +422,15 @@ class MessageSkeleton:
                 encoded = base64.encodebytes(attachment.data).replace(b"\n", b"\r\n").decode()
                 filename = attachment.filename
                 check_header_value(filename, field="attachment name")
+                params = "".join(f';\r\n {k}="{v}"' for k, v in attachment.params)
+                if filename.isascii() and '"' not in filename and "\\" not in filename:
+                    disposition = f'filename="{filename}"'
+                else:  # RFC 2231 for non-ASCII names
+                    disposition = f"filename*=utf-8''{quote(filename, safe='')}"
                 tail += (
-                    f"\r\n--{mixed}\r\nContent-Type: {attachment.content_type}\r\n"
+                    f"\r\n--{mixed}\r\nContent-Type: {attachment.content_type}{params}\r\n"
                     f"Content-Transfer-Encoding: base64\r\n"
-                    f'Content-Disposition: attachment;\r\n filename="{filename}"\r\n\r\n{encoded}'
+                    f"Content-Disposition: attachment;\r\n {disposition}\r\n\r\n{encoded}"
                 )
             tail += f"\r\n--{mixed}--\r\n"
         self.tail = tail.encode("ascii")

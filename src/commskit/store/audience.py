@@ -45,6 +45,9 @@ _SELECT = ", ".join(f"c.{name}" for name in _COLUMNS)
 #: :meth:`AudienceRepo.history` reads whichever of them exist.
 SEND_LOG_COLUMNS = ("campaign_id", "status", "sent_at", "updated_at", "error")
 
+#: Unicode-aware lower() registered on the connection.
+LOWER_SQL = "commskit_lower"
+
 _NOT_SUPPRESSED = (
     "NOT EXISTS (SELECT 1 FROM suppressions s"
     " WHERE s.email_hash = c.email_hash AND s.list_name IN ('', ?))"
@@ -100,6 +103,7 @@ class AudienceRepo:
         # freed pages are zeroed: an erased address must not linger in free space
         self.conn.execute("PRAGMA secure_delete=ON")
         self.conn.create_function(FOLD_SQL, 1, _sql_fold, deterministic=True)
+        self.conn.create_function(LOWER_SQL, 1, _sql_lower, deterministic=True)
 
     # --- reading contacts ------------------------------------------------------------------
 
@@ -313,9 +317,13 @@ class AudienceRepo:
             ).rowcount
             if count:
                 deleted["contact_tags"] = count
+            deleted["contacts"] = self.conn.execute(
+                "DELETE FROM contacts WHERE id = ?", (contact.id,)
+            ).rowcount
         for table in self._tables_with("email"):
+            # SQLite's lower() only knows ASCII: compare with Python's, as the hash does
             count = self.conn.execute(
-                f'DELETE FROM "{_ident(table)}" WHERE lower(email) = ?',  # noqa: S608 (name from schema)
+                f'DELETE FROM "{_ident(table)}" WHERE {LOWER_SQL}(email) = ?',  # noqa: S608 (name from schema)
                 (email.lower(),),
             ).rowcount
             if count:
@@ -359,6 +367,10 @@ class AudienceRepo:
 def _ident(name: str) -> str:
     """Escape a table name read from sqlite_master for use inside double quotes."""
     return name.replace('"', '""')
+
+
+def _sql_lower(value: str | None) -> str | None:
+    return value.lower() if isinstance(value, str) else value
 
 
 def _sql_fold(value: str | None) -> str | None:

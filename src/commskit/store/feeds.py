@@ -153,11 +153,15 @@ class FeedRepo:
         )
 
     def window_items(self, start: str, end: str, late_start: str) -> list[sqlite3.Row]:
-        """Return kept items published in [start, end), or seen then and dated ≥ late_start."""
+        """Return kept items published in [start, end], or seen then and dated ≥ late_start.
+
+        Bounds are inclusive: times are stored to the second, and a fetch and a digest often
+        share one (repeats across marked digests are excluded by item id, not by time).
+        """
         return list(
             self.conn.execute(
-                "SELECT * FROM items WHERE duplicate_of IS NULL AND published < ? AND ("
-                " published >= ? OR (first_seen >= ? AND first_seen < ? AND published >= ?))"
+                "SELECT * FROM items WHERE duplicate_of IS NULL AND published <= ? AND ("
+                " published >= ? OR (first_seen >= ? AND first_seen <= ? AND published >= ?))"
                 " ORDER BY published DESC, rowid",
                 (end, start, start, end, late_start),
             )

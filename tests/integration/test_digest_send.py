@@ -1,0 +1,118 @@
+"""`commskit digest --fetch --since last --mark --send`: the Monday job, end to end."""
+
+from __future__ import annotations
+
+import email
+import json
+import shutil
+from datetime import UTC, datetime
+from email import policy
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from commskit import ConfigError, PreflightError, Workspace
+from commskit.cli import main
+from commskit.send.digest import period_key, send_digest
+
+SAMPLES = Path(__file__).resolve().parents[2] / "feeds" / "samples"
+
+
+@pytest.fixture
+def team_ws(tmp_path: Path) -> Workspace:
+    root = tmp_path / "ws"
+    Workspace.init(root).close()
+    config = root / "commskit.toml"
+    text = config.read_text(encoding="utf-8")
+    text = text.replace(
+        'sources = ["feeds/*.toml", "feeds/*.opml"]', 'sources = ["feeds/one.toml"]'
+    )
+    text = text.replace('url = "outbox:.commskit/outbox"', 'url = "outbox:outbox"')
+    text = text.replace(
+        'recipients = ["equipe@covoiturage.example.gouv.fr"]',
+        'recipients = ["equipe@covoiturage.example.gouv.fr",'
+        ' "direction@covoiturage.example.gouv.fr"]',
+    )
+    config.write_text(text, encoding="utf-8")
+    shutil.copy(SAMPLES / "ministere.xml", root / "feeds" / "one.xml")
+    (root / "feeds" / "one.toml").write_text(
+        '[[feed]]\nname = "Ministère"\nurl = "one.xml"\ntopics = ["mobilites"]\n', encoding="utf-8"
+    )
+    return Workspace.open(root)
+
+
+def _run(ws: Workspace, *args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(main, ["-C", str(ws.root), *args])
+    return result.exit_code, result.output
+
+
+def _stdout(ws: Workspace, *args: str) -> str:
+    result = CliRunner().invoke(main, ["-C", str(ws.root), *args])
+    assert result.exit_code == 0, result.output
+    return result.stdout
+
+
+def _outbox(ws: Workspace) -> list[Path]:
+    folder = ws.root / "outbox" / "new"
+    return sorted(folder.iterdir()) if folder.exists() else []
+
+
+def test_monday_job_sends_once_and_never_repeats(team_ws: Workspace) -> None:
+    out = str(team_ws.root / "out" / "veille.md")
+    cron = ("digest", "--fetch", "--since", "all", "--mark", "--send", "-o", out)
+    code, output = _run(team_ws, *cron)
+    assert code == 0, output
+    sent = _outbox(team_ws)
+    assert len(sent) == 2
+    message = email.message_from_bytes(sent[0].read_bytes(), policy=policy.default)
+    assert message["Subject"] == team_ws.settings.digest.subject
+    assert message["List-Unsubscribe"].startswith("<https://")
+    html = message.get_body(("html",))
+    assert html is not None
+    assert "Ministère" in html.get_content()
+    assert (team_ws.root / "out" / "veille.md").read_text(encoding="utf-8").startswith("#")
+
+    # the same cron line again: nothing new, nothing sent
+    code, output = _run(team_ws, *("digest", "--fetch", "--since", "last", "--mark", "--send"))
+    assert code == 0, output
+    assert "Nothing new" in output
+    assert len(_outbox(team_ws)) == 2
+
+
+def test_rerun_after_an_interrupted_send_finishes_it_without_doubles(team_ws: Workspace) -> None:
+    team_ws.fetch()
+    digest = team_ws.digest(since="all")
+    first = send_digest(team_ws, digest, recipients=["equipe@covoiturage.example.gouv.fr"])
+    assert first.sent == 1
+    # same period, the full list now (as a re-run after a crash would see it)
+    second = send_digest(team_ws, digest)
+    assert second.sent == 1
+    assert second.counts["sent"] == 2
+    assert len(_outbox(team_ws)) == 2
+    recipients = sorted(
+        email.message_from_bytes(p.read_bytes(), policy=policy.default)["To"].addresses[0].addr_spec
+        for p in _outbox(team_ws)
+    )
+    assert recipients == sorted(team_ws.settings.digest.recipients)
+
+
+def test_digest_json_with_send(team_ws: Workspace) -> None:
+    data = json.loads(_stdout(team_ws, "digest", "--fetch", "--since", "all", "--send", "--json"))
+    assert data["send"]["sent"] == 2
+    assert data["digest"]["total"] > 0
+
+
+def test_no_recipients_is_a_clear_error(team_ws: Workspace) -> None:
+    team_ws.fetch()
+    with pytest.raises(PreflightError, match=r"no recipients.*\[digest\] recipients"):
+        send_digest(team_ws, team_ws.digest(since="all"), recipients=[])
+
+
+def test_period_keys() -> None:
+    moment = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
+    assert period_key(moment, "week") == "2026-W48"
+    assert period_key(moment, "day") == "2026-11-23"
+    assert period_key(moment, "month") == "2026-11"
+    with pytest.raises(ConfigError, match="period must be one of"):
+        period_key(moment, "fortnight")
