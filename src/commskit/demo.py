@@ -164,8 +164,8 @@ def run_demo(directory: Path | None = None, *, step: Step | None = None) -> Demo
     with a short description before each stage, for progress display.
     """
     from .compose.files import render_files, write_blog_post
+    from .compose.veille import veille_items
     from .feeds.digest_formats import render_digest
-    from .render.compiled import veille_items
 
     say = step or (lambda _message: None)
     started = time.monotonic()

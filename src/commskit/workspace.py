@@ -190,14 +190,16 @@ class Workspace:
         max_per_topic: int | None = None,
         *,
         mark: bool = False,
+        now: datetime | None = None,
     ) -> Digest:
         """Build the veille digest (``since``: 7d, 24h, 2026-11-01, last, all or a datetime).
 
-        ``mark`` records it so ``since="last"`` never repeats its items.
+        ``mark`` records it so ``since="last"`` never repeats its items; ``now`` (default: the
+        current time) is the end of the period and the reference for recency ranking.
         """
         from .feeds import veille
 
-        return veille.digest(self, name, since, topics, max_per_topic, mark=mark)
+        return veille.digest(self, name, since, topics, max_per_topic, mark=mark, now=now)
 
     def mark_digest(self, digest: Digest) -> None:
         """Record ``digest`` as sent (its end time and items), for ``since="last"``."""

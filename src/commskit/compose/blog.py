@@ -10,7 +10,6 @@ import jinja2
 import yaml
 
 from ..audience.contacts import Contact
-from ..render.compiled import item_view, veille_items
 from .campaign import Campaign
 from .environment import (
     call_template,
@@ -19,6 +18,7 @@ from .environment import (
     strings_for,
     template_dirs,
 )
+from .veille import item_view, veille_items
 
 if TYPE_CHECKING:
     from ..workspace import Workspace

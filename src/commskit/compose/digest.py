@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ..feeds.digest import EPOCH
-from ..render.compiled import CompiledCampaign, compile_campaign, item_view
-from ..render.html import inline_css, mjml_to_html
 from .campaign import Campaign
 from .environment import make_environment, render_template, strings_for, template_dirs
+from .veille import item_view
 
 if TYPE_CHECKING:
+    from ..render.compiled import CompiledCampaign
     from ..workspace import Workspace
 
 
@@ -77,6 +77,8 @@ def compile_digest(
         list_name=list_name or digest.name,
         language=language,
     )
+    from ..render.compiled import compile_campaign  # render builds on compose: import late
+
     return compile_campaign(ws, campaign, extra_context={"digest": view})
 
 
@@ -86,4 +88,6 @@ def render_digest_html(ws: Workspace, digest: Any, *, language: str | None = Non
     env = make_environment(dirs)
     name = f"{ws.settings.digest.template or 'digest'}.mjml"
     source = render_template(env, name, digest_context(ws, digest, language=language))
+    from ..render.html import inline_css, mjml_to_html
+
     return inline_css(mjml_to_html(source, template=name, include_dirs=dirs))

@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import jinja2
-import nh3
 from jinja2 import meta
 from markdown_it import MarkdownIt
 from markupsafe import Markup
@@ -39,6 +38,7 @@ from ..compose.environment import (
 )
 from ..compose.ics import build_ics
 from ..compose.sample import sample_contact
+from ..compose.veille import _http_url, item_view, veille_items
 from ..errors import RenderError, TemplateError
 from . import mime
 from .html import html_to_text, inline_css, mjml_to_html
@@ -276,55 +276,6 @@ def _check_body_jinja(env: jinja2.Environment, campaign: Campaign) -> None:
             line=line,
             hint="The body may use contact.* (first_name, organization…) and unsubscribe_url",
         )
-
-
-def _http_url(url: str) -> str:
-    return url if url.startswith(("https://", "http://")) else ""
-
-
-def veille_items(ws: Workspace, campaign: Campaign, digest: Any = None) -> list[Any]:
-    """Return the top items of the veille digest a campaign asks for (best score first)."""
-    options = campaign.veille
-    if options is None:
-        return []
-    if digest is None:
-        build = getattr(ws, "digest", None)
-        if build is None:
-            return []
-        digest = build(
-            name=options.name,
-            since=options.since,
-            topics=list(options.topics) or None,
-            max_per_topic=None,
-        )
-    items = [item for section in digest.sections for item in section.items]
-    seen: set[str] = set()
-    unique = []
-    for item in sorted(items, key=lambda i: -float(i.score)):
-        if item.id in seen:
-            continue
-        seen.add(item.id)
-        unique.append(item)
-    return unique[: options.max]
-
-
-def item_view(item: Any, *, date_format: str) -> dict[str, Any]:
-    """Prepare a digest item for templates: text stays text, HTML is re-sanitised."""
-    published = item.published
-    return {
-        "id": item.id,
-        "title": str(item.title),
-        "url": _http_url(str(item.url or "")),
-        "summary_html": Markup(nh3.clean(str(item.summary_html or ""))),  # noqa: S704
-        "summary_text": str(item.summary_text or ""),
-        "source": item.sources[0] if item.sources else "",
-        "sources": list(item.sources),
-        "also_in": list(item.also_in),
-        "topics": list(item.topics),
-        "authors": list(item.authors),
-        "published": published.strftime(date_format) if published else "",
-        "published_iso": published.isoformat() if published else "",
-    }
 
 
 def _event_view(campaign: Campaign, language: str) -> dict[str, Any] | None:
@@ -575,11 +526,13 @@ def compile_campaign(
     *,
     digest: Any = None,
     extra_context: Mapping[str, Any] | None = None,
+    veille_now: dt.datetime | None = None,
 ) -> CompiledCampaign:
     """Run Jinja, MJML, CSS inlining and html2text once for ``campaign``.
 
-    ``digest`` replaces ``ws.digest(...)`` for the veille section; ``extra_context`` adds
-    non-personal names for the template (the ``digest`` email uses it).
+    ``digest`` replaces ``ws.digest(...)`` for the veille section; ``veille_now`` pins the
+    veille window's end (see :func:`veille_items`); ``extra_context`` adds non-personal names for
+    the template (the ``digest`` email uses it).
     """
     dirs = template_dirs(ws.path(ws.settings.paths.templates))
     env = make_environment(dirs)
@@ -599,7 +552,7 @@ def compile_campaign(
             path=campaign.path,
             line_offset=0,
         )
-    items = veille_items(ws, campaign, digest)
+    items = veille_items(ws, campaign, digest, now=veille_now)
     context = stage_one_context(
         ws, campaign, tokens, body_html=body_html, veille=items, subject_display=subject_display
     )
