@@ -71,7 +71,7 @@ def crash_loop(
     for copies in by_rcpt.values():
         assert len({c.message_id for c in copies}) == 1
     print(f"{done_kills} kills, {duplicates} duplicate(s)")
-    counts = ws.store.sends.counts("crash")
+    counts = ws.store.sends.counts(f"crash-p{processes}")
     assert counts["sent"] == recipients
     assert sum(counts.values()) == recipients
 
@@ -98,3 +98,28 @@ def test_sigkill_many_times(request, ws, smtp_server, python, subprocess_env):
             kills=40,
             processes=processes,
         )
+
+
+def test_ctrl_c_finishes_in_flight_messages_and_resumes_without_duplicates(
+    ws, smtp_server, python, subprocess_env, doubles
+):
+    # a slow relay, so the interrupt lands mid-campaign
+    server = smtp_server(doubles.Script(stall_rcpt=lambda a, n: 0.05))
+    argv = [python, str(HELPER), str(ws.root), server.url, "200", str(CONCURRENCY), "1"]
+    proc = subprocess.Popen(
+        argv, env=subprocess_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    deadline = time.monotonic() + 30
+    while len(server.handler.messages) < 20 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGINT)
+    proc.communicate(timeout=30)
+    assert proc.returncode != 0
+    counts = ws.store.sends.counts("crash-p1")
+    assert counts["sending"] == 0  # in-flight messages were finished and recorded
+    assert 20 <= counts["sent"] < 200
+    result = subprocess.run(argv, env=subprocess_env, capture_output=True, timeout=120)
+    assert result.returncode == 0, result.stderr.decode()
+    by_rcpt = server.handler.by_rcpt()
+    assert len(by_rcpt) == 200
+    assert all(len(copies) == 1 for copies in by_rcpt.values())

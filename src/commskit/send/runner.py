@@ -701,6 +701,11 @@ class CampaignRunner:
                 if retry_at is None or retry_at - time.time() > self.ctx.retry_wait:
                     break
                 await asyncio.sleep(max(0.0, retry_at - time.time()))
+        except BaseException:
+            # Ctrl-C (the task is cancelled): let the messages in flight finish and be recorded,
+            # hand nothing new to the transport
+            state.stop = state.stop or "interrupted"
+            raise
         finally:
             for _ in workers:
                 await queue.put(None)
