@@ -180,7 +180,17 @@ def status(app: AppContext, campaign: str | None, as_json: bool) -> None:
     if not rows:
         echo("No campaign has been sent yet.")
         return
-    columns = ["campaign", "sent", "pending", "failed", "suppressed", "skipped", "unknown", "total"]
+    columns = [
+        "campaign",
+        "sent",
+        "pending",
+        "sending",
+        "failed",
+        "suppressed",
+        "skipped",
+        "unknown",
+        "total",
+    ]
     print_table(
         columns,
         [[r["campaign"], *(r[c] for c in columns[1:])] for r in rows],
