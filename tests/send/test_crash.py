@@ -100,12 +100,13 @@ def test_sigkill_many_times(request, ws, smtp_server, python, subprocess_env):
         )
 
 
+@pytest.mark.parametrize("processes", [1, 2])
 def test_ctrl_c_finishes_in_flight_messages_and_resumes_without_duplicates(
-    ws, smtp_server, python, subprocess_env, doubles
+    ws, smtp_server, python, subprocess_env, doubles, processes
 ):
     # a slow relay, so the interrupt lands mid-campaign
     server = smtp_server(doubles.Script(stall_rcpt=lambda a, n: 0.05))
-    argv = [python, str(HELPER), str(ws.root), server.url, "200", str(CONCURRENCY), "1"]
+    argv = [python, str(HELPER), str(ws.root), server.url, "200", str(CONCURRENCY), str(processes)]
     proc = subprocess.Popen(
         argv, env=subprocess_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )
@@ -115,7 +116,7 @@ def test_ctrl_c_finishes_in_flight_messages_and_resumes_without_duplicates(
     proc.send_signal(signal.SIGINT)
     proc.communicate(timeout=30)
     assert proc.returncode != 0
-    counts = ws.store.sends.counts("crash-p1")
+    counts = ws.store.sends.counts(f"crash-p{processes}")
     assert counts["sending"] == 0  # in-flight messages were finished and recorded
     assert 20 <= counts["sent"] < 200
     result = subprocess.run(argv, env=subprocess_env, capture_output=True, timeout=120)

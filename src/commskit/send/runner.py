@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import copyreg
 import ctypes
 import dataclasses
@@ -577,8 +578,11 @@ class CampaignRunner:
         error: BaseException | None = None
         try:
             asyncio.run(parent_part())
-        except BaseException as exc:  # wait for the children before reporting it
+        except BaseException as exc:  # stop the children, wait for them, then report it
             error = exc
+            for pid, _read_end in children:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGTERM)
         died = False
         for pid, read_end in children:
             with os.fdopen(read_end, "rb") as pipe:
@@ -960,7 +964,9 @@ def _child_main(
     outcome: dict[str, Any] = {"error": None}
     try:
         _die_with_parent(parent)
-        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        # Ctrl-C reaches the whole process group: the parent relays it as SIGTERM, on which the
+        # child stops like the parent does (in-flight messages finish and are recorded)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         assert runner.reopen is not None
         job, repo = runner.reopen()
         child = CampaignRunner(
@@ -972,6 +978,9 @@ def _child_main(
             counters[part] += n
 
         async def go() -> None:
+            task = asyncio.current_task()
+            if task is not None:
+                asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
             transport = child.transport_factory()
             transport.limit_concurrency(share)
             await transport.open()
@@ -984,6 +993,8 @@ def _child_main(
             asyncio.run(go())
         except CommskitError as exc:
             outcome["error"] = exc
+        except asyncio.CancelledError:
+            outcome["error"] = SendError("interrupted")
         outcome.update(
             sent=result.sent,
             failed=result.failed,
