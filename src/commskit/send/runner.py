@@ -776,6 +776,10 @@ class CampaignRunner:
             result.sent += 1
         else:
             self._record(row, outcome, result)
+            status = outcome.enhanced_status or ""
+            if outcome.code == 421 or status.startswith("4.7."):
+                # the relay asks us to slow down: this connection slot pauses before its next one
+                await asyncio.sleep(min(self.ctx.retry_base, 30.0))
         if progress is not None:
             progress(1)
 
