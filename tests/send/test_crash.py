@@ -15,6 +15,22 @@ HELPER = Path(__file__).with_name("_crash_sender.py")
 CONCURRENCY = 4
 
 
+def leftover_processes(root: Path) -> list[int]:
+    """Return the pids of helper processes still running for this workspace (Linux /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().split(b"\0")
+            state = (entry / "stat").read_text().split(") ", 1)[1][0]
+        except (OSError, IndexError):
+            continue
+        if state != "Z" and str(HELPER).encode() in cmdline and str(root).encode() in cmdline:
+            found.append(int(entry.name))
+    return found
+
+
 def crash_loop(
     ws, smtp_server, python, subprocess_env, *, recipients: int, kills: int, processes: int
 ) -> None:
@@ -63,6 +79,9 @@ def crash_loop(
         result = subprocess.run(argv, env=subprocess_env, capture_output=True, timeout=120)
         assert result.returncode == 0, result.stderr.decode()
 
+    # nothing survives a killed run: forked senders and pre-flight workers die with it
+    time.sleep(0.2)
+    assert leftover_processes(ws.root) == []
     by_rcpt = handler.by_rcpt()
     assert set(by_rcpt) == {f"p{i + 1}@example.net" for i in range(recipients)}
     duplicates = sum(len(copies) - 1 for copies in by_rcpt.values())

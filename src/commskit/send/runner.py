@@ -903,7 +903,11 @@ class _RenderChecker:
             global _CHECK_RUNNER
             _CHECK_RUNNER = runner  # the forked workers inherit it
             self.pool = concurrent.futures.ProcessPoolExecutor(
-                max_workers=parallel, mp_context=mp.get_context("fork")
+                max_workers=parallel,
+                mp_context=mp.get_context("fork"),
+                # a kill -9 of the command must not leave idle workers behind
+                initializer=_die_with_parent,
+                initargs=(os.getpid(),),
             )
             self.window = parallel * 3
 
