@@ -24,7 +24,7 @@ def main(root: str, url: str, count: int, concurrency: int, processes: int) -> N
     ws = Workspace.open(root)
     recipients = [Person(i + 1, f"p{i + 1}@example.net") for i in range(count)]
     job = SendJob(
-        campaign_id="crash",
+        campaign_id=f"crash-p{processes}",
         compiled=CompiledDouble(body_size=500),
         recipients=recipients,
         list_name="infolettre",

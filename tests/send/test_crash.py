@@ -15,6 +15,22 @@ HELPER = Path(__file__).with_name("_crash_sender.py")
 CONCURRENCY = 4
 
 
+def leftover_processes(root: Path) -> list[int]:
+    """Return the pids of helper processes still running for this workspace (Linux /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().split(b"\0")
+            state = (entry / "stat").read_text().split(") ", 1)[1][0]
+        except (OSError, IndexError):
+            continue
+        if state != "Z" and str(HELPER).encode() in cmdline and str(root).encode() in cmdline:
+            found.append(int(entry.name))
+    return found
+
+
 def crash_loop(
     ws, smtp_server, python, subprocess_env, *, recipients: int, kills: int, processes: int
 ) -> None:
@@ -63,6 +79,9 @@ def crash_loop(
         result = subprocess.run(argv, env=subprocess_env, capture_output=True, timeout=120)
         assert result.returncode == 0, result.stderr.decode()
 
+    # nothing survives a killed run: forked senders and pre-flight workers die with it
+    time.sleep(0.2)
+    assert leftover_processes(ws.root) == []
     by_rcpt = handler.by_rcpt()
     assert set(by_rcpt) == {f"p{i + 1}@example.net" for i in range(recipients)}
     duplicates = sum(len(copies) - 1 for copies in by_rcpt.values())
@@ -71,7 +90,7 @@ def crash_loop(
     for copies in by_rcpt.values():
         assert len({c.message_id for c in copies}) == 1
     print(f"{done_kills} kills, {duplicates} duplicate(s)")
-    counts = ws.store.sends.counts("crash")
+    counts = ws.store.sends.counts(f"crash-p{processes}")
     assert counts["sent"] == recipients
     assert sum(counts.values()) == recipients
 
@@ -98,3 +117,29 @@ def test_sigkill_many_times(request, ws, smtp_server, python, subprocess_env):
             kills=40,
             processes=processes,
         )
+
+
+@pytest.mark.parametrize("processes", [1, 2])
+def test_ctrl_c_finishes_in_flight_messages_and_resumes_without_duplicates(
+    ws, smtp_server, python, subprocess_env, doubles, processes
+):
+    # a slow relay, so the interrupt lands mid-campaign
+    server = smtp_server(doubles.Script(stall_rcpt=lambda a, n: 0.05))
+    argv = [python, str(HELPER), str(ws.root), server.url, "200", str(CONCURRENCY), str(processes)]
+    proc = subprocess.Popen(
+        argv, env=subprocess_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    deadline = time.monotonic() + 30
+    while len(server.handler.messages) < 20 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGINT)
+    proc.communicate(timeout=30)
+    assert proc.returncode != 0
+    counts = ws.store.sends.counts(f"crash-p{processes}")
+    assert counts["sending"] == 0  # in-flight messages were finished and recorded
+    assert 20 <= counts["sent"] < 200
+    result = subprocess.run(argv, env=subprocess_env, capture_output=True, timeout=120)
+    assert result.returncode == 0, result.stderr.decode()
+    by_rcpt = server.handler.by_rcpt()
+    assert len(by_rcpt) == 200
+    assert all(len(copies) == 1 for copies in by_rcpt.values())

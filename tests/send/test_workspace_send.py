@@ -96,3 +96,31 @@ def test_empty_audience_is_refused(partners):
     with pytest.raises(PreflightError, match="selects nobody"):
         partners.send(CAMPAIGN, yes=True, audience='region = "Nulle-part"')
     assert partners.send_status() == []
+
+
+def test_progress_reports_total_and_every_message(partners, smtp_server):
+    server = smtp_server()
+    calls = []
+
+    def progress(n=1, total=None, description=None):
+        calls.append((n, total, description))
+
+    report = smtp_ws(partners, server.url).send(CAMPAIGN, yes=True, progress=progress)
+    assert calls[0] == (0, 17, f"Sending {CAMPAIGN}")
+    assert sum(n for n, _t, _d in calls) == report.sent == 17
+
+
+def test_contacts_show_lists_the_campaigns(partners, smtp_server):
+    from click.testing import CliRunner
+
+    from commskit.cli import main
+
+    server = smtp_server()
+    smtp_ws(partners, server.url).send(CAMPAIGN, yes=True)
+    email_address = next(iter(partners.segment("aom-bretagne"))).email
+    result = CliRunner().invoke(
+        main, ["-C", str(partners.root), "contacts", "show", email_address, "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    assert CAMPAIGN in result.stdout
+    assert '"sent"' in result.stdout

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -104,13 +106,23 @@ def send(
             f"Send {to_send} message(s) through {ws.settings.transport.url}?", err=True
         )
 
-    with progress_bar("Sending") as advance:
+    # the bar starts with the dispatch (after pre-flight and the confirmation prompt)
+    bars = contextlib.ExitStack()
+    advance: Callable[..., None] | None = None
+
+    def progress(n: int = 1, total: int | None = None, description: str | None = None) -> None:
+        nonlocal advance
+        if advance is None:
+            advance = bars.enter_context(progress_bar(description or "Sending", total))
+        advance(n, total=total, description=description)
+
+    with bars:
         try:
             report = ws.send(
                 campaign,
                 options=options,
                 audience=audience,
-                progress=advance,
+                progress=progress,
                 confirm=confirm if interactive else None,
             )
         except PreflightError as exc:
@@ -168,7 +180,17 @@ def status(app: AppContext, campaign: str | None, as_json: bool) -> None:
     if not rows:
         echo("No campaign has been sent yet.")
         return
-    columns = ["campaign", "sent", "pending", "failed", "suppressed", "skipped", "unknown", "total"]
+    columns = [
+        "campaign",
+        "sent",
+        "pending",
+        "sending",
+        "failed",
+        "suppressed",
+        "skipped",
+        "unknown",
+        "total",
+    ]
     print_table(
         columns,
         [[r["campaign"], *(r[c] for c in columns[1:])] for r in rows],

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import copyreg
 import ctypes
 import dataclasses
@@ -577,8 +578,11 @@ class CampaignRunner:
         error: BaseException | None = None
         try:
             asyncio.run(parent_part())
-        except BaseException as exc:  # wait for the children before reporting it
+        except BaseException as exc:  # stop the children, wait for them, then report it
             error = exc
+            for pid, _read_end in children:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGTERM)
         died = False
         for pid, read_end in children:
             with os.fdopen(read_end, "rb") as pipe:
@@ -701,6 +705,11 @@ class CampaignRunner:
                 if retry_at is None or retry_at - time.time() > self.ctx.retry_wait:
                     break
                 await asyncio.sleep(max(0.0, retry_at - time.time()))
+        except BaseException:
+            # Ctrl-C (the task is cancelled): let the messages in flight finish and be recorded,
+            # hand nothing new to the transport
+            state.stop = state.stop or "interrupted"
+            raise
         finally:
             for _ in workers:
                 await queue.put(None)
@@ -767,6 +776,10 @@ class CampaignRunner:
             result.sent += 1
         else:
             self._record(row, outcome, result)
+            status = outcome.enhanced_status or ""
+            if outcome.code == 421 or status.startswith("4.7."):
+                # the relay asks us to slow down: this connection slot pauses before its next one
+                await asyncio.sleep(min(self.ctx.retry_base, 30.0))
         if progress is not None:
             progress(1)
 
@@ -890,7 +903,11 @@ class _RenderChecker:
             global _CHECK_RUNNER
             _CHECK_RUNNER = runner  # the forked workers inherit it
             self.pool = concurrent.futures.ProcessPoolExecutor(
-                max_workers=parallel, mp_context=mp.get_context("fork")
+                max_workers=parallel,
+                mp_context=mp.get_context("fork"),
+                # a kill -9 of the command must not leave idle workers behind
+                initializer=_die_with_parent,
+                initargs=(os.getpid(),),
             )
             self.window = parallel * 3
 
@@ -955,7 +972,9 @@ def _child_main(
     outcome: dict[str, Any] = {"error": None}
     try:
         _die_with_parent(parent)
-        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        # Ctrl-C reaches the whole process group: the parent relays it as SIGTERM, on which the
+        # child stops like the parent does (in-flight messages finish and are recorded)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         assert runner.reopen is not None
         job, repo = runner.reopen()
         child = CampaignRunner(
@@ -967,6 +986,9 @@ def _child_main(
             counters[part] += n
 
         async def go() -> None:
+            task = asyncio.current_task()
+            if task is not None:
+                asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
             transport = child.transport_factory()
             transport.limit_concurrency(share)
             await transport.open()
@@ -979,6 +1001,8 @@ def _child_main(
             asyncio.run(go())
         except CommskitError as exc:
             outcome["error"] = exc
+        except asyncio.CancelledError:
+            outcome["error"] = SendError("interrupted")
         outcome.update(
             sent=result.sent,
             failed=result.failed,
