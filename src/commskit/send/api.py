@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -158,7 +159,10 @@ def send_campaign(
                 path=campaign.path,
                 hint="Check it with `commskit segment`, or import contacts first",
             )
-    compiled = campaign.compile(ws)
+    # a resumed send shows the veille items of its first part: pin the window to that start
+    first = ws.store.sends.campaign(campaign.id)
+    veille_now = _parse_time(first["created_at"]) if first is not None else None
+    compiled = campaign.compile(ws, veille_now=veille_now)
     job = workspace_job(
         ws,
         campaign_id=campaign.id,
@@ -170,8 +174,41 @@ def send_campaign(
             options.test_address or "camille.martin@example.org", language=campaign.language
         ),
     )
+    if expression:
+        job.suppression = _with_legal_basis(ws, recipients, campaign.list_name, job.suppression)
     runner = workspace_runner(ws, job, from_=campaign.from_)
     return runner.run(options, progress=progress, confirm=confirm)
+
+
+def _parse_time(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    moment = datetime.fromisoformat(value)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _with_legal_basis(
+    ws: Workspace,
+    recipients: Any,
+    list_name: str | None,
+    suppression: Callable[[str, str | None], str | None],
+) -> Callable[[str, str | None], str | None]:
+    """Add the legal-basis rule (EMAIL-CHECKLIST F.37) to a job's suppression check.
+
+    A contact with no recorded basis, or one that ``[lists.<name>] bases`` does not accept, is
+    not mailed: pre-flight counts it with the suppressed ones and the send log keeps the reason.
+    Only the (usually few) problem addresses are kept in memory.
+    """
+    problems: dict[str, str] = {}
+    for contact in recipients:
+        reason = ws.contacts.basis_problem(contact, list_name)
+        if reason:
+            problems[contact.email.lower()] = reason
+
+    def check(email: str, list_: str | None) -> str | None:
+        return suppression(email, list_) or problems.get(email.lower())
+
+    return check
 
 
 @dataclass(frozen=True)

@@ -393,7 +393,7 @@ def _dot_stuffed(data: bytes) -> bytes:
         from aiosmtplib.protocol import normalize_message_line_endings
 
         data = normalize_message_line_endings(data)
-    elif not data.endswith(b"\r\n"):
+    if not data.endswith(b"\r\n"):  # the final "." must start a line of its own
         data += b"\r\n"
     if data.startswith(b"."):
         data = b"." + data
