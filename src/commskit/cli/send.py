@@ -77,11 +77,11 @@ def send(
 
     Examples:
 
+    \b
       commskit send 2026-11-infolettre --dry-run
-
       commskit send 2026-11-infolettre --test moi@example.org
-
-      commskit send 2026-11-infolettre --yes \
+      commskit send 2026-11-infolettre --yes
+      COMMSKIT_SMTP_PASSWORD=… commskit send 2026-11-infolettre --yes \\
         --transport smtp+starttls://lettres@smtp.example.org:587
     """
     from ..send import SendOptions
