@@ -197,6 +197,13 @@ def run_demo(directory: Path | None = None, *, step: Step | None = None) -> Demo
         first = next(iter(ws.segment(audience, list_name=campaign.list_name)), None)
         files = render_files(ws, campaign, to=first.email if first else None, folder=out)
 
+        # one partner of the segment unsubscribed last month: the send must skip them
+        members = list(ws.segment(audience, list_name=campaign.list_name))
+        if len(members) > 1:
+            ws.contacts.unsubscribe(
+                members[-1].email, list_name=campaign.list_name, source="demo: unsubscribed"
+            )
+
         say(f"Sending to the segment {audience!r} through the outbox")
         report = ws.send(campaign, yes=True)
 

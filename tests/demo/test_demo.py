@@ -69,6 +69,7 @@ def test_demo_does_the_whole_pipeline(tmp_path: Path) -> None:
         expected = ws.segment(result.audience, list_name="infolettre").count()
     assert expected > 0
     assert result.sent == expected
+    assert result.suppressed == 1  # the demo's partner who unsubscribed is skipped
     messages = sorted(result.outbox.iterdir())
     assert len(messages) == expected
     parsed = email.message_from_bytes(messages[0].read_bytes(), policy=policy.default)
