@@ -68,7 +68,12 @@ def demo(directory: Path | None, as_json: bool) -> None:
         f"     {result.preview_text}",
         f"     {result.preview_eml}",
         f"5. Sent to segment {result.audience!r}: {result.sent} messages"
-        + (f" ({result.suppressed} suppressed contacts skipped)" if result.suppressed else ""),
+        + (
+            f" ({result.suppressed} unsubscribed partner{'s' if result.suppressed > 1 else ''}"
+            " skipped)"
+            if result.suppressed
+            else ""
+        ),
         f"     {result.outbox}   (one .eml file each: the Maildir outbox)",
         "6. Blog draft:",
         f"     {result.blog_post}",
