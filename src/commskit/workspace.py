@@ -213,6 +213,18 @@ class Workspace:
 
         return veille.add_feed(self, url, **options)
 
+    def remove_feed(self, name_or_url: str) -> FeedSource:
+        """Delete a feed from its TOML list (its stored items leave future digests)."""
+        from .feeds import veille
+
+        return veille.remove_feed(self, name_or_url)
+
+    def reset_feed(self, name_or_url: str) -> FeedSource:
+        """Clear a feed's errors, back-off and deactivation so the next fetch tries it again."""
+        from .feeds import veille
+
+        return veille.reset_feed(self, name_or_url)
+
     def import_opml(self, path: str | os.PathLike[str], *, to: str | None = None) -> ImportReport:
         """Add the feeds of an OPML file to a TOML list; folders become topics."""
         from .feeds import veille

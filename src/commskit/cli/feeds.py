@@ -122,6 +122,37 @@ def feeds_add(
     echo(f"Added {feed.name!r} to {where}")
 
 
+@feeds.command("remove")
+@click.argument("feed")
+@pass_app
+def feeds_remove(app: AppContext, feed: str) -> None:
+    """Delete FEED (a name or URL) from its TOML feed list; other lines are kept as they are.
+
+    Its items already fetched stay in the store but leave future digests.
+
+    Example: commskit feeds remove "Google Actualités — covoiturage"
+    """
+    ws = app.workspace()
+    removed = ws.remove_feed(feed)
+    where = removed.list_path.relative_to(ws.root) if removed.list_path else "?"
+    echo(f"Removed {removed.name!r} from {where}")
+
+
+@feeds.command("reset")
+@click.argument("feed")
+@pass_app
+def feeds_reset(app: AppContext, feed: str) -> None:
+    """Clear FEED's errors, back-off and deactivation so the next fetch tries it again.
+
+    Use it when a feed that answered 410 Gone, or kept failing, works again.
+
+    Example: commskit feeds reset https://example.org/rss.xml
+    """
+    ws = app.workspace()
+    reset = ws.reset_feed(feed)
+    echo(f"{reset.name!r} will be fetched again by the next `commskit fetch`")
+
+
 @feeds.command("import")
 @click.argument("opml", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--to", "to", type=click.Path(dir_okay=False), help="TOML list to append to.")

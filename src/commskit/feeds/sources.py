@@ -328,3 +328,36 @@ def append_feeds(path: Path, feeds: Sequence[FeedSource]) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(new_text, encoding="utf-8")
     tmp.replace(path)
+
+
+def remove_feed_block(path: Path, line: int) -> None:
+    """Delete the ``[[feed]]`` block starting at 1-based ``line``, with its own comments.
+
+    The block's comment lines directly above its header go with it; comments separated by a
+    blank line (about the whole list) and those heading the next block stay.
+    """
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    header = line - 1
+    if not (0 <= header < len(lines)) or not _FEED_HEADER.match(lines[header]):
+        raise FeedSourceError("no [[feed]] block at this line", path=path, line=line)
+
+    def comment(i: int) -> bool:
+        return lines[i].lstrip().startswith("#")
+
+    start = header
+    while start > 0 and comment(start - 1):
+        start -= 1
+    end = header + 1
+    while end < len(lines) and not lines[end].lstrip().startswith("["):
+        end += 1
+    while end > header + 1 and (not lines[end - 1].strip() or comment(end - 1)):
+        end -= 1  # trailing blanks and the next block's comments are not ours
+    del lines[start:end]
+    # one blank line where the block was, none at the end of the file
+    while 0 < start < len(lines) and not lines[start].strip() and not lines[start - 1].strip():
+        del lines[start]
+    while lines and not lines[-1].strip():
+        lines.pop()
+    path.write_text(
+        "".join(lines) + ("\n" if lines and not lines[-1].endswith("\n") else ""), encoding="utf-8"
+    )

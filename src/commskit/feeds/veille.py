@@ -349,3 +349,50 @@ def try_rules(
         for result in results:
             result.matches = [m for m in result.matches if m.topic == topic]
     return results
+
+
+def find_feed(ws: Workspace, name_or_url: str) -> FeedSource:
+    """Return the listed feed whose name or URL (as written or absolute) is ``name_or_url``."""
+    lists = feed_lists(ws)
+    wanted = name_or_url.strip()
+    matches = [
+        f
+        for f in lists.feeds
+        if wanted in (f.url, f.written_url) or f.name.casefold() == wanted.casefold()
+    ]
+    if not matches:
+        raise FeedSourceError(
+            f"no feed named or at {wanted!r} in the feed lists",
+            hint="See `commskit feeds list --urls` for the names and URLs",
+        )
+    if len(matches) > 1:
+        raise FeedSourceError(
+            f"{len(matches)} feeds match {wanted!r}",
+            hint="Give the feed's URL instead of its name",
+        )
+    return matches[0]
+
+
+def remove_feed(ws: Workspace, name_or_url: str) -> FeedSource:
+    """Delete a feed from its TOML list; its stored items stay but leave future digests.
+
+    OPML lists are not edited (export, edit and re-import them instead).
+    """
+    from .sources import remove_feed_block
+
+    feed = find_feed(ws, name_or_url)
+    if feed.list_path is None or feed.list_path.suffix.lower() != ".toml" or feed.line is None:
+        raise FeedSourceError(
+            f"{feed.name!r} comes from an OPML list, which commskit does not edit",
+            path=feed.list_path,
+            hint="Remove it from that file, or import it into a TOML list first",
+        )
+    remove_feed_block(feed.list_path, feed.line)
+    return feed
+
+
+def reset_feed(ws: Workspace, name_or_url: str) -> FeedSource:
+    """Clear a feed's error count, back-off and deactivation (e.g. after a 410 was fixed)."""
+    feed = find_feed(ws, name_or_url)
+    ws.store.feeds.reset_feed(feed.url)
+    return feed

@@ -93,6 +93,15 @@ class FeedRepo:
             (*values.values(), url),
         )
 
+    def reset_feed(self, url: str) -> bool:
+        """Clear a feed's errors, back-off and deactivation; return False if it is unknown."""
+        cursor = self.conn.execute(
+            "UPDATE feeds SET error_count = 0, last_error = NULL, not_before = NULL,"
+            " deactivated = NULL WHERE url = ?",
+            (url,),
+        )
+        return cursor.rowcount > 0
+
     def feed_item_counts(self) -> dict[str, int]:
         """Return how many items each feed brought (duplicates included)."""
         rows = self.conn.execute("SELECT feed_url, COUNT(*) FROM items GROUP BY feed_url")
