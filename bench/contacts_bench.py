@@ -72,6 +72,8 @@ SEGMENTS = [
     'kind = "AOM" and region in ("Bretagne", "Normandie") and stage != "joined"'
     ' and tag("webinaire-2026")',
     'organization contains "metropole" and attr("population") > 100000',
+    # accent/case-folding operators on three fields, every row tested: the old worst case
+    'organization contains "metropole" or region ~ "ile-de-france" or last_name endswith "gall"',
 ]
 
 
