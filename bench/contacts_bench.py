@@ -10,7 +10,7 @@ measures, in the same run:
 
 - commskit: ``ws.contacts.import_file`` (validate + normalise every address, upsert in one
   transaction), a second import of the same file (everything unchanged), and ``Segment.count()``
-  for three expressions (median of several runs);
+  for four expressions (median of several runs);
 - a naive peer: the csv module + email-validator + sqlite3 with one INSERT and one COMMIT per
   row (how a quick script does it), over a subset, extrapolated to the full size; and a naive
   segment count that loads every row and filters in Python.
@@ -72,6 +72,8 @@ SEGMENTS = [
     'kind = "AOM" and region in ("Bretagne", "Normandie") and stage != "joined"'
     ' and tag("webinaire-2026")',
     'organization contains "metropole" and attr("population") > 100000',
+    # accent/case-folding operators on three fields, every row tested: the old worst case
+    'organization contains "metropole" or region ~ "ile-de-france" or last_name endswith "gall"',
 ]
 
 

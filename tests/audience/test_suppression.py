@@ -11,8 +11,12 @@ import pytest
 
 from commskit import ContactImportError, SecretError, Workspace
 from commskit.audience import make_token
+from commskit.audience.contacts import fold
 
 ADDRESS = "Zephyrine.Quillard@Erase-Me.example.org"
+# only its folded copy (organization_folded) is ASCII: a byte-grep for it checks that copy goes too
+ORGANISATION = "Régie des Transports Zéphyréens"
+ORGANISATION_FOLDED = "regie des transports zephyreens"
 
 
 @pytest.fixture
@@ -20,10 +24,18 @@ def partners(ws: Workspace, write_export) -> Workspace:
     path = write_export(
         "partners.csv",
         [
-            ["Courriel", "Prénom", "Nom", "Type", "Région", "Téléphone"],
-            [ADDRESS, "Zéphyrine", "Quillardeau", "AOM", "Bretagne", "02 98 76 54 32"],
-            ["keep@example.org", "Anne", "Garde", "AOM", "Bretagne", ""],
-            ["other@example.org", "Paul", "Autre", "AOM", "Normandie", ""],
+            ["Courriel", "Prénom", "Nom", "Type", "Région", "Téléphone", "Organisme"],
+            [
+                ADDRESS,
+                "Zéphyrine",
+                "Quillardeau",
+                "AOM",
+                "Bretagne",
+                "02 98 76 54 32",
+                ORGANISATION,
+            ],
+            ["keep@example.org", "Anne", "Garde", "AOM", "Bretagne", "", ""],
+            ["other@example.org", "Paul", "Autre", "AOM", "Normandie", "", ""],
         ],
     )
     assert ws.contacts.import_file(path).imported == 3
@@ -175,6 +187,8 @@ def test_forget_leaves_no_trace_in_the_database_files(
     # the data is really there before
     raw = _raw_bytes(partners)
     assert ADDRESS.encode() in raw or ADDRESS.lower().encode() in raw
+    assert ORGANISATION_FOLDED.encode() in raw  # the folded copy segments read
+    assert partners.segment('organization contains "ZEPHYREENS"').count() == 1
 
     report = partners.contacts.forget(ADDRESS.upper().replace("EXAMPLE", "example"))
     assert report.found is True
@@ -190,8 +204,12 @@ def test_forget_leaves_no_trace_in_the_database_files(
         "Zéphyrine",
         "Quillardeau",
         "02 98 76 54 32",
+        ORGANISATION,
+        ORGANISATION_FOLDED,
+        "zephyreens",
     ):
-        for encoded in {needle.encode("utf-8"), needle.lower().encode("utf-8")}:
+        variants = {needle, needle.lower(), fold(needle)}
+        for encoded in {variant.encode("utf-8") for variant in variants}:
             assert encoded not in raw, f"{needle!r} still in the database files"
     # the other contacts and their history are untouched
     assert rows_in("contacts") == 2
@@ -323,12 +341,19 @@ def test_forget_a_non_ascii_address(ws: Workspace, write_export) -> None:
     assert ws.contacts.import_file(path).imported == 2
     stored = ws.contacts.get(address)
     assert stored is not None
+    assert fold(stored.email).encode() in _raw_bytes(ws)  # email_folded, for segments
     report = ws.contacts.forget(address.lower())
     assert report.found is True
     assert report.deleted["contacts"] == 1
     assert ws.contacts.get(address) is None
     raw = _raw_bytes(ws)
-    for needle in (stored.email, stored.email.lower(), "Élodie.Ümlaut", "Ümlaut"):
+    for needle in (
+        stored.email,
+        stored.email.lower(),
+        fold(stored.email),
+        "Élodie.Ümlaut",
+        "Ümlaut",
+    ):
         assert needle.encode("utf-8") not in raw
     assert ws.contacts.count() == 1
 

@@ -40,8 +40,40 @@ SEGMENT_FIELDS: Mapping[str, str] = {
     "updated_at": "c.updated_at",
 }
 
-#: SQL function registered on the connection by the store (see ``store/audience.py``).
+#: SQL function registered on the connection by the store (see ``store/audience.py``); only
+#: attributes still need it, the fields below have stored folded copies.
 FOLD_SQL = "commskit_fold"
+
+#: Fields whose folded copy (:func:`fold` of the value) the store keeps in ``<field>_folded``, so
+#: ``~`` and the text tests on them are plain SQL with no Python call per row.
+FOLDED_FIELDS: tuple[str, ...] = (
+    "email",
+    "first_name",
+    "last_name",
+    "organization",
+    "kind",
+    "region",
+    "department",
+    "language",
+    "stage",
+    "basis",
+    "basis_source",
+    "basis_date",
+)
+
+#: Fields always written by the store as ISO 8601 timestamps (ASCII): SQLite's ASCII-only
+#: lower() folds them exactly as :func:`fold` does.
+_ASCII_FIELDS = frozenset({"created_at", "updated_at"})
+
+
+def folded_column(field: str) -> str:
+    """Return the SQL expression of a field's folded value (a stored column, no Python call)."""
+    if field in FOLDED_FIELDS:
+        return f"c.{field}_folded"
+    if field in _ASCII_FIELDS:
+        return f"lower(c.{field})"
+    raise KeyError(field)
+
 
 _KEYWORDS = {
     "and",
@@ -312,7 +344,8 @@ class _Parser:
         self.params.extend(inner.params)
         return f"({sql})"
 
-    def operand(self) -> str:
+    def operand(self) -> tuple[str, str]:
+        """Parse a field or attribute; return its SQL value and the SQL of its folded value."""
         token = self.advance()
         word = token.value
         lower = word.lower()
@@ -329,9 +362,9 @@ class _Parser:
             self.advance()
             return self.attribute(key_token)
         if word in SEGMENT_FIELDS:
-            return SEGMENT_FIELDS[word]
+            return SEGMENT_FIELDS[word], folded_column(word)
         if lower in SEGMENT_FIELDS:
-            return SEGMENT_FIELDS[lower]
+            return SEGMENT_FIELDS[lower], folded_column(lower)
         close = difflib.get_close_matches(lower, list(SEGMENT_FIELDS), n=1)
         hint = f'Did you mean "{close[0]}"? ' if close else ""
         raise self.fail(
@@ -341,13 +374,16 @@ class _Parser:
             f'attr("{word}") or tag("…") for a tag',
         )
 
-    def attribute(self, key_token: Token) -> str:
+    def attribute(self, key_token: Token) -> tuple[str, str]:
         key = slug(key_token.value)
         if not key:
             raise self.fail("empty attribute name", key_token)
         # the JSON path is bound too; slug() leaves only [a-z0-9_] so it needs no quoting
         self.params.append(f'$."{key}"')
-        return "coalesce(CAST(json_extract(c.attributes, ?) AS TEXT), '')"
+        column = "coalesce(CAST(json_extract(c.attributes, ?) AS TEXT), '')"
+        # attributes are free-form JSON with no stored folded copy: fold them per row in Python
+        # (the folded form holds the same single ? as the column, so parameters keep their order)
+        return column, f"{FOLD_SQL}({column})"
 
     def value(self) -> Token:
         token = self.current
@@ -359,7 +395,8 @@ class _Parser:
     def condition(self) -> str:
         operand_token = self.current
         # the operand may bind parameters (attr path): take them before the value's
-        column = self.operand()
+        operand_params = len(self.params)
+        column, folded = self.operand()
         negate = False
         if self.at_keyword("not"):
             self.advance()
@@ -382,7 +419,12 @@ class _Parser:
         if self.at_keyword(*_TEXT_TESTS):
             test = self.advance().value.lower()
             needle = fold(self.value().value)
-            sql = self.text_test(column, test, needle)
+            if not needle:
+                # every text contains, starts and ends with the empty text; the condition no
+                # longer names the operand, so its bound attribute path must go too
+                del self.params[operand_params:]
+                return "(NOT 1)" if negate else "1"
+            sql = self.text_test(folded, test, needle)
             return f"(NOT {sql})" if negate else sql
         if self.at_keyword("is"):
             self.advance()
@@ -400,7 +442,7 @@ class _Parser:
             if op in ("~", "!~"):
                 self.params.append(fold(value.value))
                 sql_op = "=" if op == "~" else "!="
-                return f"({FOLD_SQL}({column}) {sql_op} ?)"
+                return f"({folded} {sql_op} ?)"
             self.params.append(value.value)
             return f"({column} {'=' if op in ('=', '==') else '!='} ?)"
         if self.current.kind == "op" and self.current.value in ("<", "<=", ">", ">="):
@@ -418,10 +460,12 @@ class _Parser:
             hint="Use =, !=, ~, <, >, in (…), not in (…), contains, startswith, is empty",
         )
 
-    def text_test(self, column: str, test: str, needle: str) -> str:
-        if not needle:
-            return "1"  # every text contains, starts and ends with the empty text
-        folded = f"{FOLD_SQL}({column})"
+    def text_test(self, folded: str, test: str, needle: str) -> str:
+        """Return SQL testing the folded value against the (already folded) needle.
+
+        instr() and substr() compare characters exactly, so ``%``, ``_`` or ``\\`` in the
+        needle need no escaping as they would with LIKE.
+        """
         if test == "contains":
             self.params.append(needle)
             return f"(instr({folded}, ?) > 0)"

@@ -2,19 +2,22 @@
 
 Tables are created by ``migrations/0003_audience.sql``. Addresses are looked up by their keyed
 hash (``email_hash``), never by the plain address, and no index holds the plain address, so that
-erasing a row (with ``PRAGMA secure_delete``) leaves no copy of it in the file.
+erasing a row (with ``PRAGMA secure_delete``) leaves no copy of it in the file. The folded copies
+of the text fields (``<field>_folded``, migration 0005, read by the segment operators ``~``,
+``contains``, ``startswith``, ``endswith``) live in the same row and in no index, for the same
+reason.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from ..audience.contacts import Contact, fold
-from ..audience.segments import FOLD_SQL
+from ..audience.segments import FOLD_SQL, FOLDED_FIELDS
 
 if TYPE_CHECKING:
     from .db import Store
@@ -47,6 +50,54 @@ SEND_LOG_COLUMNS = ("campaign_id", "status", "sent_at", "updated_at", "error")
 
 #: Unicode-aware lower() registered on the connection.
 LOWER_SQL = "commskit_lower"
+
+#: ``meta`` key recording that every contact's ``<field>_folded`` columns are filled; bump the
+#: value if :func:`fold` ever changes, and the next open folds every row again.
+FOLDED_META_KEY = "audience.folded_fields"
+FOLDED_META_VALUE = "1"
+
+_FOLDED_COLUMNS = tuple(f"{name}_folded" for name in FOLDED_FIELDS)
+# where each folded field's source value sits in the rows insert_contacts / update_contacts take
+_INSERT_FIELDS = (
+    "id",
+    "email",
+    "email_hash",
+    "first_name",
+    "last_name",
+    "organization",
+    "kind",
+    "region",
+    "department",
+    "language",
+    "stage",
+    "tags",
+    "attributes",
+    "basis",
+    "basis_source",
+    "basis_date",
+    "created_at",
+    "updated_at",
+)
+_UPDATE_FIELDS = (
+    "first_name",
+    "last_name",
+    "organization",
+    "kind",
+    "region",
+    "department",
+    "language",
+    "stage",
+    "tags",
+    "attributes",
+    "basis",
+    "basis_source",
+    "basis_date",
+    "updated_at",
+    "id",
+)
+_INSERT_FOLD_AT = tuple(_INSERT_FIELDS.index(name) for name in FOLDED_FIELDS)
+_UPDATED_FOLDED = tuple(name for name in FOLDED_FIELDS if name in _UPDATE_FIELDS)
+_UPDATE_FOLD_AT = tuple(_UPDATE_FIELDS.index(name) for name in _UPDATED_FOLDED)
 
 _NOT_SUPPRESSED = (
     "NOT EXISTS (SELECT 1 FROM suppressions s"
@@ -104,6 +155,29 @@ class AudienceRepo:
         self.conn.execute("PRAGMA secure_delete=ON")
         self.conn.create_function(FOLD_SQL, 1, _sql_fold, deterministic=True)
         self.conn.create_function(LOWER_SQL, 1, _sql_lower, deterministic=True)
+        self._fill_folded_columns()
+
+    def _fill_folded_columns(self) -> None:
+        """Fold every contact's text fields into ``<field>_folded``, once per database.
+
+        Migration 0005 adds the columns empty (SQL cannot call :func:`fold`); rows written since
+        get them on insert and update. Recorded in ``meta`` so later opens cost one lookup.
+        """
+        if self.store.get_meta(FOLDED_META_KEY) == FOLDED_META_VALUE:
+            return
+        select = ", ".join(FOLDED_FIELDS)
+        assign = ", ".join(f"{column} = ?" for column in _FOLDED_COLUMNS)
+        with self.store.transaction():
+            # re-read inside the write lock: another process may have just done it
+            if self.store.get_meta(FOLDED_META_KEY) == FOLDED_META_VALUE:
+                return
+            rows = self.conn.execute(f"SELECT id, {select} FROM contacts").fetchall()  # noqa: S608 (fixed names)
+            fold_text = _text_folder()
+            self.conn.executemany(
+                f"UPDATE contacts SET {assign} WHERE id = ?",  # noqa: S608 (fixed names)
+                ((*[fold_text(value) for value in row[1:]], row[0]) for row in rows),
+            )
+            self.store.set_meta(FOLDED_META_KEY, FOLDED_META_VALUE)
 
     # --- reading contacts ------------------------------------------------------------------
 
@@ -195,22 +269,29 @@ class AudienceRepo:
         return int(self.conn.execute("SELECT coalesce(MAX(id), 0) + 1 FROM contacts").fetchone()[0])
 
     def insert_contacts(self, rows: Iterable[Sequence[object]]) -> None:
-        """Insert contacts: (id, email, hash, the 13 fields of import_index, created, updated)."""
+        """Insert contacts: (id, email, hash, the 13 fields of import_index, created, updated).
+
+        The folded copies the segment operators read are computed here, so no writer can
+        forget them.
+        """
+        columns = ", ".join((*_INSERT_FIELDS, *_FOLDED_COLUMNS))
+        marks = ", ".join("?" for _ in range(len(_INSERT_FIELDS) + len(_FOLDED_COLUMNS)))
+        fold_text = _text_folder()
         self.conn.executemany(
-            "INSERT INTO contacts (id, email, email_hash, first_name, last_name, organization,"
-            " kind, region, department, language, stage, tags, attributes, basis, basis_source,"
-            " basis_date, created_at, updated_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            rows,
+            f"INSERT INTO contacts ({columns}) VALUES ({marks})",  # noqa: S608 (fixed names)
+            ((*row, *[fold_text(row[i]) for i in _INSERT_FOLD_AT]) for row in rows),
         )
 
     def update_contacts(self, rows: Iterable[Sequence[object]]) -> None:
-        """Update contacts: (12 fields as in import_index, updated_at, id)."""
+        """Update contacts: (12 fields as in import_index, updated_at, id); refold them too."""
+        assign = ", ".join(
+            f"{name} = ?"
+            for name in (*_UPDATE_FIELDS[:-1], *(f"{n}_folded" for n in _UPDATED_FOLDED))
+        )
+        fold_text = _text_folder()
         self.conn.executemany(
-            "UPDATE contacts SET first_name = ?, last_name = ?, organization = ?, kind = ?,"
-            " region = ?, department = ?, language = ?, stage = ?, tags = ?, attributes = ?,"
-            " basis = ?, basis_source = ?, basis_date = ?, updated_at = ? WHERE id = ?",
-            rows,
+            f"UPDATE contacts SET {assign} WHERE id = ?",  # noqa: S608 (fixed names)
+            ((*row[:-1], *[fold_text(row[i]) for i in _UPDATE_FOLD_AT], row[-1]) for row in rows),
         )
 
     def set_tags(self, contact_ids: Sequence[int], pairs: Iterable[tuple[int, str]]) -> None:
@@ -371,6 +452,27 @@ def _ident(name: str) -> str:
 
 def _sql_lower(value: str | None) -> str | None:
     return value.lower() if isinstance(value, str) else value
+
+
+def _text_folder() -> Callable[[object], str]:
+    """Return a function folding field values for the ``_folded`` columns, for one batch.
+
+    Non-ASCII folding (NFKD) costs 1-2 µs, and regions, kinds and first names repeat across a
+    whole import: their folds are remembered for the batch. ASCII text folds as fast as a lookup.
+    """
+    seen: dict[str, str] = {}
+
+    def fold_text(value: object) -> str:
+        if not isinstance(value, str):
+            return ""  # fields are NOT NULL text; nothing else reaches here
+        if value.isascii():
+            return value.lower()  # what fold() does for ASCII, without the call
+        folded = seen.get(value)
+        if folded is None:
+            folded = seen[value] = fold(value)
+        return folded
+
+    return fold_text
 
 
 def _sql_fold(value: str | None) -> str | None:
