@@ -435,6 +435,31 @@ class MessageSkeleton:
             tail += f"\r\n--{mixed}--\r\n"
         self.tail = tail.encode("ascii")
 
+    def check(
+        self,
+        *,
+        to_name: str,
+        to_addr: str,
+        subject: str | None,
+        message_id: str,
+        extra_headers: Mapping[str, str] | None = None,
+    ) -> str:
+        """Check one recipient's header values as :meth:`assemble` does; return the A-label To.
+
+        Raises HeaderInjectionError or RenderError; :meth:`assemble` calls it first, so a
+        pre-flight check with it fails exactly when building the message would.
+        """
+        check_header_value(to_name, field="recipient name")
+        ascii_to = ascii_address(to_addr, field="recipient")
+        check_header_value(message_id, field="Message-ID")
+        if self.personal_subject:
+            check_header_value(subject or "", field="Subject")
+        if extra_headers:
+            for name, value in extra_headers.items():
+                check_header_name(name)
+                check_header_value(value, field=name)
+        return ascii_to
+
     def assemble(
         self,
         *,
@@ -449,24 +474,24 @@ class MessageSkeleton:
         extra_headers: Mapping[str, str] | None = None,
     ) -> bytes:
         """Return the message bytes for one recipient from already-encoded body parts."""
-        check_header_value(to_name, field="recipient name")
+        ascii_to = self.check(
+            to_name=to_name,
+            to_addr=to_addr,
+            subject=subject,
+            message_id=message_id,
+            extra_headers=extra_headers,
+        )
         first = [
-            format_mailbox("To", to_name, ascii_address(to_addr, field="recipient")),
+            format_mailbox("To", to_name, ascii_to),
             f"Date: {format_datetime(date)}\r\n",
-            f"Message-ID: {check_header_value(message_id, field='Message-ID')}\r\n",
+            f"Message-ID: {message_id}\r\n",
             f"List-Unsubscribe: {list_unsubscribe}\r\n",
         ]
         if self.personal_subject:
-            first.append(
-                encode_unstructured("Subject", check_header_value(subject or "", field="Subject"))
-            )
+            first.append(encode_unstructured("Subject", subject or ""))
         if extra_headers:
             for name, value in extra_headers.items():
-                first.append(
-                    encode_unstructured(
-                        check_header_name(name), check_header_value(value, field=name)
-                    )
-                )
+                first.append(encode_unstructured(name, value))
         return b"".join(
             (
                 "".join(first).encode("ascii"),

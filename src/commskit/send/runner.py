@@ -267,24 +267,45 @@ class CampaignRunner:
             return base.replace("{token}", tok)
         return f"{base}{'&' if '?' in base else '?'}t={tok}"
 
-    def render(self, recipient: Any, message_id: str, *, test: bool = False) -> bytes:
-        """Render the final bytes for one recipient (strict: undefined variables raise).
-
-        A ``test`` copy gets an unsubscribe link with no valid token: clicking it in a test
-        message must not unsubscribe the partner whose data filled the sample.
-        """
+    def _feedback_headers(self) -> dict[str, str]:
         headers: dict[str, str] = {}
         if self.ctx.feedback_id:
             headers["Feedback-ID"] = (
                 f"{_SLUG.sub('-', self.job.campaign_id)}:{self.job.list_name or 'none'}:"
                 f"commskit:{self.ctx.feedback_id}"
             )
+        return headers
+
+    def render(self, recipient: Any, message_id: str, *, test: bool = False) -> bytes:
+        """Render the final bytes for one recipient (strict: undefined variables raise).
+
+        A ``test`` copy gets an unsubscribe link with no valid token: clicking it in a test
+        message must not unsubscribe the partner whose data filled the sample.
+        """
         return self.job.compiled.message_for(
             recipient,
             message_id=message_id,
             unsubscribe_url=self._test_url() if test else self.unsubscribe_url(recipient),
             unsubscribe_mailto=self.ctx.unsubscribe_mailto,
-            extra_headers=headers,
+            extra_headers=self._feedback_headers(),
+        )
+
+    def check(self, recipient: Any, message_id: str) -> None:
+        """Raise what :meth:`render` would raise for this recipient, without building the bytes.
+
+        Uses the compiled campaign's ``check_recipient`` (only the personal parts are evaluated)
+        and falls back to a full render for a compiled object that has none.
+        """
+        check_recipient = getattr(self.job.compiled, "check_recipient", None)
+        if check_recipient is None:
+            self.render(recipient, message_id)
+            return
+        check_recipient(
+            recipient,
+            message_id=message_id,
+            unsubscribe_url=self.unsubscribe_url(recipient),
+            unsubscribe_mailto=self.ctx.unsubscribe_mailto,
+            extra_headers=self._feedback_headers(),
         )
 
     def _test_url(self) -> str:
