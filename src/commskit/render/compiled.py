@@ -148,7 +148,7 @@ class PersonalTemplate:
         # nothing per recipient, where a ``{{ _c(i) }}`` call per chunk (plus HTML-escaping its
         # result) was most of the rendering time. The chunks themselves stay data.
         self._nonce = secrets.token_hex(8)
-        self._marker_len = len(self._nonce) + 6
+        self._split = re.compile(f"{_MARK}{self._nonce}([0-9]{{6}})").split
         template_source = "".join(
             f"{self._marker(i)}{tag}" for i, tag in enumerate(tags)
         ) + self._marker(len(tags))
@@ -179,16 +179,12 @@ class PersonalTemplate:
 
     def _run(self, context: Mapping[str, Any]) -> tuple[list[int], list[str]]:
         """Render the tags; return the chunk indices in output order and the personal pieces."""
-        parts = self.template.render(context).split(_MARK)
-        nonce, size = self._nonce, self._marker_len
-        order: list[int] = []
-        pieces = [parts[0]]
-        for part in parts[1:]:
-            if not part.startswith(nonce):
-                raise RenderError("a personal value contains a NUL character")
-            order.append(int(part[len(nonce) : size]))
-            pieces.append(part[size:])
-        return order, pieces
+        out = self.template.render(context)
+        parts = self._split(out)
+        # every NUL must open one of our markers: any other is in a personal value
+        if out.count(_MARK) != len(parts) // 2:
+            raise RenderError("a personal value contains a NUL character")
+        return list(map(int, parts[1::2])), parts[0::2]
 
     def run(self, context: Mapping[str, Any]) -> None:
         """Evaluate the personal tags for one recipient, raising what :meth:`render_qp` would."""
@@ -217,11 +213,17 @@ class PersonalTemplate:
         order, pieces = self._run(context)
         encode = mime.qp_segment
         encoded = self.encoded
+        # a value used many times (the organisation in every paragraph) is encoded once: a QP
+        # segment does not depend on where it goes
+        cache: dict[str, bytes] = {}
         out = [encode(pieces[0])] if pieces[0] else []
         for i, piece in zip(order, pieces[1:], strict=True):
             out.append(encoded[i])
             if piece:
-                out.append(encode(piece))
+                qp = cache.get(piece)
+                if qp is None:
+                    qp = cache[piece] = encode(piece)
+                out.append(qp)
         return mime.qp_join(out)
 
 

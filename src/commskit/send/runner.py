@@ -38,6 +38,9 @@ from typing import Any, Protocol
 
 from email_validator import EmailNotValidError, validate_email
 
+# the audience stage's own fast address check (its tests prove it agrees with email-validator)
+from ..audience.contacts import _PLAIN as _PLAIN_ADDRESS
+from ..audience.contacts import InvalidAddress, _validated_domain
 from ..config import Settings
 from ..errors import CampaignChangedError, PreflightError, SendError
 from ..store.sends import LogRow, NewLogRow, SendRepo
@@ -397,7 +400,7 @@ class CampaignRunner:
             token = self.token(key)
             mid = self.message_id(token)
             try:
-                normal = validate_email(email, check_deliverability=False).normalized
+                normal = _normalized(email)
             except EmailNotValidError as exc:
                 report.invalid += 1
                 if len(report.examples) < 10:
@@ -909,6 +912,26 @@ def _readdressed(recipient: Any, email: str) -> Any:
     if dataclasses.is_dataclass(recipient) and not isinstance(recipient, type):
         return dataclasses.replace(recipient, email=email)
     return _Readdressed(recipient, email)
+
+
+def _normalized(email: str) -> str:
+    """Return email-validator's normalised address, or raise EmailNotValidError.
+
+    A plain ASCII dot-atom address (nearly every partner) only needs its domain checked, and
+    partner lists share few domains: the audience stage's cached domain check is enough, and is
+    ~10× cheaper per recipient than a full ``validate_email``. The result only serves to find
+    duplicates (lower-cased). Anything else, or a failure, takes the full check and its message.
+    """
+    match = _PLAIN_ADDRESS.match(email)
+    if match is not None and len(match.group(1)) <= 64:
+        try:
+            domain = _validated_domain(match.group(2))
+        except InvalidAddress:
+            pass
+        else:
+            if len(match.group(1)) + 1 + len(domain) <= 254:
+                return f"{match.group(1)}@{domain}"
+    return str(validate_email(email, check_deliverability=False).normalized)
 
 
 def _normal(email: str) -> str:
