@@ -24,6 +24,7 @@ from email.headerregistry import Address, HeaderRegistry, UnstructuredHeader
 from email.message import EmailMessage
 from email.parser import BytesParser
 from email.utils import format_datetime, parseaddr
+from functools import lru_cache
 from typing import Any
 from urllib.parse import quote
 
@@ -483,7 +484,7 @@ class MessageSkeleton:
         )
         first = [
             format_mailbox("To", to_name, ascii_to),
-            f"Date: {format_datetime(date)}\r\n",
+            f"Date: {_date_header(date)}\r\n",
             f"Message-ID: {message_id}\r\n",
             f"List-Unsubscribe: {list_unsubscribe}\r\n",
         ]
@@ -503,6 +504,17 @@ class MessageSkeleton:
                 self.tail,
             )
         )
+
+
+@lru_cache(maxsize=4)
+def _date_value(second: datetime) -> str:
+    return format_datetime(second)
+
+
+def _date_header(date: datetime) -> str:
+    """Return the Date value; messages built within the same second share one formatting."""
+    # format_datetime drops the microseconds anyway
+    return _date_value(date.replace(microsecond=0))
 
 
 def verify_headers(raw: bytes, expected: Iterable[str]) -> None:
