@@ -156,3 +156,38 @@ def test_plain_address_recipient(personal: CompiledCampaign) -> None:
 
 def test_shipped_newsletter_passes_both(newsletter: CompiledCampaign) -> None:
     assert _compare(newsletter, [c for c in CONTACTS if c.id in (1, 2, 7, 9, 11, 13)]) == [None] * 6
+
+
+REPEATED_BODY = """\
+Bonjour {{ contact.first_name }},
+
+Pour {{ contact.organization }} : la commune {{ contact.attributes["commune"] }}.
+
+Encore {{ contact.organization }}, et {{ contact.first_name }} {{ contact.last_name }}.
+
+[Se désabonner]({{ unsubscribe_url }})
+"""
+
+
+def test_repeated_expression_tags_are_checked_once_with_the_same_outcome(ws: Workspace) -> None:
+    ws.path("campaigns/rep.md").write_text(
+        '---\nsubject: "{{ contact.first_name }} : l\'infolettre"\ntemplate: newsletter\n'
+        f"language: fr\n---\n{REPEATED_BODY}",
+        encoding="utf-8",
+    )
+    compiled = ws.campaign("rep").compile(ws)
+    # the cheap path is taken: fewer tags evaluated than the message prints
+    for part in (compiled.html, compiled.text):
+        assert part.check_template is not part.template
+    outcomes = _compare(compiled, CONTACTS)
+    by_id = {c.id: o for c, o in zip(CONTACTS, outcomes, strict=True)}
+    assert by_id[1] is None
+    assert by_id[3] is not None
+    assert "commune" in by_id[3][1]
+    assert by_id[6] == (RenderError, "a personal value contains a NUL character")
+    assert by_id[12] is not None
+    assert by_id[12][0] is UnicodeEncodeError
+
+
+def test_statement_tags_keep_the_whole_template(personal: CompiledCampaign) -> None:
+    assert personal.html.check_template is personal.html.template

@@ -162,6 +162,18 @@ class PersonalTemplate:
             ) from None
         self.static = not tags
         self.static_qp = mime.qp_join(self.encoded) if self.static else b""
+        # What pre-flight evaluates (:meth:`run`). When every tag is an expression (no {% %}),
+        # each tag's value depends only on the recipient, not on where it stands: the first tag
+        # to fail fails at its first occurrence, with a message that names no position, so
+        # evaluating each distinct tag once raises exactly what the whole template would (the
+        # organisation printed in every paragraph is looked up once).
+        self.check_template = self.template
+        distinct = list(dict.fromkeys(tags))
+        if len(distinct) < len(tags) and all(tag.startswith("{{") for tag in tags):
+            self.check_template = env.from_string(
+                "".join(f"{self._marker(i)}{tag}" for i, tag in enumerate(distinct))
+                + self._marker(len(distinct))
+            )
 
     def source_digest(self) -> str:
         """Return a digest of the chunks and tags (for the campaign fingerprint)."""
@@ -177,9 +189,11 @@ class PersonalTemplate:
     def _marker(self, index: int) -> str:
         return f"{_MARK}{self._nonce}{index:06d}"
 
-    def _run(self, context: Mapping[str, Any]) -> tuple[list[int], list[str]]:
+    def _run(
+        self, context: Mapping[str, Any], template: jinja2.Template | None = None
+    ) -> tuple[list[int], list[str]]:
         """Render the tags; return the chunk indices in output order and the personal pieces."""
-        out = self.template.render(context)
+        out = (template or self.template).render(context)
         parts = self._split(out)
         # every NUL must open one of our markers: any other is in a personal value
         if out.count(_MARK) != len(parts) // 2:
@@ -190,7 +204,7 @@ class PersonalTemplate:
         """Evaluate the personal tags for one recipient, raising what :meth:`render_qp` would."""
         if self.static:
             return
-        _, pieces = self._run(context)
+        _, pieces = self._run(context, self.check_template)
         # render_qp encodes these pieces to UTF-8 (quoted-printable): fail here as it would there
         # on a value that cannot be encoded (a lone surrogate)
         "".join(pieces).encode("utf-8")
