@@ -191,3 +191,22 @@ def test_repeated_expression_tags_are_checked_once_with_the_same_outcome(ws: Wor
 
 def test_statement_tags_keep_the_whole_template(personal: CompiledCampaign) -> None:
     assert personal.html.check_template is personal.html.template
+
+
+@pytest.mark.parametrize("campaign", ["2026-11-infolettre", "2026-12-webinaire"])
+def test_messages_are_crlf_only_as_their_type_says(ws: Workspace, campaign: str) -> None:
+    from commskit.render.mime import CRLFMessage
+
+    compiled = ws.campaign(campaign).compile(ws)
+    good = [c for c in CONTACTS if c.id in (1, 2, 7, 9, 11, 13)]
+    for contact in good:
+        raw = compiled.message_for(
+            contact,
+            message_id=f"<c.{contact.id}@example.org>",
+            unsubscribe_url="https://example.org/u?t=x",
+            extra_headers={"Feedback-ID": "a:b:c"},
+        )
+        # the SMTP transport skips its line-end scan for this type: the claim must hold
+        assert isinstance(raw, CRLFMessage)
+        assert raw.count(b"\n") == raw.count(b"\r\n") == raw.count(b"\r")
+        assert raw.endswith(b"\r\n")

@@ -366,6 +366,17 @@ def build_message(
     return msg.as_bytes(policy=POLICY)
 
 
+class CRLFMessage(bytes):
+    """Message bytes whose every line ends in CRLF, by construction (:class:`MessageSkeleton`).
+
+    Headers are folded with CRLF and refuse CR/LF in values, QP bodies are re-terminated with
+    CRLF, attachments are base64 with CRLF: a transport may skip re-checking the line ends of
+    such a message before SMTP DATA (a scan of the whole message per recipient).
+    """
+
+    __slots__ = ()
+
+
 def _boundary(seed: str, kind: str) -> str:
     # "=_" can never occur in quoted-printable or base64 output, so the boundary needs no check
     return f"=_ck_{kind}_{hashlib.sha256(seed.encode()).hexdigest()[:24]}"
@@ -493,15 +504,17 @@ class MessageSkeleton:
         if extra_headers:
             for name, value in extra_headers.items():
                 first.append(encode_unstructured(name, value))
-        return b"".join(
-            (
-                "".join(first).encode("ascii"),
-                self.head,
-                self.before_text,
-                text_qp,
-                self.before_html,
-                html_qp,
-                self.tail,
+        return CRLFMessage(
+            b"".join(
+                (
+                    "".join(first).encode("ascii"),
+                    self.head,
+                    self.before_text,
+                    text_qp,
+                    self.before_html,
+                    html_qp,
+                    self.tail,
+                )
             )
         )
 
