@@ -280,3 +280,14 @@ def test_dot_stuffing_and_line_ends_survive_the_trip(smtp_server):
     result = asyncio.run(go())
     assert result.outcome == "sent"
     assert server.handler.messages[0].data.replace(b"\r\n", b"\n") == body.replace(b"\r\n", b"\n")
+
+
+def test_dot_stuffing_of_a_compose_message_skips_the_line_end_scan_only() -> None:
+    from commskit.render.mime import CRLFMessage
+    from commskit.send.transports import _dot_stuffed
+
+    raw = b"Subject: x\r\n\r\n.leading dot\r\nbody\r\n"
+    assert _dot_stuffed(CRLFMessage(raw)) == _dot_stuffed(raw)
+    assert _dot_stuffed(CRLFMessage(raw)).endswith(b"\r\n..leading dot\r\nbody\r\n.\r\n")
+    # plain bytes with bare line ends are still normalised
+    assert _dot_stuffed(b"a\nb\rc") == b"a\r\nb\r\nc\r\n.\r\n"

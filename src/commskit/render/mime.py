@@ -24,6 +24,7 @@ from email.headerregistry import Address, HeaderRegistry, UnstructuredHeader
 from email.message import EmailMessage
 from email.parser import BytesParser
 from email.utils import format_datetime, parseaddr
+from functools import lru_cache
 from typing import Any
 from urllib.parse import quote
 
@@ -365,6 +366,17 @@ def build_message(
     return msg.as_bytes(policy=POLICY)
 
 
+class CRLFMessage(bytes):
+    """Message bytes whose every line ends in CRLF, by construction (:class:`MessageSkeleton`).
+
+    Headers are folded with CRLF and refuse CR/LF in values, QP bodies are re-terminated with
+    CRLF, attachments are base64 with CRLF: a transport may skip re-checking the line ends of
+    such a message before SMTP DATA (a scan of the whole message per recipient).
+    """
+
+    __slots__ = ()
+
+
 def _boundary(seed: str, kind: str) -> str:
     # "=_" can never occur in quoted-printable or base64 output, so the boundary needs no check
     return f"=_ck_{kind}_{hashlib.sha256(seed.encode()).hexdigest()[:24]}"
@@ -435,6 +447,31 @@ class MessageSkeleton:
             tail += f"\r\n--{mixed}--\r\n"
         self.tail = tail.encode("ascii")
 
+    def check(
+        self,
+        *,
+        to_name: str,
+        to_addr: str,
+        subject: str | None,
+        message_id: str,
+        extra_headers: Mapping[str, str] | None = None,
+    ) -> str:
+        """Check one recipient's header values as :meth:`assemble` does; return the A-label To.
+
+        Raises HeaderInjectionError or RenderError; :meth:`assemble` calls it first, so a
+        pre-flight check with it fails exactly when building the message would.
+        """
+        check_header_value(to_name, field="recipient name")
+        ascii_to = ascii_address(to_addr, field="recipient")
+        check_header_value(message_id, field="Message-ID")
+        if self.personal_subject:
+            check_header_value(subject or "", field="Subject")
+        if extra_headers:
+            for name, value in extra_headers.items():
+                check_header_name(name)
+                check_header_value(value, field=name)
+        return ascii_to
+
     def assemble(
         self,
         *,
@@ -449,35 +486,48 @@ class MessageSkeleton:
         extra_headers: Mapping[str, str] | None = None,
     ) -> bytes:
         """Return the message bytes for one recipient from already-encoded body parts."""
-        check_header_value(to_name, field="recipient name")
+        ascii_to = self.check(
+            to_name=to_name,
+            to_addr=to_addr,
+            subject=subject,
+            message_id=message_id,
+            extra_headers=extra_headers,
+        )
         first = [
-            format_mailbox("To", to_name, ascii_address(to_addr, field="recipient")),
-            f"Date: {format_datetime(date)}\r\n",
-            f"Message-ID: {check_header_value(message_id, field='Message-ID')}\r\n",
+            format_mailbox("To", to_name, ascii_to),
+            f"Date: {_date_header(date)}\r\n",
+            f"Message-ID: {message_id}\r\n",
             f"List-Unsubscribe: {list_unsubscribe}\r\n",
         ]
         if self.personal_subject:
-            first.append(
-                encode_unstructured("Subject", check_header_value(subject or "", field="Subject"))
-            )
+            first.append(encode_unstructured("Subject", subject or ""))
         if extra_headers:
             for name, value in extra_headers.items():
-                first.append(
-                    encode_unstructured(
-                        check_header_name(name), check_header_value(value, field=name)
-                    )
+                first.append(encode_unstructured(name, value))
+        return CRLFMessage(
+            b"".join(
+                (
+                    "".join(first).encode("ascii"),
+                    self.head,
+                    self.before_text,
+                    text_qp,
+                    self.before_html,
+                    html_qp,
+                    self.tail,
                 )
-        return b"".join(
-            (
-                "".join(first).encode("ascii"),
-                self.head,
-                self.before_text,
-                text_qp,
-                self.before_html,
-                html_qp,
-                self.tail,
             )
         )
+
+
+@lru_cache(maxsize=4)
+def _date_value(second: datetime) -> str:
+    return format_datetime(second)
+
+
+def _date_header(date: datetime) -> str:
+    """Return the Date value; messages built within the same second share one formatting."""
+    # format_datetime drops the microseconds anyway
+    return _date_value(date.replace(microsecond=0))
 
 
 def verify_headers(raw: bytes, expected: Iterable[str]) -> None:

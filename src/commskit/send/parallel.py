@@ -49,7 +49,7 @@ def check_chunk(chunk: list[tuple[Any, str]]) -> tuple[Any, ...] | None:
     assert _CHECK_RUNNER is not None
     for recipient, message_id in chunk:
         try:
-            _CHECK_RUNNER.render(recipient, message_id)
+            _CHECK_RUNNER.check(recipient, message_id)
         except CommskitError as exc:
             return (type(exc), exc.message, exc.path, exc.line, exc.hint)
     return None
@@ -79,7 +79,7 @@ class RenderChecker:
 
     def check(self, recipient: Any, message_id: str) -> None:
         if self.pool is None:
-            self.runner.render(recipient, message_id)
+            self.runner.check(recipient, message_id)
             return
         self.chunk.append((recipient, message_id))
         if len(self.chunk) >= self.CHUNK:

@@ -30,6 +30,7 @@ import aiosmtplib
 
 from ..config import TransportSettings
 from ..errors import TransportError
+from ..render.mime import CRLFMessage
 
 PASSWORD_ENV = "COMMSKIT_SMTP_PASSWORD"  # noqa: S105 - the variable's name, not a password
 CA_FILE_ENV = "COMMSKIT_TRANSPORT_CA_FILE"
@@ -386,10 +387,11 @@ class SMTPTransport(Transport):
 def _dot_stuffed(data: bytes) -> bytes:
     """Return the DATA payload: CRLF line ends, leading dots doubled, the final dot added.
 
-    Compose already emits CRLF, so the common case is two C-speed scans and one replace instead
-    of the regular expressions aiosmtplib runs over every message.
+    Compose's messages (:class:`CRLFMessage`) are CRLF by construction; other bytes are checked
+    with three C-speed counts (every CR and every LF must belong to a CRLF), not the regular
+    expressions aiosmtplib runs over every message.
     """
-    if data.count(b"\n") != data.count(b"\r\n") or b"\r" in data.replace(b"\r\n", b""):
+    if not isinstance(data, CRLFMessage) and not _crlf_only(data):
         from aiosmtplib.protocol import normalize_message_line_endings
 
         data = normalize_message_line_endings(data)
@@ -398,6 +400,11 @@ def _dot_stuffed(data: bytes) -> bytes:
     if data.startswith(b"."):
         data = b"." + data
     return data.replace(b"\r\n.", b"\r\n..") + b".\r\n"
+
+
+def _crlf_only(data: bytes) -> bool:
+    line_feeds = data.count(b"\n")
+    return line_feeds == data.count(b"\r\n") == data.count(b"\r")
 
 
 def _describe(exc: BaseException) -> str:
