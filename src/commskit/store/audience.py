@@ -58,26 +58,7 @@ FOLDED_META_VALUE = "1"
 
 _FOLDED_COLUMNS = tuple(f"{name}_folded" for name in FOLDED_FIELDS)
 # where each folded field's source value sits in the rows insert_contacts / update_contacts take
-_INSERT_FIELDS = (
-    "id",
-    "email",
-    "email_hash",
-    "first_name",
-    "last_name",
-    "organization",
-    "kind",
-    "region",
-    "department",
-    "language",
-    "stage",
-    "tags",
-    "attributes",
-    "basis",
-    "basis_source",
-    "basis_date",
-    "created_at",
-    "updated_at",
-)
+_INSERT_FIELDS = (*_COLUMNS[:2], "email_hash", *_COLUMNS[2:])
 _UPDATE_FIELDS = (
     "first_name",
     "last_name",
