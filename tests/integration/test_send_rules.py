@@ -90,3 +90,14 @@ def test_resume_keeps_the_first_runs_veille(tmp_path: Path) -> None:
     assert rest.counts["sent"] == 2
     offline.close()
     ws.close()
+
+
+def test_named_segment_audience_also_checks_the_basis(tmp_path: Path) -> None:
+    ws = _workspace(tmp_path)
+    report = ws.send("2026-11-infolettre", audience="aom-bretagne", yes=True)
+    assert report.sent == 2
+    assert _statuses(ws, "2026-11-infolettre")["c@aom-trois.example.org"] == (
+        "suppressed",
+        "no legal basis recorded",
+    )
+    ws.close()

@@ -449,6 +449,10 @@ class ContactBook:
             _write_export(out, contacts, format)
         return len(contacts)
 
+    def allowed_bases(self, list_name: str | None) -> tuple[str, ...]:
+        """Return the legal bases ``[lists.<name>] bases`` accepts (empty: any recorded basis)."""
+        return _allowed_bases(self._ws.settings.lists.get(list_name or "", {}))
+
     def basis_problem(self, contact: Contact, list_name: str | None = None) -> str | None:
         """Return why a contact's legal basis does not allow mail of ``list_name``, or None.
 
@@ -458,7 +462,7 @@ class ContactBook:
         """
         if not contact.basis:
             return "no legal basis recorded"
-        allowed = _allowed_bases(self._ws.settings.lists.get(list_name or "", {}))
+        allowed = self.allowed_bases(list_name)
         if allowed and contact.basis not in allowed:
             return (
                 f"legal basis {contact.basis} is not accepted for list {list_name}"
