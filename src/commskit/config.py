@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError
+from .errors import CommskitError, ConfigError
 
 CONFIG_FILE = "commskit.toml"
 
@@ -293,24 +293,33 @@ def _env_overrides(
     return out
 
 
-def read_toml(path: Path) -> tuple[dict[str, Any], str]:
-    """Read a TOML file, turning syntax errors into a ConfigError with the line."""
+def read_toml(
+    path: Path,
+    *,
+    error: type[CommskitError] = ConfigError,
+    what: str | None = None,
+    docs: str = "docs/configuration.md",
+) -> tuple[dict[str, Any], str]:
+    """Read a TOML file; unreadable files and syntax errors raise ``error`` with the line.
+
+    ``what`` names the file in the message (default: its name); ``docs`` is where the hint points.
+    """
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise ConfigError(f"cannot read {path.name}: {exc.strerror}", path=path) from None
+        raise error(f"cannot read {what or path.name}: {exc.strerror}", path=path) from None
     except UnicodeDecodeError:
-        raise ConfigError("is not UTF-8 text", path=path, hint="Save it as UTF-8") from None
+        raise error("is not UTF-8 text", path=path, hint="Save it as UTF-8") from None
     try:
         return tomllib.loads(text), text
     except tomllib.TOMLDecodeError as exc:
         match = re.search(r"line (\d+)", str(exc))
         msg = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(exc))
-        raise ConfigError(
+        raise error(
             f"invalid TOML: {msg}",
             path=path,
             line=int(match.group(1)) if match else None,
-            hint="Fix the syntax (see docs/configuration.md)",
+            hint=f"Fix the syntax (see {docs})",
         ) from None
 
 

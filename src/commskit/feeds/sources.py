@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 
 import tomli_w
 
+from ..config import read_toml
 from ..errors import FeedSourceError, RuleError
 
 FEED_KEYS = ("name", "url", "topics", "tags", "weight", "enabled")
@@ -103,23 +104,7 @@ def key_line(text: str, block_start: int | None, key: str) -> int | None:
 
 
 def _read_toml(path: Path) -> tuple[dict[str, Any], str]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise FeedSourceError(f"cannot read the feed list: {exc.strerror}", path=path) from None
-    except UnicodeDecodeError:
-        raise FeedSourceError("is not UTF-8 text", path=path, hint="Save it as UTF-8") from None
-    try:
-        return tomllib.loads(text), text
-    except tomllib.TOMLDecodeError as exc:
-        match = re.search(r"line (\d+)", str(exc))
-        msg = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(exc))
-        raise FeedSourceError(
-            f"invalid TOML: {msg}",
-            path=path,
-            line=int(match.group(1)) if match else None,
-            hint="Fix the syntax (see docs/veille.md)",
-        ) from None
+    return read_toml(path, error=FeedSourceError, what="the feed list", docs="docs/veille.md")
 
 
 def _str_list(value: Any, *, what: str, path: Path, line: int | None) -> tuple[str, ...]:

@@ -59,20 +59,9 @@ FOLDED_META_VALUE = "1"
 _FOLDED_COLUMNS = tuple(f"{name}_folded" for name in FOLDED_FIELDS)
 # where each folded field's source value sits in the rows insert_contacts / update_contacts take
 _INSERT_FIELDS = (*_COLUMNS[:2], "email_hash", *_COLUMNS[2:])
+# every stored field but the identity and creation columns, then the row to update
 _UPDATE_FIELDS = (
-    "first_name",
-    "last_name",
-    "organization",
-    "kind",
-    "region",
-    "department",
-    "language",
-    "stage",
-    "tags",
-    "attributes",
-    "basis",
-    "basis_source",
-    "basis_date",
+    *_COLUMNS[_COLUMNS.index("first_name") : _COLUMNS.index("created_at")],
     "updated_at",
     "id",
 )
