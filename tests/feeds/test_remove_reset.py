@@ -54,7 +54,7 @@ def test_remove_first_keeps_the_next_blocks_comment(tmp_path: Path) -> None:
     ws.remove_feed("Un")
     text = (ws.root / "feeds" / "veille.toml").read_text(encoding="utf-8")
     assert "un.example.org" not in text
-    assert "# the second one\n[[feed]]\nname = \"Deux\"" in text
+    assert '# the second one\n[[feed]]\nname = "Deux"' in text
 
 
 def test_remove_last_and_by_url(tmp_path: Path) -> None:

@@ -255,6 +255,52 @@ def test_fast_path_equals_email_message_path(
     assert max(len(line) for line in lines) <= 76
 
 
+@pytest.mark.parametrize("width", range(70, 80))
+def test_qp_never_starts_a_line_with_a_dot(width: int) -> None:
+    import binascii
+
+    # dots that land at the start of a soft-broken line, in escapes' neighbourhood, after a
+    # hard line break, repeated, and at the very start
+    texts = [
+        "x" * width + ". Suite",
+        "é" * (width // 6) + "x" * (width % 6) + "." * 160,
+        ".debut\n.ligne\n..deux\n.",
+        "=" * (width // 3) + "x" * (width % 3) + ".=.",
+        "a " * (width // 2) + ".fin ",
+    ]
+    for text in texts:
+        encoded = mime.qp_segment(text)
+        lines = encoded.split(b"\r\n")
+        assert all(len(line) <= 76 for line in lines), (text, encoded)
+        assert not any(line.startswith(b".") for line in lines), (text, encoded)
+        decoded = binascii.a2b_qp(mime.qp_join([encoded])).decode()
+        assert decoded == text.replace("\n", "\r\n") + "\r\n"
+
+
+def test_compose_messages_need_no_dot_stuffing(ws: Any, make_contact: Any) -> None:
+    # a paragraph whose sentences put a dot at the start of QP lines, and a line starting with one
+    body = ("Le covoiturage du quotidien progresse dans les territoires ruraux. " * 30) + (
+        "\n\n.net et .gouv.fr : deux domaines.\n"
+    )
+    ws.path("campaigns/points.md").write_text(
+        f"---\nsubject: Points\n---\nBonjour {{{{ contact.first_name }}}}.\n\n{body}",
+        encoding="utf-8",
+    )
+    compiled = ws.campaign("points").compile(ws)
+    raw = _message(compiled, make_contact(first_name=". Zoé" + "." * 80))
+    assert isinstance(raw, mime.CRLFMessage)
+    assert not raw.startswith(b".")
+    assert b"\r\n." not in raw
+    text = _parse(raw).get_body(("plain",))
+    assert text is not None
+    assert ".net et .gouv.fr" in text.get_content()
+
+
+def test_header_names_start_with_a_letter(newsletter: CompiledCampaign, make_contact: Any) -> None:
+    with pytest.raises(HeaderInjectionError, match="invalid header name"):
+        _message(newsletter, make_contact(), extra_headers={".X-Dot": "v"})
+
+
 def test_qp_segments_concatenate_within_76_columns() -> None:
     import binascii
 

@@ -282,12 +282,26 @@ def test_dot_stuffing_and_line_ends_survive_the_trip(smtp_server):
     assert server.handler.messages[0].data.replace(b"\r\n", b"\n") == body.replace(b"\r\n", b"\n")
 
 
-def test_dot_stuffing_of_a_compose_message_skips_the_line_end_scan_only() -> None:
+def test_dot_stuffing_of_a_compose_message_only_adds_the_final_dot(ws) -> None:
+    from commskit.compose.sample import SampleContact
     from commskit.render.mime import CRLFMessage
     from commskit.send.transports import _dot_stuffed
 
-    raw = b"Subject: x\r\n\r\n.leading dot\r\nbody\r\n"
-    assert _dot_stuffed(CRLFMessage(raw)) == _dot_stuffed(raw)
-    assert _dot_stuffed(CRLFMessage(raw)).endswith(b"\r\n..leading dot\r\nbody\r\n.\r\n")
+    ws.path("campaigns/points.md").write_text(
+        "---\nsubject: Points\n---\n" + "Une phrase qui finit par un point. " * 60 + "\n\n.net\n",
+        encoding="utf-8",
+    )
+    raw = (
+        ws.campaign("points")
+        .compile(ws)
+        .message_for(
+            SampleContact(id=1, email="camille@example.org", first_name="Camille"),
+            message_id="<m@example.org>",
+            unsubscribe_url="https://example.org/u",
+        )
+    )
+    assert isinstance(raw, CRLFMessage)
+    # the fast path (no scan, no copy but the final dot) gives what full stuffing would
+    assert _dot_stuffed(raw) == _dot_stuffed(bytes(raw)) == bytes(raw) + b".\r\n"
     # plain bytes with bare line ends are still normalised
     assert _dot_stuffed(b"a\nb\rc") == b"a\r\nb\r\nc\r\n.\r\n"

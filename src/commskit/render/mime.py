@@ -40,7 +40,8 @@ _FORBIDDEN = re.compile(r"[\r\n\x00]")
 # An RFC 2047 encoded-word typed by a user would be decoded by the reader's client, so a value
 # holding one can smuggle a line break ("=?UTF-8?Q?=0A?=Bcc: y"); we encode values ourselves.
 _ENCODED_WORD = re.compile(r"=\?[^?\s]+\?[bBqQ]\?[^?\s]*\?=")
-_HEADER_NAME = re.compile(r"^[!-9;-~]+$")
+# RFC 5322 ftext, starting with a letter (so that no header line can start with a dot)
+_HEADER_NAME = re.compile(r"^[A-Za-z][!-9;-~]*$")
 _ATEXT_PHRASE = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~ -]+$")
 _Q_SAFE = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789!*+-/")
 
@@ -240,7 +241,7 @@ def qp_segment(text: str) -> bytes:
     # b2a_qp writes its soft breaks as bare LF unless the data's first line ends in CRLF
     encoded = encoded.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
     if encoded.endswith(b"\r\n"):
-        return encoded
+        return _no_leading_dot(encoded)
     head, _, last = encoded.rpartition(b"\r\n")
     pieces = [head + b"\r\n"] if head or encoded.startswith(b"\r\n") else []
     # the last line has no line end yet; break it so that it ends with "=" within 76 columns
@@ -254,7 +255,36 @@ def qp_segment(text: str) -> bytes:
         pieces.append(last[:cut] + b"=\r\n")
         last = last[cut:]
     pieces.append(last + b"=\r\n")
-    return b"".join(pieces)
+    return _no_leading_dot(b"".join(pieces))
+
+
+def _no_leading_dot(encoded: bytes) -> bytes:
+    """Escape a "." that starts a QP line as "=2E", re-breaking the line if it grows past 76.
+
+    RFC 2045 lets an encoder escape any character. A message in which no line starts with a dot
+    needs no SMTP dot-stuffing (RFC 5321 §4.5.2), which would otherwise copy every 37 KB message
+    per recipient in the transport; b2a_qp escapes only a dot alone on its line.
+    """
+    if not (encoded.startswith(b".") or b"\n." in encoded):
+        return encoded
+    out: list[bytes] = []
+    for line in encoded.split(b"\r\n")[:-1]:  # every segment line ends in CRLF
+        while line.startswith(b"."):
+            line = b"=2E" + line[1:]
+            if len(line) <= 76:
+                break
+            soft = line.endswith(b"=")  # an escape's "=" is never last: this is a soft break
+            content = line[:-1] if soft else line
+            cut = 75
+            if content[cut - 1 : cut] == b"=":  # never cut inside an "=XX" escape
+                cut -= 1
+            elif content[cut - 2 : cut - 1] == b"=":
+                cut -= 2
+            out.append(content[:cut] + b"=")
+            line = content[cut:] + (b"=" if soft else b"")
+        out.append(line)
+    out.append(b"")
+    return b"\r\n".join(out)
 
 
 def qp_join(segments: Iterable[bytes]) -> bytes:
@@ -367,11 +397,14 @@ def build_message(
 
 
 class CRLFMessage(bytes):
-    """Message bytes whose every line ends in CRLF, by construction (:class:`MessageSkeleton`).
+    """Message bytes whose every line ends in CRLF and none starts with ".", by construction.
 
-    Headers are folded with CRLF and refuse CR/LF in values, QP bodies are re-terminated with
-    CRLF, attachments are base64 with CRLF: a transport may skip re-checking the line ends of
-    such a message before SMTP DATA (a scan of the whole message per recipient).
+    Built only by :class:`MessageSkeleton`: headers are folded with CRLF, refuse CR/LF in values
+    and have names that start with a letter (folded lines start with a space); QP bodies are
+    re-terminated with CRLF and escape a line's leading dot; attachments are base64 with CRLF;
+    boundary lines start with "--". A transport may skip both the line-end check and the
+    dot-stuffing of such a message before SMTP DATA (each a scan or a copy of the whole message
+    per recipient).
     """
 
     __slots__ = ()

@@ -387,11 +387,14 @@ class SMTPTransport(Transport):
 def _dot_stuffed(data: bytes) -> bytes:
     """Return the DATA payload: CRLF line ends, leading dots doubled, the final dot added.
 
-    Compose's messages (:class:`CRLFMessage`) are CRLF by construction; other bytes are checked
-    with three C-speed counts (every CR and every LF must belong to a CRLF), not the regular
-    expressions aiosmtplib runs over every message.
+    Compose's messages (:class:`CRLFMessage`) are CRLF by construction and no line of theirs
+    starts with a dot, so they only get the final dot. Other bytes are checked with three C-speed
+    counts (every CR and every LF must belong to a CRLF), not the regular expressions aiosmtplib
+    runs over every message, then stuffed.
     """
-    if not isinstance(data, CRLFMessage) and not _crlf_only(data):
+    if isinstance(data, CRLFMessage) and data.endswith(b"\r\n"):
+        return data + b".\r\n"
+    if not _crlf_only(data):
         from aiosmtplib.protocol import normalize_message_line_endings
 
         data = normalize_message_line_endings(data)
