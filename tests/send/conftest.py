@@ -137,8 +137,11 @@ class Script:
 class RecordingHandler:
     """Keeps every accepted message; replies as the Script says."""
 
-    def __init__(self, script: Script) -> None:
+    def __init__(self, script: Script, *, pipelining: bool = False) -> None:
         self.script = script
+        # aiosmtpd reads commands one by one whatever the client does, but does not advertise
+        # PIPELINING (RFC 2920); this adds it to the EHLO reply so clients may pipeline
+        self.pipelining = pipelining
         self.messages: list[Received] = []
         self.lock = threading.Lock()
         self.sessions = 0
@@ -153,6 +156,8 @@ class RecordingHandler:
     ) -> list[str]:
         self.sessions += 1
         session.host_name = hostname
+        if self.pipelining:
+            responses.insert(-1, "250-PIPELINING")
         return responses
 
     async def handle_RCPT(
@@ -232,11 +237,12 @@ def free_port() -> int:
 
 @pytest.fixture
 def smtp_server() -> Iterator[Callable[..., Server]]:
-    """Start aiosmtpd servers on 127.0.0.1 (any keyword goes to Controller); stop them after."""
+    """Start aiosmtpd servers on 127.0.0.1 (``pipelining=True`` advertises PIPELINING; any other
+    keyword goes to Controller); stop them after."""
     started: list[Controller] = []
 
-    def start(script: Script | None = None, **kwargs: Any) -> Server:
-        handler = RecordingHandler(script or Script())
+    def start(script: Script | None = None, *, pipelining: bool = False, **kwargs: Any) -> Server:
+        handler = RecordingHandler(script or Script(), pipelining=pipelining)
         kwargs.setdefault("enable_SMTPUTF8", True)
         port = free_port()
         controller = Controller(handler, hostname="127.0.0.1", port=port, **kwargs)

@@ -32,9 +32,17 @@ def leftover_processes(root: Path) -> list[int]:
 
 
 def crash_loop(
-    ws, smtp_server, python, subprocess_env, *, recipients: int, kills: int, processes: int
+    ws,
+    smtp_server,
+    python,
+    subprocess_env,
+    *,
+    recipients: int,
+    kills: int,
+    processes: int,
+    pipelining: bool = False,
 ) -> None:
-    server = smtp_server()
+    server = smtp_server(pipelining=pipelining)
     handler = server.handler
     rng = random.Random()
     argv = [
@@ -95,11 +103,25 @@ def crash_loop(
     assert sum(counts.values()) == recipients
 
 
-@pytest.mark.parametrize("processes", [1, 2])
-def test_sigkill_at_random_points_then_rerun(ws, smtp_server, python, subprocess_env, processes):
-    """With 2 processes the children die with the killed parent; the bound is unchanged."""
+@pytest.mark.parametrize(
+    ("processes", "pipelining"),
+    [(1, False), (1, True), (2, True)],
+    ids=["1-process", "1-process-pipelined", "2-processes-pipelined"],
+)
+def test_sigkill_at_random_points_then_rerun(
+    ws, smtp_server, python, subprocess_env, processes, pipelining
+):
+    """With 2 processes the children die with the killed parent; the bound is unchanged, and
+    pipelined commands (RFC 2920) change nothing: a message is only sent at its final dot."""
     crash_loop(
-        ws, smtp_server, python, subprocess_env, recipients=500, kills=10, processes=processes
+        ws,
+        smtp_server,
+        python,
+        subprocess_env,
+        recipients=500,
+        kills=10,
+        processes=processes,
+        pipelining=pipelining,
     )
 
 
@@ -116,6 +138,7 @@ def test_sigkill_many_times(request, ws, smtp_server, python, subprocess_env):
             recipients=1500,
             kills=40,
             processes=processes,
+            pipelining=processes == 2,
         )
 
 

@@ -14,6 +14,17 @@ from commskit.send import SendOptions, make_transport
 YES = SendOptions(yes=True)
 
 
+@pytest.fixture(params=[False, True], ids=["one-by-one", "pipelined"])
+def smtp_server(smtp_server, request):
+    """Every test here runs against a server without, then with, PIPELINING (RFC 2920)."""
+
+    def start(*args, **kwargs):
+        kwargs.setdefault("pipelining", request.param)
+        return smtp_server(*args, **kwargs)
+
+    return start
+
+
 def assert_counts_add_up(report, total):
     counts = report.counts
     assert sum(counts.values()) == total

@@ -19,11 +19,12 @@ import os
 import socket
 import ssl
 from abc import ABC, abstractmethod
+from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import aiosmtplib
@@ -192,13 +193,117 @@ def is_loopback_host(host: str) -> bool:
         return False
 
 
-class _Connection:
-    """One SMTP session and how many messages it carried."""
+class _Reply(NamedTuple):
+    code: int
+    message: str
 
-    def __init__(self, client: aiosmtplib.SMTP) -> None:
-        self.client = client
+
+class _Session(asyncio.Protocol):
+    """One SMTP session, for its mail transactions, once aiosmtplib has set it up.
+
+    aiosmtplib connects, reads the greeting, says EHLO, starts TLS and logs in; then this
+    protocol takes the connection's transport over (``set_protocol``). aiosmtplib expects exactly
+    one reply per command written, so it cannot pipeline (RFC 2920); this protocol queues every
+    complete reply it reads, so MAIL, RCPT and DATA go in one write when the server offers
+    PIPELINING: two round trips per message instead of four.
+    """
+
+    def __init__(
+        self, transport: asyncio.Transport, *, pipelining: bool, utf8: bool, timeout: float
+    ) -> None:
+        self.transport = transport
+        self.pipelining = pipelining
+        self.utf8 = utf8
+        self.timeout = timeout
         self.count = 0
-        self.utf8 = client.supports_extension("smtputf8")
+        self._buffer = bytearray()
+        self._lines: list[bytes] = []  # the lines so far of a multi-line reply
+        self._replies: deque[_Reply] = deque()
+        self._waiter: asyncio.Future[None] | None = None
+        self._lost: str | None = None
+        transport.set_protocol(self)
+
+    # --- asyncio.Protocol
+
+    def data_received(self, data: bytes) -> None:
+        self._buffer += data
+        while (end := self._buffer.find(b"\n")) != -1:
+            line = bytes(self._buffer[: end + 1])
+            del self._buffer[: end + 1]
+            if not line[:3].isdigit() or line[3:4] not in (b" ", b"-", b"\r", b"\n"):
+                self._fail(f"malformed reply from the server: {line[:80]!r}")
+                return
+            self._lines.append(line[4:].strip())
+            if line[3:4] != b"-":
+                message = b"\n".join(self._lines).decode("utf-8", "replace")
+                self._replies.append(_Reply(int(line[:3]), message))
+                self._lines = []
+        if len(self._buffer) > _MAX_REPLY_LINE:
+            self._fail("the server sent a reply line longer than 64 KiB")
+        self._wake()
+
+    def eof_received(self) -> bool:
+        self._fail("the server closed the connection")
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._fail(f"connection lost ({exc})" if exc else "connection lost")
+
+    def _fail(self, why: str) -> None:
+        if self._lost is None:
+            self._lost = why
+            self.transport.abort()
+        self._wake()
+
+    def _wake(self) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    # --- the client side
+
+    @property
+    def connected(self) -> bool:
+        return self._lost is None and not self.transport.is_closing()
+
+    def write(self, data: bytes) -> None:
+        if not self.connected:
+            raise aiosmtplib.SMTPServerDisconnected(self._lost or "connection closed")
+        self.transport.write(data)
+
+    async def reply(self, timeout: float | None = None) -> _Reply:
+        """Return the server's next reply, waiting up to the timeout for it."""
+        while not self._replies:
+            if self._lost is not None:
+                raise aiosmtplib.SMTPServerDisconnected(self._lost)
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                async with asyncio.timeout(self.timeout if timeout is None else timeout):
+                    await self._waiter
+            except TimeoutError:
+                raise aiosmtplib.SMTPReadTimeoutError(
+                    "timed out waiting for the server's reply"
+                ) from None
+            finally:
+                self._waiter = None
+        return self._replies.popleft()
+
+    def abort(self) -> None:
+        """Drop the connection at once (a TLS close would need the loop to run on to finish)."""
+        self._lost = self._lost or "connection closed"
+        self.transport.abort()
+
+    async def quit(self) -> None:
+        """Say QUIT politely (5 s at most), then close."""
+        if self.connected:
+            try:
+                self.write(b"QUIT\r\n")
+                await self.reply(timeout=5)
+            except (aiosmtplib.SMTPException, OSError):
+                pass
+        self.abort()
+
+
+_MAX_REPLY_LINE = 65536
 
 
 class SMTPTransport(Transport):
@@ -208,8 +313,9 @@ class SMTPTransport(Transport):
     TLS certificates are verified with :func:`ssl.create_default_context` (plus an optional CA
     file); STARTTLS is required, never opportunistic; plaintext is refused for a host that is not
     loopback unless allowed. One recipient per transaction; SMTPUTF8 is used only when the server
-    advertises it. A connection is closed after ``max_per_connection`` messages, after a 421 or a
-    disconnect, and RSET follows a refused transaction.
+    advertises it, and PIPELINING (MAIL, RCPT and DATA in one write) too. A connection is closed
+    after ``max_per_connection`` messages, after a 421 or a disconnect, and RSET follows a refused
+    transaction.
     """
 
     def __init__(self, config: SMTPConfig) -> None:
@@ -218,7 +324,7 @@ class SMTPTransport(Transport):
         user = f"{config.username}@" if config.username else ""
         self.description = f"{scheme}://{user}{config.host}:{config.port}"
         self.concurrency = max(1, config.concurrency)
-        self._idle: list[_Connection] = []
+        self._idle: list[_Session] = []
         self._slots = asyncio.Semaphore(self.concurrency)
         self._tls: ssl.SSLContext | None = None
         self.connections_opened = 0
@@ -242,7 +348,7 @@ class SMTPTransport(Transport):
             self._tls = context
         return self._tls
 
-    async def _connect(self) -> _Connection:
+    async def _connect(self) -> _Session:
         cfg = self.config
         client = aiosmtplib.SMTP(
             hostname=cfg.host,
@@ -257,15 +363,24 @@ class SMTPTransport(Transport):
         try:
             await client.connect()
             if client.is_ehlo_or_helo_needed:
-                # EHLO now, so the extensions (SMTPUTF8) are known before the first transaction
+                # EHLO now, so the extensions (SMTPUTF8, PIPELINING) are known before the first
+                # transaction
                 await client.ehlo()
             if cfg.username:
                 await client.login(cfg.username, cfg.password or "")
+            transport = client.transport
+            if not isinstance(transport, asyncio.Transport) or transport.is_closing():
+                raise aiosmtplib.SMTPServerDisconnected("connection lost after EHLO")
         except BaseException:
             _hard_close(client)
             raise
         self.connections_opened += 1
-        return _Connection(client)
+        return _Session(
+            transport,
+            pipelining=client.supports_extension("pipelining"),
+            utf8=client.supports_extension("smtputf8"),
+            timeout=cfg.timeout,
+        )
 
     async def open(self) -> None:
         """Connect once (TLS, AUTH included) so a wrong URL fails before anything is recorded."""
@@ -288,67 +403,76 @@ class SMTPTransport(Transport):
                 hint="Check the host, port and security in the transport URL, and the network",
             ) from None
 
-    async def _release(self, conn: _Connection, *, reusable: bool) -> None:
-        if reusable and conn.count < self.config.max_per_connection and conn.client.is_connected:
-            self._idle.append(conn)
+    async def _release(self, session: _Session, *, reusable: bool) -> None:
+        if reusable and session.count < self.config.max_per_connection and session.connected:
+            self._idle.append(session)
             return
-        await _quietly_quit(conn.client)
+        await session.quit()
 
     async def send(
         self, envelope_from: str, rcpt: str, data: bytes, *, message_id: str
     ) -> DeliveryResult:
         async with self._slots:
             try:
-                conn = self._idle.pop() if self._idle else await self._connect()
+                session = self._idle.pop() if self._idle else await self._connect()
             except aiosmtplib.SMTPResponseException as exc:
                 return _response_result(exc.code, exc.message, stage="connect")
             except (aiosmtplib.SMTPException, OSError, ssl.SSLError) as exc:
                 return DeliveryResult("transient", reason=f"connect: {_describe(exc)}")
-            result = await self._transaction(conn, envelope_from, rcpt, data)
-            conn.count += 1
-            await self._release(conn, reusable=not result.reconnect)
+            result = await self._transaction(session, envelope_from, rcpt, data)
+            session.count += 1
+            await self._release(session, reusable=not result.reconnect)
             return result
 
     async def _transaction(
-        self, conn: _Connection, envelope_from: str, rcpt: str, data: bytes
+        self, session: _Session, envelope_from: str, rcpt: str, data: bytes
     ) -> DeliveryResult:
-        client = conn.client
-        options: list[str] = []
+        options = b""
         if not rcpt.isascii() or not envelope_from.isascii():
-            if not conn.utf8:
+            if not session.utf8:
                 return DeliveryResult(
                     "permanent",
                     reason="the address has non-ASCII characters and the server does not "
                     "support SMTPUTF8",
                 )
-            options.append("SMTPUTF8")
+            options = b" SMTPUTF8"
         encoding = "utf-8" if options else "ascii"
-        extra = [o.encode() for o in options]
+        # The addresses are validated before they get here (no CR/LF can reach a command).
+        commands = (
+            (b"MAIL FROM:<" + envelope_from.encode(encoding) + b">" + options + b"\r\n", "MAIL"),
+            (b"RCPT TO:<" + rcpt.encode(encoding) + b">\r\n", "RCPT"),
+            (b"DATA\r\n", "DATA"),
+        )
         stage = "MAIL"
+        replies: list[tuple[str, _Reply]] = []
         try:
-            # Commands are written directly (not client.mail/rcpt/data): the addresses are already
-            # validated, and it lets us tell "refused before the data" from "lost after the dot".
-            reply = await client.execute_command(
-                b"MAIL", b"FROM:<" + envelope_from.encode(encoding) + b">", *extra
-            )
-            if reply.code != 250:
-                return await self._refused(client, reply.code, reply.message, stage)
-            stage = "RCPT"
-            reply = await client.execute_command(b"RCPT", b"TO:<" + rcpt.encode(encoding) + b">")
-            if reply.code not in (250, 251):
-                return await self._refused(client, reply.code, reply.message, stage)
-            stage = "DATA"
-            reply = await client.execute_command(b"DATA")
-            if reply.code != 354:
-                return await self._refused(client, reply.code, reply.message, stage)
-            protocol = client.protocol
-            if protocol is None:
-                raise aiosmtplib.SMTPServerDisconnected("connection lost")
+            if session.pipelining:
+                # RFC 2920: the three commands in one write, then their three replies in order
+                session.write(b"".join(command for command, _ in commands))
+                for _, stage in commands:
+                    replies.append((stage, reply := await session.reply()))
+                    if reply.code == 421:  # the server is closing: nothing more will come
+                        break
+            else:
+                for command, stage in commands:
+                    session.write(command)
+                    replies.append((stage, reply := await session.reply()))
+                    if reply.code not in _ACCEPTED[stage]:
+                        break
+            refused = next(((st, r) for st, r in replies if r.code not in _ACCEPTED[st]), None)
+            if refused is not None:
+                if replies[-1][0] == "DATA" and replies[-1][1].code == 354:
+                    # a server may accept DATA after refusing the recipient (RFC 2920 §3.1):
+                    # end that empty message with the lone dot before resetting
+                    stage = "DATA"
+                    session.write(b".\r\n")
+                    await session.reply()
+                return await self._refused(session, refused[1], refused[0])
             stage = "after DATA"
-            protocol.write(_dot_stuffed(data))
-            reply = await protocol.read_response(timeout=self.config.timeout)
+            session.write(_dot_stuffed(data))
+            reply = await session.reply()
         except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError, OSError) as exc:
-            _hard_close(client)
+            session.abort()
             if stage == "after DATA":
                 # The message may or may not have been accepted: resending blindly could double it.
                 return DeliveryResult(
@@ -358,30 +482,31 @@ class SMTPTransport(Transport):
                     reconnect=True,
                 )
             return DeliveryResult("transient", reason=f"{stage}: {_describe(exc)}", reconnect=True)
-        except aiosmtplib.SMTPResponseException as exc:
-            return await self._refused(client, exc.code, exc.message, stage)
         if reply.code != 250:
-            return await self._refused(client, reply.code, reply.message, "end of DATA")
+            return await self._refused(session, reply, "end of DATA")
         return DeliveryResult("sent", code=reply.code, reason=reply.message[:200])
 
-    async def _refused(
-        self, client: aiosmtplib.SMTP, code: int, message: str, stage: str
-    ) -> DeliveryResult:
+    async def _refused(self, session: _Session, reply: _Reply, stage: str) -> DeliveryResult:
         """Turn a refusal into a result and reset the session (RSET) for the next message."""
-        result = _response_result(code, message, stage=stage)
+        result = _response_result(reply.code, reply.message, stage=stage)
         if result.reconnect:
-            _hard_close(client)
+            session.abort()
             return result
         try:
-            await client.rset()
+            session.write(b"RSET\r\n")
+            if (await session.reply()).code == 250:
+                return result
         except (aiosmtplib.SMTPException, OSError):
-            _hard_close(client)
-            return DeliveryResult(result.outcome, result.code, result.reason, reconnect=True)
-        return result
+            pass
+        session.abort()
+        return DeliveryResult(result.outcome, result.code, result.reason, reconnect=True)
 
     async def close(self) -> None:
         idle, self._idle = self._idle, []
-        await asyncio.gather(*(_quietly_quit(c.client) for c in idle))
+        await asyncio.gather(*(session.quit() for session in idle))
+
+
+_ACCEPTED = {"MAIL": (250,), "RCPT": (250, 251), "DATA": (354,)}
 
 
 def _dot_stuffed(data: bytes) -> bytes:
@@ -424,15 +549,6 @@ def _response_result(code: int, message: str, *, stage: str) -> DeliveryResult:
     if 500 <= code < 600:
         return DeliveryResult("permanent", code, text)
     return DeliveryResult("transient", code, f"unexpected reply {code} at {stage}: {text}")
-
-
-async def _quietly_quit(client: aiosmtplib.SMTP) -> None:
-    if not client.is_connected:
-        return
-    try:
-        await asyncio.wait_for(client.quit(), timeout=5)
-    except (aiosmtplib.SMTPException, OSError, TimeoutError):
-        _hard_close(client)
 
 
 def _hard_close(client: aiosmtplib.SMTP) -> None:
