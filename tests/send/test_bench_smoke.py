@@ -24,6 +24,8 @@ def test_send_bench_smoke(python, subprocess_env):
             "30",
             "--mailmerge",
             "3",
+            "--mailmerge-extra",
+            "3",
             "--source",
             "30",
             "--slow",
@@ -42,6 +44,6 @@ def test_send_bench_smoke(python, subprocess_env):
     )
     assert result.returncode == 0, result.stderr
     table = [line for line in result.stdout.splitlines() if line.startswith("| ")]
-    assert len(table) == 8  # header + 7 measurements
+    assert len(table) == 9  # header + 8 measurements
     assert "commskit `ws.send`, 30 ×" in result.stdout
     assert "peak RSS" in result.stdout
