@@ -233,15 +233,18 @@ def qp_segment(text: str) -> bytes:
     """Encode ``text`` as QP lines of ≤ 76 characters that end in CRLF or a soft break.
 
     Segments encoded separately can be concatenated: each starts at column 0 and ends at a line
-    end, so the fast path can join static (pre-encoded) and personal pieces in any order.
+    end, so the fast path can join static (pre-encoded) and personal pieces in any order. No
+    line starts with a dot.
     """
-    if not text:
-        return b""
+    return _no_leading_dot(_qp_lines(text)) if text else b""
+
+
+def _qp_lines(text: str) -> bytes:
     encoded = binascii.b2a_qp(_crlf(text).encode("utf-8"))
     # b2a_qp writes its soft breaks as bare LF unless the data's first line ends in CRLF
     encoded = encoded.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
     if encoded.endswith(b"\r\n"):
-        return _no_leading_dot(encoded)
+        return encoded
     head, _, last = encoded.rpartition(b"\r\n")
     pieces = [head + b"\r\n"] if head or encoded.startswith(b"\r\n") else []
     # the last line has no line end yet; break it so that it ends with "=" within 76 columns
@@ -255,7 +258,7 @@ def qp_segment(text: str) -> bytes:
         pieces.append(last[:cut] + b"=\r\n")
         last = last[cut:]
     pieces.append(last + b"=\r\n")
-    return _no_leading_dot(b"".join(pieces))
+    return b"".join(pieces)
 
 
 def _no_leading_dot(encoded: bytes) -> bytes:
