@@ -93,6 +93,102 @@ def test_sisimai_corpus(corpus):
     )
 
 
+def _quoted_message_id(msg):
+    """Return the Message-ID of the original message a report encloses, if it encloses one."""
+    for part in msg.walk():
+        if part.get_content_type() in {"message/rfc822", "text/rfc822-headers"}:
+            payload = part.get_payload()
+            if isinstance(payload, list) and payload:
+                inner = payload[0]
+            else:
+                inner = email.message_from_bytes(part.get_payload(decode=True) or b"")
+            if inner.get("Message-ID"):
+                return "<" + " ".join(str(inner["Message-ID"]).split()).strip("<>") + ">"
+    return None
+
+
+def seed_corpus_send_log(ws, folder, names):
+    """Pretend we sent each corpus message's original, as the send log would say, and return
+    the bytes to put in the bounce mailbox.
+
+    Each message gets its own campaign, with one sent row per recipient the report names. The
+    original's Message-ID is the one the report encloses; a report enclosing none gets the
+    ``Delivered-To:`` line a mail server adds when it delivers to a VERP address (the first
+    recipient's token), which is how such a report reaches us in real use.
+    """
+    from commskit.store.sends import NewLogRow
+
+    repo = ws.store.sends
+    out = {}
+    for n, name in enumerate(names):
+        raw = (folder / name).read_bytes()
+        msg = parse(folder / name)
+        verdict = classify_message(msg)
+        campaign = f"corpus-{n}"
+        quoted = _quoted_message_id(msg)
+        addresses = [r.email or f"redacted-{n}@example.net" for r in verdict.recipients]
+        rows = [
+            NewLogRow(
+                recipient_key=f"a{i}",
+                contact_id=None,
+                email=address,
+                token=f"{n:08x}{i:08x}",
+                message_id=quoted or f"<{campaign}.{n:08x}{i:08x}@example.org>",
+            )
+            for i, address in enumerate(dict.fromkeys(addresses))
+        ]
+        with ws.store.transaction():
+            repo.start_campaign(
+                campaign, fingerprint="fp", list_name=None, subject=None, transport="outbox:x"
+            )
+            repo.add_recipients(campaign, rows)
+            for row in repo.due(campaign, now=0):
+                repo.mark_sending(row.id, now=0)
+                repo.mark_sent(row.id)
+        if rows and quoted is None:
+            verp = f"bounces+{campaign}.{rows[0].token}@bounce.example.org"
+            raw = f"Delivered-To: {verp}\r\n".encode() + raw
+        out[name] = raw
+    return out
+
+
+@pytest.mark.corpus
+def test_sisimai_corpus_through_the_send_log(ws, corpus, tmp_path):
+    """The whole reader (correlation with the send log included) agrees as the classifier does."""
+    import sqlite3
+    from contextlib import closing
+    from hashlib import sha256
+
+    folder = corpus / "bounces" / "sisimai"
+    expected = json.loads((folder / "expected.json").read_text(encoding="utf-8"))["messages"]
+    raws = seed_corpus_send_log(ws, folder, sorted(expected))
+    box = mailbox.Maildir(tmp_path / "sisimai", create=True)
+    for raw in raws.values():
+        box.add(raw)
+    box.close()
+    report = ws.read_bounces(tmp_path / "sisimai")
+    assert report.messages == len(expected)
+    assert (report.unreadable, report.unmatched) == (0, 0)
+    with closing(sqlite3.connect(ws.state_dir / "state.db")) as conn:
+        events = conn.execute(
+            "SELECT message_key, kind FROM bounce_events WHERE matched"
+        ).fetchall()
+    assert report.hard + report.soft + report.complaints == len(events)
+    kinds = {}
+    for key, kind in events:
+        kinds.setdefault(key, set()).add(kind)
+    disagreements = set()
+    for name, case in expected.items():
+        want = {k for k in (expected_kind(r) for r in case["recipients"]) if k}
+        got = kinds.get(sha256(raws[name]).hexdigest(), set())
+        if want != got:
+            disagreements.add(name)
+    # rfc3464-35 names three recipients and encloses no original: it reaches us through the
+    # first one's VERP address, so only that recipient (soft, as sisimai says) is acted on
+    assert disagreements == set(KNOWN_DISAGREEMENTS) - {"rfc3464-35.eml"}
+    assert len(expected) - len(disagreements) == 104
+
+
 @pytest.mark.corpus
 def test_flanker_corpus(corpus):
     folder = corpus / "bounces" / "flanker"
@@ -107,6 +203,32 @@ def test_flanker_corpus(corpus):
             assert verdict.recipients[0].email
     full = classify_message(parse(folder / "bounce/mailbox-full.eml"))
     assert [r.kind for r in full.recipients] == ["soft"]  # 5.2.2 is soft (RFC 3463)
+
+
+@pytest.mark.corpus
+def test_flanker_corpus_through_the_send_log(ws, corpus, tmp_path):
+    import sqlite3
+    from contextlib import closing
+    from hashlib import sha256
+
+    folder = corpus / "bounces" / "flanker"
+    cases = json.loads((folder / "expected.json").read_text(encoding="utf-8"))["cases"]
+    raws = seed_corpus_send_log(ws, folder, sorted(cases))
+    box = mailbox.Maildir(tmp_path / "flanker", create=True)
+    for raw in raws.values():
+        box.add(raw)
+    box.close()
+    report = ws.read_bounces(tmp_path / "flanker")
+    assert (report.messages, report.unreadable, report.unmatched) == (len(cases), 0, 0)
+    with closing(sqlite3.connect(ws.state_dir / "state.db")) as conn:
+        events = dict(conn.execute("SELECT message_key, kind FROM bounce_events WHERE matched"))
+    for name, case in cases.items():
+        got = events.get(sha256(raws[name]).hexdigest())
+        if case.get("dsn_status"):
+            assert got == "hard", name
+        if case.get("is_complaint"):
+            assert got == "complaint", name
+    assert events[sha256(raws["bounce/mailbox-full.eml"]).hexdigest()] == "soft"
 
 
 @pytest.mark.parametrize(
@@ -146,7 +268,8 @@ def vacation() -> bytes:
     )
 
 
-def test_verp_token_finds_the_recipient_and_reread_counts_nothing(partners, smtp_server, tmp_path):
+def verp_send(partners, smtp_server):
+    """Send the November newsletter through aiosmtpd with a VERP envelope; return ws, messages."""
     server = smtp_server()
     ws = Workspace.open(
         partners.root,
@@ -156,7 +279,12 @@ def test_verp_token_finds_the_recipient_and_reread_counts_nothing(partners, smtp
         },
     )
     ws.send("2026-11-infolettre", yes=True)
-    sent = server.handler.messages[0]
+    return ws, server.handler.messages
+
+
+def test_verp_token_finds_the_recipient_and_reread_counts_nothing(partners, smtp_server, tmp_path):
+    ws, messages = verp_send(partners, smtp_server)
+    sent = messages[0]
     assert sent.mail_from.startswith("bounces+2026-11-infolettre.")
     box_path = tmp_path / "bounces"
     box = mailbox.Maildir(box_path, create=True)
@@ -169,39 +297,45 @@ def test_verp_token_finds_the_recipient_and_reread_counts_nothing(partners, smtp
     assert report.suppressed == [sent.rcpt]
     assert ws.contacts.suppression(sent.rcpt) == "bounced"
     again = ws.read_bounces(box_path)
-    assert again.already_read == 1
+    # every message read is remembered, the ignored auto-reply too
+    assert again.already_read == 2
     assert again.hard == 0
     # nothing is ever deleted from the mailbox
     assert len(mailbox.Maildir(box_path, create=False)) == 2
     ws.close()
 
 
-def test_soft_bounces_suppress_after_three(partners, tmp_path):
-    address = next(iter(partners.segment("aom-bretagne"))).email
+def test_soft_bounces_suppress_after_three(partners, smtp_server, tmp_path):
+    ws, messages = verp_send(partners, smtp_server)
+    sent = messages[0]
     box_path = tmp_path / "soft.mbox"
     box = mailbox.mbox(box_path)
     for i in range(3):
-        raw = dsn("infolettre@example.org", address, status="4.2.2").replace(
+        raw = dsn(sent.mail_from, sent.rcpt, status="4.2.2").replace(
             b"dsn-1@", f"dsn-{i}@".encode()
         )
         box.add(raw)
     box.close()
-    report = partners.read_bounces(box_path)
+    report = ws.read_bounces(box_path)
     assert report.soft == 3
-    assert partners.contacts.suppression(address) == "bounced"
+    assert ws.contacts.suppression(sent.rcpt) == "bounced"
+    ws.close()
 
 
-def test_cli_bounces(partners, tmp_path):
+def test_cli_bounces(partners, smtp_server, tmp_path):
+    ws, messages = verp_send(partners, smtp_server)
+    ws.close()
     box_path = tmp_path / "b"
     box = mailbox.Maildir(box_path, create=True)
-    box.add(dsn("infolettre@example.org", "gone@example.net"))
+    box.add(dsn(messages[0].mail_from, messages[0].rcpt))
+    box.add(dsn("infolettre@example.org", "gone@example.net"))  # never mailed: recorded only
     box.close()
     runner = CliRunner()
     result = runner.invoke(main, ["-C", str(partners.root), "bounces", str(box_path), "--json"])
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
-    assert data["hard"] == 1
-    assert data["suppressed"] == ["gone@example.net"]
+    assert (data["hard"], data["unmatched"]) == (1, 1)
+    assert data["suppressed"] == [messages[0].rcpt]
     missing = runner.invoke(main, ["-C", str(partners.root), "bounces", str(tmp_path / "none")])
     assert missing.exit_code == 1
     assert "mailbox not found" in missing.stderr

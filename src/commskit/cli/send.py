@@ -265,20 +265,36 @@ def serve(app: AppContext, host: str, port: int) -> None:
 def bounces(app: AppContext, mailbox: Path, dry_run: bool, as_json: bool) -> None:
     """Read bounce reports and complaints from a Maildir or mbox into the suppression list.
 
-    Hard bounces and complaints suppress at once; soft ones after three. Mail is never deleted;
-    re-reading the same mailbox counts nothing twice.
+    Only a report about a message we sent (its VERP address or Message-ID is in the send log)
+    suppresses anyone: hard bounces and complaints at once, soft ones after three. Other reports
+    are recorded without suppressing. Mail is never deleted; each message is read once.
 
     Example: commskit bounces ~/Maildir/.bounces
     """
-    result = app.workspace().read_bounces(mailbox, dry_run=dry_run)
+    ws = app.workspace()
+    result = ws.read_bounces(mailbox, dry_run=dry_run)
     if as_json:
         print_json(result.to_dict())
         return
     echo(
         f"Read {result.messages} message(s): {result.hard} hard bounce(s), {result.soft} soft, "
         f"{result.complaints} complaint(s); {result.ignored} ignored (auto-replies, "
-        f"notifications), {result.unrecognised} unrecognised, {result.already_read} already read."
+        f"notifications), {result.unrecognised} unrecognised, {result.unmatched} unmatched, "
+        f"{result.unreadable} unreadable, {result.already_read} already read."
     )
+    for problem in result.problems:
+        note(f"  warning: {problem}")
+    if result.unmatched:
+        note(
+            f"  {result.unmatched} report(s) are about no message we sent (no known VERP token "
+            "or Message-ID): recorded, nobody suppressed."
+            + (
+                ""
+                if "{token}" in ws.settings.sender.envelope_from
+                else " To match every genuine bounce, set [sender] envelope_from = "
+                '"bounces+{campaign}.{token}@…" (docs/deliverability.md).'
+            )
+        )
     if dry_run:
         echo("Dry run: nothing was recorded or suppressed.")
     else:

@@ -12,11 +12,15 @@ Classification (docs/deliverability.md):
 - auto-replies (RFC 3834 ``Auto-Submitted: auto-replied``, vacation notices) and successful
   delivery notifications are ignored.
 
-When the report was sent to a VERP address (``bounces+<campaign>.<token>@…``) the token finds the
-recipient in the send log: that is the primary key, more reliable than the addresses a remote
-server quotes. Standard reports are parsed directly; others go to ``flufl.bounce``'s detectors.
-Nothing is ever deleted from the mailbox; each report is remembered by the hash of its bytes so
-re-reading a mailbox counts nothing twice.
+Standard reports are parsed directly; others go to ``flufl.bounce``'s detectors.
+
+A report is anyone's message, so it acts only when it is about a message we sent: a VERP token
+(``bounces+<campaign>.<token>@…``) or a Message-ID it quotes must be in the send log. Both hold
+a keyed token only that message's recipient has seen, and the recipient acted on is the one the
+send log names, not whatever addresses the report lists. A report matching nothing is recorded
+(addresses as keyed hashes only) and suppresses nobody. Each message is read on its own: one that
+cannot be parsed is recorded as unreadable and skipped. Nothing is ever deleted from the mailbox;
+each message is remembered by the hash of its bytes and read once.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from ..errors import BounceError
 
 if TYPE_CHECKING:
+    from ..store.sends import SentRow
     from ..workspace import Workspace
 
 Kind = Literal["hard", "soft", "complaint"]
@@ -317,19 +322,39 @@ def classify_message(msg: Message) -> BounceVerdict:
 
 # --- reading a mailbox into the store -----------------------------------------------------------
 
+#: a report acts on at most this many recipients (and records at most this many it cannot match):
+#: each message we send has one recipient, so a genuine report about it names one or two
+MAX_REPORT_RECIPIENTS = 20
+#: bigger messages are recorded as unreadable (no relay delivers more: Gmail's limit is 25 MB)
+MAX_MESSAGE_BYTES = 25 * 1024 * 1024
+#: VERP tokens and Message-IDs looked up in the send log per message
+_MAX_KEYS = 64
+_MESSAGE_ID = re.compile(r"<([^<>\s\"]{1,250}@[^<>\s\"]{1,250})>")
+_ANY_ADDRESS = re.compile(r"[^\s<>()\[\]:;,\"']+@[^\s<>()\[\]:;,\"']+")
+_QUOTED_PARTS = {"message/rfc822", "text/rfc822-headers", "message/rfc822-headers"}
+
 
 @dataclass
 class BounceReport:
-    """What ``commskit bounces`` did."""
+    """What ``commskit bounces`` did.
+
+    ``hard``, ``soft`` and ``complaints`` count recipients of reports that matched a message we
+    sent (its VERP token or Message-ID is in the send log); ``unmatched`` counts the reports that
+    matched none: they are recorded (addresses hashed) and suppress nobody. ``unreadable`` counts
+    messages that could not be read; ``problems`` has one line for each.
+    """
 
     messages: int = 0
     already_read: int = 0
     ignored: int = 0
     unrecognised: int = 0
+    unmatched: int = 0
+    unreadable: int = 0
     hard: int = 0
     soft: int = 0
     complaints: int = 0
     suppressed: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
     dry_run: bool = False
 
     def to_dict(self) -> dict[str, Any]:
@@ -337,8 +362,34 @@ class BounceReport:
         return dict(self.__dict__)
 
 
+@dataclass(frozen=True)
+class MailboxMessage:
+    """One message of a mailbox: its bytes, or why they could not be read from disk."""
+
+    label: str  # the Maildir file name, or "message N" in an mbox
+    raw: bytes | None
+    error: str | None = None
+
+
+@dataclass
+class _Reading:
+    """A parsed report: the verdict and the keys that tie it to a message we sent."""
+
+    verdict: BounceVerdict
+    tokens: list[str]
+    message_ids: list[str]
+
+
 def iter_mailbox(path: Path) -> Iterator[bytes]:
     """Yield the raw bytes of every message of a Maildir folder or an mbox file."""
+    for item in iter_mailbox_messages(path):
+        if item.raw is not None:
+            yield item.raw
+
+
+def iter_mailbox_messages(path: Path) -> Iterator[MailboxMessage]:
+    """Yield every message of a Maildir folder or an mbox file; one unreadable file is yielded
+    with its error, the others still come."""
     if path.is_dir():
         if not (path / "cur").is_dir() and not (path / "new").is_dir():
             raise BounceError(
@@ -347,74 +398,197 @@ def iter_mailbox(path: Path) -> Iterator[bytes]:
                 hint="Give a Maildir folder or an mbox file",
             )
         box: mailbox.Mailbox[Any] = mailbox.Maildir(path, factory=None, create=False)
+        maildir = True
     elif path.is_file():
         box = mailbox.mbox(path, factory=None, create=False)
+        maildir = False
     else:
         raise BounceError("mailbox not found", path=path, hint="Give a Maildir folder or mbox file")
     try:
-        for key in box.iterkeys():
-            yield box.get_bytes(key)
+        for n, key in enumerate(box.iterkeys(), 1):
+            label = str(key) if maildir else f"message {n}"
+            try:
+                raw = box.get_bytes(key)
+            except OSError as exc:
+                yield MailboxMessage(label, None, exc.strerror or type(exc).__name__)
+                continue
+            yield MailboxMessage(label, raw)
     except OSError as exc:
         raise BounceError(f"cannot read the mailbox: {exc.strerror}", path=path) from None
     finally:
         box.close()
 
 
+def read_report(raw: bytes) -> _Reading:
+    """Parse and classify one message and collect its VERP tokens and quoted Message-IDs.
+
+    Raises whatever the email package raises on a hostile message (RecursionError on deeply
+    nested parts, …): the caller records the message as unreadable.
+    """
+    msg = email.message_from_bytes(raw, policy=email.policy.compat32)
+    verdict = classify_message(msg)
+    text = raw.decode("latin-1")
+    tokens = [m.group("token").lower() for m in _VERP.finditer(text)]
+    if verdict.verp is not None:
+        tokens.insert(0, verdict.verp[1])
+    ids: list[str] = []
+    for part in msg.walk():
+        if part.get_content_type() in _QUOTED_PARTS:
+            inner = _inner_headers(part)
+            quoted = _text(inner.get("Message-ID", "")) if inner is not None else ""
+            if quoted:  # as it was written: some senders leave out the angle brackets
+                ids.append(quoted.strip("<>"))
+        elif part.get("Content-Transfer-Encoding", "").lower() in {"base64", "quoted-printable"}:
+            payload = part.get_payload(decode=True)
+            if isinstance(payload, bytes):
+                ids += _MESSAGE_ID.findall(payload.decode("latin-1"))
+    for name in ("In-Reply-To", "References"):
+        ids += _MESSAGE_ID.findall(str(msg.get(name, "")))
+    ids += _MESSAGE_ID.findall(text)
+    return _Reading(
+        verdict,
+        list(dict.fromkeys(tokens))[:_MAX_KEYS],
+        [f"<{i}>" for i in dict.fromkeys(ids)][:_MAX_KEYS],
+    )
+
+
 def process_mailbox(ws: Workspace, path: Path, *, dry_run: bool = False) -> BounceReport:
-    """Classify every report in a mailbox and suppress the hard/complaint/too-soft addresses."""
+    """Read every report of a mailbox once; suppress the hard/complaint/too-soft recipients of
+    those that match a message we sent, and record the rest without suppressing anyone.
+
+    Each message is read on its own: one that cannot be parsed is recorded as unreadable and
+    skipped, and the run goes on. Nothing is deleted from the mailbox.
+    """
     repo = ws.store.sends
     contacts = ws.contacts
     report = BounceReport(dry_run=dry_run)
-    for raw in iter_mailbox(path):
+    if not dry_run:
+        with ws.store.transaction():
+            for address in repo.unhashed_bounce_emails():
+                repo.hash_bounce_email(address, contacts.hash(address))
+    for item in iter_mailbox_messages(path):
         report.messages += 1
-        key = hashlib.sha256(raw).hexdigest()
-        msg = email.message_from_bytes(raw, policy=email.policy.compat32)
-        verdict = classify_message(msg)
-        if verdict.ignored:
-            report.ignored += 1
+        if item.raw is None:
+            report.unreadable += 1
+            report.problems.append(
+                f"{item.label}: cannot be read from disk ({item.error}): skipped, tried again "
+                "next time"
+            )
             continue
-        campaign = None
-        recipients = verdict.recipients
-        if verdict.verp is not None:
-            row = repo.find_by_token(verdict.verp[1])
-            if row is not None and row["email"]:
-                campaign = row["campaign_id"]
-                kind = recipients[0].kind if recipients else "hard"
-                first = recipients[0] if recipients else BounceRecipient(row["email"], kind)
-                recipients = [
-                    BounceRecipient(row["email"], first.kind, first.status, first.diagnostic)
-                ]
-        recipients = [r for r in recipients if "@" in r.email]
-        if not recipients:
-            report.unrecognised += 1
-            continue
-        fresh = False
-        for rcpt in recipients:
-            if dry_run:
-                fresh = True
-                _count(report, rcpt.kind)
-                continue
-            with ws.store.transaction():
-                new = repo.record_bounce(
-                    message_key=key,
-                    email=rcpt.email,
-                    kind=rcpt.kind,
-                    status=rcpt.status or None,
-                    diagnostic=rcpt.diagnostic[:500] or None,
-                    campaign_id=campaign,
-                )
-                if not new:
-                    continue
-                fresh = True
-                _count(report, rcpt.kind)
-                reason = _suppression_for(rcpt, repo.bounce_count(rcpt.email, "soft"))
-                if reason and contacts.suppress(
-                    rcpt.email, reason, source=f"bounce {rcpt.status or rcpt.kind}"[:200]
-                ):
-                    report.suppressed.append(rcpt.email)
-        if not fresh:
+        key = hashlib.sha256(item.raw).hexdigest()
+        if repo.bounce_message_read(key):
             report.already_read += 1
+            continue
+        try:
+            if len(item.raw) > MAX_MESSAGE_BYTES:
+                raise ValueError(f"larger than {MAX_MESSAGE_BYTES // (1024 * 1024)} MiB")
+            reading = read_report(item.raw)
+        except Exception as exc:  # a message is anyone's data: it must never stop the others
+            reason = _unreadable_reason(exc)
+            report.unreadable += 1
+            report.problems.append(f"{item.label}: cannot be read ({reason}): recorded and skipped")
+            if not dry_run:
+                with ws.store.transaction():
+                    repo.record_bounce_message(key, "unreadable", reason)
+            continue
+        _apply(ws, report, key, reading, dry_run=dry_run)
     return report
+
+
+def _unreadable_reason(exc: Exception) -> str:
+    if isinstance(exc, RecursionError):
+        return "parts nested too deep"
+    return f"{type(exc).__name__}: {_text(exc)}"[:200]
+
+
+def _apply(
+    ws: Workspace, report: BounceReport, key: str, reading: _Reading, *, dry_run: bool
+) -> None:
+    """Act on one parsed message: count it, record it and suppress what it proves."""
+    repo = ws.store.sends
+    contacts = ws.contacts
+    verdict = reading.verdict
+    if verdict.ignored:
+        report.ignored += 1
+        if not dry_run:
+            with ws.store.transaction():
+                repo.record_bounce_message(key, "ignored", verdict.ignored)
+        return
+    recipients = [r for r in verdict.recipients if "@" in r.email or len(verdict.recipients) == 1]
+    if not recipients:
+        report.unrecognised += 1
+        if not dry_run:
+            with ws.store.transaction():
+                repo.record_bounce_message(key, "unrecognised", None)
+        return
+    rows = repo.sent_rows(tokens=reading.tokens, message_ids=reading.message_ids)
+    matched = _match(rows, recipients)
+    used = {id(rcpt) for _row, rcpt in matched}
+    unmatched = [r for r in recipients if id(r) not in used and "@" in r.email]
+    if not matched:
+        report.unmatched += 1
+    if dry_run:
+        for _row, rcpt in matched:
+            _count(report, rcpt.kind)
+        return
+    with ws.store.transaction():
+        for row, rcpt in matched:
+            address = row.email or ""
+            email_hash = contacts.hash(address)
+            if not repo.record_bounce(
+                message_key=key,
+                email_hash=email_hash,
+                matched=True,
+                kind=rcpt.kind,
+                status=rcpt.status or None,
+                diagnostic=_masked(rcpt.diagnostic),
+                campaign_id=row.campaign_id,
+            ):
+                continue
+            _count(report, rcpt.kind)
+            reason = _suppression_for(rcpt, repo.bounce_count(email_hash, "soft"))
+            if reason and contacts.suppress(
+                address, reason, source=f"bounce {rcpt.status or rcpt.kind}"[:200]
+            ):
+                report.suppressed.append(address)
+        for rcpt in unmatched[:MAX_REPORT_RECIPIENTS]:
+            repo.record_bounce(
+                message_key=key,
+                email_hash=contacts.hash(rcpt.email),
+                matched=False,
+                kind=rcpt.kind,
+                status=rcpt.status or None,
+                diagnostic=_masked(rcpt.diagnostic),
+                campaign_id=None,
+            )
+        repo.record_bounce_message(key, "matched" if matched else "unmatched", None)
+
+
+def _match(
+    rows: list[SentRow], recipients: list[BounceRecipient]
+) -> list[tuple[SentRow, BounceRecipient]]:
+    """Pair each message we sent (found by the report's token or Message-ID) with its verdict.
+
+    The verdict is the one naming the address we sent to; when the report names a single
+    recipient, it is that message's even under another address (a relay rewrote it, a feedback
+    loop redacted it): only someone holding the message could quote its token.
+    """
+    named = {r.email: r for r in recipients if r.email}
+    out: list[tuple[SentRow, BounceRecipient]] = []
+    for row in rows:
+        if not row.email:  # erased since: nothing to suppress, nothing to keep
+            continue
+        rcpt = named.get(row.email.lower())
+        if rcpt is None and len(recipients) == 1:
+            rcpt = recipients[0]
+        if rcpt is not None:
+            out.append((row, rcpt))
+    return out[:MAX_REPORT_RECIPIENTS]
+
+
+def _masked(diagnostic: str) -> str | None:
+    """Return the diagnostic with every address in it masked (it may name anyone)."""
+    return _ANY_ADDRESS.sub("…@…", diagnostic)[:500] or None
 
 
 def _count(report: BounceReport, kind: Kind) -> None:

@@ -36,6 +36,17 @@ class LogRow:
     first_attempt_at: float | None
 
 
+@dataclass(frozen=True)
+class SentRow:
+    """A message handed to a transport, as a bounce report is matched against it."""
+
+    campaign_id: str
+    contact_id: int | None
+    email: str | None  # None after erasure
+    token: str
+    message_id: str
+
+
 @dataclass(frozen=True, slots=True)
 class NewLogRow:
     """A recipient about to enter the send log."""
@@ -55,6 +66,8 @@ class SendRepo:
     def __init__(self, store: Store) -> None:
         self.store = store
         self.conn = store.conn
+        # bounce rows kept in clear before migration 0009 are hashed in place: zero freed space
+        self.conn.execute("PRAGMA secure_delete=ON")
 
     # --- campaigns ---------------------------------------------------------------------------
 
@@ -317,40 +330,94 @@ class SendRepo:
         """Forget the address of an erased contact (the anonymous status rows stay for counts)."""
         self.conn.execute("UPDATE send_log SET email = NULL WHERE contact_id = ?", (contact_id,))
 
-    def find_by_token(self, token: str, campaign_id: str | None = None) -> sqlite3.Row | None:
-        """Return the log row a VERP token points at (optionally within one campaign)."""
-        sql = "SELECT campaign_id, contact_id, email FROM send_log WHERE token = ?"
-        args: tuple[Any, ...] = (token,)
-        if campaign_id is not None:
-            sql += " AND campaign_id = ?"
-            args = (token, campaign_id)
-        row: sqlite3.Row | None = self.conn.execute(sql + " LIMIT 1", args).fetchone()
-        return row
+    def sent_rows(
+        self, *, tokens: Iterable[str] = (), message_ids: Iterable[str] = ()
+    ) -> list[SentRow]:
+        """Return the log rows of messages handed to a transport with one of these VERP tokens
+        or Message-IDs (the proof that a bounce report is about a message we sent)."""
+        found: dict[int, SentRow] = {}
+        select = (
+            "SELECT id, campaign_id, contact_id, email, token, message_id FROM send_log"
+            " WHERE attempts > 0 AND "
+        )
+        for column, values in (("token", list(tokens)), ("message_id", list(message_ids))):
+            for value in values:  # a few per report, each one index look-up
+                for row in self.conn.execute(select + column + " = ? ORDER BY id", (value,)):
+                    found.setdefault(row[0], SentRow(*row[1:]))
+        return list(found.values())
 
     # --- bounces -----------------------------------------------------------------------------
+
+    def bounce_message_read(self, message_key: str) -> bool:
+        """Return whether this mailbox message (sha256 of its bytes) was already read."""
+        row = self.conn.execute(
+            "SELECT 1 FROM bounce_messages WHERE message_key = ?", (message_key,)
+        ).fetchone()
+        return row is not None
+
+    def record_bounce_message(self, message_key: str, outcome: str, detail: str | None) -> None:
+        """Remember that a mailbox message was read and what it was (never an address)."""
+        self.conn.execute(
+            "INSERT INTO bounce_messages (message_key, outcome, detail, read_at)"
+            " VALUES (?, ?, ?, ?) ON CONFLICT(message_key) DO NOTHING",
+            (message_key, outcome, detail, utcnow()),
+        )
 
     def record_bounce(
         self,
         *,
         message_key: str,
-        email: str,
+        email_hash: str,
+        matched: bool,
         kind: str,
         status: str | None,
         diagnostic: str | None,
         campaign_id: str | None,
     ) -> bool:
-        """Store one bounce/complaint; return False if this report was already counted."""
+        """Store one recipient of a bounce/complaint; return False if it was already counted."""
         cur = self.conn.execute(
-            "INSERT INTO bounce_events (message_key, email, kind, status, diagnostic,"
-            " campaign_id, received_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
-            " ON CONFLICT(message_key, email) DO NOTHING",
-            (message_key, email, kind, status, diagnostic, campaign_id, utcnow()),
+            "INSERT INTO bounce_events (message_key, email_hash, matched, kind, status, diagnostic,"
+            " campaign_id, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT(message_key, email_hash) DO NOTHING",
+            (
+                message_key,
+                email_hash,
+                int(matched),
+                kind,
+                status,
+                diagnostic,
+                campaign_id,
+                utcnow(),
+            ),
         )
         return cur.rowcount > 0
 
-    def bounce_count(self, email: str, kind: str) -> int:
-        """Return how many bounces of a kind an address has collected."""
+    def bounce_count(self, email_hash: str, kind: str) -> int:
+        """Return how many matched bounces of a kind an address (its keyed hash) has collected."""
         row = self.conn.execute(
-            "SELECT COUNT(*) FROM bounce_events WHERE email = ? AND kind = ?", (email, kind)
+            "SELECT COUNT(*) FROM bounce_events WHERE email_hash = ? AND kind = ? AND matched = 1",
+            (email_hash, kind),
         ).fetchone()
         return int(row[0])
+
+    def unhashed_bounce_emails(self) -> list[str]:
+        """Return the addresses of bounce rows read before migration 0009 (kept in clear)."""
+        return [
+            row[0]
+            for row in self.conn.execute(
+                "SELECT DISTINCT email FROM bounce_events WHERE email_hash IS NULL"
+                " AND email IS NOT NULL"
+            )
+        ]
+
+    def hash_bounce_email(self, email: str, email_hash: str) -> None:
+        """Replace an address kept in clear in bounce rows by its keyed hash."""
+        self.conn.execute(
+            "UPDATE OR IGNORE bounce_events SET email_hash = ?, email = NULL"
+            " WHERE email = ? AND email_hash IS NULL",
+            (email_hash, email),
+        )
+        # a duplicate left by OR IGNORE (same report, two spellings) carries nothing new
+        self.conn.execute(
+            "DELETE FROM bounce_events WHERE email = ? AND email_hash IS NULL", (email,)
+        )
