@@ -147,3 +147,8 @@ class SendError(CommskitError):
 
 class BounceError(CommskitError):
     """Raised when a bounce mailbox cannot be read."""
+
+
+class ServerError(CommskitError):
+    """Raised when `serve` or `preview` cannot listen on the host and port asked (port in use,
+    out of range or privileged; a host that is not an address of this machine)."""

@@ -41,7 +41,11 @@ def render(app: AppContext, campaign: str, to: str | None, output: Path | None) 
 @click.command()
 @click.argument("campaign")
 @click.option(
-    "--port", type=int, default=8025, show_default=True, help="Port on 127.0.0.1 (0 = any)."
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=8081,
+    show_default=True,
+    help="Port on 127.0.0.1 (0 = any).",
 )
 @click.option(
     "--to", "to", metavar="EMAIL", help="Preview for this contact (default: a sample one)."
@@ -52,7 +56,7 @@ def preview(app: AppContext, campaign: str, port: int, to: str | None) -> None:
 
     Shows the desktop (600 px) and mobile (375 px) layouts and the text part side by side.
 
-    Example: commskit preview 2026-11-infolettre --port 8025
+    Example: commskit preview 2026-11-infolettre --port 8081
     """
     from ..compose.preview import CampaignPreview, make_server
 

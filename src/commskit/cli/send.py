@@ -234,16 +234,41 @@ def report(app: AppContext, campaign: str, as_csv: bool, output: Path | None) ->
     note(f"Wrote {n} row(s) to {output}")
 
 
+def _host_option(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    """Refuse a dotted number that is no IP address (999.1.1.1) as a usage error."""
+    import ipaddress
+    import re
+
+    if re.fullmatch(r"[0-9.]+", value):
+        try:
+            ipaddress.IPv4Address(value)
+        except ValueError:
+            raise click.BadParameter(f"{value!r} is not an IPv4 address") from None
+    return value
+
+
 @click.command()
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", default=8025, show_default=True, type=int, help="Port to listen on.")
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    callback=_host_option,
+    help="Address to listen on.",
+)
+@click.option(
+    "--port",
+    default=8080,
+    show_default=True,
+    type=click.IntRange(1, 65535),
+    help="Port to listen on.",
+)
 @pass_app
 def serve(app: AppContext, host: str, port: int) -> None:
     """Serve the one-click unsubscribe endpoint (RFC 8058) until interrupted.
 
     Put it behind your HTTPS reverse proxy at [unsubscribe] url.
 
-    Example: commskit serve --port 8025
+    Example: commskit serve --port 8080
     """
     from ..send.unsubscribe import serve as make_server
 

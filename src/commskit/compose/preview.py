@@ -140,8 +140,16 @@ def contact_for(ws: Workspace, email: str | None, language: str) -> Any:
     return sample_contact(language=language)
 
 
+#: `commskit preview`'s port: not 8025 (aiosmtpd's) nor 8080 (`commskit serve`'s)
+DEFAULT_PORT = 8081
+
+
 def make_server(preview: CampaignPreview, port: int = 0) -> ThreadingHTTPServer:
-    """Return an HTTP server on 127.0.0.1 serving ``preview`` (port 0 = any free port)."""
+    """Return an HTTP server on 127.0.0.1 serving ``preview`` (port 0 = any free port).
+
+    Raises ServerError when it cannot listen there (port in use or out of range).
+    """
+    from ..listen import open_server
 
     class Handler(BaseHTTPRequestHandler):
         def log_message(self, format: str, *args: Any) -> None:
@@ -177,4 +185,4 @@ def make_server(preview: CampaignPreview, port: int = 0) -> ThreadingHTTPServer:
             body, content_type = route()
             self._send(body, content_type)
 
-    return ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    return open_server(lambda: ThreadingHTTPServer(("127.0.0.1", port), Handler), "127.0.0.1", port)

@@ -148,9 +148,18 @@ def make_unsubscribe_app(ws: Workspace) -> WSGIApp:
     return app
 
 
-def serve(ws: Workspace, host: str = "127.0.0.1", port: int = 8025) -> Any:
-    """Return a wsgiref server for the endpoint (call ``serve_forever()``); logs no tokens."""
+#: `commskit serve`'s port: not 8025, which is aiosmtpd's (and `preview` has 8081)
+DEFAULT_PORT = 8080
+
+
+def serve(ws: Workspace, host: str = "127.0.0.1", port: int = DEFAULT_PORT) -> Any:
+    """Return a wsgiref server for the endpoint (call ``serve_forever()``); logs no tokens.
+
+    Raises ServerError when it cannot listen there (port in use, out of range, bad host).
+    """
     from wsgiref.simple_server import WSGIRequestHandler, make_server
+
+    from ..listen import open_server
 
     class QuietHandler(WSGIRequestHandler):
         def log_message(self, format: str, *args: Any) -> None:
@@ -159,4 +168,5 @@ def serve(ws: Workspace, host: str = "127.0.0.1", port: int = 8025) -> Any:
                 method = args[0].split(" ", 1)[0]
                 super().log_message("%s %s", method, args[1] if len(args) > 1 else "")
 
-    return make_server(host, port, make_unsubscribe_app(ws), handler_class=QuietHandler)
+    app = make_unsubscribe_app(ws)
+    return open_server(lambda: make_server(host, port, app, handler_class=QuietHandler), host, port)
