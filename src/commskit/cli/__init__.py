@@ -16,7 +16,7 @@ from rich.markup import escape
 
 from ..errors import CommskitError
 from . import audience, compose, feeds, send, workspace
-from ._common import AppContext, error_console
+from ._common import AppContext, error_console, printable
 
 
 class CommskitGroup(click.Group):
@@ -27,7 +27,9 @@ class CommskitGroup(click.Group):
             return super().invoke(ctx)
         except CommskitError as exc:
             # the message is data (file names, feed titles): escape it so [brackets] survive
-            error_console().print(f"[bold red]Error:[/] {escape(str(exc))}", highlight=False)
+            error_console().print(
+                f"[bold red]Error:[/] {escape(printable(str(exc)))}", highlight=False
+            )
             sys.exit(1)
         except KeyboardInterrupt:
             error_console().print(
@@ -39,8 +41,9 @@ class CommskitGroup(click.Group):
         except Exception as exc:
             if os.environ.get("COMMSKIT_DEBUG"):
                 raise
+            detail = escape(printable(str(exc)))
             error_console().print(
-                f"[bold red]Internal error:[/] {type(exc).__name__}: {escape(str(exc))}. "
+                f"[bold red]Internal error:[/] {type(exc).__name__}: {detail}. "
                 "This is a bug in commskit; run again with COMMSKIT_DEBUG=1 for the traceback "
                 "and report it.",
                 highlight=False,

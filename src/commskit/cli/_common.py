@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -57,6 +58,22 @@ class AppContext:
 pass_app = click.make_pass_decorator(AppContext)
 
 
+# Terminal control sequences in data (feed titles, contact names, a server's reply) could retitle
+# the terminal, hide or fake text: everything the CLI prints goes through printable() (issue 11).
+_ESCAPE_SEQUENCE = re.compile(
+    r"(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]"  # CSI … final byte
+    r"|(?:\x1b[\]PX^_]|[\x90\x98\x9d\x9e\x9f])[^\x07\x1b\x9c\n]*(?:\x07|\x1b\\|\x9c)?"  # OSC, DCS…
+    r"|\x1b[ -/]*[0-~]?"  # any other ESC sequence
+)
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # C0 but \t \n, DEL, C1
+_JSON_CONTROL = re.compile(r"[\x7f-\x9f]")  # json.dumps escapes C0 itself
+
+
+def printable(text: str) -> str:
+    """Return ``text`` without terminal control sequences or control characters (keeps \\n, \\t)."""
+    return _CONTROL.sub("", _ESCAPE_SEQUENCE.sub("", text))
+
+
 # Piped output (cron mail, `| less`, files) must not be wrapped at rich's default 80 columns,
 # which would fold e-mail addresses and URLs in tables; tables still take only the width they need.
 _PIPE_WIDTH = 1000
@@ -66,13 +83,13 @@ _PIPE_WIDTH = 1000
 def console() -> Console:
     """Console for results (stdout); colour only on a terminal, NO_COLOR honoured."""
     width = None if sys.stdout.isatty() else _PIPE_WIDTH
-    return Console(highlight=False, soft_wrap=True, width=width)
+    return Console(highlight=False, soft_wrap=True, width=width, emoji=False)
 
 
 @cache
 def error_console() -> Console:
     """Console for errors, warnings and progress (stderr)."""
-    return Console(stderr=True, highlight=False, soft_wrap=True)
+    return Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
 
 
 def json_option(func: F) -> F:
@@ -84,7 +101,9 @@ def json_option(func: F) -> F:
 
 def print_json(data: Any) -> None:
     """Write JSON to stdout (UTF-8, not ASCII-escaped, stable key order as given)."""
-    click.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
+    text = json.dumps(data, ensure_ascii=False, indent=2, default=str)
+    # only inside strings (JSON's own syntax is ASCII): escaped, the data stays exactly as it is
+    click.echo(_JSON_CONTROL.sub(lambda m: f"\\u{ord(m.group()):04x}", text))
 
 
 def print_table(
@@ -95,23 +114,34 @@ def print_table(
     justify: dict[str, str] | None = None,
 ) -> None:
     """Print rows as a table with the same look in every command."""
-    table = Table(title=title, title_justify="left", header_style="bold", box=None, pad_edge=False)
+    table = Table(
+        title=Text(printable(title)) if title is not None else None,
+        title_justify="left",
+        header_style="bold",
+        box=None,
+        pad_edge=False,
+    )
     for name in columns:
         table.add_column(name, justify=(justify or {}).get(name, "left"), overflow="fold")  # type: ignore[arg-type]
     for row in rows:
         # cells are data (feed titles, names): never interpret them as rich markup
-        table.add_row(*(Text("" if v is None else str(v)) for v in row))
+        table.add_row(*(Text("" if v is None else printable(str(v))) for v in row))
     console().print(table)
 
 
 def echo(message: str = "") -> None:
     """Print a plain line of result text to stdout."""
-    console().print(message, markup=False)
+    console().print(printable(message), markup=False)
 
 
 def note(message: str) -> None:
     """Print a side remark (stderr), so stdout stays clean for pipes."""
-    error_console().print(message, markup=False)
+    error_console().print(printable(message), markup=False)
+
+
+def print_text(text: str) -> None:
+    """Write a document (a digest, a post, OPML) to stdout as it is, control sequences removed."""
+    click.echo(printable(text), nl=False)
 
 
 @contextmanager
@@ -128,21 +158,21 @@ def progress_bar(label: str, total: int | None = None) -> Iterator[Callable[...,
         yield silent
         return
     columns = [
-        TextColumn("{task.description}"),
+        TextColumn("{task.description}", markup=False),
         BarColumn(),
         MofNCompleteColumn(),
         TextColumn("{task.fields[rate]}"),
         TimeRemainingColumn(),
     ]
     with Progress(*columns, console=error_console(), transient=True) as bar:
-        task = bar.add_task(label, total=total, rate="")
+        task = bar.add_task(printable(label), total=total, rate="")
 
         def advance(n: int = 1, total: int | None = None, description: str | None = None) -> None:
             kwargs: dict[str, Any] = {}
             if total is not None:
                 kwargs["total"] = total
             if description is not None:
-                kwargs["description"] = description
+                kwargs["description"] = printable(description)
             bar.update(task, advance=n, **kwargs)
             elapsed = bar.tasks[0].elapsed or 0.0
             done = bar.tasks[0].completed

@@ -7,7 +7,16 @@ from pathlib import Path
 
 import click
 
-from ._common import AppContext, echo, json_option, note, pass_app, print_json, print_table
+from ._common import (
+    AppContext,
+    echo,
+    json_option,
+    note,
+    pass_app,
+    print_json,
+    print_table,
+    print_text,
+)
 
 
 @click.command()
@@ -107,7 +116,7 @@ def blog(
         assert campaign is not None
         text = campaign_post(ws, ws.campaign(campaign))
     if output is None:
-        click.echo(text, nl=False)
+        print_text(text)
         return
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(text, encoding="utf-8")

@@ -18,6 +18,7 @@ from ._common import (
     pass_app,
     print_json,
     print_table,
+    print_text,
     progress_bar,
 )
 
@@ -185,7 +186,7 @@ def feeds_export(app: AppContext, output: Path | None) -> None:
     """
     text = app.workspace().export_opml()
     if output is None:
-        click.echo(text, nl=False)
+        print_text(text)
     else:
         _write(output, text)
         note(f"Wrote {output}")
@@ -339,7 +340,7 @@ def digest(
         _write(output, text)
         note(f"Wrote {output} ({result.total} item(s) in {len(result.sections)} topic(s))")
     elif not do_send:
-        click.echo(text, nl=False)
+        print_text(text)
     if result.unmatched:
         note(f"{result.unmatched} item(s) matched no topic (see `commskit rules test --stored`)")
     if do_send:
