@@ -13,6 +13,7 @@ import secrets as _secrets
 from pathlib import Path
 
 from .errors import SecretError
+from .filemodes import private_dir
 
 SECRET_ENV = "COMMSKIT_SECRET"  # noqa: S105 (the variable's name, not a secret)
 SECRET_FILE = "secret"  # noqa: S105 (a file name)
@@ -21,7 +22,7 @@ _MIN_BYTES = 16
 
 def create_secret_file(state_dir: Path) -> Path:
     """Write a new random secret to ``state_dir/secret`` (mode 0600) unless one exists."""
-    state_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(state_dir)
     path = state_dir / SECRET_FILE
     if not path.exists():
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from ..errors import ContactImportError, ContactNotFoundError, SecretError
+from ..filemodes import open_private
 from ..store.db import utcnow
 from .contacts import (
     FIELDS,
@@ -443,7 +444,7 @@ class ContactBook:
             include_suppressed = segment is None
         contacts = self.list(segment, include_suppressed=include_suppressed)
         if isinstance(out, str | os.PathLike):
-            with open(out, "w", encoding="utf-8", newline="") as handle:
+            with open_private(out, newline="") as handle:
                 _write_export(handle, contacts, format)
         else:
             _write_export(out, contacts, format)

@@ -12,6 +12,7 @@ from typing import Any, TextIO
 import click
 
 from ..errors import PreflightError
+from ..filemodes import open_private
 from ._common import (
     AppContext,
     echo,
@@ -229,7 +230,7 @@ def report(app: AppContext, campaign: str, as_csv: bool, output: Path | None) ->
         except BrokenPipeError:  # `commskit report X | head` closed the pipe: not an error
             sys.stderr.close()
         return
-    with open(output, "w", encoding="utf-8", newline="") as handle:
+    with open_private(output, newline="") as handle:  # 0600: addresses
         n = write(handle)
     note(f"Wrote {n} row(s) to {output}")
 

@@ -31,6 +31,7 @@ import aiosmtplib
 
 from ..config import TransportSettings
 from ..errors import TransportError
+from ..filemodes import open_private_binary, private_dir
 from ..render.mime import CRLFMessage
 
 PASSWORD_ENV = "COMMSKIT_SMTP_PASSWORD"  # noqa: S105 - the variable's name, not a password
@@ -122,8 +123,10 @@ class OutboxTransport(Transport):
 
     async def open(self) -> None:
         try:
+            # 0700/0600 whatever the umask: the messages hold the recipients' data
+            private_dir(self.folder)
             for sub in ("tmp", "new", "cur"):
-                (self.folder / sub).mkdir(parents=True, exist_ok=True)
+                private_dir(self.folder / sub)
         except OSError as exc:
             raise TransportError(
                 f"cannot create the outbox folder: {exc.strerror}",
@@ -148,7 +151,7 @@ class OutboxTransport(Transport):
             "ascii", "backslashreplace"
         )
         try:
-            with open(tmp, "wb") as fh:
+            with open_private_binary(tmp) as fh:
                 fh.write(head)
                 fh.write(data)
                 if self._fsync:

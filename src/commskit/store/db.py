@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import StoreError
+from ..filemodes import create_private_file, private_dir
 
 if TYPE_CHECKING:
     from .audience import AudienceRepo
@@ -47,7 +48,9 @@ class Store:
     def _connect(self) -> sqlite3.Connection:
         if str(self.path) != ":memory:":
             try:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
+                # 0700/0600 whatever the umask; SQLite gives -wal and -shm the database's mode
+                private_dir(self.path.parent)
+                create_private_file(self.path)
             except OSError as exc:
                 raise StoreError(
                     f"cannot create the state folder: {exc.strerror}", path=self.path.parent
