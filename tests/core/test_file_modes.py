@@ -49,9 +49,7 @@ def test_private_files_whatever_the_umask(tmp_path: Path, subprocess_env: dict[s
     assert mode(tmp_path / "export.csv") == 0o600
 
 
-def test_wal_and_shm_are_private_while_open(
-    tmp_path: Path, subprocess_env: dict[str, str]
-) -> None:
+def test_wal_and_shm_are_private_while_open(tmp_path: Path, subprocess_env: dict[str, str]) -> None:
     script = f"""
 import json, stat
 from commskit import Workspace
