@@ -17,6 +17,7 @@ from ..errors import StoreError
 if TYPE_CHECKING:
     from .audience import AudienceRepo
     from .feeds import FeedRepo
+    from .leases import LeaseRepo
     from .sends import SendRepo
 
 
@@ -176,6 +177,12 @@ class Store:
         from .sends import SendRepo
 
         return SendRepo(self)
+
+    @cached_property
+    def leases(self) -> LeaseRepo:
+        from .leases import LeaseRepo
+
+        return LeaseRepo(self)
 
 
 def _split_sql(script: str) -> list[str]:
