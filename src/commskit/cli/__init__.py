@@ -28,7 +28,7 @@ class CommskitGroup(click.Group):
         except CommskitError as exc:
             # the message is data (file names, feed titles): escape it so [brackets] survive
             error_console().print(f"[bold red]Error:[/] {escape(str(exc))}", highlight=False)
-            sys.exit(1)
+            sys.exit(exc.exit_code)
         except KeyboardInterrupt:
             error_console().print(
                 "Interrupted. Nothing half-done was kept; re-run the same command to go on."
