@@ -42,6 +42,8 @@ class PathSettings:
     contacts: str = "contacts"
     state: str = ".commskit"
     output: str = "out"
+    # folders outside the workspace that campaign attachments may also come from
+    attachment_dirs: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
