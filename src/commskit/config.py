@@ -123,6 +123,12 @@ class UnsubscribeSettings:
 
 
 @dataclass(frozen=True)
+class StoreSettings:
+    # seconds a write waits while another process holds the state database's lock
+    lock_timeout: float = 30.0
+
+
+@dataclass(frozen=True)
 class Settings:
     """All settings of one workspace, already merged from every source."""
 
@@ -133,6 +139,7 @@ class Settings:
     feeds: FeedSettings = field(default_factory=FeedSettings)
     digest: DigestSettings = field(default_factory=DigestSettings)
     unsubscribe: UnsubscribeSettings = field(default_factory=UnsubscribeSettings)
+    store: StoreSettings = field(default_factory=StoreSettings)
     segments: Mapping[str, str] = field(default_factory=dict)
     # lists (audiences) a campaign can target, name -> settings such as legal basis
     lists: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
@@ -147,6 +154,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "feeds": FeedSettings,
     "digest": DigestSettings,
     "unsubscribe": UnsubscribeSettings,
+    "store": StoreSettings,
 }
 _FREE_TABLES = ("segments", "lists")
 

@@ -129,7 +129,7 @@ class Workspace:
     @cached_property
     def store(self) -> Store:
         """The state database, created and migrated on first use."""
-        return Store(self.state_dir / "state.db")
+        return Store(self.state_dir / "state.db", timeout=self.settings.store.lock_timeout)
 
     @cached_property
     def secret(self) -> bytes:

@@ -133,7 +133,9 @@ try:
     result = "won"
 except LeaseHeldError:
     result = "refused"
-out.write_text(json.dumps(result))
+tmp = out.with_suffix(".tmp")
+tmp.write_text(json.dumps(result))
+tmp.replace(out)  # appears whole: the test polls for it
 while not end.exists():  # stay alive, so the winner's lease stays live for the others
     time.sleep(0.01)
 """

@@ -37,6 +37,12 @@ class CommskitGroup(click.Group):
         except (click.exceptions.Exit, click.ClickException, click.Abort, SystemExit):
             raise
         except Exception as exc:
+            # a fault of the state database met while reading rows (a damaged page) still gets
+            # its one line, like the ones the store names itself
+            known = _store_fault(ctx, exc)
+            if known is not None:
+                error_console().print(f"[bold red]Error:[/] {escape(str(known))}", highlight=False)
+                sys.exit(known.exit_code)
             if os.environ.get("COMMSKIT_DEBUG"):
                 raise
             error_console().print(
@@ -46,6 +52,12 @@ class CommskitGroup(click.Group):
                 highlight=False,
             )
             sys.exit(1)
+
+
+def _store_fault(ctx: click.Context, exc: Exception) -> CommskitError | None:
+    workspace = getattr(ctx.obj, "_workspace", None)
+    store = None if workspace is None else workspace.__dict__.get("store")
+    return None if store is None else store.describe_error(exc)
 
 
 @click.group(cls=CommskitGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -53,6 +53,7 @@ from ..errors import (
     LeaseLostError,
     PreflightError,
     SendError,
+    TransportError,
 )
 from ..store.leases import Lease
 from ..store.sends import LogRow, NewLogRow, SendRepo
@@ -883,9 +884,13 @@ class CampaignRunner:
         else:
             with repo.store.transaction():
                 self._mark_sending(row.id)
-        outcome = await transport.send(
-            self.envelope_from(row.token), row.email, data, message_id=row.message_id
-        )
+        try:
+            outcome = await transport.send(
+                self.envelope_from(row.token), row.email, data, message_id=row.message_id
+            )
+        except TransportError:
+            repo.mark_pending(row.id)  # it never left: the next run sends it
+            raise
         if outcome.outcome == "sent":
             held.append((row.id, outcome.code))
             result.sent += 1

@@ -244,6 +244,13 @@ class SendRepo:
             (reason, code, int(permanent), next_attempt_at, utcnow(), row_id),
         )
 
+    def mark_pending(self, row_id: int) -> None:
+        """Put a row marked ``sending`` back: the transport failed before taking the message."""
+        self.conn.execute(
+            "UPDATE send_log SET status = 'pending', updated_at = ? WHERE id = ?",
+            (utcnow(), row_id),
+        )
+
     def mark_unknown(self, row_id: int, *, reason: str) -> None:
         """Record that the outcome cannot be known (connection lost after the data was sent)."""
         self.conn.execute(
