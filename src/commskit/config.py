@@ -322,6 +322,10 @@ def read_toml(
         raise error("is not UTF-8 text", path=path, hint="Save it as UTF-8") from None
     try:
         return tomllib.loads(text), text
+    except RecursionError:  # tomllib parses nested arrays and tables recursively
+        raise error(
+            "invalid TOML: it nests too deeply", path=path, hint="Flatten the arrays and tables"
+        ) from None
     except tomllib.TOMLDecodeError as exc:
         match = re.search(r"line (\d+)", str(exc))
         msg = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(exc))

@@ -164,12 +164,37 @@ def _key_lines(node: yaml.Node, offset: int, prefix: str = "") -> dict[str, int]
     return out
 
 
+#: deepest nesting accepted in front matter (real campaigns use 2 or 3 levels)
+MAX_DEPTH = 50
+
+
+class _BoundedLoader(yaml.SafeLoader):  # type: ignore[misc]
+    """SafeLoader refusing nesting deeper than MAX_DEPTH: PyYAML composes nodes recursively, so
+    10,000 nested brackets would end in RecursionError instead of an error with the line."""
+
+    _depth = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                raise yaml.composer.ComposerError(
+                    None,
+                    None,
+                    f"it nests deeper than {MAX_DEPTH} levels",
+                    self.peek_event().start_mark,
+                )
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
 def parse_front_matter(source: str, path: Path) -> tuple[dict[str, Any], dict[str, int]]:
     """Parse the YAML front matter, returning its mapping and the line of every key."""
     offset = 2  # the YAML starts on line 2, after the opening '---'
     try:
-        node = yaml.compose(source, Loader=yaml.SafeLoader)
-        data = yaml.load(source, Loader=yaml.SafeLoader)
+        node = yaml.compose(source, Loader=_BoundedLoader)
+        data = yaml.load(source, Loader=_BoundedLoader)  # noqa: S506 - a SafeLoader
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + offset if mark else None
