@@ -51,6 +51,18 @@ def start_send(root: Path, env: dict[str, str]) -> subprocess.Popen[str]:
     )
 
 
+def run_send(
+    root: Path, env: dict[str, str], flag: str = "--yes"
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "commskit", "-C", str(root), "send", CAMPAIGN, flag],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
 def exactly_once(server, count: int = COUNT) -> None:
     by_rcpt = server.handler.by_rcpt()
     assert len(by_rcpt) == count
@@ -98,13 +110,7 @@ def test_a_send_started_while_another_dispatches_says_who_and_exits_4(
         while len(server.handler.messages) < 20 and time.monotonic() < deadline:
             assert first.poll() is None, first.communicate()
             time.sleep(0.01)
-        second = subprocess.run(
-            [sys.executable, "-m", "commskit", "-C", str(root), "send", CAMPAIGN, "--yes"],
-            env=subprocess_env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
+        second = run_send(root, subprocess_env)
     finally:
         _out, err = first.communicate(timeout=600)
     assert first.returncode == 0, err
@@ -129,13 +135,7 @@ def test_the_lease_of_a_killed_send_is_taken_over_at_once(ws, smtp_server, subpr
         left = check.store.leases.get(f"send:{CAMPAIGN}")
         assert left is not None
         assert left.pid == first.pid
-    again = subprocess.run(
-        [sys.executable, "-m", "commskit", "-C", str(root), "send", CAMPAIGN, "--yes"],
-        env=subprocess_env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    again = run_send(root, subprocess_env)
     assert again.returncode == 0, again.stderr
     by_rcpt = server.handler.by_rcpt()
     assert len(by_rcpt) == 300
@@ -149,11 +149,5 @@ def test_dry_runs_and_tests_do_not_need_the_lease(ws, smtp_server, subprocess_en
     root = big_workspace(ws, server.url, count=5)
     with Workspace.open(root) as other:
         other.store.leases.acquire(f"send:{CAMPAIGN}", ttl=600)
-        result = subprocess.run(
-            [sys.executable, "-m", "commskit", "-C", str(root), "send", CAMPAIGN, flag],
-            env=subprocess_env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
+        result = run_send(root, subprocess_env, flag)
     assert result.returncode == 0, result.stderr

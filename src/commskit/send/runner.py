@@ -49,6 +49,7 @@ from ..config import Settings
 from ..errors import (
     CampaignBusyError,
     CampaignChangedError,
+    CommskitError,
     LeaseHeldError,
     LeaseLostError,
     PreflightError,
@@ -572,6 +573,8 @@ class CampaignRunner:
                 self._renew()
             except LeaseLostError:
                 return
+            except CommskitError:  # the store was busy or failing: try again at the next turn
+                continue
 
     def _release(self) -> None:
         if self.lease is not None:

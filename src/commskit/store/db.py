@@ -138,19 +138,13 @@ class _Connection(sqlite3.Connection):
         try:
             return super().execute(sql, parameters)
         except sqlite3.Error as exc:
-            error = self.describe(exc)
-            if error is None:
-                raise
-            raise error from exc
+            raise self.describe(exc) or exc from exc
 
     def executemany(self, sql: str, parameters: Iterable[Any], /) -> sqlite3.Cursor:
         try:
             return super().executemany(sql, parameters)
         except sqlite3.Error as exc:
-            error = self.describe(exc)
-            if error is None:
-                raise
-            raise error from exc
+            raise self.describe(exc) or exc from exc
 
 
 class Store:
