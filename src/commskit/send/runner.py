@@ -584,10 +584,7 @@ class CampaignRunner:
 
     def _mark_sending(self, row_id: int) -> None:
         """Mark a row ``sending`` (committed); with a lease, only while it is still ours."""
-        repo = self.repo
-        if self.lease is not None:
-            repo.store.leases.confirm(self.lease)
-        repo.mark_sending(row_id, now=time.time())
+        self.repo.mark_sending(row_id, now=time.time(), lease=self.lease)
 
     def _process_count(self, options: SendOptions, to_send: int) -> int:
         if (
@@ -881,12 +878,17 @@ class CampaignRunner:
         data = self.render(recipient, row.message_id)
         if held:
             previous, code = held.pop()
+            lost: LeaseLostError | None = None
             with repo.store.transaction():
                 repo.mark_sent(previous, code=code)
-                self._mark_sending(row.id)
+                try:
+                    self._mark_sending(row.id)
+                except LeaseLostError as exc:  # the held mark is true: commit it all the same
+                    lost = exc
+            if lost is not None:
+                raise lost
         else:
-            with repo.store.transaction():
-                self._mark_sending(row.id)
+            self._mark_sending(row.id)
         try:
             outcome = await transport.send(
                 self.envelope_from(row.token), row.email, data, message_id=row.message_id

@@ -132,7 +132,7 @@ class LeaseRepo:
             (expires_at, lease.name, lease.owner),
         )
         if cur.rowcount == 0:
-            raise self._lost(lease)
+            raise self.lost(lease)
         return Lease(lease.name, lease.owner, lease.pid, lease.host, lease.since, expires_at)
 
     def confirm(self, lease: Lease) -> None:
@@ -145,7 +145,7 @@ class LeaseRepo:
             "SELECT 1 FROM leases WHERE name = ? AND owner = ?", (lease.name, lease.owner)
         ).fetchone()
         if row is None:
-            raise self._lost(lease)
+            raise self.lost(lease)
 
     def release(self, lease: Lease) -> None:
         """Give the lease up (nothing happens if it was already taken over)."""
@@ -159,7 +159,8 @@ class LeaseRepo:
             return True
         return lease.host == this_host() and lease.pid != os.getpid() and process_gone(lease.pid)
 
-    def _lost(self, lease: Lease) -> LeaseLostError:
+    def lost(self, lease: Lease) -> LeaseLostError:
+        """Return the error saying ``lease`` was taken over, and by whom."""
         current = self.get(lease.name)
         who = f" by {current.describe()}" if current is not None else ""
         return LeaseLostError(
