@@ -163,3 +163,19 @@ def test_structural_headers_are_refused(partners, header):
 def test_other_headers_still_go_through(partners):
     write_campaign(partners, "headers:\n  X-Campagne: novembre\n")
     assert dict(partners.campaign(NAME).headers) == {"X-Campagne": "novembre"}
+
+
+def test_an_attachment_swapped_for_a_symlink_after_the_check_is_not_read(partners, tmp_path):
+    ws = partners
+    attachment = ws.root / "campaigns" / "programme.txt"
+    attachment.write_text("Programme", encoding="utf-8")
+    write_campaign(ws, 'attachments: ["programme.txt"]\n')
+    campaign = ws.campaign(NAME)  # checked here ...
+    secret = tmp_path / "password.txt"
+    secret.write_text("hunter2", encoding="utf-8")
+    attachment.unlink()
+    attachment.symlink_to(secret)  # ... and swapped before the compile reads it
+    from commskit.errors import RenderError
+
+    with pytest.raises(RenderError, match="cannot read attachment"):
+        campaign.compile(ws)

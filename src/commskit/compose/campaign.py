@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import mimetypes
 import os
 import re
@@ -345,6 +346,20 @@ def _resolve_attachment(
             f"attachment {name!r} is not a regular file (a folder, a device or a pipe)",
         )
     return real
+
+
+def read_attachment(path: Path) -> bytes:
+    """Read an attachment :func:`load_campaign` resolved, still as a regular file.
+
+    The file is opened without following a symlink and without blocking, then checked again: a
+    symlink, a pipe or a device swapped in after the check is refused (OSError), never read.
+    """
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+    fd = os.open(path, flags)
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file")
+        return handle.read()
 
 
 def load_campaign(
