@@ -42,6 +42,8 @@ class PathSettings:
     contacts: str = "contacts"
     state: str = ".commskit"
     output: str = "out"
+    # folders outside the workspace that campaign attachments may also come from
+    attachment_dirs: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -121,6 +123,12 @@ class UnsubscribeSettings:
 
 
 @dataclass(frozen=True)
+class StoreSettings:
+    # seconds a write waits while another process holds the state database's lock
+    lock_timeout: float = 30.0
+
+
+@dataclass(frozen=True)
 class Settings:
     """All settings of one workspace, already merged from every source."""
 
@@ -131,6 +139,7 @@ class Settings:
     feeds: FeedSettings = field(default_factory=FeedSettings)
     digest: DigestSettings = field(default_factory=DigestSettings)
     unsubscribe: UnsubscribeSettings = field(default_factory=UnsubscribeSettings)
+    store: StoreSettings = field(default_factory=StoreSettings)
     segments: Mapping[str, str] = field(default_factory=dict)
     # lists (audiences) a campaign can target, name -> settings such as legal basis
     lists: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
@@ -145,6 +154,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "feeds": FeedSettings,
     "digest": DigestSettings,
     "unsubscribe": UnsubscribeSettings,
+    "store": StoreSettings,
 }
 _FREE_TABLES = ("segments", "lists")
 
@@ -312,6 +322,10 @@ def read_toml(
         raise error("is not UTF-8 text", path=path, hint="Save it as UTF-8") from None
     try:
         return tomllib.loads(text), text
+    except RecursionError:  # tomllib parses nested arrays and tables recursively
+        raise error(
+            "invalid TOML: it nests too deeply", path=path, hint="Flatten the arrays and tables"
+        ) from None
     except tomllib.TOMLDecodeError as exc:
         match = re.search(r"line (\d+)", str(exc))
         msg = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(exc))

@@ -14,6 +14,9 @@ from pathlib import Path
 class CommskitError(Exception):
     """Base class of every error commskit raises on purpose."""
 
+    #: the command line's exit status for this error (1: a failure the user must act on)
+    exit_code: int = 1
+
     def __init__(
         self,
         message: str,
@@ -152,3 +155,45 @@ class BounceError(CommskitError):
 class ServerError(CommskitError):
     """Raised when `serve` or `preview` cannot listen on the host and port asked (port in use,
     out of range or privileged; a host that is not an address of this machine)."""
+
+
+# --- locks and faults ------------------------------------------------------------------------
+
+
+class LeaseHeldError(CommskitError):
+    """Raised when a lease (a named lock in the state database) is held by another live process.
+
+    ``pid``, ``host`` and ``since`` (ISO 8601 UTC) say who holds it and since when.
+    """
+
+    def __init__(self, message: str, *, pid: int, host: str, since: str, **kwargs: object) -> None:
+        super().__init__(message, **kwargs)  # type: ignore[arg-type]
+        self.pid = pid
+        self.host = host
+        self.since = since
+
+
+class LeaseLostError(CommskitError):
+    """Raised when a process finds that a lease it held was taken over by another one."""
+
+
+class CampaignBusyError(SendError):
+    """Raised when a send is refused because another process is sending the same campaign."""
+
+    exit_code = 4
+
+
+class StoreLockedError(StoreError):
+    """Raised when another process kept the state database locked for ``[store] lock_timeout``."""
+
+
+class StoreFullError(StoreError):
+    """Raised when the disk (or quota) holding the state database is full."""
+
+
+class StoreReadOnlyError(StoreError):
+    """Raised when the state database cannot be written: read-only file system or permissions."""
+
+
+class StoreCorruptError(StoreError):
+    """Raised when the state database file is damaged or is not a SQLite database."""

@@ -26,6 +26,8 @@ def private_dir(path: Path) -> Path:
 
 def create_private_file(path: Path) -> None:
     """Create ``path`` empty as 0600 unless it exists (an existing file keeps its mode)."""
+    if path.exists():  # never open an existing file for writing: it may be on a read-only disk
+        return
     os.close(os.open(path, os.O_WRONLY | os.O_CREAT, PRIVATE_FILE))
 
 

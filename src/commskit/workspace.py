@@ -129,7 +129,7 @@ class Workspace:
     @cached_property
     def store(self) -> Store:
         """The state database, created and migrated on first use."""
-        return Store(self.state_dir / "state.db")
+        return Store(self.state_dir / "state.db", timeout=self.settings.store.lock_timeout)
 
     @cached_property
     def secret(self) -> bytes:
@@ -256,7 +256,11 @@ class Workspace:
 
         path = find_campaign(self, Path(path_or_name))
         return load_campaign(
-            path, ws_root=self.root, default_language=self.settings.workspace.language
+            path,
+            ws_root=self.root,
+            default_language=self.settings.workspace.language,
+            attachment_dirs=tuple(self.path(d) for d in self.settings.paths.attachment_dirs),
+            state_dir=self.state_dir,
         )
 
     def campaigns(self) -> list[Campaign]:

@@ -247,6 +247,8 @@ def _json_records(text: str, path: Path) -> tuple[str, list[tuple[int, dict[str,
             raise ContactImportError(
                 f"invalid JSON: {exc.msg}", path=path, line=exc.lineno, hint="Fix the syntax"
             ) from None
+        except RecursionError:
+            raise ContactImportError("invalid JSON: it nests too deeply", path=path) from None
         for index, item in enumerate(data, start=1):
             if not isinstance(item, dict):
                 raise ContactImportError(
@@ -262,6 +264,10 @@ def _json_records(text: str, path: Path) -> tuple[str, list[tuple[int, dict[str,
         except json.JSONDecodeError as exc:
             raise ContactImportError(
                 f"invalid JSON Lines: {exc.msg}", path=path, line=number, hint="Fix the syntax"
+            ) from None
+        except RecursionError:
+            raise ContactImportError(
+                "invalid JSON Lines: it nests too deeply", path=path, line=number
             ) from None
         if not isinstance(item, dict):
             raise ContactImportError(

@@ -30,7 +30,7 @@ class CommskitGroup(click.Group):
             error_console().print(
                 f"[bold red]Error:[/] {escape(printable(str(exc)))}", highlight=False
             )
-            sys.exit(1)
+            sys.exit(exc.exit_code)
         except KeyboardInterrupt:
             error_console().print(
                 "Interrupted. Nothing half-done was kept; re-run the same command to go on."
@@ -39,6 +39,12 @@ class CommskitGroup(click.Group):
         except (click.exceptions.Exit, click.ClickException, click.Abort, SystemExit):
             raise
         except Exception as exc:
+            # a fault of the state database met while reading rows (a damaged page) still gets
+            # its one line, like the ones the store names itself
+            known = _store_fault(ctx, exc)
+            if known is not None:
+                error_console().print(f"[bold red]Error:[/] {escape(str(known))}", highlight=False)
+                sys.exit(known.exit_code)
             if os.environ.get("COMMSKIT_DEBUG"):
                 raise
             detail = escape(printable(str(exc)))
@@ -49,6 +55,12 @@ class CommskitGroup(click.Group):
                 highlight=False,
             )
             sys.exit(1)
+
+
+def _store_fault(ctx: click.Context, exc: Exception) -> CommskitError | None:
+    workspace = getattr(ctx.obj, "_workspace", None)
+    store = None if workspace is None else workspace.__dict__.get("store")
+    return None if store is None else store.describe_error(exc)
 
 
 @click.group(cls=CommskitGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -74,7 +74,9 @@ def send(
     """Send CAMPAIGN to its audience; re-running the same command resumes, never doubles.
 
     Every recipient is rendered and checked before the first message leaves. More than one
-    message needs --yes (or a confirmation at the terminal).
+    message needs --yes (or a confirmation at the terminal). One run at a time sends a campaign:
+    a second one started meanwhile sends nothing and exits with status 4, naming the process
+    that is sending it.
 
     Examples:
 

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import mimetypes
+import os
 import re
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -162,12 +165,37 @@ def _key_lines(node: yaml.Node, offset: int, prefix: str = "") -> dict[str, int]
     return out
 
 
+#: deepest nesting accepted in front matter (real campaigns use 2 or 3 levels)
+MAX_DEPTH = 50
+
+
+class _BoundedLoader(yaml.SafeLoader):  # type: ignore[misc]
+    """SafeLoader refusing nesting deeper than MAX_DEPTH: PyYAML composes nodes recursively, so
+    10,000 nested brackets would end in RecursionError instead of an error with the line."""
+
+    _depth = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                raise yaml.composer.ComposerError(
+                    None,
+                    None,
+                    f"it nests deeper than {MAX_DEPTH} levels",
+                    self.peek_event().start_mark,
+                )
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
 def parse_front_matter(source: str, path: Path) -> tuple[dict[str, Any], dict[str, int]]:
     """Parse the YAML front matter, returning its mapping and the line of every key."""
     offset = 2  # the YAML starts on line 2, after the opening '---'
     try:
-        node = yaml.compose(source, Loader=yaml.SafeLoader)
-        data = yaml.load(source, Loader=yaml.SafeLoader)
+        node = yaml.compose(source, Loader=_BoundedLoader)
+        data = yaml.load(source, Loader=_BoundedLoader)  # noqa: S506 - a SafeLoader
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + offset if mark else None
@@ -255,23 +283,98 @@ def _to_datetime(value: Any, *, path: Path, line: int | None, name: str) -> dt.d
     return value
 
 
+#: never attached, whatever the settings allow: kernel and device files (/proc/self/environ)
+_SYSTEM_DIRS = (Path("/proc"), Path("/sys"), Path("/dev"))
+
+
 def _resolve_attachment(
-    ws_root: Path, campaign_dir: Path, name: str, *, path: Path, line: int | None
+    ws_root: Path,
+    campaign_dir: Path,
+    name: str,
+    *,
+    path: Path,
+    line: int | None,
+    allowed_dirs: tuple[Path, ...] = (),
+    state_dir: Path | None = None,
 ) -> Path:
+    """Find an attachment and check it may be mailed: a regular file inside the workspace.
+
+    The path is resolved first (``..`` and every symlink followed), then refused when it is a
+    system file, in the state folder (the send log, the signing key), outside the workspace and
+    the ``[paths] attachment_dirs``, or not a regular file (a device, a pipe, a folder).
+    """
+    root = ws_root.resolve()
     for base in (campaign_dir, ws_root):
-        candidate = (base / name).resolve()
-        if candidate.is_file():
-            return candidate
-    raise _fail(
-        path,
-        line,
-        f"attachment {name!r} not found",
-        hint=f"Put the file next to the campaign or give a path from {ws_root}",
-    )
+        candidate = base / name
+        if os.path.lexists(candidate):
+            break
+    else:
+        raise _fail(
+            path,
+            line,
+            f"attachment {name!r} not found",
+            hint=f"Put the file next to the campaign or give a path from {ws_root}",
+        )
+    real = candidate.resolve()
+    states = [root / ".commskit"] + ([state_dir.resolve()] if state_dir is not None else [])
+    if any(real.is_relative_to(d) for d in _SYSTEM_DIRS):
+        raise _fail(path, line, f"attachment {name!r} is a system file ({real}), never attached")
+    if any(real.is_relative_to(d) for d in states):
+        raise _fail(
+            path,
+            line,
+            f"attachment {name!r} is in the workspace's state folder ({real}), which holds the "
+            "send log and the signing key",
+            hint="Attach files from campaigns/ or another folder of the workspace",
+        )
+    if not any(real.is_relative_to(d.resolve()) for d in (root, *allowed_dirs)):
+        raise _fail(
+            path,
+            line,
+            f"attachment {name!r} is outside the workspace ({real})",
+            hint="Copy the file into the workspace (e.g. next to the campaign), or list its "
+            "folder in [paths] attachment_dirs",
+        )
+    try:
+        mode = real.stat().st_mode
+    except OSError as exc:
+        raise _fail(path, line, f"attachment {name!r}: {exc.strerror}") from None
+    if not stat.S_ISREG(mode):
+        raise _fail(
+            path,
+            line,
+            f"attachment {name!r} is not a regular file (a folder, a device or a pipe)",
+        )
+    return real
 
 
-def load_campaign(path: Path, *, ws_root: Path, default_language: str = "fr") -> Campaign:
-    """Read and validate a campaign file, raising CampaignError with the file and line."""
+def read_attachment(path: Path) -> bytes:
+    """Read an attachment :func:`load_campaign` resolved, still as a regular file.
+
+    The file is opened without following a symlink and without blocking, then checked again: a
+    symlink, a pipe or a device swapped in after the check is refused (OSError), never read.
+    """
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+    fd = os.open(path, flags)
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file")
+        return handle.read()
+
+
+def load_campaign(
+    path: Path,
+    *,
+    ws_root: Path,
+    default_language: str = "fr",
+    attachment_dirs: tuple[Path, ...] = (),
+    state_dir: Path | None = None,
+) -> Campaign:
+    """Read and validate a campaign file, raising CampaignError with the file and line.
+
+    Attachments must be files of the workspace (or of ``attachment_dirs``), never of its state
+    folder (``.commskit/``, or ``state_dir``).
+    """
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -348,12 +451,26 @@ def load_campaign(path: Path, *, ws_root: Path, default_language: str = "fr") ->
         )
     attachments = tuple(
         _resolve_attachment(
-            ws_root, path.parent, name, path=path, line=lines.get(f"attachments.{i}")
+            ws_root,
+            path.parent,
+            name,
+            path=path,
+            line=lines.get(f"attachments.{i}"),
+            allowed_dirs=attachment_dirs,
+            state_dir=state_dir,
         )
         for i, name in enumerate(data.get("attachments") or ())
     )
     headers = data.get("headers") or {}
     for key, value in headers.items():
+        if is_structural_header(str(key)):
+            raise _fail(
+                path,
+                lines.get(f"headers.{key}"),
+                f"header {key!r} is set by commskit and cannot be given in 'headers:'",
+                hint="Use the front matter keys (subject, from, reply_to, list) and the settings; "
+                "'headers:' is for extra headers such as X-Campaign",
+            )
         if not isinstance(value, str):
             raise _fail(path, lines.get(f"headers.{key}"), f"header {key!r} must be a string")
     date = data.get("date")
@@ -383,6 +500,43 @@ def load_campaign(path: Path, *, ws_root: Path, default_language: str = "fr") ->
         headers=dict(headers),
         lines=lines,
     )
+
+
+#: headers commskit writes itself (or a relay does): one of each, with values it checked
+STRUCTURAL_HEADERS = frozenset(
+    {
+        "from",
+        "sender",
+        "to",
+        "cc",
+        "bcc",
+        "subject",
+        "date",
+        "message-id",
+        "mime-version",
+        "return-path",
+        "reply-to",  # the front matter's reply_to: key
+        "in-reply-to",
+        "references",
+        "dkim-signature",
+        "domainkey-signature",
+        "authentication-results",
+        "received",
+        "received-spf",
+        "delivered-to",
+        "envelope-to",
+        "errors-to",
+        "feedback-id",
+        "disposition-notification-to",
+    }
+)
+_STRUCTURAL_PREFIXES = ("content-", "list-", "resent-", "arc-")
+
+
+def is_structural_header(name: str) -> bool:
+    """Return True for a header a campaign's ``headers:`` may not set (From, Bcc, List-*, ...)."""
+    lowered = name.strip().lower()
+    return lowered in STRUCTURAL_HEADERS or lowered.startswith(_STRUCTURAL_PREFIXES)
 
 
 def find_campaign(ws: Workspace, path_or_name: str | Path) -> Path:

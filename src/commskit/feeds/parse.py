@@ -292,6 +292,8 @@ def _parse_json_feed(
         data = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         return ParsedFeed(error=f"not a readable feed: invalid JSON ({exc})"[:250])
+    except RecursionError:
+        return ParsedFeed(error="not a readable feed: its JSON nests too deeply")
     if not isinstance(data, dict) or "jsonfeed.org" not in str(data.get("version", "")):
         return ParsedFeed(error="not a feed: JSON without a jsonfeed.org version")
     result = ParsedFeed(

@@ -181,6 +181,8 @@ def load_rules(path: Path) -> TopicRules:
         raise RuleError(f"cannot read the topic rules: {exc.strerror}", path=path) from None
     except UnicodeDecodeError:
         raise RuleError("is not UTF-8 text", path=path, hint="Save it as UTF-8") from None
+    except RecursionError:  # tomllib parses nested arrays and tables recursively
+        raise RuleError("invalid TOML: it nests too deeply", path=path) from None
     except tomllib.TOMLDecodeError as exc:
         match = re.search(r"line (\d+)", str(exc))
         msg = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(exc))

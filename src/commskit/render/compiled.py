@@ -28,7 +28,7 @@ from markdown_it import MarkdownIt
 from markupsafe import Markup
 
 from ..audience.contacts import Contact
-from ..compose.campaign import Campaign, guess_type
+from ..compose.campaign import Campaign, guess_type, read_attachment
 from ..compose.environment import (
     call_template,
     make_environment,
@@ -687,7 +687,7 @@ def compile_campaign(
         )
     for path in campaign.attachments:
         try:
-            data = path.read_bytes()
+            data = read_attachment(path)
         except OSError as exc:
             raise RenderError(
                 f"cannot read attachment {path}: {exc.strerror}", path=campaign.path

@@ -146,6 +146,7 @@ def child_main(
         child = type(runner)(
             job, repo=repo, context=runner.ctx, transport_factory=runner.transport_factory
         )
+        child.lease = runner.lease  # the parent's: each hand-over here confirms it too
         result = type(parent_result)(job.campaign_id, parent_result.preflight)
 
         def count(n: int = 1, total: int | None = None, description: str | None = None) -> None:

@@ -12,9 +12,13 @@ Order of a run (see docs/sending.md):
 2. pre-flight, streamed: compose checks, then every recipient rendered strictly, suppression,
    invalid and duplicate addresses, already-sent counts. Nothing is written before it passes;
 3. confirmation (``yes`` or the ``confirm`` callback) for more than one recipient;
-4. the transport is opened (a bad URL, password or host fails here, the log still unchanged);
-5. the recipients enter the send log; then each due row is re-checked against suppression,
-   marked ``sending`` (committed), handed to the transport, and marked with the outcome.
+4. the campaign's lease (``send:<campaign id>`` in the store) is claimed: a second run of the same
+   campaign stops here with CampaignBusyError naming the holder (and, as a courtesy, before its
+   pre-flight when the lease is already held then);
+5. the transport is opened (a bad URL, password or host fails here, the log still unchanged);
+6. the recipients enter the send log; then each due row is re-checked against suppression,
+   marked ``sending`` (committed, in the transaction that confirms the lease is still ours),
+   handed to the transport, and marked with the outcome.
 """
 
 from __future__ import annotations
@@ -42,7 +46,17 @@ from email_validator import EmailNotValidError, validate_email
 from ..audience.contacts import _PLAIN as _PLAIN_ADDRESS
 from ..audience.contacts import InvalidAddress, _validated_domain
 from ..config import Settings
-from ..errors import CampaignChangedError, PreflightError, SendError
+from ..errors import (
+    CampaignBusyError,
+    CampaignChangedError,
+    CommskitError,
+    LeaseHeldError,
+    LeaseLostError,
+    PreflightError,
+    SendError,
+    TransportError,
+)
+from ..store.leases import Lease
 from ..store.sends import LogRow, NewLogRow, SendRepo
 from .parallel import RenderChecker, child_main
 from .throttle import Throttle, parse_duration, since_iso
@@ -220,6 +234,7 @@ class CampaignRunner:
         processes: int = 1,
         reopen: Callable[[], tuple[SendJob, SendRepo]] | None = None,
         parallel_threshold: int = 1000,
+        lease_ttl: float = 120.0,
     ) -> None:
         self.job = job
         self.repo = repo
@@ -232,6 +247,10 @@ class CampaignRunner:
         self.processes = processes
         self.reopen = reopen
         self.parallel_threshold = parallel_threshold
+        # the lease is renewed every third of this while the run dispatches; a run that stops
+        # renewing (hung, suspended) can be taken over after it, one that died at once
+        self.lease_ttl = lease_ttl
+        self.lease: Lease | None = None  # held from the claim to the end of the run
         self._index: dict[str, Any] | None = None
 
     # --- identities --------------------------------------------------------------------------
@@ -462,6 +481,9 @@ class CampaignRunner:
     ) -> SendReport:
         """Pre-flight, confirm, open the transport, log the recipients and dispatch."""
         started = time.monotonic()
+        sending = not (options.dry_run or options.test_address)
+        if sending:
+            self._refuse_if_busy()
         resumed = self.check_fingerprint(options)
         report, rows = self.preflight(
             options, collect=not (options.dry_run or options.test_address)
@@ -492,18 +514,77 @@ class CampaignRunner:
             if not confirm(report):
                 result.stopped = "cancelled before sending"
                 return result
-        transport = self.transport_factory()
-        result.transport = transport.description
-        processes = self._process_count(options, to_send)
-        if processes > 1:
-            self._parallel_dispatch(transport, rows, resumed, options, result, progress, processes)
-        else:
-            asyncio.run(
-                self._open_and_dispatch(transport, rows, resumed, options, result, progress)
-            )
+        self._claim()
+        try:
+            transport = self.transport_factory()
+            result.transport = transport.description
+            processes = self._process_count(options, to_send)
+            if processes > 1:
+                self._parallel_dispatch(
+                    transport, rows, resumed, options, result, progress, processes
+                )
+            else:
+                asyncio.run(
+                    self._open_and_dispatch(transport, rows, resumed, options, result, progress)
+                )
+        finally:
+            self._release()
         result.counts = self.repo.counts(self.job.campaign_id)
         result.elapsed = time.monotonic() - started
         return result
+
+    # --- the lease: one run at a time per campaign ----------------------------------------------
+
+    @property
+    def lease_name(self) -> str:
+        """Return the name of the store lease a send of this campaign holds."""
+        return f"send:{self.job.campaign_id}"
+
+    def _busy(self, holder: str) -> CampaignBusyError:
+        return CampaignBusyError(
+            f"campaign {self.job.campaign_id!r} is being sent by another process ({holder}); "
+            "this run sent nothing",
+            hint=f"Follow it with `commskit status {self.job.campaign_id}`; once it has ended, "
+            "the same command sends whatever is left",
+        )
+
+    def _refuse_if_busy(self) -> None:
+        """Stop before a long pre-flight when another run already holds the campaign."""
+        holder = self.repo.store.leases.holder(self.lease_name)
+        if holder is not None:
+            raise self._busy(holder.describe())
+
+    def _claim(self) -> None:
+        try:
+            self.lease = self.repo.store.leases.acquire(self.lease_name, ttl=self.lease_ttl)
+        except LeaseHeldError as exc:
+            since = exc.since.replace("T", " ").removesuffix("+00:00")
+            raise self._busy(f"pid {exc.pid} on {exc.host}, since {since} UTC") from None
+
+    def _renew(self) -> None:
+        if self.lease is not None:
+            self.lease = self.repo.store.leases.renew(self.lease, ttl=self.lease_ttl)
+
+    async def _keep_lease(self) -> None:
+        """Renew the lease while the dispatch runs (a lost lease stops the next hand-over)."""
+        while True:
+            await asyncio.sleep(self.lease_ttl / 3)
+            try:
+                self._renew()
+            except LeaseLostError:
+                return
+            except CommskitError:  # the store was busy or failing: try again at the next turn
+                continue
+
+    def _release(self) -> None:
+        if self.lease is not None:
+            lease, self.lease = self.lease, None
+            with contextlib.suppress(Exception):  # the run's own error matters more
+                self.repo.store.leases.release(lease)
+
+    def _mark_sending(self, row_id: int) -> None:
+        """Mark a row ``sending`` (committed); with a lease, only while it is still ours."""
+        self.repo.mark_sending(row_id, now=time.time(), lease=self.lease)
 
     def _process_count(self, options: SendOptions, to_send: int) -> int:
         if (
@@ -553,6 +634,7 @@ class CampaignRunner:
             await transport.close()
 
         asyncio.run(probe())
+        self._renew()
         self._log_recipients(rows, resumed, options, transport.description)
         share = -(-transport.concurrency // processes)
         counters = mp.get_context("fork").RawArray("q", processes)
@@ -574,6 +656,13 @@ class CampaignRunner:
 
         async def parent_part() -> None:
             transport.limit_concurrency(share)
+            keeper = asyncio.create_task(self._keep_lease())  # the lease is the parent's
+            try:
+                await parent_dispatch()
+            finally:
+                keeper.cancel()
+
+        async def parent_dispatch() -> None:
             await transport.open()
 
             async def poll() -> None:
@@ -638,12 +727,17 @@ class CampaignRunner:
         result: SendReport,
         progress: Progress | None,
     ) -> None:
-        await transport.open()
+        keeper = asyncio.create_task(self._keep_lease())
         try:
-            self._log_recipients(rows, resumed, options, transport.description)
-            await self._dispatch(transport, options, result, progress)
+            await transport.open()
+            try:
+                self._renew()
+                self._log_recipients(rows, resumed, options, transport.description)
+                await self._dispatch(transport, options, result, progress)
+            finally:
+                await transport.close()
         finally:
-            await transport.close()
+            keeper.cancel()
         self._finish(result)
 
     async def _dispatch(
@@ -784,14 +878,24 @@ class CampaignRunner:
         data = self.render(recipient, row.message_id)
         if held:
             previous, code = held.pop()
+            lost: LeaseLostError | None = None
             with repo.store.transaction():
                 repo.mark_sent(previous, code=code)
-                repo.mark_sending(row.id, now=time.time())
+                try:
+                    self._mark_sending(row.id)
+                except LeaseLostError as exc:  # the held mark is true: commit it all the same
+                    lost = exc
+            if lost is not None:
+                raise lost
         else:
-            repo.mark_sending(row.id, now=time.time())
-        outcome = await transport.send(
-            self.envelope_from(row.token), row.email, data, message_id=row.message_id
-        )
+            self._mark_sending(row.id)
+        try:
+            outcome = await transport.send(
+                self.envelope_from(row.token), row.email, data, message_id=row.message_id
+            )
+        except TransportError:
+            repo.mark_pending(row.id)  # it never left: the next run sends it
+            raise
         if outcome.outcome == "sent":
             held.append((row.id, outcome.code))
             result.sent += 1

@@ -2,7 +2,8 @@
 
 Every transport has the same small async interface, :class:`Transport`: ``open()`` (check it can
 work at all, before anything is recorded), ``send(envelope_from, rcpt, data, message_id=)`` →
-:class:`DeliveryResult` (never raises for a per-recipient failure), ``delivered(message_id)``
+:class:`DeliveryResult` (never raises for a per-recipient failure; raises TransportError when the
+transport as a whole stopped working, which stops the run), ``delivered(message_id)``
 (whether the message provably already sits at the destination, used to make resumes exactly-once
 when the transport can tell) and ``close()``.
 
@@ -13,6 +14,8 @@ point group, so a package can add ``brevo:`` or ``ses:`` without touching commsk
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import errno
 import hashlib
 import ipaddress
 import os
@@ -127,12 +130,29 @@ class OutboxTransport(Transport):
             private_dir(self.folder)
             for sub in ("tmp", "new", "cur"):
                 private_dir(self.folder / sub)
+            for sub in ("tmp", "new"):
+                if not os.access(self.folder / sub, os.W_OK):
+                    raise OSError(errno.EROFS if _read_only(self.folder) else errno.EACCES, "")
         except OSError as exc:
-            raise TransportError(
-                f"cannot create the outbox folder: {exc.strerror}",
+            raise self._write_error(exc, "cannot create the outbox folder") from None
+
+    def _write_error(self, exc: OSError, what: str) -> TransportError:
+        """Return the error that stops the run: the outbox, not one recipient, is the problem."""
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            return TransportError(
+                "the disk holding the outbox is full",
                 path=self.folder,
-                hint="Choose a writable folder with --transport outbox:DIR",
-            ) from None
+                hint="Free some space, then run the same command again to send the rest",
+            )
+        reason = os.strerror(exc.errno) if exc.errno else (exc.strerror or str(exc))
+        if exc.errno == errno.ENOENT:
+            reason = "the outbox folder was deleted or moved"
+        return TransportError(
+            f"{what}: {reason}",
+            path=self.folder,
+            hint="Fix the folder (or choose another with --transport outbox:DIR), then run the "
+            "same command again to send the rest",
+        )
 
     async def delivered(self, message_id: str) -> bool:
         name = self.file_name(message_id)
@@ -159,7 +179,10 @@ class OutboxTransport(Transport):
                     os.fsync(fh.fileno())
             os.replace(tmp, self.folder / "new" / name)
         except OSError as exc:
-            return DeliveryResult("transient", reason=f"cannot write to the outbox: {exc.strerror}")
+            # not a per-recipient failure to retry for hours: every later message would fail too
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+            raise self._write_error(exc, "cannot write to the outbox") from None
         return DeliveryResult("sent", code=250, reason="written to the outbox")
 
 
@@ -182,6 +205,13 @@ class SMTPConfig:
     allow_plaintext: bool = False
     local_hostname: str | None = None
     extra: dict[str, str] = field(default_factory=dict)
+
+
+def _read_only(folder: Path) -> bool:
+    try:
+        return bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
 
 
 def is_loopback_host(host: str) -> bool:

@@ -2,22 +2,32 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import shutil
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from functools import cached_property
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from ..errors import StoreError
+from ..errors import (
+    StoreCorruptError,
+    StoreError,
+    StoreFullError,
+    StoreLockedError,
+    StoreReadOnlyError,
+)
 from ..filemodes import create_private_file, private_dir
 
 if TYPE_CHECKING:
     from .audience import AudienceRepo
     from .feeds import FeedRepo
+    from .leases import LeaseRepo
     from .sends import SendRepo
 
 
@@ -35,8 +45,114 @@ def _migrations() -> list[tuple[int, str, str]]:
     return sorted(found)
 
 
+# SQLite's primary result codes (https://sqlite.org/rescode.html) for the faults we name
+_PERM, _BUSY, _LOCKED, _READONLY, _IOERR, _CORRUPT, _FULL, _CANTOPEN, _NOTADB = (
+    3,
+    5,
+    6,
+    8,
+    10,
+    11,
+    13,
+    14,
+    26,
+)
+
+
+def _read_only_fs(folder: Path) -> bool:
+    for candidate in (folder, *folder.parents):
+        try:
+            return bool(os.statvfs(candidate).f_flag & os.ST_RDONLY)
+        except OSError:
+            continue
+    return False
+
+
+def _disk_full(folder: Path) -> bool:
+    for candidate in (folder, *folder.parents):
+        try:
+            return shutil.disk_usage(candidate).free == 0
+        except OSError:
+            continue
+    return False
+
+
+def describe_error(exc: BaseException, path: Path, *, lock_timeout: float) -> StoreError | None:
+    """Return the StoreError saying what a SQLite fault is (locked, full, read-only, corrupt).
+
+    None for anything else (a programming error, such as a constraint violation, stays itself).
+    """
+    if not isinstance(exc, sqlite3.Error):
+        return None
+    code = getattr(exc, "sqlite_errorcode", None)
+    primary = code & 0xFF if isinstance(code, int) else None
+    folder = path.parent
+    if primary in (_BUSY, _LOCKED):
+        return StoreLockedError(
+            f"the state database is locked by another process (waited {lock_timeout:g} s)",
+            path=path,
+            hint="Let the other commskit command finish and run this one again, or wait longer "
+            "with [store] lock_timeout (COMMSKIT_STORE_LOCK_TIMEOUT)",
+        )
+    if primary == _FULL or (primary == _IOERR and _disk_full(folder)):
+        return StoreFullError(
+            "the disk holding the state database is full; nothing of this command was kept",
+            path=path,
+            hint="Free some disk space, then run the same command again",
+        )
+    if primary in (_READONLY, _CANTOPEN, _PERM, _IOERR) and _read_only_fs(folder):
+        return StoreReadOnlyError(
+            "the workspace is on a read-only file system: the state database cannot be written",
+            path=path,
+            hint="Run commskit where the workspace's state folder is writable",
+        )
+    if primary in (_READONLY, _PERM):
+        return StoreReadOnlyError(
+            f"the state database is read-only ({exc})",
+            path=path,
+            hint="Check the permissions of the file and of its folder",
+        )
+    if primary in (_CORRUPT, _NOTADB):
+        return StoreCorruptError(
+            f"the state database is corrupted ({exc})",
+            path=path,
+            hint="Restore a backup of the file, or move it aside to start afresh (contacts, "
+            "suppressions and the send log are in it)",
+        )
+    if primary == _IOERR:
+        return StoreError(f"cannot read or write the state database: {exc}", path=path)
+    if primary == _CANTOPEN:
+        return StoreError(
+            f"cannot open the state database: {exc}",
+            path=path,
+            hint="Check that its folder exists and is writable",
+        )
+    return None
+
+
+class _Connection(sqlite3.Connection):
+    """A connection whose faults (locked, disk full, read-only, corrupt) raise StoreErrors."""
+
+    describe: Callable[[BaseException], StoreError | None] = staticmethod(lambda exc: None)
+
+    def execute(self, sql: str, parameters: Any = (), /) -> sqlite3.Cursor:
+        try:
+            return super().execute(sql, parameters)
+        except sqlite3.Error as exc:
+            raise self.describe(exc) or exc from exc
+
+    def executemany(self, sql: str, parameters: Iterable[Any], /) -> sqlite3.Cursor:
+        try:
+            return super().executemany(sql, parameters)
+        except sqlite3.Error as exc:
+            raise self.describe(exc) or exc from exc
+
+
 class Store:
-    """One workspace's SQLite database (WAL mode), migrated to the latest schema on open."""
+    """One workspace's SQLite database (WAL mode), migrated to the latest schema on open.
+
+    ``timeout`` is how long a write waits for another process's lock before StoreLockedError.
+    """
 
     def __init__(self, path: Path | str, *, timeout: float = 30.0) -> None:
         self.path = Path(path)
@@ -57,20 +173,37 @@ class Store:
                 ) from None
         try:
             conn = sqlite3.connect(
-                self.path, timeout=self._timeout, isolation_level=None, check_same_thread=False
+                self.path,
+                timeout=self._timeout,
+                isolation_level=None,
+                check_same_thread=False,
+                factory=_Connection,
             )
+            conn.describe = self.describe_error
             conn.row_factory = sqlite3.Row
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA foreign_keys=ON")
             conn.execute(f"PRAGMA busy_timeout={int(self._timeout * 1000)}")
         except sqlite3.DatabaseError as exc:
+            known = self.describe_error(exc)
+            if known is not None:
+                raise known from None
             raise StoreError(
                 f"cannot open the state database: {exc}",
                 path=self.path,
                 hint="Check the file is a commskit state database and is not corrupted",
             ) from None
         return conn
+
+    @property
+    def lock_timeout(self) -> float:
+        """Seconds a write waits for another process's lock (``[store] lock_timeout``)."""
+        return self._timeout
+
+    def describe_error(self, exc: BaseException) -> StoreError | None:
+        """Return the StoreError naming a SQLite fault of this database, or None."""
+        return describe_error(exc, self.path, lock_timeout=self._timeout)
 
     @property
     def conn(self) -> sqlite3.Connection:
@@ -101,11 +234,14 @@ class Store:
         self._local.depth = 1
         try:
             yield self._conn
-        except BaseException:
-            self._conn.execute("ROLLBACK")
-            raise
-        else:
             self._conn.execute("COMMIT")
+        except BaseException:
+            # SQLite itself rolls back on some faults (disk full): a second ROLLBACK would hide
+            # the real error behind "cannot rollback - no transaction is active"
+            if self._conn.in_transaction:
+                with contextlib.suppress(sqlite3.Error, StoreError):
+                    self._conn.execute("ROLLBACK")
+            raise
         finally:
             self._local.depth = 0
 
@@ -179,6 +315,12 @@ class Store:
         from .sends import SendRepo
 
         return SendRepo(self)
+
+    @cached_property
+    def leases(self) -> LeaseRepo:
+        from .leases import LeaseRepo
+
+        return LeaseRepo(self)
 
 
 def _split_sql(script: str) -> list[str]:

@@ -17,6 +17,7 @@ from .db import utcnow
 
 if TYPE_CHECKING:
     from .db import Store
+    from .leases import Lease
 
 STATUSES = ("pending", "sending", "sent", "failed", "suppressed", "skipped", "unknown")
 
@@ -224,13 +225,23 @@ class SendRepo:
         ).fetchone()
         return int(row[0])
 
-    def mark_sending(self, row_id: int, *, now: float) -> None:
-        """Record (committed) that the message is about to leave; the crash-safety point."""
-        self.conn.execute(
+    def mark_sending(self, row_id: int, *, now: float, lease: Lease | None = None) -> None:
+        """Record (committed) that the message is about to leave; the crash-safety point.
+
+        With ``lease``, only while that lease is still its owner's, checked in the same statement
+        (no extra round trip per message); otherwise LeaseLostError and nothing is marked.
+        """
+        sql = (
             "UPDATE send_log SET status = 'sending', attempts = attempts + 1,"
-            " first_attempt_at = COALESCE(first_attempt_at, ?), updated_at = ? WHERE id = ?",
-            (now, utcnow(), row_id),
+            " first_attempt_at = COALESCE(first_attempt_at, ?), updated_at = ? WHERE id = ?"
         )
+        args: tuple[Any, ...] = (now, utcnow(), row_id)
+        if lease is not None:
+            sql += " AND EXISTS (SELECT 1 FROM leases WHERE name = ? AND owner = ?)"
+            args += (lease.name, lease.owner)
+        cur = self.conn.execute(sql, args)
+        if lease is not None and cur.rowcount == 0:
+            raise self.store.leases.lost(lease)
 
     def mark_sent(self, row_id: int, *, code: int | None = 250, note: str | None = None) -> None:
         """Record that the server accepted the message (or it is in the outbox)."""
@@ -255,6 +266,13 @@ class SendRepo:
             "UPDATE send_log SET status = 'failed', error = ?, smtp_code = ?, permanent = ?,"
             " next_attempt_at = ?, updated_at = ? WHERE id = ?",
             (reason, code, int(permanent), next_attempt_at, utcnow(), row_id),
+        )
+
+    def mark_pending(self, row_id: int) -> None:
+        """Put a row marked ``sending`` back: the transport failed before taking the message."""
+        self.conn.execute(
+            "UPDATE send_log SET status = 'pending', updated_at = ? WHERE id = ?",
+            (utcnow(), row_id),
         )
 
     def mark_unknown(self, row_id: int, *, reason: str) -> None:
