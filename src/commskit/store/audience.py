@@ -11,6 +11,7 @@ reason.
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..audience.contacts import Contact, fold
 from ..audience.segments import FOLD_SQL, FOLDED_FIELDS
+from ..errors import SegmentError
 
 if TYPE_CHECKING:
     from .db import Store
@@ -198,7 +200,7 @@ class AudienceRepo:
             sql += " LIMIT ?"
             args.append(limit)
         # fetch in pages so a caller may write to the store between two contacts
-        cursor = self.conn.execute(sql, args)
+        cursor = _segment_query(self.conn, sql, args)
         while True:
             rows = cursor.fetchmany(1000)
             if not rows:
@@ -216,7 +218,7 @@ class AudienceRepo:
     ) -> int:
         clause, args = self._where(where, params, include_suppressed, list_name)
         sql = f"SELECT COUNT(*) FROM contacts c WHERE {clause}"  # noqa: S608 (compiled, bound)
-        row = self.conn.execute(sql, args).fetchone()
+        row = _segment_query(self.conn, sql, args).fetchone()
         return int(row[0])
 
     def total(self) -> int:
@@ -413,6 +415,24 @@ class AudienceRepo:
             "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)
         ).fetchone()
         return row is not None
+
+
+#: What SQLite says when a statement is past its own limits (parser stack, expression depth,
+#: number of parameters): the segment compiler bounds these, this is the last line of defence.
+_TOO_COMPLEX = ("parser stack overflow", "too large", "too many sql variables", "too many terms")
+
+
+def _segment_query(conn: sqlite3.Connection, sql: str, args: Sequence[object]) -> sqlite3.Cursor:
+    """Run a compiled segment's query; SQLite's size limits become a one-line SegmentError."""
+    try:
+        return conn.execute(sql, args)
+    except sqlite3.OperationalError as exc:
+        if any(text in str(exc).lower() for text in _TOO_COMPLEX):
+            raise SegmentError(
+                f"segment: too complex for SQLite ({exc})",
+                hint="Use fewer nested parentheses, not's or named segments, or in (…) lists",
+            ) from None
+        raise
 
 
 def _ident(name: str) -> str:
