@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
+from ..csvsafe import spreadsheet_safe
 from ..errors import ContactImportError, ContactNotFoundError, SecretError
 from ..store.db import utcnow
 from .contacts import (
@@ -428,12 +429,15 @@ class ContactBook:
         format: str = "csv",
         segment: str | None = None,
         include_suppressed: bool | None = None,
+        raw: bool = False,
     ) -> int:
         """Write contacts as CSV (re-importable, one column per attribute) or JSON; return count.
 
         ``segment`` restricts the export to an expression or named segment. Suppressed contacts
         are included in a full export and left out of a segment's, unless ``include_suppressed``
-        says otherwise.
+        says otherwise. CSV cells that a spreadsheet would run as a formula (``=``, ``+``, ``-``,
+        ``@``…) get a leading ``'`` (:func:`commskit.csvsafe.spreadsheet_safe`; the importer
+        removes it again) unless ``raw``.
         """
         if format not in ("csv", "json", "jsonl"):
             raise ContactImportError(
@@ -444,9 +448,9 @@ class ContactBook:
         contacts = self.list(segment, include_suppressed=include_suppressed)
         if isinstance(out, str | os.PathLike):
             with open(out, "w", encoding="utf-8", newline="") as handle:
-                _write_export(handle, contacts, format)
+                _write_export(handle, contacts, format, raw)
         else:
-            _write_export(out, contacts, format)
+            _write_export(out, contacts, format, raw)
         return len(contacts)
 
     def allowed_bases(self, list_name: str | None) -> tuple[str, ...]:
@@ -597,7 +601,7 @@ def _json_object(data: Mapping[str, str]) -> str:
     return json.dumps(dict(data), ensure_ascii=False, sort_keys=True) if data else "{}"
 
 
-def _write_export(handle: TextIO, contacts: Sequence[Contact], format: str) -> None:
+def _write_export(handle: TextIO, contacts: Sequence[Contact], format: str, raw: bool) -> None:
     if format == "json":
         json.dump([c.to_dict() for c in contacts], handle, ensure_ascii=False, indent=2)
         handle.write("\n")
@@ -609,29 +613,31 @@ def _write_export(handle: TextIO, contacts: Sequence[Contact], format: str) -> N
     keys = sorted({key for c in contacts for key in c.attributes})
     writer = csv.writer(handle, lineterminator="\n")
     writer.writerow([*FIELDS, *keys])
+    cell: Callable[[object], object] = str if raw else spreadsheet_safe
     for c in contacts:
-        writer.writerow(
-            [
-                c.email,
-                c.first_name,
-                c.last_name,
-                c.organization,
-                c.kind,
-                c.region,
-                c.department,
-                c.language,
-                c.stage,
-                ", ".join(c.tags),
-                c.basis,
-                c.basis_source,
-                c.basis_date,
-                *(c.attributes.get(k, "") for k in keys),
-            ]
+        row = (
+            c.email,
+            c.first_name,
+            c.last_name,
+            c.organization,
+            c.kind,
+            c.region,
+            c.department,
+            c.language,
+            c.stage,
+            ", ".join(c.tags),
+            c.basis,
+            c.basis_source,
+            c.basis_date,
+            *(c.attributes.get(k, "") for k in keys),
         )
+        writer.writerow([cell(value) for value in row])
 
 
-def export_text(book: ContactBook, format: str = "csv", segment: str | None = None) -> str:
+def export_text(
+    book: ContactBook, format: str = "csv", segment: str | None = None, *, raw: bool = False
+) -> str:
     """Return an export as text (what the CLI prints when no -o is given)."""
     buffer = io.StringIO()
-    book.export(buffer, format=format, segment=segment)
+    book.export(buffer, format=format, segment=segment, raw=raw)
     return buffer.getvalue()

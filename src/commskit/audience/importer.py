@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..csvsafe import GUARD, unguard
 from ..errors import ContactImportError
 from .contacts import (
     BASES,
@@ -401,6 +402,9 @@ def read_contact_file(
         for number, cells in csv_cells:
             if len(cells) < width:
                 cells = cells + [""] * (width - len(cells))
+            if GUARD in "".join(cells):
+                # a commskit export guarded formula-like cells with a leading ': undo it
+                cells = [unguard(cell) for cell in cells]
             values = {target: cells[i].strip() for i, target in scalars}
             tags = [t for i in tag_columns if cells[i] for t in split_tags(cells[i])]
             attributes = {key: cells[i].strip() for i, key in attribute_columns if cells[i].strip()}

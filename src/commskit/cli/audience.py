@@ -22,6 +22,7 @@ from ._common import (
     print_json,
     print_table,
     progress_bar,
+    raw_option,
 )
 
 _TABLE_COLUMNS = ("email", "name", "organization", "kind", "region", "stage", "tags")
@@ -216,17 +217,21 @@ def show(app: AppContext, email: str, as_json: bool) -> None:
     help="Write to this file instead of stdout.",
 )
 @click.option("--segment", default=None, help="Only contacts this segment selects.")
+@raw_option
 @pass_app
-def export(app: AppContext, fmt: str, output: Path | None, segment: str | None) -> None:
+def export(app: AppContext, fmt: str, output: Path | None, segment: str | None, raw: bool) -> None:
     """Export contacts as CSV or JSON (all of them, or a segment's).
+
+    CSV cells starting with = + - @ get a leading ' so a spreadsheet shows them instead of
+    running them as formulas (import removes it again); --raw turns that off.
 
     Example: commskit contacts export --segment aom-bretagne -o aom-bretagne.csv
     """
     book = app.workspace().contacts
     if output is None:
-        sys.stdout.write(export_text(book, fmt, segment))
+        sys.stdout.write(export_text(book, fmt, segment, raw=raw))
         return
-    count = book.export(output, format=fmt, segment=segment)
+    count = book.export(output, format=fmt, segment=segment, raw=raw)
     note(f"Wrote {count} contact(s) to {output}")
 
 
