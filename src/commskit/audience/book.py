@@ -23,10 +23,11 @@ from .contacts import (
     REASONS,
     Contact,
     InvalidAddress,
+    clean_text,
     email_hash,
     normalise_email,
 )
-from .importer import ImportOptions, SkippedRow, read_contact_file
+from .importer import ImportNote, ImportOptions, SkippedRow, read_contact_file
 from .segments import CompiledSegment, compile_segment
 from .tokens import verify_token
 
@@ -47,6 +48,7 @@ _MERGED = (
     "stage",
 )
 _BASIS = ("basis", "basis_source", "basis_date")
+_BASIS_AT = len(_MERGED)  # where the basis sits in a merged row
 _SECRET_CHECK_KEY = "audience_secret_check"  # noqa: S105 (a meta key's name)
 
 
@@ -65,6 +67,10 @@ class ImportReport:
     unchanged: int = 0
     skipped: list[SkippedRow] = field(default_factory=list)
     dry_run: bool = False
+    #: rows imported with something to know: control characters removed, SMTPUTF8 needed
+    notes: list[ImportNote] = field(default_factory=list)
+    #: contacts of this file stored without a legal basis (they are not mailed)
+    without_basis: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready dict (what `contacts import --json` prints)."""
@@ -80,6 +86,8 @@ class ImportReport:
             "updated": self.updated,
             "unchanged": self.unchanged,
             "skipped": [s.to_dict() for s in self.skipped],
+            "notes": [n.to_dict() for n in self.notes],
+            "without_basis": self.without_basis,
         }
 
 
@@ -305,6 +313,8 @@ class ContactBook:
             report = ws.contacts.import_file("partenaires.csv", tags=["webinaire-2026"])
             report.imported, report.updated, report.unchanged, len(report.skipped)
         """
+        # --basis wins; else the workspace's [contacts] default_basis (checked when loaded)
+        basis = basis or self._ws.settings.contacts.default_basis
         options = ImportOptions(
             mapping=dict(mapping or {}), tags=tuple(tags), kind=kind, source=source, basis=basis
         )
@@ -338,6 +348,7 @@ class ContactBook:
             dry_run=dry_run,
         )
         skipped = list(parsed.skipped)
+        report.notes = list(parsed.notes)
         language = self._ws.settings.workspace.language
         default_language = language if language in LANGUAGES else "fr"
         if progress:
@@ -363,6 +374,7 @@ class ContactBook:
                 old = index.get(row.email_hash)
                 if old is None:
                     merged = _merge_new(row.values, row.defaults, default_language)
+                    report.without_basis += not merged[_BASIS_AT]
                     contact_id = next_id
                     next_id += 1
                     tag_list = row.tags
@@ -390,6 +402,7 @@ class ContactBook:
                 old_tags: list[str] = json.loads(old[9])
                 old_attributes: dict[str, str] = json.loads(old[10])
                 merged = _merge_existing(row.values, row.defaults, old_scalars)
+                report.without_basis += not merged[_BASIS_AT]
                 tag_list = sorted(set(old_tags) | set(row.tags))
                 attributes = {**old_attributes, **row.attributes}
                 if (
@@ -500,6 +513,7 @@ class ContactBook:
                 hint=f"Use one of: {allowed} (erasure is `contacts forget`)",
             )
         key = self.hash(email)
+        source = clean_text(source)
         with self._ws.store.transaction():
             return self._repo.add_suppression(key, list_name or "", reason, source, utcnow())
 
@@ -519,7 +533,7 @@ class ContactBook:
         if key is None:
             return None, list_name
         with self._ws.store.transaction():
-            self._repo.add_suppression(key, list_name, "unsubscribed", source, utcnow())
+            self._repo.add_suppression(key, list_name, "unsubscribed", clean_text(source), utcnow())
         return self._repo.get_by_id(contact_id), list_name
 
     def resubscribe(self, email: str, list_name: str | None = None) -> bool:
@@ -551,7 +565,7 @@ class ContactBook:
             # other entries may carry a source naming the address (e.g. a bounce report)
             for entry in self._repo.suppressions_of(key):
                 self._repo.remove_suppression(key, entry.list_name)
-            self._repo.add_suppression(key, "", "erased", source, utcnow())
+            self._repo.add_suppression(key, "", "erased", clean_text(source), utcnow())
         store.checkpoint()
         return ForgetReport(contact is not None, deleted)
 

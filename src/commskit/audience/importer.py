@@ -23,9 +23,11 @@ from ..csvsafe import GUARD, unguard
 from ..errors import ContactImportError
 from .contacts import (
     BASES,
+    CONTROL_CHARACTERS,
     FIELDS,
     EmailHasher,
     InvalidAddress,
+    clean_text,
     fold,
     normalise_basis,
     normalise_date,
@@ -110,6 +112,25 @@ class SkippedRow:
         return {"row": self.row, "email": self.email, "reason": self.reason}
 
 
+@dataclass(frozen=True)
+class ImportNote:
+    """A row that was imported, with something the user should know (cleaned, SMTPUTF8…)."""
+
+    row: int
+    email: str
+    message: str
+
+    def to_dict(self) -> dict[str, object]:
+        return {"row": self.row, "email": self.email, "note": self.message}
+
+
+#: Note on an address whose local part is not ASCII.
+SMTPUTF8_NOTE = (
+    "non-ASCII local part: can only be mailed through a relay that supports SMTPUTF8 "
+    "(RFC 6531); ask the partner for an ASCII address if yours does not"
+)
+
+
 @dataclass
 class IncomingContact:
     """One valid row, normalised, ready to be merged into the store."""
@@ -134,6 +155,7 @@ class ParsedFile:
     columns: dict[str, str]  # column as written -> field, IGNORE, or "attributes.<key>"
     rows: list[IncomingContact] = field(default_factory=list)
     skipped: list[SkippedRow] = field(default_factory=list)
+    notes: list[ImportNote] = field(default_factory=list)
     total_rows: int = 0
 
 
@@ -484,20 +506,21 @@ class _RowBuilder:
         self.parsed = parsed
         self.hasher = EmailHasher(secret)
         self.seen: dict[str, int] = {}
-        self.extra_tags = [t for t in (normalise_tag(t) for t in options.tags) if t]
+        self.extra_tags = [t for t in (normalise_tag(clean_text(t)) for t in options.tags) if t]
         # option values and derived values only fill fields left empty by the file and the
         # store, so importing the same file again on another day changes nothing
+        kind, source = clean_text(options.kind).strip(), clean_text(options.source).strip()
         base: dict[str, str] = {}
-        if options.kind.strip():
-            base["kind"] = options.kind.strip()
+        if kind:
+            base["kind"] = kind
         if default_basis:
             base["basis"] = default_basis
         self.defaults_plain = dict(base)
-        if options.source.strip():
-            self.defaults_plain["basis_source"] = options.source.strip()
+        if source:
+            self.defaults_plain["basis_source"] = source
         self.defaults_with_basis = {
             **base,
-            "basis_source": options.source.strip() or f"import:{parsed.path.name}",
+            "basis_source": source or clean_text(f"import:{parsed.path.name}"),
             "basis_date": today(),
         }
         self.has_default_basis = bool(default_basis)
@@ -513,6 +536,13 @@ class _RowBuilder:
             reason = "no address" if not address else f"invalid address: {exc}"
             parsed.skipped.append(SkippedRow(number, address, reason))
             return
+        notes: list[str] = []
+        if CONTROL_CHARACTERS.search("".join((*values.values(), *attributes.values(), *tags))):
+            values, tags, attributes, changed = _cleaned(values, tags, attributes)
+            if changed:
+                notes.append(f"control characters removed from {', '.join(changed)}")
+        if not email.rpartition("@")[0].isascii():
+            notes.append(SMTPUTF8_NOTE)
         key = self.hasher(email)
         if key in self.seen:
             parsed.skipped.append(SkippedRow(number, email, f"duplicate of row {self.seen[key]}"))
@@ -536,3 +566,21 @@ class _RowBuilder:
         parsed.rows.append(
             IncomingContact(number, email, key, scalars, defaults, sorted(set(tags)), attributes)
         )
+        parsed.notes.extend(ImportNote(number, email, note) for note in notes)
+
+
+def _cleaned(
+    values: dict[str, str], tags: list[str], attributes: dict[str, str]
+) -> tuple[dict[str, str], list[str], dict[str, str], list[str]]:
+    """Return a row's values without control characters, and the names of the fields changed.
+
+    Attributes (free columns such as notes) keep their line breaks; fields and tags do not.
+    """
+    new_values = {name: clean_text(value) for name, value in values.items()}
+    changed = [name for name, value in values.items() if new_values[name] != value]
+    new_tags = [t for t in (normalise_tag(clean_text(tag)) for tag in tags) if t]
+    if new_tags != tags:
+        changed.append("tags")
+    new_attributes = {k: clean_text(v, keep_newlines=True) for k, v in attributes.items()}
+    changed += [k for k, v in attributes.items() if new_attributes[k] != v]
+    return new_values, new_tags, new_attributes, changed

@@ -10,7 +10,7 @@ import click
 
 from ..audience import Contact
 from ..audience.book import export_text
-from ..audience.contacts import REASONS
+from ..audience.contacts import BASES, REASONS
 from ..audience.importer import MAP_TARGETS
 from ..errors import ContactImportError
 from ._common import (
@@ -125,6 +125,18 @@ def import_(
             ("row", "address", "reason"),
             [(s.row, s.email, s.reason) for s in report.skipped],
             title="Skipped rows",
+        )
+    if report.notes:
+        print_table(
+            ("row", "address", "note"),
+            [(n.row, n.email, n.message) for n in report.notes],
+            title="Imported with a note",
+        )
+    if report.without_basis:
+        note(
+            f"Warning: {report.without_basis} contact(s) have no legal basis and will not be "
+            f'mailed. Give one with --basis ({", ".join(BASES)}) or a "Base légale" column, '
+            "or set [contacts] default_basis in commskit.toml (docs/gdpr.md)"
         )
 
 
