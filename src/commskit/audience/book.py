@@ -3,31 +3,40 @@
 from __future__ import annotations
 
 import csv
+import difflib
 import gc
 import hashlib
 import hmac
 import io
 import json
 import os
+import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from ..csvsafe import spreadsheet_safe
-from ..errors import ContactImportError, ContactNotFoundError, SecretError
+from ..errors import ContactImportError, ContactNotFoundError, SecretError, UnknownListError
 from ..store.db import utcnow
 from .contacts import (
     FIELDS,
     LANGUAGES,
     REASONS,
     Contact,
+    EmailHasher,
     InvalidAddress,
     clean_text,
     email_hash,
     normalise_email,
 )
-from .importer import ImportNote, ImportOptions, SkippedRow, read_contact_file
+from .importer import (
+    ImportNote,
+    ImportOptions,
+    IncomingContact,
+    SkippedRow,
+    read_contact_file,
+)
 from .segments import CompiledSegment, compile_segment
 from .tokens import verify_token
 
@@ -358,6 +367,8 @@ class ContactBook:
             repo = self._repo
             index = repo.import_index()
             suppressed = repo.global_suppressions()
+            erased = {key for key, why in suppressed.items() if why == "erased"}
+            hasher = EmailHasher(secret)
             now = utcnow()
             next_id = repo.next_id()
             inserts: list[tuple[object, ...]] = []
@@ -371,6 +382,17 @@ class ContactBook:
                 if reason:
                     skipped.append(SkippedRow(row.row, row.email, _refusal(reason)))
                     continue
+                if erased and _mentions_an_address(row):
+                    dropped = _drop_erased(row, erased, hasher)
+                    if dropped:
+                        report.notes.append(
+                            ImportNote(
+                                row.row,
+                                row.email,
+                                f"{', '.join(dropped)}: holds an address erased at the person's "
+                                "request (GDPR); value not imported",
+                            )
+                        )
                 old = index.get(row.email_hash)
                 if old is None:
                     merged = _merge_new(row.values, row.defaults, default_language)
@@ -466,6 +488,27 @@ class ContactBook:
             _write_export(out, contacts, format, raw)
         return len(contacts)
 
+    def known_lists(self) -> tuple[str, ...]:
+        """Return the mailing list names this workspace knows, sorted.
+
+        They come from ``[lists.<name>]`` in commskit.toml, the campaign files' ``list:`` (default
+        ``infolettre``), the digest name, and the lists already used in the store.
+        """
+        return tuple(sorted(self._ws.list_names() | self._repo.list_names()))
+
+    def check_list(self, list_name: str) -> str:
+        """Return ``list_name`` if the workspace knows it; raise UnknownListError otherwise."""
+        known = self.known_lists()
+        if list_name in known:
+            return list_name
+        close = difflib.get_close_matches(list_name, known, n=1)
+        guess = f'Did you mean "{close[0]}"? ' if close else ""
+        raise UnknownListError(
+            f'unknown list "{list_name}"',
+            hint=f"{guess}Known lists: {', '.join(known)}; a new list is declared with "
+            "[lists.<name>] in commskit.toml or a campaign's list:",
+        )
+
     def allowed_bases(self, list_name: str | None) -> tuple[str, ...]:
         """Return the legal bases ``[lists.<name>] bases`` accepts (empty: any recorded basis)."""
         return _allowed_bases(self._ws.settings.lists.get(list_name or "", {}))
@@ -512,9 +555,14 @@ class ContactBook:
                 f"unknown suppression reason {reason!r}",
                 hint=f"Use one of: {allowed} (erasure is `contacts forget`)",
             )
+        if list_name:
+            self.check_list(list_name)
         key = self.hash(email)
         source = clean_text(source)
         with self._ws.store.transaction():
+            if self._repo.suppression_reason(key, None) == "erased":
+                # erased for good already: a new entry would only keep a source in clear
+                return False
             return self._repo.add_suppression(key, list_name or "", reason, source, utcnow())
 
     def unsubscribe(self, email: str, list_name: str | None = None, source: str = "") -> bool:
@@ -537,9 +585,19 @@ class ContactBook:
         return self._repo.get_by_id(contact_id), list_name
 
     def resubscribe(self, email: str, list_name: str | None = None) -> bool:
-        """Remove a suppression entry (not an erasure); return whether one was removed."""
+        """Lift suppression entries (never an erasure); return whether any was removed.
+
+        Without ``list_name`` every entry of the address goes (for every list and for each
+        list); with it, only that list's. An entry for every list still applies then: check
+        :meth:`suppression` afterwards.
+        """
+        if list_name:
+            self.check_list(list_name)
+        key = self.hash(email)
         with self._ws.store.transaction():
-            return self._repo.remove_suppression(self.hash(email), list_name or "") > 0
+            if list_name:
+                return self._repo.remove_suppression(key, list_name) > 0
+            return self._repo.remove_suppressions(key) > 0
 
     def forget(self, email: str, *, source: str = "forget") -> ForgetReport:
         """Erase a person (GDPR art. 17): delete all their rows, keep only the keyed hash.
@@ -561,13 +619,46 @@ class ContactBook:
         contact = self._repo.get_by_hash(key)
         store = self._ws.store
         with store.transaction():
-            deleted = self._repo.erase(contact, contact.email if contact else normalised, key)
+            address = contact.email if contact else normalised
+            deleted = self._repo.erase(contact, address, key)
+            # other contacts' columns naming the person ("Contact secondaire", a source)
+            scrubbed = self._repo.scrub_address(address)
+            if scrubbed:
+                deleted["contacts (values naming the address)"] = scrubbed
             # other entries may carry a source naming the address (e.g. a bounce report)
             for entry in self._repo.suppressions_of(key):
                 self._repo.remove_suppression(key, entry.list_name)
             self._repo.add_suppression(key, "", "erased", clean_text(source), utcnow())
         store.checkpoint()
         return ForgetReport(contact is not None, deleted)
+
+
+_ADDRESS_LIKE = re.compile(r"[^\s<>\"',;:()\[\]]+@[^\s<>\"',;:()\[\]]+")
+
+
+def _mentions_an_address(row: IncomingContact) -> bool:
+    return any("@" in v for v in (*row.values.values(), *row.attributes.values()))
+
+
+def _drop_erased(row: IncomingContact, erased: set[str], hasher: EmailHasher) -> list[str]:
+    """Remove the row's values that hold an erased address; return the columns emptied."""
+
+    def holds_erased(value: str) -> bool:
+        for token in _ADDRESS_LIKE.findall(value):
+            try:
+                if hasher(normalise_email(token)) in erased:
+                    return True
+            except InvalidAddress:
+                continue
+        return False
+
+    dropped = [name for name, value in row.values.items() if "@" in value and holds_erased(value)]
+    for name in dropped:
+        del row.values[name]
+    attributes = [k for k, v in row.attributes.items() if "@" in v and holds_erased(v)]
+    for key in attributes:
+        del row.attributes[key]
+    return [*dropped, *attributes]
 
 
 def _allowed_bases(settings: Mapping[str, Any]) -> tuple[str, ...]:

@@ -295,8 +295,22 @@ def resubscribe(app: AppContext, email: str, list_name: str | None) -> None:
 
     Erasures cannot be undone. Example: commskit contacts resubscribe anne@example.org
     """
-    removed = app.workspace().contacts.resubscribe(email, list_name)
-    echo(f"{'Resubscribed' if removed else 'Was not suppressed'}: {email.strip()}.")
+    book = app.workspace().contacts
+    removed = book.resubscribe(email, list_name)
+    scope = f"list {list_name}" if list_name else "every list"
+    still = book.suppression(email, list_name)
+    if still == "erased":
+        raise click.ClickException(
+            f"{email.strip()} was erased at the person's request (GDPR) and cannot be "
+            "resubscribed; they can sign up again with a new consent"
+        )
+    if still:
+        raise click.ClickException(
+            f"{email.strip()} is still suppressed from every list ({still})"
+            + (f"; the {list_name} entry was lifted" if removed else "")
+            + f". Run `commskit contacts resubscribe {email.strip()}` without --list to lift it"
+        )
+    echo(f"{'Resubscribed' if removed else 'Was not suppressed'}: {email.strip()} ({scope}).")
 
 
 @contacts.command("forget")
@@ -350,9 +364,10 @@ def segment(
     Example: commskit segment 'kind = "AOM" and region in ("Bretagne", "Normandie")
     and stage != "joined"'
     """
-    seg = app.workspace().segment(
-        expression, include_suppressed=include_suppressed, list_name=list_name
-    )
+    ws = app.workspace()
+    if list_name:
+        ws.contacts.check_list(list_name)
+    seg = ws.segment(expression, include_suppressed=include_suppressed, list_name=list_name)
     total = seg.count()
     shown = list(seg.contacts(limit)) if limit else []
     if as_json:

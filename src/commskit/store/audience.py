@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from ..audience.contacts import Contact, fold
 from ..audience.segments import FOLD_SQL, FOLDED_FIELDS
 from ..errors import SegmentError
+from .db import utcnow
 
 if TYPE_CHECKING:
     from .db import Store
@@ -325,6 +326,73 @@ class AudienceRepo:
                 (email_hash, list_name, reason, source, when),
             )
         return cursor.rowcount > 0
+
+    def list_names(self) -> set[str]:
+        """Return the list names already used by suppressions and campaigns in the store."""
+        names = {
+            str(row[0])
+            for row in self.conn.execute(
+                "SELECT DISTINCT list_name FROM suppressions WHERE list_name != ''"
+            )
+        }
+        if self._table_exists("campaigns"):
+            columns = {row[1] for row in self.conn.execute('PRAGMA table_info("campaigns")')}
+            if "list_name" in columns:
+                names |= {
+                    str(row[0])
+                    for row in self.conn.execute(
+                        "SELECT DISTINCT list_name FROM campaigns WHERE list_name IS NOT NULL"
+                    )
+                }
+        return names
+
+    def remove_suppressions(self, email_hash: str) -> int:
+        """Delete every (non-erasure) suppression entry of an address, for every list."""
+        return self.conn.execute(
+            "DELETE FROM suppressions WHERE email_hash = ? AND reason != 'erased'", (email_hash,)
+        ).rowcount
+
+    def scrub_address(self, email: str) -> int:
+        """Remove an erased address from the other contacts' fields, attributes and tags.
+
+        A column such as "Contact secondaire" or a source naming the person keeps their address
+        in clear in someone else's row: the values holding it go (fields become ``''``). Returns
+        how many contacts changed. Call inside a transaction, after :meth:`erase`.
+        """
+        needle = email.lower()
+        text = " || ' ' || ".join(f"c.{name}" for name in _COLUMNS[2:15])
+        rows = self.conn.execute(
+            f"SELECT {_SELECT} FROM contacts c WHERE instr({LOWER_SQL}({text}), ?) > 0",  # noqa: S608 (fixed names)
+            (needle,),
+        ).fetchall()
+        updates: list[tuple[object, ...]] = []
+        tag_pairs: list[tuple[int, str]] = []
+        for row in rows:
+            contact = _contact(row)
+            fields = [
+                "" if needle in str(getattr(contact, name)).lower() else getattr(contact, name)
+                for name in _UPDATE_FIELDS[:8]
+            ]
+            tags = [t for t in contact.tags if needle not in t]
+            attributes = {k: v for k, v in contact.attributes.items() if needle not in v.lower()}
+            basis = [
+                "" if needle in str(getattr(contact, name)).lower() else getattr(contact, name)
+                for name in ("basis", "basis_source", "basis_date")
+            ]
+            updates.append(
+                (
+                    *fields,
+                    json.dumps(tags, ensure_ascii=False),
+                    json.dumps(attributes, ensure_ascii=False, sort_keys=True),
+                    *basis,
+                    utcnow(),
+                    contact.id,
+                )
+            )
+            tag_pairs.extend((contact.id, t) for t in tags)
+        self.update_contacts(updates)
+        self.set_tags([row[0] for row in rows], tag_pairs)
+        return len(rows)
 
     def remove_suppression(self, email_hash: str, list_name: str) -> int:
         """Delete a (non-erasure) suppression entry; return how many rows went."""
