@@ -80,6 +80,8 @@ class ImportReport:
     notes: list[ImportNote] = field(default_factory=list)
     #: contacts of this file stored without a legal basis (they are not mailed)
     without_basis: int = 0
+    #: the worksheet read, for .xlsx and .ods files
+    sheet: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready dict (what `contacts import --json` prints)."""
@@ -89,6 +91,7 @@ class ImportReport:
             "format": self.format,
             "encoding": self.encoding,
             "delimiter": self.delimiter,
+            "sheet": self.sheet,
             "columns": self.columns,
             "total_rows": self.total_rows,
             "imported": self.imported,
@@ -307,7 +310,7 @@ class ContactBook:
         progress: Progress | None = None,
         dry_run: bool = False,
     ) -> ImportReport:
-        """Import (upsert by address) a CSV, JSON or JSON Lines contact file in one transaction.
+        """Import (upsert by address) a CSV, JSON (Lines), .xlsx or .ods file in one transaction.
 
         ``mapping`` maps a column name to a field (``{"Organisme": "organization"}``, or
         ``"ignore"``); ``tags`` are added to every row; ``kind``, ``source`` and ``basis`` fill
@@ -355,6 +358,7 @@ class ContactBook:
             parsed.columns,
             total_rows=parsed.total_rows,
             dry_run=dry_run,
+            sheet=parsed.sheet,
         )
         skipped = list(parsed.skipped)
         report.notes = list(parsed.notes)

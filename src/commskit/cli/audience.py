@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from ..audience import Contact
-from ..audience.book import export_text
+from ..audience.book import ImportReport, export_text
 from ..audience.contacts import BASES, REASONS
 from ..audience.importer import MAP_TARGETS
 from ..errors import ContactImportError
@@ -89,7 +89,7 @@ def import_(
     dry_run: bool,
     as_json: bool,
 ) -> None:
-    """Import (upsert by address) a CSV, JSON or JSON Lines export of partners.
+    """Import (upsert by address) a CSV, JSON, JSON Lines, .xlsx or .ods export of partners.
 
     Delimiter (, ; tab) and encoding (UTF-8, UTF-8 with BOM, Windows-1252) are detected; French
     and English column names are recognised (Courriel, Prénom, Nom, Organisme, Région…); other
@@ -116,9 +116,9 @@ def import_(
         return
     echo(
         ("Dry run, nothing stored. " if dry_run else "")
-        + f"{file.name}: {report.total_rows} rows ({report.encoding}, "
-        f"{_delimiter_name(report.delimiter)}) — imported {report.imported}, "
-        f"updated {report.updated}, unchanged {report.unchanged}, skipped {len(report.skipped)}"
+        + f"{file.name}: {report.total_rows} rows ({_layout(report)}) — "
+        f"imported {report.imported}, updated {report.updated}, "
+        f"unchanged {report.unchanged}, skipped {len(report.skipped)}"
     )
     if report.skipped:
         print_table(
@@ -138,6 +138,13 @@ def import_(
             f'mailed. Give one with --basis ({", ".join(BASES)}) or a "Base légale" column, '
             "or set [contacts] default_basis in commskit.toml (docs/gdpr.md)"
         )
+
+
+def _layout(report: ImportReport) -> str:
+    """Say how the file was read: encoding and delimiter, JSON, or the worksheet."""
+    if report.sheet is not None:
+        return f'{report.format}, sheet "{report.sheet}"'
+    return f"{report.encoding}, {_delimiter_name(report.delimiter)}"
 
 
 def _delimiter_name(delimiter: str | None) -> str:
@@ -325,6 +332,10 @@ def forget(app: AppContext, email: str, yes: bool) -> None:
     """
     ws = app.workspace()
     if not yes:
+        if not sys.stdin.isatty():
+            raise click.ClickException(
+                f"erasing {email.strip()} cannot be undone: add --yes to confirm without a terminal"
+            )
         click.confirm(f"Erase {email.strip()} and all their history for good?", abort=True)
     report = ws.contacts.forget(email)
     rows = sum(report.deleted.values())
