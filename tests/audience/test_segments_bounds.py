@@ -200,3 +200,12 @@ def test_sqlite_limits_are_a_segment_error_not_a_crash(people: Workspace) -> Non
         people.store.audience.count(too_deep)
     with pytest.raises(SegmentError, match="too complex for SQLite"):
         list(people.store.audience.iter_contacts(too_deep))
+
+
+def test_a_compiled_segment_reused_deeper_is_still_bounded(people: Workspace) -> None:
+    # x nests 8 levels; used first at the top, then again under 8 parentheses: 17 in all
+    named = {"x": "(" * 8 + 'kind = "K1"' + ")" * 8}
+    people.settings = dataclasses.replace(people.settings, segments=named)
+    assert people.segment('segment("x") or ' + "(" * 2 + 'segment("x")' + ")" * 2).count() == 1
+    with pytest.raises(SegmentError, match="nested more than"):
+        people.segment('segment("x") or ' + "(" * 8 + 'segment("x")' + ")" * 8)

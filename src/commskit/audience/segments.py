@@ -258,8 +258,8 @@ class _Compilation:
     """What the parsers of one compilation share: the named segments and those already done."""
 
     segments: Mapping[str, str]
-    #: name -> (SQL, parameters, number of conditions), each named segment parsed once
-    done: dict[str, tuple[str, tuple[object, ...], int]] = field(default_factory=dict)
+    #: name -> (SQL, parameters, conditions, levels it nests), each named segment parsed once
+    done: dict[str, tuple[str, tuple[object, ...], int, int]] = field(default_factory=dict)
 
 
 class _Parser:
@@ -279,6 +279,7 @@ class _Parser:
         self.segments = shared.segments
         self.stack = stack
         self.depth = depth
+        self.peak = depth  # the deepest level reached, to reuse a compiled segment elsewhere
         self.params: list[object] = []
         self.conditions = 0
 
@@ -340,6 +341,7 @@ class _Parser:
                 "each other count as levels too",
             )
         self.depth += 1
+        self.peak = max(self.peak, self.depth)
 
     def count(self, conditions: int, token: Token) -> None:
         """Add conditions to this expression's total, or refuse past MAX_CONDITIONS."""
@@ -457,11 +459,19 @@ class _Parser:
                 hint="A named segment cannot refer to itself, even through others",
             )
         done = self.shared.done.get(name)
-        if done is None:
+        if done is not None:
+            # compiled already, maybe less deep: it must fit where it is used now too
+            start = self.depth
+            for _ in range(done[3] + 1):
+                self.enter(name_token)
+            self.depth = start
+        else:
             self.enter(name_token)
+            start = self.depth
             try:
                 inner = _Parser(self.segments[name], self.shared, (*self.stack, name), self.depth)
-                done = (inner.parse(), tuple(inner.params), inner.conditions)
+                sql = inner.parse()
+                done = (sql, tuple(inner.params), inner.conditions, inner.peak - start)
             except SegmentError as exc:
                 chain = (name, *exc.chain) if isinstance(exc, _InSegmentError) else (name,)
                 detail = (
@@ -480,9 +490,10 @@ class _Parser:
                     position=name_token.position,
                     hint=exc.hint or "Fix that segment in commskit.toml [segments]",
                 ) from None
+            self.peak = max(self.peak, inner.peak)
             self.depth -= 1
             self.shared.done[name] = done
-        sql, params, conditions = done
+        sql, params, conditions, _ = done
         self.count(conditions, name_token)
         self.bind(*params)
         return f"({sql})"
