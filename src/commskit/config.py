@@ -18,7 +18,7 @@ import dataclasses
 import os
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -129,6 +129,12 @@ class StoreSettings:
 
 
 @dataclass(frozen=True)
+class ContactSettings:
+    # legal basis given to imported contacts that have none (`contacts import --basis` wins)
+    default_basis: str = ""
+
+
+@dataclass(frozen=True)
 class Settings:
     """All settings of one workspace, already merged from every source."""
 
@@ -140,6 +146,7 @@ class Settings:
     digest: DigestSettings = field(default_factory=DigestSettings)
     unsubscribe: UnsubscribeSettings = field(default_factory=UnsubscribeSettings)
     store: StoreSettings = field(default_factory=StoreSettings)
+    contacts: ContactSettings = field(default_factory=ContactSettings)
     segments: Mapping[str, str] = field(default_factory=dict)
     # lists (audiences) a campaign can target, name -> settings such as legal basis
     lists: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
@@ -155,6 +162,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "digest": DigestSettings,
     "unsubscribe": UnsubscribeSettings,
     "store": StoreSettings,
+    "contacts": ContactSettings,
 }
 _FREE_TABLES = ("segments", "lists")
 
@@ -246,6 +254,26 @@ _POSITIVE = {
 }
 
 
+def _legal_basis(value: str, where: str) -> str:
+    """Return the canonical legal basis for ``value`` (French spellings accepted), or raise."""
+    from .audience.contacts import BASES, normalise_basis  # a leaf module; imported on use
+
+    if not value:
+        return ""
+    try:
+        return normalise_basis(value)
+    except ValueError:
+        raise ConfigError(
+            f"{where} {value!r} is not a legal basis commskit knows; use one of: {', '.join(BASES)}"
+        ) from None
+
+
+#: settings whose value is checked (and normalised) by a function: (value, where) -> value
+_CHECKS: dict[tuple[str, str], Callable[[Any, str], Any]] = {
+    ("contacts", "default_basis"): _legal_basis,
+}
+
+
 def _build_section(
     name: str,
     raw: Mapping[str, Any],
@@ -272,6 +300,8 @@ def _build_section(
             kwargs[fname] = _coerce(value, fields[fname].type, where=f"[{name}] {key}")
             if (name, fname) in _POSITIVE and kwargs[fname] <= 0:
                 raise ConfigError(f"[{name}] {key} must be greater than 0, not {value!r}")
+            if (name, fname) in _CHECKS:
+                kwargs[fname] = _CHECKS[(name, fname)](kwargs[fname], f"[{name}] {key}")
         except ConfigError as exc:
             origin = (origins or {}).get((name, key))
             if origin:  # an environment variable or a flag, not the file

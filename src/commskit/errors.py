@@ -125,6 +125,14 @@ class SegmentError(CommskitError):
         self.position = position
 
 
+class UnknownListError(CommskitError):
+    """Raised when a command names a mailing list (``--list``) that the workspace does not know.
+
+    Known lists come from ``[lists.<name>]`` in commskit.toml, the campaign files' ``list:``, the
+    digest name and the lists already in the store.
+    """
+
+
 class TokenError(CommskitError):
     """Raised when an unsubscribe token is malformed, forged or for another list."""
 

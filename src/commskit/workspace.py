@@ -269,6 +269,22 @@ class Workspace:
 
         return [self.campaign(path) for path in list_campaigns(self)]
 
+    def list_names(self) -> set[str]:
+        """Return the mailing lists the workspace's files name: [lists], campaigns, the digest.
+
+        A campaign file that does not load is passed over (its own commands report it).
+        """
+        from .compose.campaign import DEFAULT_LIST, list_campaigns
+        from .errors import CommskitError
+
+        names = {*self.settings.lists, DEFAULT_LIST, self.settings.digest.name}
+        for path in list_campaigns(self):
+            try:
+                names.add(self.campaign(path).list_name)
+            except CommskitError:
+                continue
+        return names
+
     def render_digest_html(self, digest: Any) -> str:
         """Render a veille digest to email-ready HTML with the ``digest`` MJML template."""
         from .compose.digest import render_digest_html

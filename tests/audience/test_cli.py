@@ -46,7 +46,7 @@ def test_bad_input_is_a_one_line_error_and_stores_nothing(
             ("contacts", "import", str(good), "--basis", "legitimate-interest"),
             "is not a legal basis",
         ),
-        (("contacts", "import", str(tmp_path / "binary.csv")), "no email column"),
+        (("contacts", "import", str(tmp_path / "binary.csv")), "is a binary file"),
         (("segment", 'kind = "AOM" and regoin = "Bretagne"'), "column 18"),
         (("segment", 'kind = "AOM'), "unterminated string"),
         (("contacts", "list", "--segment", "kind ="), "expected a quoted value"),

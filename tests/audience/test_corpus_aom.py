@@ -6,6 +6,7 @@ import csv
 from collections import Counter
 from pathlib import Path
 
+import openpyxl
 import pytest
 
 from commskit import Workspace
@@ -94,3 +95,44 @@ def test_combined_and_numeric_segments_match_the_source(
     assert aom_workspace.segment('region ~ "ILE-DE-FRANCE"').count() == accents
     not_cc = sum(1 for r in aom_rows if r["Forme juridique"] != "CC")
     assert aom_workspace.segment('not attr("forme_juridique") = "CC"').count() == not_cc
+
+
+def test_the_aom_list_as_xlsx_imports_like_the_csv(
+    aom_workspace: Workspace, aom_rows: list[dict[str, str]], tmp_path: Path
+) -> None:
+    """Issue 10 item 9: the same 1,168 AOMs saved from Excel, numbers as number cells."""
+    workbook = openpyxl.Workbook()
+    sheet = workbook.active
+    sheet.append(["Courriel", "Organisme", "Région", "Département", "Population", "N° SIREN"])
+    for row in aom_rows:
+        population = row["Population"].replace(" ", "")
+        sheet.append(
+            [
+                f"contact@aom-{row['N° SIREN']}.example.org",
+                row["Nom de l’AOM"],
+                row["Région"],
+                row["Nom département"],
+                int(population) if population.isdigit() else population,
+                int(row["N° SIREN"]),
+            ]
+        )
+    path = tmp_path / "aom.xlsx"
+    workbook.save(path)
+    other = Workspace.init(tmp_path / "xlsx")
+    try:
+        report = other.contacts.import_file(path, kind="AOM", basis="public-mission")
+        assert (report.format, report.imported, report.skipped) == ("xlsx", 1168, [])
+        for contact in aom_workspace.contacts.list():
+            again = other.contacts.get(contact.email)
+            assert again is not None, contact.email
+            assert (again.organization, again.region, again.department) == (
+                contact.organization,
+                contact.region,
+                contact.department,
+            )
+            assert again.attributes["n_siren"] == contact.attributes["n_siren"]
+            assert again.attributes["population"] == contact.attributes["population"].replace(
+                " ", ""
+            )
+    finally:
+        other.close()

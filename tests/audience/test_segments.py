@@ -123,7 +123,7 @@ def test_named_segments_and_references(people: Workspace) -> None:
     assert people.segment('segment("aom-ouest") and stage = "demo"').count() == 1
     with pytest.raises(SegmentError, match="segment cycle loop-a → loop-b → loop-a"):
         people.segment("loop-a")
-    with pytest.raises(SegmentError, match='unknown segment "nope"') as info:
+    with pytest.raises(SegmentError, match='no segment named "nope"') as info:
         people.segment('kind = "AOM" or segment("nope")')
     assert info.value.position == len('kind = "AOM" or segment(')
     with pytest.raises(SegmentError, match='in segment "broken"'):

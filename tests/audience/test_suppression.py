@@ -103,7 +103,8 @@ def test_unsubscribe_from_one_list_or_all(partners: Workspace) -> None:
     assert partners.segment(bretagne, include_suppressed=True).count() == 2
     assert book.resubscribe(ADDRESS) is True
     assert book.suppression(ADDRESS, "webinaires") is None
-    assert book.suppression(ADDRESS, "infolettre") == "unsubscribed"
+    # without a list, resubscribe lifts the per-list entries too (issue 10 item 6)
+    assert book.suppression(ADDRESS, "infolettre") is None
 
 
 @pytest.mark.parametrize("reason", ["bounced", "complained", "manual"])

@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import csv
+import difflib
 import gc
 import hashlib
 import hmac
 import io
 import json
 import os
+import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from ..errors import ContactImportError, ContactNotFoundError, SecretError
+from ..csvsafe import spreadsheet_safe
+from ..errors import ContactImportError, ContactNotFoundError, SecretError, UnknownListError
 from ..filemodes import open_private
 from ..store.db import utcnow
 from .contacts import (
@@ -22,11 +25,19 @@ from .contacts import (
     LANGUAGES,
     REASONS,
     Contact,
+    EmailHasher,
     InvalidAddress,
+    clean_text,
     email_hash,
     normalise_email,
 )
-from .importer import ImportOptions, SkippedRow, read_contact_file
+from .importer import (
+    ImportNote,
+    ImportOptions,
+    IncomingContact,
+    SkippedRow,
+    read_contact_file,
+)
 from .segments import CompiledSegment, compile_segment
 from .tokens import verify_token
 
@@ -47,6 +58,7 @@ _MERGED = (
     "stage",
 )
 _BASIS = ("basis", "basis_source", "basis_date")
+_BASIS_AT = len(_MERGED)  # where the basis sits in a merged row
 _SECRET_CHECK_KEY = "audience_secret_check"  # noqa: S105 (a meta key's name)
 
 
@@ -65,6 +77,12 @@ class ImportReport:
     unchanged: int = 0
     skipped: list[SkippedRow] = field(default_factory=list)
     dry_run: bool = False
+    #: rows imported with something to know: control characters removed, SMTPUTF8 needed
+    notes: list[ImportNote] = field(default_factory=list)
+    #: contacts of this file stored without a legal basis (they are not mailed)
+    without_basis: int = 0
+    #: the worksheet read, for .xlsx and .ods files
+    sheet: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready dict (what `contacts import --json` prints)."""
@@ -74,12 +92,15 @@ class ImportReport:
             "format": self.format,
             "encoding": self.encoding,
             "delimiter": self.delimiter,
+            "sheet": self.sheet,
             "columns": self.columns,
             "total_rows": self.total_rows,
             "imported": self.imported,
             "updated": self.updated,
             "unchanged": self.unchanged,
             "skipped": [s.to_dict() for s in self.skipped],
+            "notes": [n.to_dict() for n in self.notes],
+            "without_basis": self.without_basis,
         }
 
 
@@ -290,7 +311,7 @@ class ContactBook:
         progress: Progress | None = None,
         dry_run: bool = False,
     ) -> ImportReport:
-        """Import (upsert by address) a CSV, JSON or JSON Lines contact file in one transaction.
+        """Import (upsert by address) a CSV, JSON (Lines), .xlsx or .ods file in one transaction.
 
         ``mapping`` maps a column name to a field (``{"Organisme": "organization"}``, or
         ``"ignore"``); ``tags`` are added to every row; ``kind``, ``source`` and ``basis`` fill
@@ -305,6 +326,8 @@ class ContactBook:
             report = ws.contacts.import_file("partenaires.csv", tags=["webinaire-2026"])
             report.imported, report.updated, report.unchanged, len(report.skipped)
         """
+        # --basis wins; else the workspace's [contacts] default_basis (checked when loaded)
+        basis = basis or self._ws.settings.contacts.default_basis
         options = ImportOptions(
             mapping=dict(mapping or {}), tags=tuple(tags), kind=kind, source=source, basis=basis
         )
@@ -336,8 +359,10 @@ class ContactBook:
             parsed.columns,
             total_rows=parsed.total_rows,
             dry_run=dry_run,
+            sheet=parsed.sheet,
         )
         skipped = list(parsed.skipped)
+        report.notes = list(parsed.notes)
         language = self._ws.settings.workspace.language
         default_language = language if language in LANGUAGES else "fr"
         if progress:
@@ -347,6 +372,8 @@ class ContactBook:
             repo = self._repo
             index = repo.import_index()
             suppressed = repo.global_suppressions()
+            erased = {key for key, why in suppressed.items() if why == "erased"}
+            hasher = EmailHasher(secret)
             now = utcnow()
             next_id = repo.next_id()
             inserts: list[tuple[object, ...]] = []
@@ -360,9 +387,21 @@ class ContactBook:
                 if reason:
                     skipped.append(SkippedRow(row.row, row.email, _refusal(reason)))
                     continue
+                if erased and _mentions_an_address(row):
+                    dropped = _drop_erased(row, erased, hasher)
+                    if dropped:
+                        report.notes.append(
+                            ImportNote(
+                                row.row,
+                                row.email,
+                                f"{', '.join(dropped)}: holds an address erased at the person's "
+                                "request (GDPR); value not imported",
+                            )
+                        )
                 old = index.get(row.email_hash)
                 if old is None:
                     merged = _merge_new(row.values, row.defaults, default_language)
+                    report.without_basis += not merged[_BASIS_AT]
                     contact_id = next_id
                     next_id += 1
                     tag_list = row.tags
@@ -390,6 +429,7 @@ class ContactBook:
                 old_tags: list[str] = json.loads(old[9])
                 old_attributes: dict[str, str] = json.loads(old[10])
                 merged = _merge_existing(row.values, row.defaults, old_scalars)
+                report.without_basis += not merged[_BASIS_AT]
                 tag_list = sorted(set(old_tags) | set(row.tags))
                 attributes = {**old_attributes, **row.attributes}
                 if (
@@ -429,12 +469,15 @@ class ContactBook:
         format: str = "csv",
         segment: str | None = None,
         include_suppressed: bool | None = None,
+        raw: bool = False,
     ) -> int:
         """Write contacts as CSV (re-importable, one column per attribute) or JSON; return count.
 
         ``segment`` restricts the export to an expression or named segment. Suppressed contacts
         are included in a full export and left out of a segment's, unless ``include_suppressed``
-        says otherwise.
+        says otherwise. CSV cells that a spreadsheet would run as a formula (``=``, ``+``, ``-``,
+        ``@``…) get a leading ``'`` (:func:`commskit.csvsafe.spreadsheet_safe`; the importer
+        removes it again) unless ``raw``.
         """
         if format not in ("csv", "json", "jsonl"):
             raise ContactImportError(
@@ -445,10 +488,31 @@ class ContactBook:
         contacts = self.list(segment, include_suppressed=include_suppressed)
         if isinstance(out, str | os.PathLike):
             with open_private(out, newline="") as handle:
-                _write_export(handle, contacts, format)
+                _write_export(handle, contacts, format, raw)
         else:
-            _write_export(out, contacts, format)
+            _write_export(out, contacts, format, raw)
         return len(contacts)
+
+    def known_lists(self) -> tuple[str, ...]:
+        """Return the mailing list names this workspace knows, sorted.
+
+        They come from ``[lists.<name>]`` in commskit.toml, the campaign files' ``list:`` (default
+        ``infolettre``), the digest name, and the lists already used in the store.
+        """
+        return tuple(sorted(self._ws.list_names() | self._repo.list_names()))
+
+    def check_list(self, list_name: str) -> str:
+        """Return ``list_name`` if the workspace knows it; raise UnknownListError otherwise."""
+        known = self.known_lists()
+        if list_name in known:
+            return list_name
+        close = difflib.get_close_matches(list_name, known, n=1)
+        guess = f'Did you mean "{close[0]}"? ' if close else ""
+        raise UnknownListError(
+            f'unknown list "{list_name}"',
+            hint=f"{guess}Known lists: {', '.join(known)}; a new list is declared with "
+            "[lists.<name>] in commskit.toml or a campaign's list:",
+        )
 
     def allowed_bases(self, list_name: str | None) -> tuple[str, ...]:
         """Return the legal bases ``[lists.<name>] bases`` accepts (empty: any recorded basis)."""
@@ -496,8 +560,14 @@ class ContactBook:
                 f"unknown suppression reason {reason!r}",
                 hint=f"Use one of: {allowed} (erasure is `contacts forget`)",
             )
+        if list_name:
+            self.check_list(list_name)
         key = self.hash(email)
+        source = clean_text(source)
         with self._ws.store.transaction():
+            if self._repo.suppression_reason(key, None) == "erased":
+                # erased for good already: a new entry would only keep a source in clear
+                return False
             return self._repo.add_suppression(key, list_name or "", reason, source, utcnow())
 
     def unsubscribe(self, email: str, list_name: str | None = None, source: str = "") -> bool:
@@ -516,13 +586,23 @@ class ContactBook:
         if key is None:
             return None, list_name
         with self._ws.store.transaction():
-            self._repo.add_suppression(key, list_name, "unsubscribed", source, utcnow())
+            self._repo.add_suppression(key, list_name, "unsubscribed", clean_text(source), utcnow())
         return self._repo.get_by_id(contact_id), list_name
 
     def resubscribe(self, email: str, list_name: str | None = None) -> bool:
-        """Remove a suppression entry (not an erasure); return whether one was removed."""
+        """Lift suppression entries (never an erasure); return whether any was removed.
+
+        Without ``list_name`` every entry of the address goes (for every list and for each
+        list); with it, only that list's. An entry for every list still applies then: check
+        :meth:`suppression` afterwards.
+        """
+        if list_name:
+            self.check_list(list_name)
+        key = self.hash(email)
         with self._ws.store.transaction():
-            return self._repo.remove_suppression(self.hash(email), list_name or "") > 0
+            if list_name:
+                return self._repo.remove_suppression(key, list_name) > 0
+            return self._repo.remove_suppressions(key) > 0
 
     def forget(self, email: str, *, source: str = "forget") -> ForgetReport:
         """Erase a person (GDPR art. 17): delete all their rows, keep only the keyed hash.
@@ -544,13 +624,46 @@ class ContactBook:
         contact = self._repo.get_by_hash(key)
         store = self._ws.store
         with store.transaction():
-            deleted = self._repo.erase(contact, contact.email if contact else normalised, key)
+            address = contact.email if contact else normalised
+            deleted = self._repo.erase(contact, address, key)
+            # other contacts' columns naming the person ("Contact secondaire", a source)
+            scrubbed = self._repo.scrub_address(address)
+            if scrubbed:
+                deleted["contacts (values naming the address)"] = scrubbed
             # other entries may carry a source naming the address (e.g. a bounce report)
             for entry in self._repo.suppressions_of(key):
                 self._repo.remove_suppression(key, entry.list_name)
-            self._repo.add_suppression(key, "", "erased", source, utcnow())
+            self._repo.add_suppression(key, "", "erased", clean_text(source), utcnow())
         store.checkpoint()
         return ForgetReport(contact is not None, deleted)
+
+
+_ADDRESS_LIKE = re.compile(r"[^\s<>\"',;:()\[\]]+@[^\s<>\"',;:()\[\]]+")
+
+
+def _mentions_an_address(row: IncomingContact) -> bool:
+    return any("@" in v for v in (*row.values.values(), *row.attributes.values()))
+
+
+def _drop_erased(row: IncomingContact, erased: set[str], hasher: EmailHasher) -> list[str]:
+    """Remove the row's values that hold an erased address; return the columns emptied."""
+
+    def holds_erased(value: str) -> bool:
+        for token in _ADDRESS_LIKE.findall(value):
+            try:
+                if hasher(normalise_email(token)) in erased:
+                    return True
+            except InvalidAddress:
+                continue
+        return False
+
+    dropped = [name for name, value in row.values.items() if "@" in value and holds_erased(value)]
+    for name in dropped:
+        del row.values[name]
+    attributes = [k for k, v in row.attributes.items() if "@" in v and holds_erased(v)]
+    for key in attributes:
+        del row.attributes[key]
+    return [*dropped, *attributes]
 
 
 def _allowed_bases(settings: Mapping[str, Any]) -> tuple[str, ...]:
@@ -598,7 +711,7 @@ def _json_object(data: Mapping[str, str]) -> str:
     return json.dumps(dict(data), ensure_ascii=False, sort_keys=True) if data else "{}"
 
 
-def _write_export(handle: TextIO, contacts: Sequence[Contact], format: str) -> None:
+def _write_export(handle: TextIO, contacts: Sequence[Contact], format: str, raw: bool) -> None:
     if format == "json":
         json.dump([c.to_dict() for c in contacts], handle, ensure_ascii=False, indent=2)
         handle.write("\n")
@@ -610,29 +723,31 @@ def _write_export(handle: TextIO, contacts: Sequence[Contact], format: str) -> N
     keys = sorted({key for c in contacts for key in c.attributes})
     writer = csv.writer(handle, lineterminator="\n")
     writer.writerow([*FIELDS, *keys])
+    cell: Callable[[object], object] = str if raw else spreadsheet_safe
     for c in contacts:
-        writer.writerow(
-            [
-                c.email,
-                c.first_name,
-                c.last_name,
-                c.organization,
-                c.kind,
-                c.region,
-                c.department,
-                c.language,
-                c.stage,
-                ", ".join(c.tags),
-                c.basis,
-                c.basis_source,
-                c.basis_date,
-                *(c.attributes.get(k, "") for k in keys),
-            ]
+        row = (
+            c.email,
+            c.first_name,
+            c.last_name,
+            c.organization,
+            c.kind,
+            c.region,
+            c.department,
+            c.language,
+            c.stage,
+            ", ".join(c.tags),
+            c.basis,
+            c.basis_source,
+            c.basis_date,
+            *(c.attributes.get(k, "") for k in keys),
         )
+        writer.writerow([cell(value) for value in row])
 
 
-def export_text(book: ContactBook, format: str = "csv", segment: str | None = None) -> str:
+def export_text(
+    book: ContactBook, format: str = "csv", segment: str | None = None, *, raw: bool = False
+) -> str:
     """Return an export as text (what the CLI prints when no -o is given)."""
     buffer = io.StringIO()
-    book.export(buffer, format=format, segment=segment)
+    book.export(buffer, format=format, segment=segment, raw=raw)
     return buffer.getvalue()

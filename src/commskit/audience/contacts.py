@@ -186,6 +186,30 @@ def email_hash(secret: bytes, email: str) -> str:
     return hmac.new(secret, email.lower().encode("utf-8"), hashlib.sha256).hexdigest()
 
 
+#: C0 and C1 control characters (and DEL), plus the Unicode line and paragraph separators.
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+# the ones that separate words (tab, line breaks, NEL, separators): each run becomes one space
+_BREAKS = re.compile(r"[\t\n\v\f\r\x1c-\x1f\x85\u2028\u2029]+")
+
+
+def clean_text(value: str, *, keep_newlines: bool = False) -> str:
+    """Return ``value`` without control characters: line breaks and tabs become a space.
+
+    A CR/LF in a name would break mail headers, a ``\x01`` the MJML of a newsletter, an ESC a
+    terminal: none of them belongs in a contact field (issue 10 item 1, issue 11 item 7). With
+    ``keep_newlines`` (free-text attributes such as notes) line breaks stay, as ``\n``.
+
+    >>> clean_text("An\r\nne Le\x01 Goff")
+    'An ne Le Goff'
+    """
+    if not CONTROL_CHARACTERS.search(value):
+        return value
+    if keep_newlines:
+        lines = value.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+        return "\n".join(clean_text(line) for line in lines).strip()
+    return CONTROL_CHARACTERS.sub("", _BREAKS.sub(" ", value)).strip()
+
+
 def fold(text: str) -> str:
     """Return ``text`` lower-cased without accents, for accent- and case-insensitive matching.
 

@@ -11,20 +11,29 @@ from __future__ import annotations
 
 import codecs
 import csv
+import difflib
 import io
 import json
 import re
+import zipfile
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any
 
+import openpyxl
+from python_calamine import CalamineWorkbook
+
+from ..csvsafe import GUARD, unguard
 from ..errors import ContactImportError
 from .contacts import (
     BASES,
+    CONTROL_CHARACTERS,
     FIELDS,
     EmailHasher,
     InvalidAddress,
+    clean_text,
     fold,
     normalise_basis,
     normalise_date,
@@ -109,6 +118,25 @@ class SkippedRow:
         return {"row": self.row, "email": self.email, "reason": self.reason}
 
 
+@dataclass(frozen=True)
+class ImportNote:
+    """A row that was imported, with something the user should know (cleaned, SMTPUTF8…)."""
+
+    row: int
+    email: str
+    message: str
+
+    def to_dict(self) -> dict[str, object]:
+        return {"row": self.row, "email": self.email, "note": self.message}
+
+
+#: Note on an address whose local part is not ASCII.
+SMTPUTF8_NOTE = (
+    "non-ASCII local part: can only be mailed through a relay that supports SMTPUTF8 "
+    "(RFC 6531); ask the partner for an ASCII address if yours does not"
+)
+
+
 @dataclass
 class IncomingContact:
     """One valid row, normalised, ready to be merged into the store."""
@@ -131,8 +159,10 @@ class ParsedFile:
     encoding: str
     delimiter: str | None
     columns: dict[str, str]  # column as written -> field, IGNORE, or "attributes.<key>"
+    sheet: str | None = None  # the worksheet read, for .xlsx and .ods
     rows: list[IncomingContact] = field(default_factory=list)
     skipped: list[SkippedRow] = field(default_factory=list)
+    notes: list[ImportNote] = field(default_factory=list)
     total_rows: int = 0
 
 
@@ -297,7 +327,7 @@ def resolve_columns(
             raise ContactImportError(
                 f'--map "{column}={target}": unknown field "{target}"',
                 path=path,
-                hint=f"Fields: {', '.join(MAP_TARGETS)}",
+                hint=f"{_did_you_mean(target)}Fields: {', '.join(MAP_TARGETS)}",
             )
         found = keys.get(header_key(column))
         if found is None:
@@ -332,6 +362,18 @@ def resolve_columns(
     return resolved
 
 
+def _did_you_mean(target: str) -> str:
+    """Suggest the field a mistyped ``--map`` target means: a known column name, or close."""
+    # "organisation", "prénom", "courriel" are column names we recognise: say which field
+    field_name = _ALIAS_INDEX.get(header_key(target))
+    if field_name is None:
+        close = difflib.get_close_matches(
+            target.strip().lower().replace("-", "_").replace(" ", "_"), MAP_TARGETS, n=1
+        )
+        field_name = close[0] if close else None
+    return f'Did you mean "{field_name}"? ' if field_name else ""
+
+
 def read_contact_file(
     path: str | Path,
     secret: bytes,
@@ -355,40 +397,68 @@ def read_contact_file(
         ) from None
     if not raw.strip():
         raise ContactImportError("the file is empty", path=path, hint="Export the list again")
-    text, encoding = decode(raw, path)
-    suffix = path.suffix.lower()
-    is_json = suffix in (".json", ".jsonl", ".ndjson") or (
-        suffix not in (".csv", ".tsv", ".txt") and text.lstrip()[:1] in ("[", "{")
-    )
+    # what the bytes are, whatever the file is called (an .xlsx saved as "export.csv" happens)
+    kind = binary_kind(raw)
+    if kind and kind not in _SPREADSHEETS:
+        raise ContactImportError(
+            f"is {kind}, not a CSV, JSON, .xlsx or .ods file",
+            path=path,
+            hint="Open it in your spreadsheet and save it as CSV (UTF-8) or .xlsx",
+        )
+    sheet: str | None = None
     json_items: list[tuple[int, Mapping[str, Any]]] = []
     csv_cells: list[tuple[int, list[str]]] = []
-    if is_json:
-        fmt, json_records = _json_records(text, path)
-        columns: list[str] = []
-        for _, item in json_records:
-            for key in item:
-                if key not in columns:
-                    columns.append(key)
-        json_items = list(json_records)
-        delimiter = None
+    columns: list[str] = []
+    delimiter: str | None = None
+    is_json = False
+    if kind:
+        fmt, encoding = kind, ""
+        sheet, table = _SPREADSHEETS[kind](raw, path)
+        header = table[0][1] if table else []
+        width = max((i + 1 for i, name in enumerate(header) if name.strip()), default=0)
+        columns = [h.strip() for h in header[:width]]
+        csv_cells = [
+            (number, cells[:width]) for number, cells in table[1:] if "".join(cells).strip()
+        ]
     else:
-        fmt = "csv"
-        delimiter = _sniff_delimiter(text)
-        try:
-            header, csv_rows = _csv_records(text, delimiter)
-        except ContactImportError as exc:
-            raise ContactImportError(exc.message, path=path, line=1, hint=exc.hint) from None
-        columns = [h.strip() for h in header]
-        try:
-            for number, cells in csv_rows:
-                if not "".join(cells).strip():
-                    continue
-                csv_cells.append((number, cells))
-        except ContactImportError as exc:
-            raise ContactImportError(exc.message, path=path, line=exc.line, hint=exc.hint) from None
+        text, encoding = decode(raw, path)
+        suffix = path.suffix.lower()
+        is_json = suffix in (".json", ".jsonl", ".ndjson") or (
+            suffix not in (".csv", ".tsv", ".txt") and text.lstrip()[:1] in ("[", "{")
+        )
+        if is_json:
+            fmt, json_records = _json_records(text, path)
+            for _, item in json_records:
+                for key in item:
+                    if key not in columns:
+                        columns.append(key)
+            json_items = list(json_records)
+        else:
+            fmt = "csv"
+            delimiter = _sniff_delimiter(text)
+            try:
+                header, csv_rows = _csv_records(text, delimiter)
+            except ContactImportError as exc:
+                raise ContactImportError(exc.message, path=path, line=1, hint=exc.hint) from None
+            columns = [h.strip() for h in header]
+            try:
+                for number, cells in csv_rows:
+                    if not "".join(cells).strip():
+                        continue
+                    csv_cells.append((number, cells))
+            except ContactImportError as exc:
+                raise ContactImportError(
+                    exc.message, path=path, line=exc.line, hint=exc.hint
+                ) from None
     resolved = resolve_columns(columns, options.mapping, path, allow_synonyms=is_json)
     parsed = ParsedFile(
-        path, fmt, encoding, delimiter, resolved, total_rows=len(json_items) + len(csv_cells)
+        path,
+        fmt,
+        encoding,
+        delimiter,
+        resolved,
+        sheet=sheet,
+        total_rows=len(json_items) + len(csv_cells),
     )
     rows = _RowBuilder(options, default_basis, secret, parsed)
     if is_json:
@@ -407,11 +477,102 @@ def read_contact_file(
         for number, cells in csv_cells:
             if len(cells) < width:
                 cells = cells + [""] * (width - len(cells))
+            if GUARD in "".join(cells):
+                # a commskit export guarded formula-like cells with a leading ': undo it
+                cells = [unguard(cell) for cell in cells]
             values = {target: cells[i].strip() for i, target in scalars}
             tags = [t for i in tag_columns if cells[i] for t in split_tags(cells[i])]
             attributes = {key: cells[i].strip() for i, key in attribute_columns if cells[i].strip()}
             rows.add(number, values, tags, attributes)
     return parsed
+
+
+# --- spreadsheets and other binary files ------------------------------------------------------
+
+_OLE2 = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+_ODS_MIME = b"application/vnd.oasis.opendocument.spreadsheet"
+
+
+def binary_kind(raw: bytes) -> str:
+    """Return "xlsx", "ods", a description of another binary format, or "" for text."""
+    if raw.startswith(b"PK\x03\x04"):
+        try:
+            with zipfile.ZipFile(io.BytesIO(raw)) as archive:
+                names = set(archive.namelist())
+                if "[Content_Types].xml" in names and any(n.startswith("xl/") for n in names):
+                    return "xlsx"
+                if "mimetype" in names and archive.read("mimetype").strip() == _ODS_MIME:
+                    return "ods"
+        except (zipfile.BadZipFile, OSError):
+            return "a damaged zip archive"
+        return "a zip archive (a document, not a spreadsheet)"
+    if raw.startswith(_OLE2):
+        return "an old Office 97 file (.xls)"
+    if raw.startswith(b"%PDF-"):
+        return "a PDF document"
+    if b"\x00" in raw[:65536] and not raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "a binary file"
+    return ""
+
+
+def _cell_text(value: object) -> str:
+    """Return a spreadsheet cell's value as the text a CSV export would hold."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
+        return str(int(value))  # 29000.0 is how both readers give a whole number
+    if isinstance(value, datetime):
+        if value.time() == time():
+            return value.date().isoformat()
+        return value.isoformat(sep=" ", timespec="seconds")
+    if isinstance(value, date | time):
+        return value.isoformat()
+    return str(value).strip()
+
+
+def _unreadable(kind: str, path: Path, exc: Exception) -> ContactImportError:
+    return ContactImportError(
+        f"cannot read this {kind} workbook: {exc or type(exc).__name__}",
+        path=path,
+        hint="Open it in your spreadsheet and save it again, or save it as CSV (UTF-8)",
+    )
+
+
+def _xlsx_rows(raw: bytes, path: Path) -> tuple[str, list[tuple[int, list[str]]]]:
+    """Return the first worksheet's name and its rows (number, cells) of an .xlsx file."""
+    try:
+        # read-only streams the sheet; data_only gives the values Excel computed, never formulas
+        workbook = openpyxl.load_workbook(io.BytesIO(raw), read_only=True, data_only=True)
+    except Exception as exc:  # openpyxl raises KeyError, ValueError, zip and XML errors alike
+        raise _unreadable("xlsx", path, exc) from None
+    try:
+        sheet = workbook.worksheets[0]
+        rows = [
+            (number, [_cell_text(v) for v in values])
+            for number, values in enumerate(sheet.iter_rows(values_only=True), start=1)
+        ]
+        return str(sheet.title), rows
+    except Exception as exc:
+        raise _unreadable("xlsx", path, exc) from None
+    finally:
+        workbook.close()
+
+
+def _ods_rows(raw: bytes, path: Path) -> tuple[str, list[tuple[int, list[str]]]]:
+    """Return the first sheet's name and its rows (number, cells) of an .ods file."""
+    try:
+        workbook = CalamineWorkbook.from_filelike(io.BytesIO(raw))
+        sheet = workbook.get_sheet_by_index(0)
+        values = sheet.to_python(skip_empty_area=False)
+    except Exception as exc:  # calamine raises its own error types for damaged files
+        raise _unreadable("ods", path, exc) from None
+    rows = [(number, [_cell_text(v) for v in row]) for number, row in enumerate(values, start=1)]
+    return str(sheet.name), rows
+
+
+_SPREADSHEETS = {"xlsx": _xlsx_rows, "ods": _ods_rows}
 
 
 def _option_basis(basis: str, path: Path) -> str:
@@ -486,20 +647,21 @@ class _RowBuilder:
         self.parsed = parsed
         self.hasher = EmailHasher(secret)
         self.seen: dict[str, int] = {}
-        self.extra_tags = [t for t in (normalise_tag(t) for t in options.tags) if t]
+        self.extra_tags = [t for t in (normalise_tag(clean_text(t)) for t in options.tags) if t]
         # option values and derived values only fill fields left empty by the file and the
         # store, so importing the same file again on another day changes nothing
+        kind, source = clean_text(options.kind).strip(), clean_text(options.source).strip()
         base: dict[str, str] = {}
-        if options.kind.strip():
-            base["kind"] = options.kind.strip()
+        if kind:
+            base["kind"] = kind
         if default_basis:
             base["basis"] = default_basis
         self.defaults_plain = dict(base)
-        if options.source.strip():
-            self.defaults_plain["basis_source"] = options.source.strip()
+        if source:
+            self.defaults_plain["basis_source"] = source
         self.defaults_with_basis = {
             **base,
-            "basis_source": options.source.strip() or f"import:{parsed.path.name}",
+            "basis_source": source or clean_text(f"import:{parsed.path.name}"),
             "basis_date": today(),
         }
         self.has_default_basis = bool(default_basis)
@@ -515,6 +677,13 @@ class _RowBuilder:
             reason = "no address" if not address else f"invalid address: {exc}"
             parsed.skipped.append(SkippedRow(number, address, reason))
             return
+        notes: list[str] = []
+        if CONTROL_CHARACTERS.search("".join((*values.values(), *attributes.values(), *tags))):
+            values, tags, attributes, changed = _cleaned(values, tags, attributes)
+            if changed:
+                notes.append(f"control characters removed from {', '.join(changed)}")
+        if not email.rpartition("@")[0].isascii():
+            notes.append(SMTPUTF8_NOTE)
         key = self.hasher(email)
         if key in self.seen:
             parsed.skipped.append(SkippedRow(number, email, f"duplicate of row {self.seen[key]}"))
@@ -538,3 +707,21 @@ class _RowBuilder:
         parsed.rows.append(
             IncomingContact(number, email, key, scalars, defaults, sorted(set(tags)), attributes)
         )
+        parsed.notes.extend(ImportNote(number, email, note) for note in notes)
+
+
+def _cleaned(
+    values: dict[str, str], tags: list[str], attributes: dict[str, str]
+) -> tuple[dict[str, str], list[str], dict[str, str], list[str]]:
+    """Return a row's values without control characters, and the names of the fields changed.
+
+    Attributes (free columns such as notes) keep their line breaks; fields and tags do not.
+    """
+    new_values = {name: clean_text(value) for name, value in values.items()}
+    changed = [name for name, value in values.items() if new_values[name] != value]
+    new_tags = [t for t in (normalise_tag(clean_text(tag)) for tag in tags) if t]
+    if new_tags != tags:
+        changed.append("tags")
+    new_attributes = {k: clean_text(v, keep_newlines=True) for k, v in attributes.items()}
+    changed += [k for k, v in attributes.items() if new_attributes[k] != v]
+    return new_values, new_tags, new_attributes, changed

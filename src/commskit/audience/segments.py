@@ -10,14 +10,22 @@ the text into a SQL ``WHERE`` fragment over the ``contacts`` table (alias ``c``)
 bound parameter, every field name comes from an allow-list, so no text of the expression is ever
 executed. Errors carry the position of the mistake (:attr:`SegmentError.position`, 0-based) and
 show it in the one-line message.
+
+The work is bounded whatever the text: nesting (parentheses, ``not``, segment references) stops at
+:data:`MAX_DEPTH` levels, an expression with its named segments expanded holds at most
+:data:`MAX_CONDITIONS` conditions and :data:`MAX_VALUES` bound values, each named segment is parsed
+once per compilation however often it is referred to, and long ``and``/``or`` chains are emitted as
+groups so SQLite's expression depth limit (1,000) is never reached.
 """
 
 from __future__ import annotations
 
 import difflib
+import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from ..errors import SegmentError
 from .contacts import fold, normalise_tag, slug
@@ -89,6 +97,19 @@ _KEYWORDS = {
 }
 _TEXT_TESTS = {"contains", "startswith", "endswith"}
 
+#: Deepest nesting of parentheses, ``not`` and ``segment(…)`` references (each costs a few Python
+#: frames and SQL levels; real expressions stay under 10).
+MAX_DEPTH = 12
+#: Most conditions (comparisons, ``tag(…)``, ``all``) an expression may hold once its named
+#: segments are expanded: named segments that refer to others twice double at each level.
+MAX_CONDITIONS = 5000
+#: Most values an expression may bind (SQLite accepts 32,766 parameters per statement).
+MAX_VALUES = 20000
+#: Terms joined in one flat chain before the chain is split into groups (see _joined).
+_FLAT_TERMS = 32
+#: A whole expression that is only this shape is taken as the name of a segment.
+_NAME_LIKE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*\Z")
+
 
 @dataclass(frozen=True)
 class Token:
@@ -118,18 +139,30 @@ _TOKEN = re.compile(
 )
 
 
+_CONTEXT = 60
+
+
 def _pointed(expression: str, position: int) -> str:
-    """Return the expression on one line with ``»`` marking the position."""
+    """Return the expression on one line with ``»`` marking the position.
+
+    A long expression is cut to the text around the position, so the message stays one
+    readable line.
+    """
     flat = " ".join(expression.splitlines())
-    return f"{flat[:position]}»{flat[position:]}"
+    before, after = flat[:position], flat[position:]
+    if len(before) > _CONTEXT:
+        before = "…" + before[-_CONTEXT:]
+    if len(after) > _CONTEXT:
+        after = after[:_CONTEXT] + "…"
+    return f"{before}»{after}"
+
+
+def _error_text(expression: str, message: str, position: int) -> str:
+    return f"segment: {message} at column {position + 1}: {_pointed(expression, position)}"
 
 
 def _error(expression: str, message: str, position: int, hint: str | None = None) -> SegmentError:
-    return SegmentError(
-        f"segment: {message} at column {position + 1}: {_pointed(expression, position)}",
-        position=position,
-        hint=hint,
-    )
+    return SegmentError(_error_text(expression, message, position), position=position, hint=hint)
 
 
 def tokenize(expression: str) -> list[Token]:
@@ -179,21 +212,76 @@ def tokenize(expression: str) -> list[Token]:
     return tokens
 
 
+class _InSegmentError(SegmentError):
+    """A SegmentError from inside named segments: which ones, and the innermost reason."""
+
+    def __init__(self, message: str, *, chain: tuple[str, ...], detail: str, **kwargs: Any):
+        super().__init__(message, **kwargs)
+        self.chain = chain
+        self.detail = detail
+
+
+def _chain_text(chain: tuple[str, ...]) -> str:
+    names = [f'"{name}"' for name in chain]
+    if len(names) > 6:
+        names = [*names[:3], "…", *names[-2:]]
+    return " → ".join(names)
+
+
+def _known_segments(segments: Mapping[str, str], name: str) -> str:
+    """Return the hint for an unknown segment name: the closest names, then every name."""
+    close = difflib.get_close_matches(name, list(segments), n=1)
+    guess = f'Did you mean "{close[0]}"? ' if close else ""
+    known = ", ".join(sorted(segments)) or "none"
+    return f"{guess}Known segments: {known} ([segments] in commskit.toml)"
+
+
+def _joined(parts: list[str], op: str) -> str:
+    """Join terms with AND/OR; a long chain as one flat chain of flat groups.
+
+    SQLite parses ``a OR b OR c …`` as a left-deep tree and refuses trees deeper than 1,000, and
+    its parser overflows at about 40 nested parentheses: groups of about √n terms, side by side,
+    keep the tree about 2√n deep (≤ 150 for :data:`MAX_CONDITIONS`) with one level of
+    parentheses. The terms keep their order, so their bound parameters do too.
+    """
+    if len(parts) == 1:
+        return parts[0]
+    if len(parts) <= _FLAT_TERMS:
+        return "(" + f" {op} ".join(parts) + ")"
+    size = math.isqrt(len(parts) - 1) + 1
+    groups = [parts[i : i + size] for i in range(0, len(parts), size)]
+    return "(" + f" {op} ".join("(" + f" {op} ".join(g) + ")" for g in groups) + ")"
+
+
+@dataclass
+class _Compilation:
+    """What the parsers of one compilation share: the named segments and those already done."""
+
+    segments: Mapping[str, str]
+    #: name -> (SQL, parameters, conditions, levels it nests), each named segment parsed once
+    done: dict[str, tuple[str, tuple[object, ...], int, int]] = field(default_factory=dict)
+
+
 class _Parser:
     """Recursive-descent parser emitting SQL as it goes (the grammar is in docs/segments.md)."""
 
     def __init__(
         self,
         expression: str,
-        segments: Mapping[str, str],
+        shared: _Compilation,
         stack: tuple[str, ...],
+        depth: int = 0,
     ) -> None:
         self.expression = expression
         self.tokens = tokenize(expression)
         self.index = 0
-        self.segments = segments
+        self.shared = shared
+        self.segments = shared.segments
         self.stack = stack
+        self.depth = depth
+        self.peak = depth  # the deepest level reached, to reuse a compiled segment elsewhere
         self.params: list[object] = []
+        self.conditions = 0
 
     # --- token helpers ----------------------------------------------------------------------
 
@@ -241,6 +329,40 @@ class _Parser:
             )
         return self.advance()
 
+    # --- bounds -----------------------------------------------------------------------------
+
+    def enter(self, token: Token) -> None:
+        """Go one level deeper (parenthesis, not, segment reference), or refuse."""
+        if self.depth >= MAX_DEPTH:
+            raise self.fail(
+                f"expression nested more than {MAX_DEPTH} levels deep",
+                token,
+                hint="Remove redundant parentheses and not's; named segments that refer to "
+                "each other count as levels too",
+            )
+        self.depth += 1
+        self.peak = max(self.peak, self.depth)
+
+    def count(self, conditions: int, token: Token) -> None:
+        """Add conditions to this expression's total, or refuse past MAX_CONDITIONS."""
+        self.conditions += conditions
+        if self.conditions > MAX_CONDITIONS:
+            raise self.fail(
+                f"more than {MAX_CONDITIONS} conditions once named segments are expanded",
+                token,
+                hint="Named segments that refer to others several times multiply: simplify "
+                "[segments] in commskit.toml, or list values with in (…)",
+            )
+
+    def bind(self, *values: object) -> None:
+        """Add bound parameters, or refuse past MAX_VALUES."""
+        self.params.extend(values)
+        if len(self.params) > MAX_VALUES:
+            raise self.fail(
+                f"more than {MAX_VALUES} values",
+                hint="Split the list into several segments, or tag the contacts instead",
+            )
+
     # --- grammar ----------------------------------------------------------------------------
 
     def parse(self) -> str:
@@ -261,27 +383,30 @@ class _Parser:
         while self.at_keyword("or"):
             self.advance()
             parts.append(self.and_expr())
-        return parts[0] if len(parts) == 1 else "(" + " OR ".join(parts) + ")"
+        return _joined(parts, "OR")
 
     def and_expr(self) -> str:
         parts = [self.unary()]
         while self.at_keyword("and"):
             self.advance()
             parts.append(self.unary())
-        return parts[0] if len(parts) == 1 else "(" + " AND ".join(parts) + ")"
+        return _joined(parts, "AND")
 
     def unary(self) -> str:
         if self.at_keyword("not"):
-            self.advance()
-            return f"(NOT {self.unary()})"
+            self.enter(self.advance())
+            sql = f"(NOT {self.unary()})"
+            self.depth -= 1
+            return sql
         return self.primary()
 
     def primary(self) -> str:
         token = self.current
         if self.at_op("("):
-            self.advance()
+            self.enter(self.advance())
             sql = self.or_expr()
             self.expect_op(")", "to close the parenthesis")
+            self.depth -= 1
             return sql
         if token.kind != "ident":
             raise self.fail(
@@ -292,12 +417,14 @@ class _Parser:
         nxt = self.tokens[self.index + 1]
         is_call = nxt.kind == "op" and nxt.value == "("
         if word == "all" and not is_call:
-            self.advance()
+            self.count(1, self.advance())
             return "1"
         if word == "tag" and is_call:
+            self.count(1, token)
             return self.tag_test()
         if word == "segment" and is_call:
             return self.segment_ref()
+        self.count(1, token)
         return self.condition()
 
     def tag_test(self) -> str:
@@ -308,7 +435,7 @@ class _Parser:
             self.advance()
             tags.append(normalise_tag(self.expect_string("in tag(…)").value))
         self.expect_op(")", "to close tag(…)")
-        self.params.extend(tags)
+        self.bind(*tags)
         marks = ", ".join("?" for _ in tags)
         return f"c.id IN (SELECT contact_id FROM contact_tags WHERE tag IN ({marks}))"  # noqa: S608
 
@@ -319,11 +446,10 @@ class _Parser:
         self.expect_op(")", "to close segment(…)")
         name = name_token.value
         if name not in self.segments:
-            known = ", ".join(sorted(self.segments)) or "none defined"
             raise self.fail(
-                f'unknown segment "{name}"',
+                f'no segment named "{name}"',
                 name_token,
-                hint=f"Named segments ([segments] in commskit.toml): {known}",
+                hint=_known_segments(self.segments, name),
             )
         if name in self.stack:
             cycle = " → ".join([*self.stack[self.stack.index(name) :], name])
@@ -332,16 +458,44 @@ class _Parser:
                 name_token,
                 hint="A named segment cannot refer to itself, even through others",
             )
-        try:
-            inner = _Parser(self.segments[name], self.segments, (*self.stack, name))
-            sql = inner.parse()
-        except SegmentError as exc:
-            raise self.fail(
-                f'in segment "{name}" ({exc.message.removeprefix("segment: ")})',
-                name_token,
-                hint="Fix that segment in commskit.toml [segments]",
-            ) from None
-        self.params.extend(inner.params)
+        done = self.shared.done.get(name)
+        if done is not None:
+            # compiled already, maybe less deep: it must fit where it is used now too
+            start = self.depth
+            for _ in range(done[3] + 1):
+                self.enter(name_token)
+            self.depth = start
+        else:
+            self.enter(name_token)
+            start = self.depth
+            try:
+                inner = _Parser(self.segments[name], self.shared, (*self.stack, name), self.depth)
+                sql = inner.parse()
+                done = (sql, tuple(inner.params), inner.conditions, inner.peak - start)
+            except SegmentError as exc:
+                chain = (name, *exc.chain) if isinstance(exc, _InSegmentError) else (name,)
+                detail = (
+                    exc.detail
+                    if isinstance(exc, _InSegmentError)
+                    else exc.message.removeprefix("segment: ")
+                )
+                raise _InSegmentError(
+                    _error_text(
+                        self.expression,
+                        f"in segment {_chain_text(chain)} ({detail})",
+                        name_token.position,
+                    ),
+                    chain=chain,
+                    detail=detail,
+                    position=name_token.position,
+                    hint=exc.hint or "Fix that segment in commskit.toml [segments]",
+                ) from None
+            self.peak = max(self.peak, inner.peak)
+            self.depth -= 1
+            self.shared.done[name] = done
+        sql, params, conditions, _ = done
+        self.count(conditions, name_token)
+        self.bind(*params)
         return f"({sql})"
 
     def operand(self) -> tuple[str, str]:
@@ -379,7 +533,7 @@ class _Parser:
         if not key:
             raise self.fail("empty attribute name", key_token)
         # the JSON path is bound too; slug() leaves only [a-z0-9_] so it needs no quoting
-        self.params.append(f'$."{key}"')
+        self.bind(f'$."{key}"')
         column = "coalesce(CAST(json_extract(c.attributes, ?) AS TEXT), '')"
         # attributes are free-form JSON with no stored folded copy: fold them per row in Python
         # (the folded form holds the same single ? as the column, so parameters keep their order)
@@ -413,7 +567,7 @@ class _Parser:
                     break
                 values.append(self.value().value)
             self.expect_op(")", "to close the list")
-            self.params.extend(values)
+            self.bind(*values)
             marks = ", ".join("?" for _ in values)
             return f"({column} {'NOT IN' if negate else 'IN'} ({marks}))"
         if self.at_keyword(*_TEXT_TESTS):
@@ -440,19 +594,19 @@ class _Parser:
             op = self.advance().value
             value = self.value()
             if op in ("~", "!~"):
-                self.params.append(fold(value.value))
+                self.bind(fold(value.value))
                 sql_op = "=" if op == "~" else "!="
                 return f"({folded} {sql_op} ?)"
-            self.params.append(value.value)
+            self.bind(value.value)
             return f"({column} {'=' if op in ('=', '==') else '!='} ?)"
         if self.current.kind == "op" and self.current.value in ("<", "<=", ">", ">="):
             op = self.advance().value
             value = self.value()
             if value.kind == "number":
-                self.params.append(float(value.value))
+                self.bind(float(value.value))
                 # empty means unknown: it is neither below nor above any number
                 return f"coalesce(CAST(nullif({column}, '') AS REAL) {op} ?, 0)"
-            self.params.append(value.value)
+            self.bind(value.value)
             return f"({column} {op} ?)"
         raise self.fail(
             f"expected a comparison after {self.describe(operand_token)}, "
@@ -467,12 +621,12 @@ class _Parser:
         needle need no escaping as they would with LIKE.
         """
         if test == "contains":
-            self.params.append(needle)
+            self.bind(needle)
             return f"(instr({folded}, ?) > 0)"
         if test == "startswith":
-            self.params.extend([len(needle), needle])
+            self.bind(len(needle), needle)
             return f"(substr({folded}, 1, ?) = ?)"
-        self.params.extend([-len(needle), needle])
+        self.bind(-len(needle), needle)
         return f"(substr({folded}, ?) = ?)"
 
 
@@ -487,13 +641,15 @@ def compile_segment(
     ('AOM', 'webinaire-2026')
 
     Raises :class:`~commskit.errors.SegmentError` with ``position`` set (0-based, in the
-    expression as given) for a syntax error, an unknown field, an unknown segment or a cycle.
+    expression as given) for a syntax error, an unknown field, an unknown segment, a cycle, or an
+    expression past the bounds (:data:`MAX_DEPTH`, :data:`MAX_CONDITIONS`, :data:`MAX_VALUES`).
     """
     segments = segments or {}
+    shared = _Compilation(segments)
     name = expression.strip()
     if name in segments:
         try:
-            parser = _Parser(segments[name], segments, (name,))
+            parser = _Parser(segments[name], shared, (name,))
             where = parser.parse()
         except SegmentError as exc:
             raise SegmentError(
@@ -502,6 +658,24 @@ def compile_segment(
                 hint=exc.hint or "Fix it in commskit.toml [segments]",
             ) from None
         return CompiledSegment(segments[name], where, tuple(parser.params), name)
-    parser = _Parser(expression, segments, ())
+    if _looks_like_a_name(name):
+        raise SegmentError(
+            f'segment: no segment named "{name}"',
+            position=0,
+            hint=f"{_known_segments(segments, name)}; an expression compares a field, "
+            'e.g. kind = "AOM"',
+        )
+    parser = _Parser(expression, shared, ())
     where = parser.parse()
     return CompiledSegment(expression, where, tuple(parser.params), None)
+
+
+def _looks_like_a_name(text: str) -> bool:
+    """Tell whether a whole expression is a bare word meant as a segment name, not a field."""
+    if not _NAME_LIKE.match(text):
+        return False
+    word = text.lower()
+    return word not in SEGMENT_FIELDS and word not in _KEYWORDS and word not in _CALLS
+
+
+_CALLS = frozenset({"tag", "segment", "attr", "attributes"})

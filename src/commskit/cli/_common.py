@@ -180,3 +180,13 @@ def progress_bar(label: str, total: int | None = None) -> Iterator[Callable[...,
                 bar.update(task, rate=f"{done / elapsed:,.0f}/s")
 
         yield advance
+
+
+def raw_option(func: F) -> F:
+    """Add `--raw` to a command writing CSV: cells exactly as stored, no formula guard."""
+    return click.option(
+        "--raw",
+        is_flag=True,
+        help="Write CSV cells exactly as stored, without the ' that keeps spreadsheets from "
+        "running cells starting with = + - @ as formulas.",
+    )(func)

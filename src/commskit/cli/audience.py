@@ -9,8 +9,8 @@ from pathlib import Path
 import click
 
 from ..audience import Contact
-from ..audience.book import export_text
-from ..audience.contacts import REASONS
+from ..audience.book import ImportReport, export_text
+from ..audience.contacts import BASES, REASONS
 from ..audience.importer import MAP_TARGETS
 from ..errors import ContactImportError
 from ._common import (
@@ -22,6 +22,7 @@ from ._common import (
     print_json,
     print_table,
     progress_bar,
+    raw_option,
 )
 
 _TABLE_COLUMNS = ("email", "name", "organization", "kind", "region", "stage", "tags")
@@ -88,7 +89,7 @@ def import_(
     dry_run: bool,
     as_json: bool,
 ) -> None:
-    """Import (upsert by address) a CSV, JSON or JSON Lines export of partners.
+    """Import (upsert by address) a CSV, JSON, JSON Lines, .xlsx or .ods export of partners.
 
     Delimiter (, ; tab) and encoding (UTF-8, UTF-8 with BOM, Windows-1252) are detected; French
     and English column names are recognised (Courriel, Prénom, Nom, Organisme, Région…); other
@@ -115,9 +116,9 @@ def import_(
         return
     echo(
         ("Dry run, nothing stored. " if dry_run else "")
-        + f"{file.name}: {report.total_rows} rows ({report.encoding}, "
-        f"{_delimiter_name(report.delimiter)}) — imported {report.imported}, "
-        f"updated {report.updated}, unchanged {report.unchanged}, skipped {len(report.skipped)}"
+        + f"{file.name}: {report.total_rows} rows ({_layout(report)}) — "
+        f"imported {report.imported}, updated {report.updated}, "
+        f"unchanged {report.unchanged}, skipped {len(report.skipped)}"
     )
     if report.skipped:
         print_table(
@@ -125,6 +126,25 @@ def import_(
             [(s.row, s.email, s.reason) for s in report.skipped],
             title="Skipped rows",
         )
+    if report.notes:
+        print_table(
+            ("row", "address", "note"),
+            [(n.row, n.email, n.message) for n in report.notes],
+            title="Imported with a note",
+        )
+    if report.without_basis:
+        note(
+            f"Warning: {report.without_basis} contact(s) have no legal basis and will not be "
+            f'mailed. Give one with --basis ({", ".join(BASES)}) or a "Base légale" column, '
+            "or set [contacts] default_basis in commskit.toml (docs/gdpr.md)"
+        )
+
+
+def _layout(report: ImportReport) -> str:
+    """Say how the file was read: encoding and delimiter, JSON, or the worksheet."""
+    if report.sheet is not None:
+        return f'{report.format}, sheet "{report.sheet}"'
+    return f"{report.encoding}, {_delimiter_name(report.delimiter)}"
 
 
 def _delimiter_name(delimiter: str | None) -> str:
@@ -216,17 +236,21 @@ def show(app: AppContext, email: str, as_json: bool) -> None:
     help="Write to this file instead of stdout.",
 )
 @click.option("--segment", default=None, help="Only contacts this segment selects.")
+@raw_option
 @pass_app
-def export(app: AppContext, fmt: str, output: Path | None, segment: str | None) -> None:
+def export(app: AppContext, fmt: str, output: Path | None, segment: str | None, raw: bool) -> None:
     """Export contacts as CSV or JSON (all of them, or a segment's).
+
+    CSV cells starting with = + - @ get a leading ' so a spreadsheet shows them instead of
+    running them as formulas (import removes it again); --raw turns that off.
 
     Example: commskit contacts export --segment aom-bretagne -o aom-bretagne.csv
     """
     book = app.workspace().contacts
     if output is None:
-        sys.stdout.write(export_text(book, fmt, segment))
+        sys.stdout.write(export_text(book, fmt, segment, raw=raw))
         return
-    count = book.export(output, format=fmt, segment=segment)
+    count = book.export(output, format=fmt, segment=segment, raw=raw)
     note(f"Wrote {count} contact(s) to {output}")
 
 
@@ -278,8 +302,22 @@ def resubscribe(app: AppContext, email: str, list_name: str | None) -> None:
 
     Erasures cannot be undone. Example: commskit contacts resubscribe anne@example.org
     """
-    removed = app.workspace().contacts.resubscribe(email, list_name)
-    echo(f"{'Resubscribed' if removed else 'Was not suppressed'}: {email.strip()}.")
+    book = app.workspace().contacts
+    removed = book.resubscribe(email, list_name)
+    scope = f"list {list_name}" if list_name else "every list"
+    still = book.suppression(email, list_name)
+    if still == "erased":
+        raise click.ClickException(
+            f"{email.strip()} was erased at the person's request (GDPR) and cannot be "
+            "resubscribed; they can sign up again with a new consent"
+        )
+    if still:
+        raise click.ClickException(
+            f"{email.strip()} is still suppressed from every list ({still})"
+            + (f"; the {list_name} entry was lifted" if removed else "")
+            + f". Run `commskit contacts resubscribe {email.strip()}` without --list to lift it"
+        )
+    echo(f"{'Resubscribed' if removed else 'Was not suppressed'}: {email.strip()} ({scope}).")
 
 
 @contacts.command("forget")
@@ -294,6 +332,10 @@ def forget(app: AppContext, email: str, yes: bool) -> None:
     """
     ws = app.workspace()
     if not yes:
+        if not sys.stdin.isatty():
+            raise click.ClickException(
+                f"erasing {email.strip()} cannot be undone: add --yes to confirm without a terminal"
+            )
         click.confirm(f"Erase {email.strip()} and all their history for good?", abort=True)
     report = ws.contacts.forget(email)
     rows = sum(report.deleted.values())
@@ -333,9 +375,10 @@ def segment(
     Example: commskit segment 'kind = "AOM" and region in ("Bretagne", "Normandie")
     and stage != "joined"'
     """
-    seg = app.workspace().segment(
-        expression, include_suppressed=include_suppressed, list_name=list_name
-    )
+    ws = app.workspace()
+    if list_name:
+        ws.contacts.check_list(list_name)
+    seg = ws.segment(expression, include_suppressed=include_suppressed, list_name=list_name)
     total = seg.count()
     shown = list(seg.contacts(limit)) if limit else []
     if as_json:

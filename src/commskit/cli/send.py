@@ -11,6 +11,7 @@ from typing import Any, TextIO
 
 import click
 
+from ..csvsafe import spreadsheet_safe
 from ..errors import PreflightError
 from ..filemodes import open_private
 from ._common import (
@@ -22,6 +23,7 @@ from ._common import (
     print_json,
     print_table,
     progress_bar,
+    raw_option,
 )
 
 
@@ -207,9 +209,12 @@ def status(app: AppContext, campaign: str | None, as_json: bool) -> None:
 @click.option(
     "-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write to FILE."
 )
+@raw_option
 @pass_app
-def report(app: AppContext, campaign: str, as_csv: bool, output: Path | None) -> None:
+def report(app: AppContext, campaign: str, as_csv: bool, output: Path | None, raw: bool) -> None:
     """Write one CSV row per recipient of CAMPAIGN (status, error, Message-ID, dates).
+
+    Cells starting with = + - @ get a leading ' so a spreadsheet never runs them (--raw: as is).
 
     Example: commskit report 2026-11-infolettre --csv -o envoi.csv
     """
@@ -222,7 +227,7 @@ def report(app: AppContext, campaign: str, as_csv: bool, output: Path | None) ->
         writer.writeheader()
         n = 0
         for row in rows:
-            writer.writerow(row)
+            writer.writerow(row if raw else {k: spreadsheet_safe(v) for k, v in row.items()})
             n += 1
         return n
 

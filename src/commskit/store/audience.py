@@ -11,6 +11,7 @@ reason.
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -18,6 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 from ..audience.contacts import Contact, fold
 from ..audience.segments import FOLD_SQL, FOLDED_FIELDS
+from ..errors import SegmentError
+from .db import utcnow
 
 if TYPE_CHECKING:
     from .db import Store
@@ -198,7 +201,7 @@ class AudienceRepo:
             sql += " LIMIT ?"
             args.append(limit)
         # fetch in pages so a caller may write to the store between two contacts
-        cursor = self.conn.execute(sql, args)
+        cursor = _segment_query(self.conn, sql, args)
         while True:
             rows = cursor.fetchmany(1000)
             if not rows:
@@ -216,7 +219,7 @@ class AudienceRepo:
     ) -> int:
         clause, args = self._where(where, params, include_suppressed, list_name)
         sql = f"SELECT COUNT(*) FROM contacts c WHERE {clause}"  # noqa: S608 (compiled, bound)
-        row = self.conn.execute(sql, args).fetchone()
+        row = _segment_query(self.conn, sql, args).fetchone()
         return int(row[0])
 
     def total(self) -> int:
@@ -324,6 +327,73 @@ class AudienceRepo:
             )
         return cursor.rowcount > 0
 
+    def list_names(self) -> set[str]:
+        """Return the list names already used by suppressions and campaigns in the store."""
+        names = {
+            str(row[0])
+            for row in self.conn.execute(
+                "SELECT DISTINCT list_name FROM suppressions WHERE list_name != ''"
+            )
+        }
+        if self._table_exists("campaigns"):
+            columns = {row[1] for row in self.conn.execute('PRAGMA table_info("campaigns")')}
+            if "list_name" in columns:
+                names |= {
+                    str(row[0])
+                    for row in self.conn.execute(
+                        "SELECT DISTINCT list_name FROM campaigns WHERE list_name IS NOT NULL"
+                    )
+                }
+        return names
+
+    def remove_suppressions(self, email_hash: str) -> int:
+        """Delete every (non-erasure) suppression entry of an address, for every list."""
+        return self.conn.execute(
+            "DELETE FROM suppressions WHERE email_hash = ? AND reason != 'erased'", (email_hash,)
+        ).rowcount
+
+    def scrub_address(self, email: str) -> int:
+        """Remove an erased address from the other contacts' fields, attributes and tags.
+
+        A column such as "Contact secondaire" or a source naming the person keeps their address
+        in clear in someone else's row: the values holding it go (fields become ``''``). Returns
+        how many contacts changed. Call inside a transaction, after :meth:`erase`.
+        """
+        needle = email.lower()
+        text = " || ' ' || ".join(f"c.{name}" for name in _COLUMNS[2:15])
+        rows = self.conn.execute(
+            f"SELECT {_SELECT} FROM contacts c WHERE instr({LOWER_SQL}({text}), ?) > 0",  # noqa: S608 (fixed names)
+            (needle,),
+        ).fetchall()
+        updates: list[tuple[object, ...]] = []
+        tag_pairs: list[tuple[int, str]] = []
+        for row in rows:
+            contact = _contact(row)
+            fields = [
+                "" if needle in str(getattr(contact, name)).lower() else getattr(contact, name)
+                for name in _UPDATE_FIELDS[:8]
+            ]
+            tags = [t for t in contact.tags if needle not in t]
+            attributes = {k: v for k, v in contact.attributes.items() if needle not in v.lower()}
+            basis = [
+                "" if needle in str(getattr(contact, name)).lower() else getattr(contact, name)
+                for name in ("basis", "basis_source", "basis_date")
+            ]
+            updates.append(
+                (
+                    *fields,
+                    json.dumps(tags, ensure_ascii=False),
+                    json.dumps(attributes, ensure_ascii=False, sort_keys=True),
+                    *basis,
+                    utcnow(),
+                    contact.id,
+                )
+            )
+            tag_pairs.extend((contact.id, t) for t in tags)
+        self.update_contacts(updates)
+        self.set_tags([row[0] for row in rows], tag_pairs)
+        return len(rows)
+
     def remove_suppression(self, email_hash: str, list_name: str) -> int:
         """Delete a (non-erasure) suppression entry; return how many rows went."""
         return self.conn.execute(
@@ -413,6 +483,24 @@ class AudienceRepo:
             "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)
         ).fetchone()
         return row is not None
+
+
+#: What SQLite says when a statement is past its own limits (parser stack, expression depth,
+#: number of parameters): the segment compiler bounds these, this is the last line of defence.
+_TOO_COMPLEX = ("parser stack overflow", "too large", "too many sql variables", "too many terms")
+
+
+def _segment_query(conn: sqlite3.Connection, sql: str, args: Sequence[object]) -> sqlite3.Cursor:
+    """Run a compiled segment's query; SQLite's size limits become a one-line SegmentError."""
+    try:
+        return conn.execute(sql, args)
+    except sqlite3.OperationalError as exc:
+        if any(text in str(exc).lower() for text in _TOO_COMPLEX):
+            raise SegmentError(
+                f"segment: too complex for SQLite ({exc})",
+                hint="Use fewer nested parentheses, not's or named segments, or in (…) lists",
+            ) from None
+        raise
 
 
 def _ident(name: str) -> str:
