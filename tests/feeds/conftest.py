@@ -31,6 +31,7 @@ class Route:
     delay: float = 0.0  # seconds before answering (a stall when long)
     stream_bytes: int = 0  # send this many bytes, chunked, with no Content-Length
     content_type: str = "application/rss+xml; charset=utf-8"
+    sent: int = 0  # bytes of the streamed body actually written (the client may hang up)
 
 
 class FeedServer:
@@ -40,6 +41,10 @@ class FeedServer:
         self.routes: dict[str, Route] = {}
         self.requests: list[tuple[str, dict[str, str]]] = []
         self.stopping = threading.Event()
+        # requests being answered at once, and the most seen: concurrency without a clock
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self._lock = threading.Lock()
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -49,6 +54,16 @@ class FeedServer:
                 return
 
             def do_GET(self) -> None:
+                with server._lock:
+                    server.in_flight += 1
+                    server.max_in_flight = max(server.max_in_flight, server.in_flight)
+                try:
+                    self._answer()
+                finally:
+                    with server._lock:
+                        server.in_flight -= 1
+
+            def _answer(self) -> None:
                 server.requests.append((self.path, {k.lower(): v for k, v in self.headers.items()}))
                 route = server.routes.get(self.path)
                 if route is None:
@@ -89,6 +104,7 @@ class FeedServer:
                     while sent < route.stream_bytes and not server.stopping.is_set():
                         self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
                         sent += len(chunk)
+                        route.sent = sent
                     self.wfile.write(b"0\r\n\r\n")
                 except (BrokenPipeError, ConnectionResetError):
                     pass  # the client gave up at its cap: that is the point

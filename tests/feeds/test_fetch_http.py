@@ -65,7 +65,8 @@ def test_stalled_feed_times_out_without_holding_back_the_others(feed_server, mak
     started = time.monotonic()
     report = ws.fetch()
     elapsed = time.monotonic() - started
-    assert elapsed < 4, f"fetch took {elapsed:.1f}s: the stalled feed held the others back"
+    # tied to the settings, not to the machine: the 1 s timeout cut the 60 s stall (30x margin)
+    assert elapsed < 30, f"fetch took {elapsed:.1f}s: the 1 s timeout did not cut the stall"
     stalled = _one(report, "stalled")
     assert stalled.status == "error"
     assert "timed out" in (stalled.error or "")
@@ -81,9 +82,10 @@ def test_huge_streamed_body_is_refused_at_the_cap(feed_server, make_ws, rss) -> 
     big = feed_server.add("/big.xml", stream_bytes=50 * 1024 * 1024)
     ok = feed_server.add("/ok.xml", body=rss("ok", ITEMS))
     ws = make_ws([{"name": "big", "url": big}, {"name": "ok", "url": ok}], max_bytes=1_000_000)
-    started = time.monotonic()
     report = ws.fetch()
-    assert time.monotonic() - started < 10
+    # the client hung up at the cap: the server could not write the 50 MiB (socket buffers
+    # take a few MiB at most)
+    assert feed_server.routes["/big.xml"].sent < 25 * 1024 * 1024
     result = _one(report, "big")
     assert result.status == "error"
     assert "cap" in (result.error or "")
@@ -200,11 +202,10 @@ def test_feeds_are_fetched_concurrently(feed_server, make_ws, rss) -> None:
         url = feed_server.add(f"/slow{i}.xml", body=rss(f"s{i}", items), delay=0.5)
         feeds.append({"name": f"s{i}", "url": url})
     ws = make_ws(feeds, concurrency=16)
-    started = time.monotonic()
     report = ws.fetch()
-    elapsed = time.monotonic() - started
     assert report.new_items == 32
-    assert elapsed < 4, f"16 feeds × 0.5 s took {elapsed:.1f}s: not concurrent"
+    # each request is held 0.5 s: a sequential fetcher never has two at the server at once
+    assert feed_server.max_in_flight >= 4, feed_server.max_in_flight
 
 
 def test_not_a_feed_is_a_per_feed_error(feed_server, make_ws) -> None:

@@ -5,13 +5,12 @@ from __future__ import annotations
 import html as html_module
 import json
 import re
-import time
 
 import pytest
 from markdown_it import MarkdownIt
 
 from commskit.feeds import render_digest
-from commskit.feeds.parse import parse_feed
+from commskit.feeds.parse import cap_fields, parse_feed
 
 FORBIDDEN = ("<script", "onclick", "onerror", "onmouseover", "javascript:", "<iframe", "<style")
 
@@ -76,10 +75,12 @@ def test_long_author_field_does_not_stall_the_parse() -> None:
         f"<dc:creator xmlns:dc='http://purl.org/dc/elements/1.1/'>{author}</dc:creator></item>"
         "</channel></rss>"
     ).encode()
-    started = time.perf_counter()
+    # the work is bounded, not timed: feedparser's quadratic author regex (feedparser#562) only
+    # ever sees the capped text
+    capped = cap_fields(body, 4096)
+    assert len(capped) < len(body) - 2 * 40_000
+    assert "A" * 4097 not in capped.decode()
     parsed = parse_feed(body, feed_url="u", feed_name="n", base_url="https://example.org/")
-    elapsed = time.perf_counter() - started
-    assert elapsed < 1.0, elapsed
     assert [i.title for i in parsed.items] == ["Long author", "Second"]
     assert all(len(a) <= 200 for i in parsed.items for a in i.authors)
 
@@ -92,7 +93,7 @@ def test_long_atom_author_name_in_cdata_is_capped() -> None:
         f"<author><name><![CDATA[{name}]]></name></author>"
         "<updated>2026-11-01T00:00:00Z</updated></entry></feed>"
     ).encode()
-    started = time.perf_counter()
+    assert "B" * 4097 not in cap_fields(body, 4096).decode()
     parsed = parse_feed(body, feed_url="u", feed_name="n", base_url="https://example.org/")
-    assert time.perf_counter() - started < 1.0
     assert parsed.items[0].title == "E"
+    assert len(parsed.items[0].authors[0]) <= 200
