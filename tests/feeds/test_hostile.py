@@ -10,7 +10,7 @@ import pytest
 from markdown_it import MarkdownIt
 
 from commskit.feeds import render_digest
-from commskit.feeds.parse import cap_fields, parse_feed
+from commskit.feeds.parse import EntityRefused, cap_fields, guard_entities, parse_feed
 
 FORBIDDEN = ("<script", "onclick", "onerror", "onmouseover", "javascript:", "<iframe", "<style")
 
@@ -97,3 +97,41 @@ def test_long_atom_author_name_in_cdata_is_capped() -> None:
     parsed = parse_feed(body, feed_url="u", feed_name="n", base_url="https://example.org/")
     assert parsed.items[0].title == "E"
     assert len(parsed.items[0].authors[0]) <= 200
+
+
+def _doctype_feed(subset: str, title: str) -> bytes:
+    return (
+        f'<?xml version="1.0"?>\n<!DOCTYPE rss [\n{subset}\n]>\n<rss version="2.0"><channel>'
+        f"<title>t</title><item><title>{title}</title><guid>1</guid></item></channel></rss>"
+    ).encode()
+
+
+def test_quadratic_entity_is_refused_before_parsing() -> None:
+    # one 100 KB entity referenced 50,000 times: 5 GB through feedparser's lenient parser
+    body = _doctype_feed(f'<!ENTITY big "{"x" * 100_000}">', "&big;" * 50_000)
+    with pytest.raises(EntityRefused, match="expand to 5,000,000,000 characters"):
+        guard_entities(body)
+    parsed = parse_feed(body, feed_url="u", feed_name="n", base_url="https://example.org/")
+    assert parsed.items == []
+    assert parsed.error is not None
+    assert parsed.error.startswith("refused: ")
+
+
+def test_entities_hidden_in_parameter_entities_or_comments_are_dropped() -> None:
+    subset = (
+        "<!-- ]> <b> -->\n"
+        f"<!ENTITY % hidden \"<!ENTITY big '{'x' * 1000}'>\">\n%hidden;\n"
+        '<!ENTITY ext SYSTEM "file:///etc/passwd">'
+    )
+    guarded = guard_entities(_doctype_feed(subset, "&big;&ext;"))
+    assert b"ENTITY" not in guarded
+    assert b"/etc/passwd" not in guarded
+    parsed = parse_feed(guarded, feed_url="u", feed_name="n", base_url="https://example.org/")
+    assert all("x" * 1000 not in i.title and "root:" not in i.title for i in parsed.items)
+
+
+def test_small_entities_of_real_feeds_still_work() -> None:
+    body = _doctype_feed('<!ENTITY nbsp "&#160;">\n<!ENTITY org "Cerema">', "Etude&nbsp;&org;")
+    parsed = parse_feed(body, feed_url="u", feed_name="n", base_url="https://example.org/")
+    assert parsed.error is None
+    assert [i.title for i in parsed.items] == ["Etude Cerema"]

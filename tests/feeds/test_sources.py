@@ -238,8 +238,6 @@ def test_opml_entity_bombs_and_external_entities_are_refused(tmp_path: Path) -> 
 
 
 def test_feed_entity_bomb_does_not_blow_up() -> None:
-    import time
-
     from commskit.feeds.parse import parse_feed
 
     body = (
@@ -247,7 +245,8 @@ def test_feed_entity_bomb_does_not_blow_up() -> None:
         '<rss version="2.0"><channel><title>t</title><item><title>&lol9;</title>'
         "<guid>1</guid></item></channel></rss>"
     ).encode()
-    started = time.perf_counter()
+    # bounded, not timed: the nested declarations are refused before feedparser sees them
     parsed = parse_feed(body, feed_url="u", feed_name="n", base_url="https://e.org/")
-    assert time.perf_counter() - started < 2
-    assert all(len(i.title) <= 300 for i in parsed.items)
+    assert parsed.items == []
+    assert parsed.error is not None
+    assert "refers to other entities" in parsed.error
