@@ -23,7 +23,7 @@ from urllib.parse import urljoin
 
 import feedparser
 
-from .text import collapse, fold, plain_text, sanitise_html, truncate
+from .text import collapse, fold, plain_text, sanitise_html, strip_controls, truncate
 from .urls import canonical_url, clean_link
 
 #: Elements whose text is short by nature; longer values are cut before feedparser sees them.
@@ -364,8 +364,8 @@ def parse_feed(
         resolve_relative_uris=False,
     )
     result = ParsedFeed(
-        title=plain_text(str(parsed.feed.get("title", "")))[:300],
-        site_url=clean_link(str(parsed.feed.get("link", ""))),
+        title=plain_text(strip_controls(str(parsed.feed.get("title", ""))))[:300],
+        site_url=clean_link(strip_controls(str(parsed.feed.get("link", "")))),
     )
     entries = parsed.get("entries") or []
     exc = parsed.get("bozo_exception")
@@ -432,8 +432,8 @@ def _parse_json_feed(
     if not isinstance(data, dict) or "jsonfeed.org" not in str(data.get("version", "")):
         return ParsedFeed(error="not a feed: JSON without a jsonfeed.org version")
     result = ParsedFeed(
-        title=plain_text(str(data.get("title", "")))[:300],
-        site_url=clean_link(str(data.get("home_page_url", ""))),
+        title=plain_text(strip_controls(str(data.get("title", ""))))[:300],
+        site_url=clean_link(strip_controls(str(data.get("home_page_url", "")))),
     )
     feed_authors = data.get("authors") or ([data["author"]] if data.get("author") else [])
     raw_items = data.get("items")
@@ -484,6 +484,20 @@ def _parse_json_feed(
     return result
 
 
+def _without_controls(value: Any) -> Any:
+    """Return a feedparser value (str, list, dict) with control characters stripped from text."""
+    if isinstance(value, str):
+        return strip_controls(value)
+    if isinstance(value, Mapping):
+        return {k: _without_controls(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_without_controls(v) for v in value]
+    return value
+
+
+_TEXT_KEYS = ("title", "link", "id", "guid", "summary", "content", "author", "authors", "tags")
+
+
 def _normalise(
     entry: Mapping[str, Any],
     *,
@@ -493,6 +507,8 @@ def _normalise(
     now: datetime,
     max_field_chars: int,
 ) -> FeedItem | None:
+    # at the door: no control character reaches the store (one broke every newsletter)
+    entry = {**entry, **{k: _without_controls(entry[k]) for k in _TEXT_KEYS if k in entry}}
     raw_link = str(entry.get("link") or "")
     link = clean_link(raw_link)
     canonical = canonical_url(raw_link) if link else None
