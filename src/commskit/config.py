@@ -93,7 +93,8 @@ class FeedSettings:
     parse_timeout: float = 10.0
     max_errors_before_backoff: int = 3
     user_agent: str = ""
-    allow_private_networks: bool = True
+    # loopback, private, link-local and metadata addresses are refused unless this is true
+    allow_private_networks: bool = False
 
 
 @dataclass(frozen=True)

@@ -207,7 +207,9 @@ def make_ws(tmp_path: Path) -> Iterator[WorkspaceFactory]:
     def factory(feeds: list[dict[str, Any]] | None = None, **feed_settings: Any) -> Workspace:
         if feeds is not None:
             _write_list(root / "lists" / "test.toml", feeds)
-        overrides = {"feeds": {"sources": ["lists/*.toml"], **feed_settings}}
+        # the test server is on 127.0.0.1, which the default settings refuse
+        settings = {"sources": ["lists/*.toml"], "allow_private_networks": True, **feed_settings}
+        overrides = {"feeds": settings}
         ws = Workspace.open(root, overrides=overrides)
         opened.append(ws)
         return ws

@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 ITEMS: list[dict[str, str]] = [
     {
         "title": "Nouvelle ligne de covoiturage à Vitré",
@@ -235,6 +237,125 @@ def test_private_addresses_refused_when_configured(feed_server, make_ws, rss) ->
     assert feed_server.hits("/feed.xml") == []
 
 
+def test_loopback_and_private_addresses_are_refused_by_default(feed_server, tmp_path, rss) -> None:
+    from commskit import Workspace
+
+    url = feed_server.add("/feed.xml", body=rss("A", ITEMS))
+    port = feed_server.httpd.server_address[1]
+    root = tmp_path / "default"
+    Workspace.init(root).close()
+    # only local forms here, so that even a regression sends nothing off this machine; the other
+    # ranges are covered by test_public_address_classes
+    feeds = [
+        ("loopback", url),
+        ("localhost", f"http://localhost:{port}/feed.xml"),
+        ("mapped", f"http://[::ffff:127.0.0.1]:{port}/feed.xml"),
+        ("zero", f"http://0.0.0.0:{port}/feed.xml"),
+    ]
+    (root / "feeds" / "veille.toml").write_text(
+        "".join(f'[[feed]]\nname = "{n}"\nurl = "{u}"\n\n' for n, u in feeds), encoding="utf-8"
+    )
+    with Workspace.open(root) as ws:  # the settings as shipped: nothing overridden
+        assert ws.settings.feeds.allow_private_networks is False
+        report = ws.fetch()
+    for name, _ in feeds:
+        result = _one(report, name)
+        assert result.status == "error", result.to_dict()
+        assert "non-public address" in (result.error or ""), result.to_dict()
+        assert "allow_private_networks" in (result.error or "")
+    assert feed_server.requests == []  # refused before any connection
+
+
+def test_a_redirect_to_a_refused_address_is_refused(feed_server, rss) -> None:
+    import asyncio
+    import ipaddress
+
+    import httpx
+
+    from commskit.feeds.public_only import PublicOnlyTransport
+
+    port = feed_server.httpd.server_address[1]
+    target = f"http://127.0.0.2:{port}/inside.xml"
+    feed_server.add("/inside.xml", body=rss("A", ITEMS))
+    feed_server.add("/jump.xml", status=302, headers={"Location": target})
+
+    async def fetch() -> httpx.Response:
+        # 127.0.0.1 stands for a public server here; 127.0.0.2 for the private network
+        transport = PublicOnlyTransport(
+            httpx.AsyncHTTPTransport(), allowed=lambda a: a == ipaddress.ip_address("127.0.0.1")
+        )
+        async with httpx.AsyncClient(transport=transport, follow_redirects=True) as client:
+            return await client.get(feed_server.url("/jump.xml"))
+
+    with pytest.raises(httpx.ConnectError, match=r"non-public address 127\.0\.0\.2"):
+        asyncio.run(fetch())
+    assert len(feed_server.hits("/jump.xml")) == 1
+    assert feed_server.hits("/inside.xml") == []
+
+
+def test_the_request_goes_to_the_address_that_was_checked(feed_server, rss) -> None:
+    """No DNS-rebinding gap: the name is resolved once, and that address is connected to."""
+    import asyncio
+
+    import httpx
+
+    from commskit.feeds.public_only import PublicOnlyTransport
+
+    feed_server.add("/feed.xml", body=rss("A", ITEMS))
+    port = feed_server.httpd.server_address[1]
+    answers: list[str] = []
+
+    async def resolver(host: str, port: int) -> list[str]:
+        answers.append(host)
+        return ["127.0.0.1"]  # "feeds.invalid" resolves nowhere else: only this can connect
+
+    async def fetch() -> httpx.Response:
+        transport = PublicOnlyTransport(
+            httpx.AsyncHTTPTransport(), resolver=resolver, allowed=lambda a: True
+        )
+        async with httpx.AsyncClient(transport=transport) as client:
+            return await client.get(f"http://feeds.invalid:{port}/feed.xml")
+
+    response = asyncio.run(fetch())
+    assert response.status_code == 200
+    assert str(response.url) == f"http://feeds.invalid:{port}/feed.xml"
+    assert answers == ["feeds.invalid"]
+    assert feed_server.hits("/feed.xml")[0]["host"] == f"feeds.invalid:{port}"
+
+
+@pytest.mark.parametrize(
+    ("address", "public"),
+    [
+        ("93.184.215.14", True),
+        ("2606:2800:21f:cb07:6820:80da:af6b:8b2c", True),
+        ("127.0.0.1", False),
+        ("10.0.0.1", False),
+        ("172.16.5.4", False),
+        ("172.31.255.255", False),
+        ("192.168.1.1", False),
+        ("169.254.169.254", False),
+        ("100.100.100.200", False),
+        ("0.0.0.0", False),  # noqa: S104 (an address to classify, not to bind)
+        ("0.1.2.3", False),
+        ("224.0.0.1", False),
+        ("::1", False),
+        ("fc00::1", False),
+        ("fd00:ec2::254", False),
+        ("fe80::1", False),
+        ("::ffff:10.0.0.1", False),
+        ("::ffff:127.0.0.1", False),
+        ("64:ff9b::a00:1", False),
+        ("2002:a00:1::", False),
+    ],
+)
+def test_public_address_classes(address: str, public: bool) -> None:
+    import ipaddress
+
+    from commskit.feeds.public_only import is_public
+
+    assert is_public(ipaddress.ip_address(address)) is public
+
+
 def test_fetch_table_says_when_a_feed_moved(feed_server, make_ws, rss) -> None:
     from click.testing import CliRunner
 
@@ -244,7 +365,12 @@ def test_fetch_table_says_when_a_feed_moved(feed_server, make_ws, rss) -> None:
     old = feed_server.add("/was-here.xml", status=308, headers={"Location": new})
     ws = make_ws([{"name": "A", "url": old}])
     result = CliRunner().invoke(
-        main, ["-C", str(ws.root), "fetch"], env={"COMMSKIT_FEEDS_SOURCES": "lists/*.toml"}
+        main,
+        ["-C", str(ws.root), "fetch"],
+        env={
+            "COMMSKIT_FEEDS_SOURCES": "lists/*.toml",
+            "COMMSKIT_FEEDS_ALLOW_PRIVATE_NETWORKS": "1",
+        },
     )
     assert result.exit_code == 0, result.output
     flat = " ".join(result.stdout.split())

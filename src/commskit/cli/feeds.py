@@ -170,6 +170,11 @@ def feeds_import(app: AppContext, opml: Path, to: str | None, as_json: bool) -> 
     echo(f"Imported {len(report.added)} feed(s) into {report.target}")
     if report.already_listed:
         echo(f"{len(report.already_listed)} already listed, left as they were")
+    if report.refused:
+        echo(
+            f"Refused {len(report.refused)} feed(s) reading a file outside the workspace "
+            f"(e.g. {report.refused[0]}): move the file into the workspace to use it"
+        )
     if report.new_topics:
         names = ", ".join(i for i, _ in report.new_topics)
         echo(f"New topics (no keywords yet, edit the topic rules): {names}")

@@ -18,6 +18,7 @@ import asyncio
 import ipaddress
 import socket
 import time
+import urllib.request
 import zlib
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -37,6 +38,7 @@ from ..store.db import Store
 from .dedupe import DuplicateIndex
 from .parse import FeedItem, ParsedFeed
 from .parse_pool import ParseFailed, ParsePool
+from .public_only import PublicOnlyTransport, RefusedAddress, is_public, refusal, resolve
 from .sources import FeedSource
 
 PROJECT_URL = "https://pypi.org/project/commskit/"
@@ -184,21 +186,22 @@ def _file_path(url: str) -> Path:
 
 
 async def _check_public(request: httpx.Request) -> None:
-    """Refuse requests to loopback/private addresses (also after redirects) when so configured."""
+    """Refuse a host resolving to a non-public address, before the request (proxy mode only:
+    through a proxy the proxy connects, so the address cannot be pinned from here)."""
     host = request.url.host
-    loop = asyncio.get_running_loop()
     try:
-        infos = await loop.getaddrinfo(host, request.url.port or 443, type=socket.SOCK_STREAM)
+        addresses = await resolve(host, request.url.port or 443)
     except socket.gaierror:
-        return  # httpx reports the resolution failure itself
-    for info in infos:
-        address = ipaddress.ip_address(info[4][0])
-        if not address.is_global:
-            raise httpx.RequestError(
-                f"refused: {host} resolves to the non-public address {address} "
-                "(set allow_private_networks = true in the feeds settings to allow it)",
-                request=request,
-            )
+        return  # httpx (or the proxy) reports the resolution failure itself
+    for address in addresses:
+        if not is_public(ipaddress.ip_address(address.split("%", 1)[0])):
+            raise RefusedAddress(refusal(host, address), request=request)
+
+
+def _env_proxies() -> bool:
+    """Return whether http(s)/all proxies are set in the environment (httpx would use them)."""
+    proxies = urllib.request.getproxies()
+    return any(proxies.get(k) for k in ("http", "https", "all"))
 
 
 class Fetcher:
@@ -216,8 +219,12 @@ class Fetcher:
             max_keepalive_connections=self.settings.concurrency,
         )
         hooks: dict[str, list[Callable[..., Any]]] = {}
+        transport: httpx.AsyncBaseTransport | None = None
         if not self.settings.allow_private_networks:
-            hooks["request"] = [_check_public]
+            if _env_proxies():
+                hooks["request"] = [_check_public]
+            else:
+                transport = PublicOnlyTransport(httpx.AsyncHTTPTransport(limits=limits))
         semaphore = asyncio.Semaphore(max(1, self.settings.concurrency))
         async with httpx.AsyncClient(
             timeout=httpx.Timeout(self.settings.timeout),
@@ -230,6 +237,7 @@ class Fetcher:
                 "Accept-Encoding": _ACCEPT_ENCODING,
             },
             event_hooks=hooks,
+            transport=transport,
         ) as client:
 
             async def one(feed: FeedSource) -> _Download:
@@ -502,6 +510,8 @@ def _too_big(limit: int) -> str:
 
 def _describe(exc: httpx.HTTPError) -> str:
     text = str(exc) or type(exc).__name__
+    if isinstance(exc, RefusedAddress):
+        return text[:300]
     if isinstance(exc, httpx.ConnectError):
         return f"cannot connect: {text}"[:300]
     if isinstance(exc, httpx.TimeoutException):
