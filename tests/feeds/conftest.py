@@ -34,6 +34,8 @@ class Route:
     stream_bytes: int = 0  # send this many bytes, chunked, with no Content-Length
     content_type: str = "application/rss+xml; charset=utf-8"
     sent: int = 0  # bytes of the streamed body actually written (the client may hang up)
+    cut_at: int = 0  # write only this many bytes of ``body``, then close the connection
+    chunked: bool = False  # with cut_at: chunked transfer, dropped before the last chunk
 
 
 class FeedServer:
@@ -83,6 +85,9 @@ class FeedServer:
                 if route.stream_bytes:
                     self._stream(route, headers)
                     return
+                if route.cut_at:
+                    self._cut(route, headers)
+                    return
                 self._send(route.status, route.body, headers)
 
             def _send(self, status: int, body: bytes, headers: dict[str, str]) -> None:
@@ -95,6 +100,23 @@ class FeedServer:
                     # the client may refuse the body (over its cap): that is the point
                     with contextlib.suppress(BrokenPipeError, ConnectionResetError):
                         self.wfile.write(body)
+
+            def _cut(self, route: Route, headers: dict[str, str]) -> None:
+                """Announce the whole body, send part of it, hang up (a dropped connection)."""
+                self.send_response(route.status)
+                for key, value in headers.items():
+                    self.send_header(key, value)
+                part = route.body[: route.cut_at]
+                if route.chunked:
+                    self.send_header("Transfer-Encoding", "chunked")
+                    self.end_headers()
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(part), part))
+                else:
+                    self.send_header("Content-Length", str(len(route.body)))
+                    self.end_headers()
+                    self.wfile.write(part)
+                self.wfile.flush()
+                self.close_connection = True
 
             def _stream(self, route: Route, headers: dict[str, str]) -> None:
                 self.send_response(route.status)

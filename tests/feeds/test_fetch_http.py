@@ -391,3 +391,58 @@ def test_malformed_urls_are_per_feed_errors(feed_server, make_ws, rss) -> None:
     assert _one(report, "bad host").status == "error"
     assert _one(report, "bad port").status == "error"
     assert _one(report, "ok").new_items == 2
+
+
+def _many(n: int) -> list[dict[str, str]]:
+    return [
+        {
+            "title": f"Article {i} sur le covoiturage",
+            "link": f"https://example.org/{i}",
+            "guid": f"g{i}",
+        }
+        for i in range(n)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("name", "route"),
+    [
+        ("cut mid-XML", {"cut_at": 0}),
+        ("shorter than its Content-Length", {"cut_at": -1}),
+        ("chunked, dropped", {"cut_at": -1, "chunked": True}),
+    ],
+)
+def test_a_truncated_feed_is_an_error(feed_server, make_ws, rss, name, route) -> None:
+    body = rss("T", _many(20))
+    if route["cut_at"] == 0:
+        # served whole, with a right Content-Length, but the publisher's file is cut short
+        url = feed_server.add("/t.xml", body=body[: len(body) * 2 // 3])
+    else:
+        url = feed_server.add("/t.xml", body=body, **{**route, "cut_at": len(body) * 2 // 3})
+    ws = make_ws([{"name": "T", "url": url}])
+    result = _one(ws.fetch(), "T")
+    assert result.status == "error", result.to_dict()
+    assert result.error
+    assert "\n" not in result.error
+    assert ws.store.feeds.count_items() == 0  # nothing half-read is stored
+    assert ws.store.feeds.feed_states()[url]["etag"] is None
+
+
+def test_fetch_exits_1_when_every_feed_failed(feed_server, make_ws, rss) -> None:
+    from click.testing import CliRunner
+
+    from commskit.cli import main
+
+    env = {"COMMSKIT_FEEDS_SOURCES": "lists/*.toml", "COMMSKIT_FEEDS_ALLOW_PRIVATE_NETWORKS": "1"}
+    broken = feed_server.add("/broken.xml", status=500, body=b"oops")
+    missing = feed_server.url("/missing.xml")
+    ws = make_ws([{"name": "broken", "url": broken}, {"name": "missing", "url": missing}])
+    failed = CliRunner().invoke(main, ["-C", str(ws.root), "fetch"], env=env)
+    assert failed.exit_code == 1, failed.output
+    assert "every feed failed" in failed.output
+    as_json = CliRunner().invoke(main, ["-C", str(ws.root), "fetch", "--force", "--json"], env=env)
+    assert as_json.exit_code == 1
+    ok = feed_server.add("/ok.xml", body=rss("ok", ITEMS))
+    make_ws([{"name": "broken", "url": broken}, {"name": "ok", "url": ok}])
+    some = CliRunner().invoke(main, ["-C", str(ws.root), "fetch", "--force"], env=env)
+    assert some.exit_code == 0, some.output  # what did arrive is worth a digest

@@ -378,6 +378,12 @@ def parse_feed(
             result.error = "not an RSS or Atom feed (no feed structure found)"
         return result
     if parsed.get("bozo") and not isinstance(exc, _HARMLESS):
+        if _cut_short(body):
+            result.error = (
+                f"the feed is cut short ({len(body):,} bytes, no closing </rss>, </feed> or "
+                "</rdf:RDF>): a truncated file or download; nothing stored, retried next time"
+            )
+            return result
         result.warning = f"feed is not well-formed, parsed leniently: {collapse(str(exc))[:150]}"
     seen: set[str] = set()
     skipped = 0
@@ -401,6 +407,21 @@ def parse_feed(
         note = f"{skipped} entr{'y' if skipped == 1 else 'ies'} without title or link skipped"
         result.warning = f"{result.warning}; {note}" if result.warning else note
     return result
+
+
+_ROOT_CLOSE = re.compile(rb"</(?:[\w.-]+:)?(?:rss|feed|rdf)\s*>", re.IGNORECASE)
+
+
+def _cut_short(body: bytes) -> bool:
+    """Return whether a not-well-formed feed lacks its root's closing tag near its end (the
+    sign of a truncated file: a feed only malformed inside still ends with it)."""
+    tail = body[-65536:]
+    for start, codec in _WIDE_STARTS:
+        if body[:4].startswith(start):
+            width = 4 if "32" in codec else (2 if "16" in codec else 1)
+            tail = body[-(65536 - 65536 % width) :].decode(codec, errors="ignore").encode()
+            break
+    return _ROOT_CLOSE.search(tail) is None
 
 
 def _json_date(value: Any) -> time.struct_time | None:
