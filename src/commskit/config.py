@@ -15,10 +15,11 @@ see :mod:`commskit.keyfile`.
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -216,6 +217,14 @@ def _coerce(value: Any, target: Any, *, where: str) -> Any:
             return value
         raise ConfigError(f"{where} must be a string, not {value!r}")
     if target == "list[str]":
+        if isinstance(value, str) and value.strip().startswith("["):
+            # an environment variable holding a JSON list, e.g. '["a@example.org"]'
+            try:
+                value = json.loads(value)
+            except ValueError:
+                raise ConfigError(
+                    f"{where} looks like a JSON list but is not valid JSON: {value!r}",
+                ) from None
         if isinstance(value, str):
             return [v.strip() for v in value.split(",") if v.strip()]
         if isinstance(value, list) and all(isinstance(v, str) for v in value):
@@ -234,6 +243,38 @@ _POSITIVE = {
     ("feeds", "max_bytes"),
     ("feeds", "max_field_chars"),
     ("digest", "max_per_topic"),
+}
+
+
+def _check_since(value: Any, where: str) -> None:
+    # the grammar belongs to the digest; imported here, when settings are read, not at import
+    from .errors import DigestError
+    from .feeds.digest import check_since
+
+    try:
+        check_since(value, what=where)
+    except DigestError as exc:
+        raise ConfigError(f"{exc.message}. {exc.hint}" if exc.hint else exc.message) from None
+
+
+# a plain address: one @, no spaces, brackets, quotes or separators (a list read as one value)
+_PLAIN_ADDRESS = re.compile(r"[^@\s\[\]\"'<>,;]+@[^@\s\[\]\"'<>,;]+")
+
+
+def _check_addresses(value: Any, where: str) -> None:
+    for address in value:
+        if not _PLAIN_ADDRESS.fullmatch(address):
+            raise ConfigError(
+                f"{where}: {address!r} is not an email address; give a list "
+                '(["a@example.org", "b@example.org"], also as JSON in an environment variable) '
+                "or comma-separated addresses"
+            )
+
+
+#: settings whose value must also satisfy a check of its own (raising ConfigError)
+_VALUE_CHECKS: dict[tuple[str, str], Callable[[Any, str], None]] = {
+    ("digest", "since"): _check_since,
+    ("digest", "recipients"): _check_addresses,
 }
 
 
@@ -263,6 +304,9 @@ def _build_section(
             kwargs[fname] = _coerce(value, fields[fname].type, where=f"[{name}] {key}")
             if (name, fname) in _POSITIVE and kwargs[fname] <= 0:
                 raise ConfigError(f"[{name}] {key} must be greater than 0, not {value!r}")
+            check = _VALUE_CHECKS.get((name, fname))
+            if check is not None:
+                check(kwargs[fname], f"[{name}] {key}")
         except ConfigError as exc:
             origin = (origins or {}).get((name, key))
             if origin:  # an environment variable or a flag, not the file
