@@ -121,8 +121,12 @@ class _Worker:
 
 
 def default_workers() -> int:
-    """Return how many parse processes to run: two where there are two cores, else one."""
-    return max(1, min(2, os.cpu_count() or 1))
+    """Return how many parse processes to run: one per core beyond the first, two at most.
+
+    The fetching process itself needs a core (downloads, dedupe, the store): on two cores a
+    second worker only competes with it (measured slower in bench/fetch_bench.py).
+    """
+    return max(1, min(2, (os.cpu_count() or 1) - 1))
 
 
 class ParsePool:
