@@ -144,7 +144,8 @@ def run_commskit(urls: list[str], workdir: Path, concurrency: int | None) -> tup
     (root / "bench").mkdir()
     feeds = [{"name": f"Flux {i}", "url": url} for i, url in enumerate(urls)]
     (root / "bench" / "feeds.toml").write_text(tomli_w.dumps({"feed": feeds}), encoding="utf-8")
-    settings: dict[str, Any] = {"sources": ["bench/*.toml"]}
+    # the bench server is on 127.0.0.1, which the default settings refuse
+    settings: dict[str, Any] = {"sources": ["bench/*.toml"], "allow_private_networks": True}
     if concurrency:
         settings["concurrency"] = concurrency
     import commskit.feeds.veille  # noqa: F401  (import cost is not fetch cost; the peer's is paid too)

@@ -27,6 +27,7 @@ import contextlib
 import csv
 import email
 import email.policy
+import importlib.util
 import os
 import shutil
 import socket
@@ -59,8 +60,17 @@ def ensure_tools() -> None:
             subprocess.run(["apt-get", "install", "-y", "-qq", "postfix"], check=True, env=env)
         else:
             sys.exit("smtp-sink is missing: install Debian's postfix package")
-    if not shutil.which("mailmerge"):
+    if importlib.util.find_spec("mailmerge") is None:
         subprocess.run([sys.executable, "-m", "pip", "install", "-q", "mailmerge"], check=True)
+
+
+def mailmerge_argv() -> list[str]:
+    """Return the command that runs mailmerge with the interpreter it is installed in.
+
+    Not the ``mailmerge`` found on PATH: a venv's scripts are not on PATH unless it is activated,
+    and another one there may belong to another Python.
+    """
+    return [sys.executable, "-m", "mailmerge"]
 
 
 def tool(name: str) -> str:
@@ -175,7 +185,7 @@ def mailmerge_run(folder: Path, sample: bytes, count: int, port: int) -> float:
     start = time.perf_counter()
     subprocess.run(
         [
-            "mailmerge",
+            *mailmerge_argv(),
             "--no-dry-run",
             "--no-limit",
             "--output-format",

@@ -15,6 +15,7 @@ see :mod:`commskit.keyfile`.
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import re
 import tomllib
@@ -95,7 +96,8 @@ class FeedSettings:
     parse_timeout: float = 10.0
     max_errors_before_backoff: int = 3
     user_agent: str = ""
-    allow_private_networks: bool = True
+    # loopback, private, link-local and metadata addresses are refused unless this is true
+    allow_private_networks: bool = False
 
 
 @dataclass(frozen=True)
@@ -233,6 +235,14 @@ def _coerce(value: Any, target: Any, *, where: str) -> Any:
             return value
         raise ConfigError(f"{where} must be a string, not {value!r}")
     if target == "list[str]":
+        if isinstance(value, str) and value.strip().startswith("["):
+            # an environment variable holding a JSON list, e.g. '["a@example.org"]'
+            try:
+                value = json.loads(value)
+            except ValueError:
+                raise ConfigError(
+                    f"{where} looks like a JSON list but is not valid JSON: {value!r}",
+                ) from None
         if isinstance(value, str):
             return [v.strip() for v in value.split(",") if v.strip()]
         if isinstance(value, list) and all(isinstance(v, str) for v in value):
@@ -268,9 +278,38 @@ def _legal_basis(value: str, where: str) -> str:
         ) from None
 
 
+def _check_since(value: Any, where: str) -> Any:
+    # the grammar belongs to the digest; imported here, when settings are read, not at import
+    from .errors import DigestError
+    from .feeds.digest import check_since
+
+    try:
+        check_since(value, what=where)
+    except DigestError as exc:
+        raise ConfigError(f"{exc.message}. {exc.hint}" if exc.hint else exc.message) from None
+    return value
+
+
+# a plain address: one @, no spaces, brackets, quotes or separators (a list read as one value)
+_PLAIN_ADDRESS = re.compile(r"[^@\s\[\]\"'<>,;]+@[^@\s\[\]\"'<>,;]+")
+
+
+def _check_addresses(value: Any, where: str) -> Any:
+    for address in value:
+        if not _PLAIN_ADDRESS.fullmatch(address):
+            raise ConfigError(
+                f"{where}: {address!r} is not an email address; give a list "
+                '(["a@example.org", "b@example.org"], also as JSON in an environment variable) '
+                "or comma-separated addresses"
+            )
+    return value
+
+
 #: settings whose value is checked (and normalised) by a function: (value, where) -> value
 _CHECKS: dict[tuple[str, str], Callable[[Any, str], Any]] = {
     ("contacts", "default_basis"): _legal_basis,
+    ("digest", "since"): _check_since,
+    ("digest", "recipients"): _check_addresses,
 }
 
 

@@ -3,7 +3,9 @@ feed lists point only at it (or at local files), so no test reaches the internet
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -31,6 +33,9 @@ class Route:
     delay: float = 0.0  # seconds before answering (a stall when long)
     stream_bytes: int = 0  # send this many bytes, chunked, with no Content-Length
     content_type: str = "application/rss+xml; charset=utf-8"
+    sent: int = 0  # bytes of the streamed body actually written (the client may hang up)
+    cut_at: int = 0  # write only this many bytes of ``body``, then close the connection
+    chunked: bool = False  # with cut_at: chunked transfer, dropped before the last chunk
 
 
 class FeedServer:
@@ -40,6 +45,10 @@ class FeedServer:
         self.routes: dict[str, Route] = {}
         self.requests: list[tuple[str, dict[str, str]]] = []
         self.stopping = threading.Event()
+        # requests being answered at once, and the most seen: concurrency without a clock
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self._lock = threading.Lock()
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -49,6 +58,16 @@ class FeedServer:
                 return
 
             def do_GET(self) -> None:
+                with server._lock:
+                    server.in_flight += 1
+                    server.max_in_flight = max(server.max_in_flight, server.in_flight)
+                try:
+                    self._answer()
+                finally:
+                    with server._lock:
+                        server.in_flight -= 1
+
+            def _answer(self) -> None:
                 server.requests.append((self.path, {k.lower(): v for k, v in self.headers.items()}))
                 route = server.routes.get(self.path)
                 if route is None:
@@ -66,6 +85,9 @@ class FeedServer:
                 if route.stream_bytes:
                     self._stream(route, headers)
                     return
+                if route.cut_at:
+                    self._cut(route, headers)
+                    return
                 self._send(route.status, route.body, headers)
 
             def _send(self, status: int, body: bytes, headers: dict[str, str]) -> None:
@@ -75,7 +97,26 @@ class FeedServer:
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 if body:
-                    self.wfile.write(body)
+                    # the client may refuse the body (over its cap): that is the point
+                    with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                        self.wfile.write(body)
+
+            def _cut(self, route: Route, headers: dict[str, str]) -> None:
+                """Announce the whole body, send part of it, hang up (a dropped connection)."""
+                self.send_response(route.status)
+                for key, value in headers.items():
+                    self.send_header(key, value)
+                part = route.body[: route.cut_at]
+                if route.chunked:
+                    self.send_header("Transfer-Encoding", "chunked")
+                    self.end_headers()
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(part), part))
+                else:
+                    self.send_header("Content-Length", str(len(route.body)))
+                    self.end_headers()
+                    self.wfile.write(part)
+                self.wfile.flush()
+                self.close_connection = True
 
             def _stream(self, route: Route, headers: dict[str, str]) -> None:
                 self.send_response(route.status)
@@ -89,12 +130,17 @@ class FeedServer:
                     while sent < route.stream_bytes and not server.stopping.is_set():
                         self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
                         sent += len(chunk)
+                        route.sent = sent
                     self.wfile.write(b"0\r\n\r\n")
                 except (BrokenPipeError, ConnectionResetError):
                     pass  # the client gave up at its cap: that is the point
 
         class Server(ThreadingHTTPServer):
             request_queue_size = 256  # the default 5 drops concurrent connects (SYN retries)
+
+            def handle_error(self, request: Any, client_address: Any) -> None:
+                if not isinstance(sys.exc_info()[1], ConnectionError):
+                    super().handle_error(request, client_address)  # a client hanging up is not
 
         self.httpd = Server(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
@@ -183,7 +229,9 @@ def make_ws(tmp_path: Path) -> Iterator[WorkspaceFactory]:
     def factory(feeds: list[dict[str, Any]] | None = None, **feed_settings: Any) -> Workspace:
         if feeds is not None:
             _write_list(root / "lists" / "test.toml", feeds)
-        overrides = {"feeds": {"sources": ["lists/*.toml"], **feed_settings}}
+        # the test server is on 127.0.0.1, which the default settings refuse
+        settings = {"sources": ["lists/*.toml"], "allow_private_networks": True, **feed_settings}
+        overrides = {"feeds": settings}
         ws = Workspace.open(root, overrides=overrides)
         opened.append(ws)
         return ws

@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 from commskit.cli import main
 
-ENV = {"COMMSKIT_FEEDS_SOURCES": "lists/*.toml"}
+ENV = {"COMMSKIT_FEEDS_SOURCES": "lists/*.toml", "COMMSKIT_FEEDS_ALLOW_PRIVATE_NETWORKS": "1"}
 
 
 @pytest.fixture

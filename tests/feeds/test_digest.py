@@ -33,7 +33,10 @@ def _cli(ws, *args: str):  # type: ignore[no-untyped-def]
     return runner.invoke(
         main,
         ["-C", str(ws.root), *args],
-        env={"COMMSKIT_FEEDS_SOURCES": "lists/*.toml"},
+        env={
+            "COMMSKIT_FEEDS_SOURCES": "lists/*.toml",
+            "COMMSKIT_FEEDS_ALLOW_PRIVATE_NETWORKS": "1",
+        },
         catch_exceptions=False,
     )
 

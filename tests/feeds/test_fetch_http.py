@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 ITEMS: list[dict[str, str]] = [
     {
         "title": "Nouvelle ligne de covoiturage à Vitré",
@@ -65,7 +67,8 @@ def test_stalled_feed_times_out_without_holding_back_the_others(feed_server, mak
     started = time.monotonic()
     report = ws.fetch()
     elapsed = time.monotonic() - started
-    assert elapsed < 4, f"fetch took {elapsed:.1f}s: the stalled feed held the others back"
+    # tied to the settings, not to the machine: the 1 s timeout cut the 60 s stall (30x margin)
+    assert elapsed < 30, f"fetch took {elapsed:.1f}s: the 1 s timeout did not cut the stall"
     stalled = _one(report, "stalled")
     assert stalled.status == "error"
     assert "timed out" in (stalled.error or "")
@@ -81,9 +84,10 @@ def test_huge_streamed_body_is_refused_at_the_cap(feed_server, make_ws, rss) -> 
     big = feed_server.add("/big.xml", stream_bytes=50 * 1024 * 1024)
     ok = feed_server.add("/ok.xml", body=rss("ok", ITEMS))
     ws = make_ws([{"name": "big", "url": big}, {"name": "ok", "url": ok}], max_bytes=1_000_000)
-    started = time.monotonic()
     report = ws.fetch()
-    assert time.monotonic() - started < 10
+    # the client hung up at the cap: the server could not write the 50 MiB (socket buffers
+    # take a few MiB at most)
+    assert feed_server.routes["/big.xml"].sent < 25 * 1024 * 1024
     result = _one(report, "big")
     assert result.status == "error"
     assert "cap" in (result.error or "")
@@ -200,11 +204,10 @@ def test_feeds_are_fetched_concurrently(feed_server, make_ws, rss) -> None:
         url = feed_server.add(f"/slow{i}.xml", body=rss(f"s{i}", items), delay=0.5)
         feeds.append({"name": f"s{i}", "url": url})
     ws = make_ws(feeds, concurrency=16)
-    started = time.monotonic()
     report = ws.fetch()
-    elapsed = time.monotonic() - started
     assert report.new_items == 32
-    assert elapsed < 4, f"16 feeds × 0.5 s took {elapsed:.1f}s: not concurrent"
+    # each request is held 0.5 s: a sequential fetcher never has two at the server at once
+    assert feed_server.max_in_flight >= 4, feed_server.max_in_flight
 
 
 def test_not_a_feed_is_a_per_feed_error(feed_server, make_ws) -> None:
@@ -234,6 +237,125 @@ def test_private_addresses_refused_when_configured(feed_server, make_ws, rss) ->
     assert feed_server.hits("/feed.xml") == []
 
 
+def test_loopback_and_private_addresses_are_refused_by_default(feed_server, tmp_path, rss) -> None:
+    from commskit import Workspace
+
+    url = feed_server.add("/feed.xml", body=rss("A", ITEMS))
+    port = feed_server.httpd.server_address[1]
+    root = tmp_path / "default"
+    Workspace.init(root).close()
+    # only local forms here, so that even a regression sends nothing off this machine; the other
+    # ranges are covered by test_public_address_classes
+    feeds = [
+        ("loopback", url),
+        ("localhost", f"http://localhost:{port}/feed.xml"),
+        ("mapped", f"http://[::ffff:127.0.0.1]:{port}/feed.xml"),
+        ("zero", f"http://0.0.0.0:{port}/feed.xml"),
+    ]
+    (root / "feeds" / "veille.toml").write_text(
+        "".join(f'[[feed]]\nname = "{n}"\nurl = "{u}"\n\n' for n, u in feeds), encoding="utf-8"
+    )
+    with Workspace.open(root) as ws:  # the settings as shipped: nothing overridden
+        assert ws.settings.feeds.allow_private_networks is False
+        report = ws.fetch()
+    for name, _ in feeds:
+        result = _one(report, name)
+        assert result.status == "error", result.to_dict()
+        assert "non-public address" in (result.error or ""), result.to_dict()
+        assert "allow_private_networks" in (result.error or "")
+    assert feed_server.requests == []  # refused before any connection
+
+
+def test_a_redirect_to_a_refused_address_is_refused(feed_server, rss) -> None:
+    import asyncio
+    import ipaddress
+
+    import httpx
+
+    from commskit.feeds.public_only import PublicOnlyTransport
+
+    port = feed_server.httpd.server_address[1]
+    target = f"http://127.0.0.2:{port}/inside.xml"
+    feed_server.add("/inside.xml", body=rss("A", ITEMS))
+    feed_server.add("/jump.xml", status=302, headers={"Location": target})
+
+    async def fetch() -> httpx.Response:
+        # 127.0.0.1 stands for a public server here; 127.0.0.2 for the private network
+        transport = PublicOnlyTransport(
+            httpx.AsyncHTTPTransport(), allowed=lambda a: a == ipaddress.ip_address("127.0.0.1")
+        )
+        async with httpx.AsyncClient(transport=transport, follow_redirects=True) as client:
+            return await client.get(feed_server.url("/jump.xml"))
+
+    with pytest.raises(httpx.ConnectError, match=r"non-public address 127\.0\.0\.2"):
+        asyncio.run(fetch())
+    assert len(feed_server.hits("/jump.xml")) == 1
+    assert feed_server.hits("/inside.xml") == []
+
+
+def test_the_request_goes_to_the_address_that_was_checked(feed_server, rss) -> None:
+    """No DNS-rebinding gap: the name is resolved once, and that address is connected to."""
+    import asyncio
+
+    import httpx
+
+    from commskit.feeds.public_only import PublicOnlyTransport
+
+    feed_server.add("/feed.xml", body=rss("A", ITEMS))
+    port = feed_server.httpd.server_address[1]
+    answers: list[str] = []
+
+    async def resolver(host: str, port: int) -> list[str]:
+        answers.append(host)
+        return ["127.0.0.1"]  # "feeds.invalid" resolves nowhere else: only this can connect
+
+    async def fetch() -> httpx.Response:
+        transport = PublicOnlyTransport(
+            httpx.AsyncHTTPTransport(), resolver=resolver, allowed=lambda a: True
+        )
+        async with httpx.AsyncClient(transport=transport) as client:
+            return await client.get(f"http://feeds.invalid:{port}/feed.xml")
+
+    response = asyncio.run(fetch())
+    assert response.status_code == 200
+    assert str(response.url) == f"http://feeds.invalid:{port}/feed.xml"
+    assert answers == ["feeds.invalid"]
+    assert feed_server.hits("/feed.xml")[0]["host"] == f"feeds.invalid:{port}"
+
+
+@pytest.mark.parametrize(
+    ("address", "public"),
+    [
+        ("93.184.215.14", True),
+        ("2606:2800:21f:cb07:6820:80da:af6b:8b2c", True),
+        ("127.0.0.1", False),
+        ("10.0.0.1", False),
+        ("172.16.5.4", False),
+        ("172.31.255.255", False),
+        ("192.168.1.1", False),
+        ("169.254.169.254", False),
+        ("100.100.100.200", False),
+        ("0.0.0.0", False),  # noqa: S104 (an address to classify, not to bind)
+        ("0.1.2.3", False),
+        ("224.0.0.1", False),
+        ("::1", False),
+        ("fc00::1", False),
+        ("fd00:ec2::254", False),
+        ("fe80::1", False),
+        ("::ffff:10.0.0.1", False),
+        ("::ffff:127.0.0.1", False),
+        ("64:ff9b::a00:1", False),
+        ("2002:a00:1::", False),
+    ],
+)
+def test_public_address_classes(address: str, public: bool) -> None:
+    import ipaddress
+
+    from commskit.feeds.public_only import is_public
+
+    assert is_public(ipaddress.ip_address(address)) is public
+
+
 def test_fetch_table_says_when_a_feed_moved(feed_server, make_ws, rss) -> None:
     from click.testing import CliRunner
 
@@ -243,7 +365,12 @@ def test_fetch_table_says_when_a_feed_moved(feed_server, make_ws, rss) -> None:
     old = feed_server.add("/was-here.xml", status=308, headers={"Location": new})
     ws = make_ws([{"name": "A", "url": old}])
     result = CliRunner().invoke(
-        main, ["-C", str(ws.root), "fetch"], env={"COMMSKIT_FEEDS_SOURCES": "lists/*.toml"}
+        main,
+        ["-C", str(ws.root), "fetch"],
+        env={
+            "COMMSKIT_FEEDS_SOURCES": "lists/*.toml",
+            "COMMSKIT_FEEDS_ALLOW_PRIVATE_NETWORKS": "1",
+        },
     )
     assert result.exit_code == 0, result.output
     flat = " ".join(result.stdout.split())
@@ -264,3 +391,58 @@ def test_malformed_urls_are_per_feed_errors(feed_server, make_ws, rss) -> None:
     assert _one(report, "bad host").status == "error"
     assert _one(report, "bad port").status == "error"
     assert _one(report, "ok").new_items == 2
+
+
+def _many(n: int) -> list[dict[str, str]]:
+    return [
+        {
+            "title": f"Article {i} sur le covoiturage",
+            "link": f"https://example.org/{i}",
+            "guid": f"g{i}",
+        }
+        for i in range(n)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("name", "route"),
+    [
+        ("cut mid-XML", {"cut_at": 0}),
+        ("shorter than its Content-Length", {"cut_at": -1}),
+        ("chunked, dropped", {"cut_at": -1, "chunked": True}),
+    ],
+)
+def test_a_truncated_feed_is_an_error(feed_server, make_ws, rss, name, route) -> None:
+    body = rss("T", _many(20))
+    if route["cut_at"] == 0:
+        # served whole, with a right Content-Length, but the publisher's file is cut short
+        url = feed_server.add("/t.xml", body=body[: len(body) * 2 // 3])
+    else:
+        url = feed_server.add("/t.xml", body=body, **{**route, "cut_at": len(body) * 2 // 3})
+    ws = make_ws([{"name": "T", "url": url}])
+    result = _one(ws.fetch(), "T")
+    assert result.status == "error", result.to_dict()
+    assert result.error
+    assert "\n" not in result.error
+    assert ws.store.feeds.count_items() == 0  # nothing half-read is stored
+    assert ws.store.feeds.feed_states()[url]["etag"] is None
+
+
+def test_fetch_exits_1_when_every_feed_failed(feed_server, make_ws, rss) -> None:
+    from click.testing import CliRunner
+
+    from commskit.cli import main
+
+    env = {"COMMSKIT_FEEDS_SOURCES": "lists/*.toml", "COMMSKIT_FEEDS_ALLOW_PRIVATE_NETWORKS": "1"}
+    broken = feed_server.add("/broken.xml", status=500, body=b"oops")
+    missing = feed_server.url("/missing.xml")
+    ws = make_ws([{"name": "broken", "url": broken}, {"name": "missing", "url": missing}])
+    failed = CliRunner().invoke(main, ["-C", str(ws.root), "fetch"], env=env)
+    assert failed.exit_code == 1, failed.output
+    assert "every feed failed" in failed.output
+    as_json = CliRunner().invoke(main, ["-C", str(ws.root), "fetch", "--force", "--json"], env=env)
+    assert as_json.exit_code == 1
+    ok = feed_server.add("/ok.xml", body=rss("ok", ITEMS))
+    make_ws([{"name": "broken", "url": broken}, {"name": "ok", "url": ok}])
+    some = CliRunner().invoke(main, ["-C", str(ws.root), "fetch", "--force"], env=env)
+    assert some.exit_code == 0, some.output  # what did arrive is worth a digest

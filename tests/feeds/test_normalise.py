@@ -45,14 +45,30 @@ SAMPLE_FILES = sorted(
 )
 
 
-@pytest.mark.parametrize("path", SAMPLE_FILES, ids=lambda p: p.name)
-def test_sample_matches_golden(path: Path) -> None:
-    actual = _normalised(path)
-    golden = GOLDEN / f"{path.stem}.json"
-    if os.environ.get("UPDATE_GOLDEN") or not golden.exists():
+def assert_matches_golden(actual: object, golden: Path) -> None:
+    """Compare ``actual`` with a golden file; a missing one fails (never silently written)."""
+    if os.environ.get("UPDATE_GOLDEN"):
         golden.write_text(json.dumps(actual, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    if not golden.exists():
+        pytest.fail(
+            f"golden file {golden.name} is missing: create it with "
+            "UPDATE_GOLDEN=1 pytest tests/feeds/test_normalise.py, then review it",
+            pytrace=False,
+        )
     expected = json.loads(golden.read_text(encoding="utf-8"))
     assert actual == expected
+
+
+@pytest.mark.parametrize("path", SAMPLE_FILES, ids=lambda p: p.name)
+def test_sample_matches_golden(path: Path) -> None:
+    assert_matches_golden(_normalised(path), GOLDEN / f"{path.stem}.json")
+
+
+def test_a_missing_golden_file_fails_and_is_not_written(tmp_path: Path) -> None:
+    missing = tmp_path / "absent.json"
+    with pytest.raises(pytest.fail.Exception, match="UPDATE_GOLDEN=1"):
+        assert_matches_golden({"items": []}, missing)
+    assert not missing.exists()
 
 
 def test_there_are_six_to_eight_samples() -> None:

@@ -98,7 +98,7 @@ def test_score_ranks_matches_weight_and_recency(tmp_path: Path) -> None:
 def test_rules_test_command_on_text_and_stored(make_ws, samples) -> None:
     ws = make_ws([{"name": "Presse", "url": (samples / "presse.xml").as_uri()}])
     ws.fetch()
-    env = {"COMMSKIT_FEEDS_SOURCES": "lists/*.toml"}
+    env = {"COMMSKIT_FEEDS_SOURCES": "lists/*.toml", "COMMSKIT_FEEDS_ALLOW_PRIVATE_NETWORKS": "1"}
     runner = CliRunner()
     text = runner.invoke(
         main,
@@ -123,7 +123,7 @@ def test_tables_show_feed_text_literally(feed_server, make_ws, rss) -> None:
     url = feed_server.add("/f.xml", body=rss("F", [{"title": title, "guid": "1"}]))
     ws = make_ws([{"name": "Flux [/i]", "url": url}])
     ws.fetch()
-    env = {"COMMSKIT_FEEDS_SOURCES": "lists/*.toml"}
+    env = {"COMMSKIT_FEEDS_SOURCES": "lists/*.toml", "COMMSKIT_FEEDS_ALLOW_PRIVATE_NETWORKS": "1"}
     stored = CliRunner().invoke(main, ["-C", str(ws.root), "rules", "test", "--stored"], env=env)
     assert stored.exit_code == 0, stored.output
     assert "[/b]" in stored.stdout

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime
 
 import pytest
@@ -45,15 +44,31 @@ def test_daily_cap_stops_cleanly_and_continues_next_run(ws, make_runner, people)
 
 
 def test_per_second_rate_paces_dispatch(ws, make_runner, people):
-    def build(repo):
-        return Throttle(TransportSettings(rate_per_second=5))
+    # the bucket reads a clock that moves only by the waits it asks for: what it decides does not
+    # depend on how fast this machine runs the rest (counted, never timed)
+    now = [0.0]
+    waits: list[float] = []
 
-    start = time.monotonic()
+    def build(repo):
+        throttle = Throttle(TransportSettings(rate_per_second=5), clock=lambda: now[0])
+        [bucket] = throttle.buckets
+        take = bucket.wait_time
+
+        def counted() -> float:
+            delay = take()
+            if delay > 0:
+                waits.append(delay)
+                now[0] += delay  # the sleep that follows lasts this long
+            return delay
+
+        bucket.wait_time = counted  # type: ignore[method-assign]
+        return throttle
+
     report = make_runner(people(10), throttle=build).run(YES)
-    elapsed = time.monotonic() - start
     assert report.sent == 10
-    # a burst of 5, then one every 0.2 s
-    assert elapsed >= 0.9
+    # a burst of 5, then each of the other 5 waits 0.2 s for its token
+    assert len(waits) == 5, waits
+    assert sum(waits) == pytest.approx(1.0)
 
 
 def test_outside_the_window_sends_nothing(ws, make_runner, people):

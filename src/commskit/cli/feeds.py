@@ -171,6 +171,11 @@ def feeds_import(app: AppContext, opml: Path, to: str | None, as_json: bool) -> 
     echo(f"Imported {len(report.added)} feed(s) into {report.target}")
     if report.already_listed:
         echo(f"{len(report.already_listed)} already listed, left as they were")
+    if report.refused:
+        echo(
+            f"Refused {len(report.refused)} feed(s) reading a file outside the workspace "
+            f"(e.g. {report.refused[0]}): move the file into the workspace to use it"
+        )
     if report.new_topics:
         names = ", ".join(i for i, _ in report.new_topics)
         echo(f"New topics (no keywords yet, edit the topic rules): {names}")
@@ -236,8 +241,9 @@ def fetch(
 ) -> None:
     """Fetch every enabled feed into the store; print new items and errors per feed.
 
-    A feed that fails is reported and retried next time; the exit status stays 0 so that a
-    cron job goes on to build the digest from what did arrive.
+    A feed that fails is reported and retried next time. Exit status: 0 when at least one feed
+    was read (or there was nothing to fetch), so that a cron job goes on to build the digest
+    from what did arrive; 1 when every feed tried failed (network down, proxy, a bad setting).
 
     Example: commskit fetch --json
     """
@@ -247,6 +253,18 @@ def fetch(
         print_json(report.to_dict())
     else:
         _print_fetch(report)
+    if _all_failed(report):
+        note(
+            "Error: every feed failed (see the errors above): check the network, a proxy "
+            "or the feeds settings, then run `commskit fetch` again"
+        )
+        raise click.exceptions.Exit(1)
+
+
+def _all_failed(report: FetchReport) -> bool:
+    """Return whether feeds were tried and none was read (skipped ones were not tried)."""
+    tried = [r for r in report.results if r.status != "skipped"]
+    return bool(tried) and all(r.failed for r in tried)
 
 
 # --- digest --------------------------------------------------------------------------------------

@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from ..errors import CampaignError
+from ..errors import CampaignError, DigestError
+from ..feeds.digest import check_since
 
 if TYPE_CHECKING:
     from ..render.compiled import CompiledCampaign
@@ -416,8 +417,13 @@ def load_campaign(
         max_items = raw.get("max", 5)
         if max_items < 1:
             raise _fail(path, lines.get("veille.max"), "veille.max must be at least 1")
+        since = str(raw.get("since") or "30d")
+        try:
+            check_since(since, what="veille.since")
+        except DigestError as exc:
+            raise _fail(path, lines.get("veille.since"), exc.message, hint=exc.hint) from None
         veille = VeilleOptions(
-            since=str(raw.get("since") or "30d"),
+            since=since,
             topics=tuple(raw.get("topics") or ()),
             max=max_items,
             title=raw.get("title"),

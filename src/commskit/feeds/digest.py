@@ -141,6 +141,16 @@ def parse_since(value: str | datetime | date, now: datetime) -> datetime:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
+def check_since(value: str, *, what: str = "--since") -> None:
+    """Raise DigestError naming ``what`` unless ``value`` is a valid ``since`` (or ``last``)."""
+    if value.strip().lower() == "last":
+        return
+    try:
+        parse_since(value, datetime.now(UTC))
+    except DigestError as exc:
+        raise DigestError(exc.message.replace("--since", what), hint=exc.hint) from None
+
+
 def build_digest(
     store: Store,
     rules: TopicRules,

@@ -6,10 +6,10 @@ file keeps the original), 410 deactivates, 429/503 honour Retry-After, errors ar
 feed that keeps failing is backed off exponentially. One feed's failure never stops the others:
 it is reported in :class:`FetchReport`, not raised.
 
-Parsing runs in one worker thread (feedparser is pure Python: more threads would only fight for
-the GIL) while the event loop keeps downloading; each parse is time-boxed. Results are stored in
-feed-list order once all downloads are done, so which copy of a duplicated article is "kept" does
-not depend on network timing.
+Parsing runs in worker processes (:mod:`.parse_pool`) while the event loop keeps downloading;
+each parse is time-boxed, and a parse that overruns is stopped by killing its worker. Results are
+stored in feed-list order once all downloads are done, so which copy of a duplicated article is
+"kept" does not depend on network timing.
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ import asyncio
 import ipaddress
 import socket
 import time
+import urllib.request
+import zlib
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -34,7 +36,9 @@ import httpx
 from ..config import FeedSettings
 from ..store.db import Store
 from .dedupe import DuplicateIndex
-from .parse import FeedItem, ParsedFeed, parse_timed
+from .parse import FeedItem, ParsedFeed
+from .parse_pool import ParseFailed, ParsePool
+from .public_only import PublicOnlyTransport, RefusedAddress, is_public, refusal, resolve
 from .sources import FeedSource
 
 PROJECT_URL = "https://pypi.org/project/commskit/"
@@ -148,30 +152,6 @@ class _Download:
     retry_after: datetime | None = None
 
 
-class _ParseWorker:
-    """One parse thread; a parse that overruns its time box is abandoned to a fresh thread."""
-
-    def __init__(self) -> None:
-        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="commskit-parse")
-        self.abandoned: list[ThreadPoolExecutor] = []
-
-    async def run(self, timeout: float, **kwargs: Any) -> tuple[ParsedFeed, float]:
-        loop = asyncio.get_running_loop()
-        future = loop.run_in_executor(self.pool, lambda: parse_timed(**kwargs))
-        try:
-            return await asyncio.wait_for(future, timeout)
-        except TimeoutError:
-            # A thread cannot be killed: let it finish alone and parse the rest elsewhere.
-            self.abandoned.append(self.pool)
-            self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="commskit-parse")
-            raise
-
-    def close(self) -> None:
-        self.pool.shutdown(wait=True)
-        for pool in self.abandoned:
-            pool.shutdown(wait=False, cancel_futures=True)
-
-
 def _parse_retry_after(value: str | None, now: datetime) -> datetime | None:
     if not value:
         return None
@@ -206,21 +186,22 @@ def _file_path(url: str) -> Path:
 
 
 async def _check_public(request: httpx.Request) -> None:
-    """Refuse requests to loopback/private addresses (also after redirects) when so configured."""
+    """Refuse a host resolving to a non-public address, before the request (proxy mode only:
+    through a proxy the proxy connects, so the address cannot be pinned from here)."""
     host = request.url.host
-    loop = asyncio.get_running_loop()
     try:
-        infos = await loop.getaddrinfo(host, request.url.port or 443, type=socket.SOCK_STREAM)
+        addresses = await resolve(host, request.url.port or 443)
     except socket.gaierror:
-        return  # httpx reports the resolution failure itself
-    for info in infos:
-        address = ipaddress.ip_address(info[4][0])
-        if not address.is_global:
-            raise httpx.RequestError(
-                f"refused: {host} resolves to the non-public address {address} "
-                "(set allow_private_networks = true in the feeds settings to allow it)",
-                request=request,
-            )
+        return  # httpx (or the proxy) reports the resolution failure itself
+    for address in addresses:
+        if not is_public(ipaddress.ip_address(address.split("%", 1)[0])):
+            raise RefusedAddress(refusal(host, address), request=request)
+
+
+def _env_proxies() -> bool:
+    """Return whether http(s)/all proxies are set in the environment (httpx would use them)."""
+    proxies = urllib.request.getproxies()
+    return any(proxies.get(k) for k in ("http", "https", "all"))
 
 
 class Fetcher:
@@ -230,7 +211,7 @@ class Fetcher:
         self.settings = settings
         self.states = states
         self.now = now
-        self.parser = _ParseWorker()
+        self.parser = ParsePool()
 
     async def run(self, feeds: Sequence[FeedSource], progress: Progress | None) -> list[_Download]:
         limits = httpx.Limits(
@@ -238,16 +219,25 @@ class Fetcher:
             max_keepalive_connections=self.settings.concurrency,
         )
         hooks: dict[str, list[Callable[..., Any]]] = {}
+        transport: httpx.AsyncBaseTransport | None = None
         if not self.settings.allow_private_networks:
-            hooks["request"] = [_check_public]
+            if _env_proxies():
+                hooks["request"] = [_check_public]
+            else:
+                transport = PublicOnlyTransport(httpx.AsyncHTTPTransport(limits=limits))
         semaphore = asyncio.Semaphore(max(1, self.settings.concurrency))
         async with httpx.AsyncClient(
             timeout=httpx.Timeout(self.settings.timeout),
             limits=limits,
             follow_redirects=True,
             max_redirects=5,
-            headers={"User-Agent": user_agent(self.settings), "Accept": _ACCEPT},
+            headers={
+                "User-Agent": user_agent(self.settings),
+                "Accept": _ACCEPT,
+                "Accept-Encoding": _ACCEPT_ENCODING,
+            },
             event_hooks=hooks,
+            transport=transport,
         ) as client:
 
             async def one(feed: FeedSource) -> _Download:
@@ -257,10 +247,11 @@ class Fetcher:
                     progress(1, description=feed.name[:40])
                 return download
 
+            self.parser.warm_up()
             try:
                 return list(await asyncio.gather(*(one(f) for f in feeds)))
             finally:
-                self.parser.close()
+                await self.parser.aclose()
 
     async def _fetch_one(self, client: httpx.AsyncClient, feed: FeedSource) -> _Download:
         state = self.states.get(feed.url)
@@ -363,18 +354,18 @@ class Fetcher:
                 result.status = "error"
                 result.error = _too_big(self.settings.max_bytes)
                 return
-            chunks: list[bytes] = []
-            size = 0
-            async for chunk in response.aiter_bytes():
-                size += len(chunk)
-                if size > self.settings.max_bytes:
-                    result.status = "error"
-                    result.error = _too_big(self.settings.max_bytes)
-                    return
-                chunks.append(chunk)
-            download.body = b"".join(chunks)
-            result.bytes = size
-            download.headers = dict(response.headers)
+            try:
+                body = await _read_body(response, self.settings.max_bytes)
+            except _BodyRefused as exc:
+                result.status = "error"
+                result.error = str(exc)
+                return
+            download.body = body
+            result.bytes = len(body)
+            # the body handed on is already inflated: its transfer headers no longer apply
+            download.headers = {
+                k: v for k, v in response.headers.items() if k.lower() not in _TRANSFER_HEADERS
+            }
             download.etag = response.headers.get("ETag")
             download.last_modified = response.headers.get("Last-Modified")
 
@@ -394,11 +385,14 @@ class Fetcher:
             )
         except TimeoutError:
             result.status = "error"
-            result.error = f"parsing took longer than {self.settings.parse_timeout:g} s; skipped"
+            result.error = (
+                f"parsing took longer than {self.settings.parse_timeout:g} s (feeds setting "
+                "parse_timeout); stopped"
+            )
             return
-        except Exception as exc:
+        except ParseFailed as exc:
             result.status = "error"
-            result.error = f"cannot parse the feed: {type(exc).__name__}: {exc}"[:300]
+            result.error = f"cannot parse the feed: {exc}"[:300]
             return
         result.parse_seconds = seconds
         download.parsed = parsed
@@ -407,6 +401,100 @@ class Fetcher:
             result.status = "error"
             result.error = parsed.error
         result.warning = parsed.warning
+
+
+class _BodyRefused(Exception):
+    """A response body we will not read to the end: over the cap, or an encoding we refuse."""
+
+
+#: the only Content-Encodings asked for, and so accepted (each inflated within the cap)
+_ACCEPT_ENCODING = "gzip, deflate"
+_TRANSFER_HEADERS = frozenset({"content-encoding", "content-length", "transfer-encoding"})
+
+
+class _Inflater:
+    """Inflate a gzip/deflate body chunk by chunk, never holding more than ``limit`` bytes.
+
+    httpx inflates each network chunk whole (a 7 KB chunk of a gzip bomb becomes gigabytes
+    before any cap is checked), so the raw bytes are inflated here with ``max_length``.
+    """
+
+    def __init__(self, coding: str, limit: int) -> None:
+        self.coding = coding
+        self.limit = limit
+        self.size = 0
+        self.first = True
+        self.inflater = self._new()
+
+    def _new(self, raw: bool = False) -> Any:
+        if self.coding == "deflate":
+            return zlib.decompressobj(-zlib.MAX_WBITS if raw else zlib.MAX_WBITS)
+        return zlib.decompressobj(16 + zlib.MAX_WBITS)
+
+    def feed(self, data: bytes) -> list[bytes]:
+        out: list[bytes] = []
+        while data:
+            try:
+                piece = self.inflater.decompress(data, self.limit - self.size + 1)
+            except zlib.error as exc:
+                if self.first and self.coding == "deflate":
+                    # "deflate" is sent both zlib-wrapped (RFC) and raw (old IIS): retry raw
+                    self.first = False
+                    self.inflater = self._new(raw=True)
+                    continue
+                raise _BodyRefused(f"the {self.coding} body is corrupt ({exc})") from None
+            self.first = False
+            self.size += len(piece)
+            if self.size > self.limit:
+                raise _BodyRefused(_too_big(self.limit) + f" once inflated ({self.coding})")
+            out.append(piece)
+            data = self.inflater.unconsumed_tail
+            if self.inflater.eof and self.inflater.unused_data:
+                if self.coding == "deflate":
+                    break  # trailing bytes after a deflate stream are ignored, as httpx does
+                data = self.inflater.unused_data  # a gzip file may hold several members
+                self.inflater = self._new()
+        return out
+
+    def close(self) -> bytes:
+        if not self.inflater.eof:
+            raise _BodyRefused(f"the {self.coding} body is cut short (truncated download)")
+        return b""
+
+
+def _inflater(content_encoding: str, limit: int) -> _Inflater | None:
+    """Return the inflater for a Content-Encoding header (None: not encoded), or refuse it."""
+    codings = [c.strip().lower() for c in content_encoding.split(",")]
+    codings = [c for c in codings if c and c != "identity"]
+    if not codings:
+        return None
+    if len(codings) > 1:
+        raise _BodyRefused(
+            f"stacked Content-Encoding {content_encoding.strip()!r} refused "
+            "(a compression bomb, or a misconfigured server)"
+        )
+    coding = {"x-gzip": "gzip"}.get(codings[0], codings[0])
+    if coding not in ("gzip", "deflate"):
+        raise _BodyRefused(f"Content-Encoding {coding!r} not supported (asked for gzip or deflate)")
+    return _Inflater(coding, limit)
+
+
+async def _read_body(response: httpx.Response, limit: int) -> bytes:
+    """Read the raw body, inflating it ourselves, within ``limit`` bytes before and after."""
+    inflater = _inflater(response.headers.get("Content-Encoding", ""), limit)
+    chunks: list[bytes] = []
+    raw_size = 0
+    async for raw in response.aiter_raw():
+        raw_size += len(raw)
+        if raw_size > limit:
+            raise _BodyRefused(_too_big(limit))
+        if inflater is None:
+            chunks.append(raw)
+        else:
+            chunks.extend(inflater.feed(raw))
+    if inflater is not None:
+        inflater.close()
+    return b"".join(chunks)
 
 
 _ACCEPT = (
@@ -422,6 +510,8 @@ def _too_big(limit: int) -> str:
 
 def _describe(exc: httpx.HTTPError) -> str:
     text = str(exc) or type(exc).__name__
+    if isinstance(exc, RefusedAddress):
+        return text[:300]
     if isinstance(exc, httpx.ConnectError):
         return f"cannot connect: {text}"[:300]
     if isinstance(exc, httpx.TimeoutException):

@@ -23,7 +23,7 @@ from urllib.parse import urljoin
 
 import feedparser
 
-from .text import collapse, fold, plain_text, sanitise_html, truncate
+from .text import collapse, fold, plain_text, sanitise_html, strip_controls, truncate
 from .urls import canonical_url, clean_link
 
 #: Elements whose text is short by nature; longer values are cut before feedparser sees them.
@@ -123,6 +123,139 @@ def _short_run(max_chars: int) -> re.Pattern[bytes]:
     return re.compile(_SHORT_RUN_TEMPLATE.replace(b"%d", str(max_chars).encode()))
 
 
+class EntityRefused(ValueError):
+    """A feed's DOCTYPE declares entities whose expansion is unbounded (nested, or too big)."""
+
+
+#: the most characters a feed's own entity references may expand to, all together
+MAX_ENTITY_EXPANSION = 1024 * 1024
+MAX_ENTITIES = 64
+_CHAR_REF = re.compile(rb"&#(?:[0-9]{1,7}|x[0-9a-fA-F]{1,6});")
+_ENTITY_DECL = re.compile(rb"<!ENTITY\s+(%\s+)?([^\s%;&<>\"']+)\s+(.*)>\Z", re.DOTALL)
+_EXTERNAL_ID = re.compile(
+    rb"""\s*(?:PUBLIC\s+(?:"[^"]*"|'[^']*')\s+(?:"[^"]*"|'[^']*')|SYSTEM\s+(?:"[^"]*"|'[^']*'))\s*"""
+)
+# how a document that is not ASCII-compatible starts (BOM, or "<" in a wider unit, or EBCDIC)
+_WIDE_STARTS = (
+    (b"\x00\x00\xfe\xff", "utf-32-be"),
+    (b"\xff\xfe\x00\x00", "utf-32-le"),
+    (b"\x00\x00\x00<", "utf-32-be"),
+    (b"<\x00\x00\x00", "utf-32-le"),
+    (b"\xfe\xff", "utf-16-be"),
+    (b"\xff\xfe", "utf-16-le"),
+    (b"\x00<", "utf-16-be"),
+    (b"<\x00", "utf-16-le"),
+    (b"Lo\xa7\x94", "cp037"),
+)
+
+
+_DECLARATION = re.compile(rb"""<!(?:[^"'>]|"[^"]*"|'[^']*')*>""")
+
+
+def _skip_misc(data: bytes, pos: int) -> int:
+    """Skip whitespace, comments and processing instructions from ``pos``; return the new index."""
+    while pos < len(data):
+        if data[pos] in b" \t\r\n":
+            pos += 1
+        elif data.startswith(b"<?", pos):
+            end = data.find(b"?>", pos)
+            return len(data) if end == -1 else _skip_misc(data, end + 2)
+        elif data.startswith(b"<!--", pos):
+            end = data.find(b"-->", pos + 4)
+            return len(data) if end == -1 else _skip_misc(data, end + 3)
+        else:
+            return pos
+    return pos
+
+
+def guard_entities(body: bytes) -> bytes:
+    """Return ``body`` with its DOCTYPE reduced to entities whose expansion is bounded.
+
+    feedparser keeps any internal entity with a plain value, and its lenient fallback parser
+    expands each reference itself: one 100 KB entity referenced 50,000 times is 5 GB. Here an
+    entity survives only with a short literal value (or one character reference) whose
+    references, all counted, stay under :data:`MAX_ENTITY_EXPANSION`; an entity that refers to
+    others, or would exceed that, makes the whole feed refused (:class:`EntityRefused`).
+    External and parameter entities are dropped (never loaded, as before).
+    """
+    head = body[:4]
+    for start, codec in _WIDE_STARTS:
+        if head.startswith(start):
+            text = body.decode(codec, errors="replace")
+            if re.search(r"<!ENTITY", text, re.IGNORECASE):
+                raise EntityRefused(f"entity declarations in a {codec} feed are refused")
+            return body
+    pos = _skip_misc(body, 3 if body.startswith(b"\xef\xbb\xbf") else 0)
+    if body[pos : pos + 9].upper() != b"<!DOCTYPE":
+        return body
+    name_match = re.match(rb"<!DOCTYPE\s+([^\s\[>]+)", body[pos:], re.IGNORECASE)
+    if name_match is None:
+        return body
+    cursor = pos + name_match.end()
+    external = _EXTERNAL_ID.match(body, cursor)
+    external_id = b""
+    if external is not None and external.end() > cursor:
+        external_id = b" " + external.group(0).strip()
+        cursor = external.end()
+    kept: list[tuple[bytes, bytes]] = []
+    cursor = _skip_misc(body, cursor)
+    if body[cursor : cursor + 1] == b"[":
+        cursor += 1
+        while True:
+            cursor = _skip_misc(body, cursor)
+            if cursor >= len(body):
+                return body  # never closed: not a DOCTYPE any parser will use
+            if body[cursor : cursor + 1] == b"]":
+                cursor += 1
+                break
+            if body.startswith(b"<!", cursor):
+                markup = _DECLARATION.match(body, cursor)
+                if markup is None:
+                    return body
+                declaration = markup.group(0)
+                cursor = markup.end()
+                entity = _ENTITY_DECL.match(declaration)
+                if entity is not None and not entity.group(1):
+                    kept.extend(_bounded_entity(body, entity.group(2), entity.group(3)))
+                continue
+            cursor += 1  # a parameter-entity reference or stray text: dropped with the rest
+    end = body.find(b">", cursor)
+    if end == -1:
+        return body
+    if len(kept) > MAX_ENTITIES:
+        raise EntityRefused(f"the feed's DOCTYPE declares more than {MAX_ENTITIES} entities")
+    total = sum(len(value) * body.count(b"&" + name + b";") for name, value in kept)
+    if total > MAX_ENTITY_EXPANSION:
+        raise EntityRefused(
+            f"the feed's DOCTYPE entities would expand to {total:,} characters "
+            f"(over {MAX_ENTITY_EXPANSION:,}): an entity-expansion attack?"
+        )
+    subset = b""
+    if kept:
+        lines = b"".join(b'<!ENTITY %s "%s">\n' % (n, v) for n, v in kept)
+        subset = b" [\n" + lines + b"]"
+    doctype = b"<!DOCTYPE " + name_match.group(1) + external_id + subset + b">"
+    return body[:pos] + doctype + body[end + 1 :]
+
+
+def _bounded_entity(body: bytes, name: bytes, rest: bytes) -> list[tuple[bytes, bytes]]:
+    """Return [(name, value)] for an internal entity worth keeping, [] to drop it, or refuse."""
+    rest = rest.strip()
+    if not rest or rest[:1] not in (b'"', b"'") or rest[-1:] != rest[:1]:
+        return []  # external (SYSTEM/PUBLIC) or malformed: dropped, as feedparser does
+    value = rest[1:-1]
+    if b"&" in value or b"%" in value:
+        if _CHAR_REF.fullmatch(value):
+            return [(name, value)]
+        raise EntityRefused(
+            f"the feed's DOCTYPE declares entity {name.decode(errors='replace')!r} that refers "
+            "to other entities (nested expansion is refused)"
+        )
+    if b"<" in value or b'"' in value:
+        return []  # markup in an entity: not kept (feeds don't need it)
+    return [(name, value)]
+
+
 def title_key(title: str) -> str:
     """Return the folded, punctuation-free form of a title used for fuzzy comparison."""
     return collapse(re.sub(r"[^\w]+", " ", fold(title)))
@@ -216,6 +349,10 @@ def parse_feed(
             now=now,
             max_field_chars=max_field_chars,
         )
+    try:
+        body = guard_entities(body)
+    except EntityRefused as refused:
+        return ParsedFeed(error=f"refused: {refused}")
     response_headers = {k.lower(): v for k, v in (headers or {}).items()}
     response_headers.setdefault("content-location", base_url)
     parsed = feedparser.parse(
@@ -227,8 +364,8 @@ def parse_feed(
         resolve_relative_uris=False,
     )
     result = ParsedFeed(
-        title=plain_text(str(parsed.feed.get("title", "")))[:300],
-        site_url=clean_link(str(parsed.feed.get("link", ""))),
+        title=plain_text(strip_controls(str(parsed.feed.get("title", ""))))[:300],
+        site_url=clean_link(strip_controls(str(parsed.feed.get("link", "")))),
     )
     entries = parsed.get("entries") or []
     exc = parsed.get("bozo_exception")
@@ -241,6 +378,12 @@ def parse_feed(
             result.error = "not an RSS or Atom feed (no feed structure found)"
         return result
     if parsed.get("bozo") and not isinstance(exc, _HARMLESS):
+        if _cut_short(body):
+            result.error = (
+                f"the feed is cut short ({len(body):,} bytes, no closing </rss>, </feed> or "
+                "</rdf:RDF>): a truncated file or download; nothing stored, retried next time"
+            )
+            return result
         result.warning = f"feed is not well-formed, parsed leniently: {collapse(str(exc))[:150]}"
     seen: set[str] = set()
     skipped = 0
@@ -264,6 +407,21 @@ def parse_feed(
         note = f"{skipped} entr{'y' if skipped == 1 else 'ies'} without title or link skipped"
         result.warning = f"{result.warning}; {note}" if result.warning else note
     return result
+
+
+_ROOT_CLOSE = re.compile(rb"</(?:[\w.-]+:)?(?:rss|feed|rdf)\s*>", re.IGNORECASE)
+
+
+def _cut_short(body: bytes) -> bool:
+    """Return whether a not-well-formed feed lacks its root's closing tag near its end (the
+    sign of a truncated file: a feed only malformed inside still ends with it)."""
+    tail = body[-65536:]
+    for start, codec in _WIDE_STARTS:
+        if body[:4].startswith(start):
+            width = 4 if "32" in codec else (2 if "16" in codec else 1)
+            tail = body[-(65536 - 65536 % width) :].decode(codec, errors="ignore").encode()
+            break
+    return _ROOT_CLOSE.search(tail) is None
 
 
 def _json_date(value: Any) -> time.struct_time | None:
@@ -297,8 +455,8 @@ def _parse_json_feed(
     if not isinstance(data, dict) or "jsonfeed.org" not in str(data.get("version", "")):
         return ParsedFeed(error="not a feed: JSON without a jsonfeed.org version")
     result = ParsedFeed(
-        title=plain_text(str(data.get("title", "")))[:300],
-        site_url=clean_link(str(data.get("home_page_url", ""))),
+        title=plain_text(strip_controls(str(data.get("title", ""))))[:300],
+        site_url=clean_link(strip_controls(str(data.get("home_page_url", "")))),
     )
     feed_authors = data.get("authors") or ([data["author"]] if data.get("author") else [])
     raw_items = data.get("items")
@@ -349,6 +507,20 @@ def _parse_json_feed(
     return result
 
 
+def _without_controls(value: Any) -> Any:
+    """Return a feedparser value (str, list, dict) with control characters stripped from text."""
+    if isinstance(value, str):
+        return strip_controls(value)
+    if isinstance(value, Mapping):
+        return {k: _without_controls(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_without_controls(v) for v in value]
+    return value
+
+
+_TEXT_KEYS = ("title", "link", "id", "guid", "summary", "content", "author", "authors", "tags")
+
+
 def _normalise(
     entry: Mapping[str, Any],
     *,
@@ -358,6 +530,8 @@ def _normalise(
     now: datetime,
     max_field_chars: int,
 ) -> FeedItem | None:
+    # at the door: no control character reaches the store (one broke every newsletter)
+    entry = {**entry, **{k: _without_controls(entry[k]) for k in _TEXT_KEYS if k in entry}}
     raw_link = str(entry.get("link") or "")
     link = clean_link(raw_link)
     canonical = canonical_url(raw_link) if link else None

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+from urllib.request import url2pathname
 
 import tomli_w
 
@@ -83,6 +84,18 @@ def resolve_url(written: str, list_path: Path) -> str:
     if not path.is_absolute():
         path = list_path.parent / path
     return path.resolve().as_uri()
+
+
+def local_file_outside(url: str, root: Path) -> bool:
+    """Return whether ``url`` is a file:// URL outside the workspace ``root`` (symlinks resolved).
+
+    Feeds from OPML files (an export from elsewhere) may only read files inside the workspace:
+    a ``file:///home/…/private.xml`` outline would otherwise put that file into a digest.
+    """
+    if urlsplit(url).scheme.lower() != "file":
+        return False
+    path = Path(url2pathname(urlsplit(url).path)).resolve()
+    return not path.is_relative_to(root.resolve())
 
 
 def header_lines(text: str) -> list[int]:
@@ -267,6 +280,14 @@ def load_feed_lists(
             continue
         if path.suffix.lower() == ".opml":
             feeds = read_opml(path, known_topics=topics)
+            for feed in feeds:
+                if local_file_outside(feed.url, root):
+                    raise FeedSourceError(
+                        f"OPML outline {feed.name!r} reads a file outside the workspace "
+                        f"({feed.url}); refused",
+                        path=path,
+                        hint="Move that file into the workspace, or list it in a TOML list",
+                    )
         else:
             feeds = load_toml_list(path, known_topics=topics)
         lists.files.append(path)

@@ -26,6 +26,22 @@ _DEAD_LINK = re.compile(r"<a (?![^>]*\bhref=)[^>]*>(.*?)</a>", re.DOTALL)
 _COMBINING = re.compile(r"[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]")
 
 
+# C0 controls but tab and line feed, and DEL: removed; CR becomes a line feed
+_CONTROLS: dict[int, str | None] = {
+    c: None for c in [*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F]
+}
+_CONTROLS[0x0D] = "\n"
+
+
+def strip_controls(text: str) -> str:
+    """Return ``text`` without C0 control characters (tab and line feed kept, CR as LF).
+
+    They have no meaning in feed text, and one of them makes a whole newsletter fail (MJML and
+    XML refuse them).
+    """
+    return text.translate(_CONTROLS) if not text.isprintable() else text
+
+
 def fold(text: str) -> str:
     """Return ``text`` lower-cased without accents, so "Véhicule" compares equal to "vehicule"."""
     if text.isascii():

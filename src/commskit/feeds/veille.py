@@ -20,7 +20,15 @@ from .digest import Digest, build_digest, mark_digest
 from .fetch import FetchReport, Progress, fetch_feeds
 from .opml import export_opml, read_opml_entries, topic_for
 from .rules import TopicMatch, TopicRules, append_topics, load_rules
-from .sources import FeedLists, FeedSource, append_feeds, list_files, load_feed_lists, resolve_url
+from .sources import (
+    FeedLists,
+    FeedSource,
+    append_feeds,
+    list_files,
+    load_feed_lists,
+    local_file_outside,
+    resolve_url,
+)
 
 if TYPE_CHECKING:
     from ..workspace import Workspace
@@ -222,6 +230,8 @@ class ImportReport:
     added: list[FeedSource] = field(default_factory=list)
     already_listed: list[str] = field(default_factory=list)
     new_topics: list[tuple[str, str]] = field(default_factory=list)
+    # file:// outlines outside the workspace, not imported
+    refused: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -229,6 +239,7 @@ class ImportReport:
             "added": [f.to_dict() for f in self.added],
             "already_listed": self.already_listed,
             "new_topics": [{"id": i, "title": t} for i, t in self.new_topics],
+            "refused": self.refused,
         }
 
 
@@ -248,6 +259,9 @@ def import_opml(ws: Workspace, path: str | Path, *, to: str | Path | None = None
     new_topics: dict[str, str] = {}
     feeds: list[FeedSource] = []
     for entry in entries:
+        if local_file_outside(entry.url, ws.root):
+            report.refused.append(entry.url)
+            continue
         if entry.url in listed or any(f.url == entry.url for f in feeds):
             report.already_listed.append(entry.url)
             continue
