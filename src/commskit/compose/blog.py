@@ -14,6 +14,7 @@ from .campaign import Campaign
 from .environment import (
     call_template,
     make_environment,
+    render_bounded,
     render_template,
     strings_for,
     template_dirs,
@@ -42,7 +43,9 @@ def campaign_post(ws: Workspace, campaign: Campaign, *, digest: Any = None) -> s
     )
     nobody = Contact(id=0, email="", language=campaign.language)
     body = call_template(
-        lambda: text_env.from_string(campaign.body).render(contact=nobody, unsubscribe_url=""),
+        lambda: render_bounded(
+            text_env.from_string(campaign.body), {"contact": nobody, "unsubscribe_url": ""}
+        ),
         path=campaign.path,
         line_offset=campaign.body_line - 1,
     )
