@@ -71,17 +71,25 @@ Origin = tuple[str | None, int | None]
 
 
 class _Tokens:
-    """Allocates inert tokens standing for Jinja source that runs per recipient."""
+    """Allocates inert tokens standing for Jinja source that runs per recipient.
+
+    A token is ``zq<nonce><index>kq``, the nonce drawn at random for each compilation: feed
+    text, campaign text or a contact field cannot forge one (a fixed pattern let a feed link
+    holding ``zqck00002kcqz`` pull each subscriber's own address into that link). Tokens are
+    letters and digits only, so Markdown, MJML, the CSS inliner and html2text keep them intact.
+    """
 
     def __init__(self) -> None:
         self.sources: list[str] = []
         #: where each source was written, for errors raised when it runs per recipient
         self.origins: list[Origin] = []
-        self._format = "zqck{:05d}kcqz"
-        self.pattern = re.compile(r"zqck(\d{5})kcqz")
-        self.lone = re.compile(r"<p>\s*((?:zqck\d{5}kcqz\s*)+)</p>")
-        self.lone_line = re.compile(r"(?m)^[ \t]*(zqck(\d{5})kcqz)[ \t]*$")
-        self.statement_line = re.compile(r"\n\s*((?:zqck\d{5}kcqz[ \t]*)+)\n+")
+        nonce = secrets.token_hex(8)
+        self._format = f"zq{nonce}{{:05d}}kq"
+        token = f"zq{nonce}\\d{{5}}kq"
+        self.pattern = re.compile(f"zq{nonce}(\\d{{5}})kq")
+        self.lone = re.compile(f"<p>\\s*((?:{token}\\s*)+)</p>")
+        self.lone_line = re.compile(f"(?m)^[ \\t]*(zq{nonce}(\\d{{5}})kq)[ \\t]*$")
+        self.statement_line = re.compile(f"\\n\\s*((?:{token}[ \\t]*)+)\\n+")
 
     def add(self, source: str, origin: Origin = (None, None)) -> str:
         """Return the token standing for ``source`` (Jinja source written at ``origin``)."""
@@ -748,8 +756,6 @@ def compile_campaign(
     body_markdown = protect_body(
         campaign.body, tokens, path=campaign_file, first_line=campaign.body_line
     )
-    if tokens.pattern.search(campaign.body):
-        raise RenderError("the campaign body contains commskit's internal token pattern 'zqck'")
     body_html = tokens.lone.sub(lambda m: m.group(1).strip(), markdown_to_html(body_markdown))
     subject_display = campaign.subject
     if subject_template is not None:
