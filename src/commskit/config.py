@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import CommskitError, ConfigError
+from .i18n import LANGUAGES
 
 CONFIG_FILE = "commskit.toml"
 
@@ -235,6 +236,9 @@ _POSITIVE = {
     ("digest", "max_per_topic"),
 }
 
+#: settings that must be one of a few values (the shipped labels and dates are French and English)
+_CHOICES: dict[tuple[str, str], tuple[str, ...]] = {("workspace", "language"): LANGUAGES}
+
 
 def _build_section(
     name: str,
@@ -262,6 +266,11 @@ def _build_section(
             kwargs[fname] = _coerce(value, fields[fname].type, where=f"[{name}] {key}")
             if (name, fname) in _POSITIVE and kwargs[fname] <= 0:
                 raise ConfigError(f"[{name}] {key} must be greater than 0, not {value!r}")
+            choices = _CHOICES.get((name, fname))
+            if choices and kwargs[fname] not in choices:
+                raise ConfigError(
+                    f"[{name}] {key} {value!r} is not supported; use one of: {', '.join(choices)}"
+                )
         except ConfigError as exc:
             origin = (origins or {}).get((name, key))
             if origin:  # an environment variable or a flag, not the file

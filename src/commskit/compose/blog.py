@@ -25,6 +25,7 @@ from markupsafe import Markup
 from ..audience.contacts import Contact
 from ..errors import TemplateError
 from ..feeds.digest_formats import escape_markdown
+from ..i18n import plural
 from .campaign import Campaign
 from .environment import (
     call_template,
@@ -182,7 +183,10 @@ def campaign_post(ws: Workspace, campaign: Campaign, *, digest: Any = None) -> s
         sections.append(
             {
                 "title": campaign.veille.title or strings["veille_title"],
-                "items": [item_view(i, date_format=strings["date_format"]) for i in items],
+                "items": [
+                    item_view(i, date_format=strings["date_format"], language=campaign.language)
+                    for i in items
+                ],
             }
         )
     date = campaign.date or dt.date.today()
@@ -214,7 +218,9 @@ def digest_post(ws: Workspace, digest: Any) -> str:
     sections = [
         {
             "title": s.title,
-            "items": [item_view(i, date_format=strings["date_format"]) for i in s.items],
+            "items": [
+                item_view(i, date_format=strings["date_format"], language=language) for i in s.items
+            ],
         }
         for s in digest.sections
     ]
@@ -225,7 +231,7 @@ def digest_post(ws: Workspace, digest: Any) -> str:
             "date": end.isoformat(),
             "author": ws.settings.sender.organization,
             "tags": sorted({s.topic for s in digest.sections}),
-            "description": f"{digest.total} {strings['items']}",
+            "description": plural(digest.total, strings["item"], strings["items"], language),
             "lang": language,
         }
     )

@@ -503,7 +503,10 @@ def stage_one_context(
                 if campaign.veille and campaign.veille.title
                 else strings["veille_title"]
             ),
-            "items": [item_view(i, date_format=strings["date_format"]) for i in veille],
+            "items": [
+                item_view(i, date_format=strings["date_format"], language=campaign.language)
+                for i in veille
+            ],
         }
         if campaign.veille
         else None,
