@@ -47,6 +47,7 @@ from ..compose.ics import build_ics
 from ..compose.sample import sample_contact
 from ..compose.veille import _http_url, item_view, veille_items
 from ..errors import RenderError, TemplateError
+from ..i18n import format_date
 from . import mime
 from .html import html_to_text, inline_css, mjml_to_html
 
@@ -430,29 +431,12 @@ def _event_view(campaign: Campaign, language: str) -> dict[str, Any] | None:
     event = campaign.event
     if event is None:
         return None
+    s, e = event.start, event.end
+    day = format_date(s, language, weekday=True)
     if language == "fr":
-        months = [
-            "janvier",
-            "février",
-            "mars",
-            "avril",
-            "mai",
-            "juin",
-            "juillet",
-            "août",
-            "septembre",
-            "octobre",
-            "novembre",
-            "décembre",
-        ]
-        days = ["lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche"]
-        s = event.start
-        when = (
-            f"{days[s.weekday()]} {s.day} {months[s.month - 1]} {s.year}, "
-            f"{s:%H}h{s:%M} – {event.end:%H}h{event.end:%M}"
-        )
+        when = f"{day}, {s:%H}h{s:%M} – {e:%H}h{e:%M}"
     else:
-        when = f"{event.start:%A %d %B %Y, %H:%M} – {event.end:%H:%M}"
+        when = f"{day}, {s:%H:%M} – {e:%H:%M}"
     offset = event.start.strftime("%z")
     when += f" (UTC{offset[:3]}:{offset[3:]})" if offset else ""
     return {
