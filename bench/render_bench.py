@@ -6,7 +6,10 @@ Compares, in the same run:
 * the naive path a script would write: per recipient Jinja (body and layout) + Markdown + MJML +
   CSS inlining + html2text + ``EmailMessage`` (measured on fewer recipients, reported as a rate);
 * the two CSS inliners on the same newsletter (css-inline, which commskit uses, and premailer),
-  with the check that their outputs are equivalent (see ``inliner_equivalence``).
+  with the check that their outputs are equivalent (see ``inliner_equivalence``);
+* the cost of Jinja's sandbox on the per-recipient render: the same compiled campaign with its
+  per-recipient templates in a plain ``jinja2.Environment``, interleaved in rounds with the
+  sandboxed one so that machine noise hits both alike (see ``sandbox_overhead``).
 
 Usage:  python bench/render_bench.py [--recipients 10000] [--naive 200] [--inliner-runs 50]
 Prints a Markdown table (results also go to docs/benchmarks/render.md by hand).
@@ -29,6 +32,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
+import jinja2  # noqa: E402
 import lxml.html  # noqa: E402
 from markupsafe import Markup  # noqa: E402
 
@@ -209,6 +213,53 @@ def run_naive(
     return {"elapsed": time.perf_counter() - start, "n": len(people)}
 
 
+def _unsandboxed(compiled: Any) -> Any:
+    """Recompile ``compiled``'s per-recipient templates in plain (unsandboxed) Jinja."""
+    for part, autoescape in ((compiled.html, True), (compiled.text, False)):
+        plain = jinja2.Environment(
+            undefined=jinja2.StrictUndefined,
+            autoescape=autoescape,  # noqa: S701 - the text part is not HTML
+            keep_trailing_newline=True,
+        )
+        part.template = part._compile(plain, part.tags, [(None, None)] * len(part.tags))
+    return compiled
+
+
+def sandbox_overhead(
+    ws: Workspace, campaign: Any, digest: Digest, people: list[SampleContact], rounds: int = 10
+) -> dict[str, Any]:
+    """Time ``message_for`` through the sandbox and through plain Jinja, interleaved."""
+    runs = {
+        "sandbox": campaign.compile(ws, digest=digest),
+        "plain": _unsandboxed(campaign.compile(ws, digest=digest)),
+    }
+    date = dt.datetime.now(dt.UTC)
+
+    def message(compiled: Any, i: int, contact: SampleContact) -> bytes:
+        return bytes(
+            compiled.message_for(
+                contact,
+                message_id=f"<bench.{i}@covoiturage.example.gouv.fr>",
+                unsubscribe_url=unsubscribe_url(i),
+                date=date,
+            )
+        )
+
+    for i, contact in enumerate(people[:50]):  # the same bytes either way
+        assert message(runs["sandbox"], i, contact) == message(runs["plain"], i, contact)
+    elapsed = dict.fromkeys(runs, 0.0)
+    size = -(-len(people) // rounds)
+    for r in range(rounds):
+        chunk = list(enumerate(people))[r * size : (r + 1) * size]
+        for name in sorted(runs, reverse=bool(r % 2)):  # alternate who goes first
+            compiled = runs[name]
+            start = time.perf_counter()
+            for i, contact in chunk:
+                message(compiled, i, contact)
+            elapsed[name] += time.perf_counter() - start
+    return {"n": len(people), **elapsed}
+
+
 def _styles(html: str) -> list[tuple[str, tuple[tuple[str, str], ...]]]:
     doc = lxml.html.document_fromstring(html)
     out = []
@@ -305,6 +356,7 @@ def main(argv: list[str] | None = None) -> int:
         fast = run_commskit(ws, campaign, digest, people)
         naive = run_naive(ws, campaign, digest, people[: args.naive])
         inliners = inliner_equivalence(ws, campaign, digest, args.inliner_runs)
+        sandbox = sandbox_overhead(ws, campaign, digest, people)
         ws.close()
 
     fast_rate = fast["n"] / fast["elapsed"]
@@ -337,6 +389,18 @@ def main(argv: list[str] | None = None) -> int:
         f"{inliners['elements']} elements compared |"
     )
     print(f"| premailer | {inliners['premailer_ms']:.2f} | 1× | |")
+    print()
+    print(
+        "| per-recipient templates (same campaign, interleaved) | recipients | seconds | "
+        "messages/s | ratio |"
+    )
+    print("|---|---:|---:|---:|---:|")
+    for name, label in (("sandbox", "Jinja sandbox (used)"), ("plain", "plain jinja2.Environment")):
+        rate = sandbox["n"] / sandbox[name]
+        print(
+            f"| {label} | {sandbox['n']:,} | {sandbox[name]:.2f} | {rate:,.0f} | "
+            f"{sandbox['plain'] / sandbox[name]:.2f}× |"
+        )
     return 0
 
 

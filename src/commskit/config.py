@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import CommskitError, ConfigError
+from .i18n import LANGUAGES
 
 CONFIG_FILE = "commskit.toml"
 
@@ -305,8 +306,16 @@ def _check_addresses(value: Any, where: str) -> Any:
     return value
 
 
+def _language(value: Any, where: str) -> Any:
+    # the shipped labels and dates are French and English
+    if value not in LANGUAGES:
+        raise ConfigError(f"{where} {value!r} is not supported; use one of: {', '.join(LANGUAGES)}")
+    return value
+
+
 #: settings whose value is checked (and normalised) by a function: (value, where) -> value
 _CHECKS: dict[tuple[str, str], Callable[[Any, str], Any]] = {
+    ("workspace", "language"): _language,
     ("contacts", "default_basis"): _legal_basis,
     ("digest", "since"): _check_since,
     ("digest", "recipients"): _check_addresses,

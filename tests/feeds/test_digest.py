@@ -162,8 +162,9 @@ def test_every_format_lists_sources_dates_links_counts(
     result = _cli(ws, "digest", "--since", "all", "--format", fmt, "-o", str(out))
     assert result.exit_code == 0, result.output
     text = out.read_text(encoding="utf-8")
-    # the email-ready HTML writes dates the French way
-    assert ("17/11/2026" if fmt == "html" else "2026-11-17") in text
+    # dates the French way: numeric in the email's item lines, in words in the other formats
+    expected = {"html": "17/11/2026", "json": "2026-11-17"}.get(fmt, "17 novembre 2026")
+    assert expected in text
     assert "Ministère" in text
     assert "Alerte" in text
     assert "https://mobilites.example.gouv.fr/actualites/covoiturage-bilan-2026" in text

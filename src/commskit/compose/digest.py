@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ..feeds.digest import EPOCH
+from ..i18n import format_period, format_until, plural
 from .campaign import Campaign
 from .environment import make_environment, render_template, strings_for, template_dirs
 from .veille import item_view
@@ -25,10 +26,16 @@ def digest_context(
         {
             "topic": section.topic,
             "title": section.title,
-            "items": [item_view(item, date_format=fmt) for item in section.items],
+            "items": [
+                item_view(item, date_format=fmt, language=language) for item in section.items
+            ],
         }
         for section in digest.sections
     ]
+    if digest.start <= EPOCH:
+        period = format_until(digest.end, language)
+    else:
+        period = format_period(digest.start, digest.end, language)
     subject = ws.settings.digest.subject or strings["digest_title"]
     return {
         "subject": subject,
@@ -41,6 +48,9 @@ def digest_context(
             "start": "" if digest.start <= EPOCH else digest.start.strftime(fmt),
             "end": digest.end.strftime(fmt),
             "total": digest.total,
+            # "Du 24 novembre au 1er décembre 2026", "1 article": words, not ISO dates
+            "period": period[:1].upper() + period[1:],
+            "count": plural(digest.total, strings["item"], strings["items"], language),
             "sections": sections,
         },
         "veille": None,

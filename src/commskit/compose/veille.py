@@ -12,6 +12,9 @@ from typing import TYPE_CHECKING, Any
 import nh3
 from markupsafe import Markup
 
+from ..i18n import plural
+from .environment import strings_for
+
 if TYPE_CHECKING:
     from ..workspace import Workspace
     from .campaign import Campaign
@@ -51,9 +54,11 @@ def veille_items(
     return unique[: options.max]
 
 
-def item_view(item: Any, *, date_format: str) -> dict[str, Any]:
+def item_view(item: Any, *, date_format: str, language: str = "fr") -> dict[str, Any]:
     """Prepare a digest item for templates: text stays text, HTML is re-sanitised."""
     published = item.published
+    also_in = list(item.also_in)
+    strings = strings_for(language)
     return {
         "id": item.id,
         "title": str(item.title),
@@ -62,7 +67,12 @@ def item_view(item: Any, *, date_format: str) -> dict[str, Any]:
         "summary_text": str(item.summary_text or ""),
         "source": item.sources[0] if item.sources else "",
         "sources": list(item.sources),
-        "also_in": list(item.also_in),
+        "also_in": also_in,
+        # "aussi dans 2 autres sources": the count alone ("Aussi dans 2") said nothing
+        "also_in_label": (
+            f"{strings['also_in'].lower()} "
+            f"{plural(len(also_in), strings['other_source'], strings['other_sources'], language)}"
+        ),
         "topics": list(item.topics),
         "authors": list(item.authors),
         "published": published.strftime(date_format) if published else "",

@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from ..errors import DigestError
+from ..i18n import format_date, format_period, format_until, plural
 from .digest import EPOCH, Digest, DigestItem
 
 Formatter = Callable[[Digest], str]
@@ -23,27 +24,45 @@ Formatter = Callable[[Digest], str]
 _LABELS = {
     "fr": {
         "title": "Veille",
-        "period": "du {start} au {end}",
-        "until": "jusqu'au {end}",
-        "items": "{n} article(s) dans {s} rubrique(s)",
         "nothing": "Rien de nouveau sur la période.",
         "source": "Source",
         "sources": "Sources",
         "also_in": "Aussi dans",
-        "left_out": "{n} article(s) de plus non retenu(s) (limite par rubrique).",
     },
     "en": {
         "title": "Watch digest",
-        "period": "from {start} to {end}",
-        "until": "until {end}",
-        "items": "{n} item(s) in {s} topic(s)",
         "nothing": "Nothing new in this period.",
         "source": "Source",
         "sources": "Sources",
         "also_in": "Also in",
-        "left_out": "{n} more item(s) left out (per-topic limit).",
     },
 }
+#: (singular, plural) nouns per language, counted with :func:`commskit.i18n.plural`
+_NOUNS = {
+    "fr": {
+        "item": ("article", "articles"),
+        "topic": ("rubrique", "rubriques"),
+        "left_out": ("article de plus non retenu", "articles de plus non retenus"),
+    },
+    "en": {
+        "item": ("item", "items"),
+        "topic": ("topic", "topics"),
+        "left_out": ("more item left out", "more items left out"),
+    },
+}
+_COUNTS = {"fr": "{items} dans {topics}", "en": "{items} in {topics}"}
+_LEFT_OUT = {"fr": "{n} (limite par rubrique).", "en": "{n} (per-topic limit)."}
+
+
+def _count(digest: Digest, key: str, n: int) -> str:
+    lang = digest.language if digest.language in _NOUNS else "fr"
+    return plural(n, *_NOUNS[lang][key], lang)
+
+
+def _left_out(digest: Digest) -> str:
+    lang = digest.language if digest.language in _LEFT_OUT else "fr"
+    return _LEFT_OUT[lang].format(n=_count(digest, "left_out", digest.left_out))
+
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]<>#|~&])")
 
@@ -52,8 +71,8 @@ def _labels(digest: Digest) -> dict[str, str]:
     return _LABELS.get(digest.language, _LABELS["fr"])
 
 
-def _day(moment: datetime | None) -> str:
-    return moment.strftime("%Y-%m-%d") if moment else ""
+def _day(moment: datetime | None, language: str) -> str:
+    return format_date(moment, language) if moment else ""
 
 
 def _heading(digest: Digest) -> tuple[str, str, str]:
@@ -62,11 +81,20 @@ def _heading(digest: Digest) -> tuple[str, str, str]:
     if digest.name.casefold() != title.casefold():
         title = f"{title} — {digest.name}"
     if digest.start <= EPOCH:
-        period = labels["until"].format(end=_day(digest.end))
+        period = format_until(digest.end, digest.language)
     else:
-        period = labels["period"].format(start=_day(digest.start), end=_day(digest.end))
-    counts = labels["items"].format(n=digest.total, s=len(digest.sections))
+        period = format_period(digest.start, digest.end, digest.language)
+    lang = digest.language if digest.language in _COUNTS else "fr"
+    counts = _COUNTS[lang].format(
+        items=_count(digest, "item", digest.total),
+        topics=_count(digest, "topic", len(digest.sections)),
+    )
     return title, period, counts
+
+
+def _meta(item: DigestItem, digest: Digest, labels: dict[str, str]) -> str:
+    parts = (_day(item.published, digest.language), _sources_line(item, labels))
+    return " · ".join(part for part in parts if part)
 
 
 def _sources_line(item: DigestItem, labels: dict[str, str]) -> str:
@@ -96,9 +124,7 @@ def to_markdown(digest: Digest) -> str:
         for item in section.items:
             title_md = escape_markdown(item.title)
             head = f"[{title_md}](<{_md_url(item.url)}>)" if item.url else title_md
-            meta = " · ".join(
-                part for part in (_day(item.published), _sources_line(item, labels)) if part
-            )
+            meta = _meta(item, digest, labels)
             lines.append(f"- **{head}**  ")
             lines.append(f"  {escape_markdown(meta)}")
             if item.summary_text:
@@ -108,7 +134,7 @@ def to_markdown(digest: Digest) -> str:
                 lines.append(f"  {labels['also_in']} : {also}")
             lines.append("")
     if digest.left_out:
-        lines += [labels["left_out"].format(n=digest.left_out), ""]
+        lines += [_left_out(digest), ""]
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -126,13 +152,13 @@ def to_text(digest: Digest) -> str:
             lines.append(f"* {item.title}")
             if item.url:
                 lines.append(f"  {item.url}")
-            meta = " · ".join(p for p in (_day(item.published), _sources_line(item, labels)) if p)
+            meta = _meta(item, digest, labels)
             lines.append(f"  {meta}")
             if _other_links(item):
                 lines.append(f"  {labels['also_in']} : {', '.join(_other_links(item))}")
             lines.append("")
     if digest.left_out:
-        lines += [labels["left_out"].format(n=digest.left_out), ""]
+        lines += [_left_out(digest), ""]
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -173,7 +199,7 @@ def to_html(digest: Digest) -> str:
                 if _safe_url(item.url)
                 else e(item.title)
             )
-            meta = " · ".join(p for p in (_day(item.published), _sources_line(item, labels)) if p)
+            meta = _meta(item, digest, labels)
             out.append(f"<article><h3>{heading}</h3>")
             out.append(f'<p class="meta">{e(meta)}</p>')
             if item.summary_html:
@@ -184,7 +210,7 @@ def to_html(digest: Digest) -> str:
             out.append("</article>")
         out.append("</section>")
     if digest.left_out:
-        out.append(f'<p class="meta">{e(labels["left_out"].format(n=digest.left_out))}</p>')
+        out.append(f'<p class="meta">{e(_left_out(digest))}</p>')
     out.append("</body></html>")
     return "\n".join(out) + "\n"
 

@@ -14,7 +14,9 @@ How personal values stay out of the expensive steps:
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
+import functools
 import hashlib
 import re
 import secrets
@@ -31,9 +33,13 @@ from ..audience.contacts import Contact
 from ..compose.campaign import Campaign, guess_type, read_attachment
 from ..compose.environment import (
     call_template,
+    in_template,
+    internal_name,
     make_environment,
+    render_bounded,
     render_template,
     strings_for,
+    template_caller,
     template_dirs,
     template_error,
 )
@@ -41,6 +47,7 @@ from ..compose.ics import build_ics
 from ..compose.sample import sample_contact
 from ..compose.veille import _http_url, item_view, veille_items
 from ..errors import RenderError, TemplateError
+from ..i18n import format_date
 from . import mime
 from .html import html_to_text, inline_css, mjml_to_html
 
@@ -50,46 +57,67 @@ if TYPE_CHECKING:
 PERSONAL_NAMES = frozenset({"contact", "unsubscribe_url"})
 MAX_HTML_BYTES = 100 * 1024
 
-_TOKEN = "zqck{:05d}kcqz"  # noqa: S105 - a placeholder pattern, not a secret
-_TOKEN_RE = re.compile(r"zqck(\d{5})kcqz")
 _TAG_RE = re.compile(
     r"(?P<raw>\{%-?\s*raw\s*-?%\}(?P<raw_body>.*?)\{%-?\s*endraw\s*-?%\})"
     r"|(?P<comment>\{#.*?#\})"
     r"|(?P<tag>\{\{.*?\}\}|\{%.*?%\})",
     re.S,
 )
-_LONE_TOKEN = re.compile(r"<p>\s*((?:zqck\d{5}kcqz\s*)+)</p>")
-_LONE_LINE_TOKEN = re.compile(r"(?m)^[ \t]*(zqck(\d{5})kcqz)[ \t]*$")
-_STATEMENT_LINE = re.compile(r"\n\s*((?:zqck\d{5}kcqz[ \t]*)+)\n+")
 _MARK = "\x00"
 
 _MARKDOWN = MarkdownIt("commonmark", {"html": False, "typographer": False}).enable("table")
 
+#: Where a per-recipient tag was written: (file, line), either unknown when it is not known.
+Origin = tuple[str | None, int | None]
+
 
 class _Tokens:
-    """Allocates inert tokens standing for Jinja source that runs per recipient."""
+    """Allocates inert tokens standing for Jinja source that runs per recipient.
+
+    A token is ``zq<nonce><index>kq``, the nonce drawn at random for each compilation: feed
+    text, campaign text or a contact field cannot forge one (a fixed pattern let a feed link
+    holding ``zqck00002kcqz`` pull each subscriber's own address into that link). Tokens are
+    letters and digits only, so Markdown, MJML, the CSS inliner and html2text keep them intact.
+    """
 
     def __init__(self) -> None:
         self.sources: list[str] = []
+        #: where each source was written, for errors raised when it runs per recipient
+        self.origins: list[Origin] = []
+        nonce = secrets.token_hex(8)
+        self._format = f"zq{nonce}{{:05d}}kq"
+        token = f"zq{nonce}\\d{{5}}kq"
+        self.pattern = re.compile(f"zq{nonce}(\\d{{5}})kq")
+        self.lone = re.compile(f"<p>\\s*((?:{token}\\s*)+)</p>")
+        self.lone_line = re.compile(f"(?m)^[ \\t]*(zq{nonce}(\\d{{5}})kq)[ \\t]*$")
+        self.statement_line = re.compile(f"\\n\\s*((?:{token}[ \\t]*)+)\\n+")
 
-    def add(self, source: str) -> str:
+    def add(self, source: str, origin: Origin = (None, None)) -> str:
+        """Return the token standing for ``source`` (Jinja source written at ``origin``)."""
         self.sources.append(source)
-        return _TOKEN.format(len(self.sources) - 1)
+        self.origins.append(origin)
+        return self.token(len(self.sources) - 1)
+
+    def token(self, index: int) -> str:
+        """Return the token of source number ``index``."""
+        return self._format.format(index)
 
 
 class _PlaceholderMapping:
     """``contact.attributes`` in layouts: each key becomes a per-recipient lookup."""
 
-    def __init__(self, tokens: _Tokens, expr: str) -> None:
+    def __init__(self, tokens: _Tokens, expr: str, origin: Origin | None = None) -> None:
         self._tokens = tokens
         self._expr = expr
+        self._origin = origin
 
     def __getattr__(self, name: str) -> Markup:
         return self[name]
 
     def __getitem__(self, key: str) -> Markup:
         source = "{{ %s[%r] }}" % (self._expr, key)  # noqa: UP031
-        return Markup(self._tokens.add(source))  # noqa: S704
+        origin = self._origin or template_caller()
+        return Markup(self._tokens.add(source, origin))  # noqa: S704
 
 
 class PlaceholderContact:
@@ -99,15 +127,18 @@ class PlaceholderContact:
     in the campaign body, which is evaluated per recipient.
     """
 
-    def __init__(self, tokens: _Tokens) -> None:
+    def __init__(self, tokens: _Tokens, origin: Origin | None = None) -> None:
         self._tokens = tokens
+        # where the tags come from: given for the subject, else the layout line printing them
+        self._origin = origin
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):
             raise AttributeError(name)
         if name == "attributes":
-            return _PlaceholderMapping(self._tokens, "contact.attributes")
-        return Markup(self._tokens.add(f"{{{{ contact.{name} }}}}"))  # noqa: S704
+            return _PlaceholderMapping(self._tokens, "contact.attributes", self._origin)
+        origin = self._origin or template_caller()
+        return Markup(self._tokens.add(f"{{{{ contact.{name} }}}}", origin))  # noqa: S704
 
 
 @dataclass(frozen=True)
@@ -133,27 +164,41 @@ class RenderedParts:
 
 
 class PersonalTemplate:
-    """Static chunks with the author's Jinja tags between them, rendered per recipient."""
+    """Static chunks with the author's Jinja tags between them, rendered per recipient.
+
+    An error raised while a tag runs is a TemplateError naming the file and line where the tag
+    was written (the campaign body, the subject or a layout), whichever template part runs it.
+    """
 
     def __init__(
-        self, env: jinja2.Environment, content: str, sources: Sequence[str], *, what: str
+        self,
+        env: jinja2.Environment,
+        content: str,
+        tokens: _Tokens,
+        *,
+        what: str,
+        path: str | None = None,
     ) -> None:
-        pieces = _TOKEN_RE.split(content)
+        pieces = tokens.pattern.split(content)
         self.chunks: list[str] = pieces[0::2]
-        tags = [sources[int(i)] for i in pieces[1::2]]
+        indices = [int(i) for i in pieces[1::2]]
+        if any(i >= len(tokens.sources) for i in indices):  # cannot happen: the nonce is ours
+            raise RenderError(f"the {what} part holds a token commskit did not allocate")
+        tags = [tokens.sources[i] for i in indices]
         self.tags = tags
         self.encoded = [mime.qp_segment(chunk) for chunk in self.chunks]
+        self._path = path
         # Each static chunk stands in the template source as a literal marker: NUL, a random
         # nonce (personal values cannot forge it) and the chunk's index. Literal data costs Jinja
         # nothing per recipient, where a ``{{ _c(i) }}`` call per chunk (plus HTML-escaping its
         # result) was most of the rendering time. The chunks themselves stay data.
         self._nonce = secrets.token_hex(8)
         self._split = re.compile(f"{_MARK}{self._nonce}([0-9]{{6}})").split
-        template_source = "".join(
-            f"{self._marker(i)}{tag}" for i, tag in enumerate(tags)
-        ) + self._marker(len(tags))
+        # template -> (first source line of each tag, where each tag was written)
+        self._where: dict[int, tuple[list[int], list[Origin]]] = {}
+        origins = [tokens.origins[i] for i in indices]
         try:
-            self.template = env.from_string(template_source)
+            self.template = self._compile(env, tags, origins)
         except jinja2.TemplateSyntaxError as exc:
             raise RenderError(
                 f"the {what} part has unbalanced Jinja blocks after rendering: {exc.message}",
@@ -168,12 +213,44 @@ class PersonalTemplate:
         # evaluating each distinct tag once raises exactly what the whole template would (the
         # organisation printed in every paragraph is looked up once).
         self.check_template = self.template
-        distinct = list(dict.fromkeys(tags))
-        if len(distinct) < len(tags) and all(tag.startswith("{{") for tag in tags):
-            self.check_template = env.from_string(
-                "".join(f"{self._marker(i)}{tag}" for i, tag in enumerate(distinct))
-                + self._marker(len(distinct))
-            )
+        first = {tag: origin for tag, origin in reversed(list(zip(tags, origins, strict=True)))}
+        if len(first) < len(tags) and all(tag.startswith("{{") for tag in tags):
+            distinct = list(dict.fromkeys(tags))
+            self.check_template = self._compile(env, distinct, [first[t] for t in distinct])
+
+    def _compile(
+        self, env: jinja2.Environment, tags: Sequence[str], origins: Sequence[Origin]
+    ) -> jinja2.Template:
+        """Compile markers and tags, each tag on a source line of its own (to locate errors).
+
+        The line breaks sit in Jinja comments (``{#⏎#}``), which the lexer drops: they cost
+        nothing per recipient and change no output.
+        """
+        source: list[str] = []
+        lines: list[int] = []
+        line = 1
+        for i, tag in enumerate(tags):
+            source.append(f"{self._marker(i)}{{#\n#}}{tag}")
+            line += 1
+            lines.append(line)
+            line += tag.count("\n")
+        source.append(self._marker(len(tags)))
+        template = env.from_string("".join(source))
+        self._where[id(template)] = (lines, list(origins))
+        return template
+
+    def _located(self, exc: Exception, template: jinja2.Template) -> TemplateError:
+        """Return ``exc`` as a TemplateError at the file and line of the tag that raised it."""
+        error = template_error(exc)
+        if error.path is not None:  # raised in a template the tag included or imported
+            return error
+        lines, origins = self._where.get(id(template), ([], []))
+        origin: Origin = (None, None)
+        if error.line is not None and lines:
+            origin = origins[max(bisect.bisect_right(lines, error.line) - 1, 0)]
+        return TemplateError(
+            error.message, path=origin[0] or self._path, line=origin[1], hint=error.hint
+        )
 
     def source_digest(self) -> str:
         """Return a digest of the chunks and tags (for the campaign fingerprint)."""
@@ -190,10 +267,20 @@ class PersonalTemplate:
         return f"{_MARK}{self._nonce}{index:06d}"
 
     def _run(
-        self, context: Mapping[str, Any], template: jinja2.Template | None = None
+        self,
+        context: Mapping[str, Any],
+        template: jinja2.Template | None = None,
+        *,
+        bounded: bool = False,
     ) -> tuple[list[int], list[str]]:
         """Render the tags; return the chunk indices in output order and the personal pieces."""
-        out = (template or self.template).render(context)
+        template = template or self.template
+        try:
+            out = render_bounded(template, context) if bounded else template.render(context)
+        except Exception as exc:
+            if not in_template(exc):
+                raise
+            raise self._located(exc, template) from None
         parts = self._split(out)
         # every NUL must open one of our markers: any other is in a personal value
         if out.count(_MARK) != len(parts) // 2:
@@ -208,6 +295,11 @@ class PersonalTemplate:
         # render_qp encodes these pieces to UTF-8 (quoted-printable): fail here as it would there
         # on a value that cannot be encoded (a lone surrogate)
         "".join(pieces).encode("utf-8")
+
+    def verify(self, context: Mapping[str, Any]) -> None:
+        """Render once with the sandbox's output bound (at compile time, for a sample contact)."""
+        if not self.static:
+            self._run(context, bounded=True)
 
     def render(self, context: Mapping[str, Any]) -> str:
         """Return the decoded text for one recipient."""
@@ -241,12 +333,15 @@ class PersonalTemplate:
         return mime.qp_join(out)
 
 
-def protect_body(body: str, tokens: _Tokens) -> str:
+def protect_body(
+    body: str, tokens: _Tokens, *, path: str | None = None, first_line: int = 1
+) -> str:
     """Replace the body's Jinja tags by tokens; ``{% raw %}`` content stays literal text.
 
     A statement tag alone on its line (``{% if … %}``, ``{% endfor %}``) becomes a Markdown
     block of its own, so that what it encloses is whole blocks: each branch or loop turn then
-    produces well-formed HTML instead of half a paragraph.
+    produces well-formed HTML instead of half a paragraph. Each tag's origin is ``path`` and its
+    line (the body starting on ``first_line``).
     """
 
     def replace(match: re.Match[str]) -> str:
@@ -254,30 +349,33 @@ def protect_body(body: str, tokens: _Tokens) -> str:
             return match.group("raw_body")
         if match.group("comment") is not None:
             return ""
-        return tokens.add(match.group("tag"))
+        line = first_line + body.count("\n", 0, match.start())
+        return tokens.add(match.group("tag"), (path, line))
 
     protected = _TAG_RE.sub(replace, body)
     sources = tokens.sources
-    return _LONE_LINE_TOKEN.sub(
+    return tokens.lone_line.sub(
         lambda m: f"\n{m.group(1)}\n" if sources[int(m.group(2))].startswith("{%") else m.group(0),
         protected,
     )
 
 
-def _join_statement_lines(text: str, sources: Sequence[str]) -> str:
+def _join_statement_lines(text: str, tokens: _Tokens) -> str:
     """Let a statement token on its own line absorb the blank lines around it (text part).
 
     ``A⏎⏎{% if %}⏎⏎B⏎⏎{% endif %}⏎⏎C`` becomes ``A⏎⏎{% if %}B⏎⏎{% endif %}C``: whichever branch
     runs, blocks stay separated by exactly one blank line.
     """
 
+    sources = tokens.sources
+
     def absorb(match: re.Match[str]) -> str:
-        found = _TOKEN_RE.findall(match.group(1))
+        found = tokens.pattern.findall(match.group(1))
         if all(sources[int(i)].startswith("{%") for i in found):
-            return "\n\n" + "".join(_TOKEN.format(int(i)) for i in found)
+            return "\n\n" + "".join(tokens.token(int(i)) for i in found)
         return match.group(0)
 
-    return _STATEMENT_LINE.sub(absorb, text)
+    return tokens.statement_line.sub(absorb, text)
 
 
 def markdown_to_html(markdown: str) -> str:
@@ -310,35 +408,35 @@ def _check_body_jinja(env: jinja2.Environment, campaign: Campaign) -> None:
             line=line,
             hint="The body may use contact.* (first_name, organization…) and unsubscribe_url",
         )
+    _refuse_internal_names(ast, campaign, offset)
+
+
+def _refuse_internal_names(ast: jinja2.nodes.Template, campaign: Campaign, offset: int) -> None:
+    """Refuse ``x.__class__``-style lookups at compile time, even in a branch few recipients take.
+
+    The sandbox would refuse them when they run; refusing them here says so before any send.
+    """
+    found = internal_name(ast)
+    if found is not None:
+        name, line = found
+        raise TemplateError(
+            f"blocked by the template sandbox: {name!r} is a Python internal, which templates "
+            "cannot reach",
+            path=campaign.path,
+            line=line + offset,
+        )
 
 
 def _event_view(campaign: Campaign, language: str) -> dict[str, Any] | None:
     event = campaign.event
     if event is None:
         return None
+    s, e = event.start, event.end
+    day = format_date(s, language, weekday=True)
     if language == "fr":
-        months = [
-            "janvier",
-            "février",
-            "mars",
-            "avril",
-            "mai",
-            "juin",
-            "juillet",
-            "août",
-            "septembre",
-            "octobre",
-            "novembre",
-            "décembre",
-        ]
-        days = ["lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche"]
-        s = event.start
-        when = (
-            f"{days[s.weekday()]} {s.day} {months[s.month - 1]} {s.year}, "
-            f"{s:%H}h{s:%M} – {event.end:%H}h{event.end:%M}"
-        )
+        when = f"{day}, {s:%H}h{s:%M} – {e:%H}h{e:%M}"
     else:
-        when = f"{event.start:%A %d %B %Y, %H:%M} – {event.end:%H:%M}"
+        when = f"{day}, {s:%H:%M} – {e:%H:%M}"
     offset = event.start.strftime("%z")
     when += f" (UTC{offset[:3]}:{offset[3:]})" if offset else ""
     return {
@@ -389,7 +487,10 @@ def stage_one_context(
                 if campaign.veille and campaign.veille.title
                 else strings["veille_title"]
             ),
-            "items": [item_view(i, date_format=strings["date_format"]) for i in veille],
+            "items": [
+                item_view(i, date_format=strings["date_format"], language=campaign.language)
+                for i in veille
+            ],
         }
         if campaign.veille
         else None,
@@ -429,13 +530,14 @@ class CompiledCampaign:
     def _guard(self, func: Callable[[], Any], contact: Any) -> Any:
         try:
             return func()
-        except jinja2.TemplateError as exc:
-            error = template_error(exc, path=self.campaign.path)
-            email = getattr(contact, "email", "?")
+        except TemplateError as error:  # located by PersonalTemplate, or by subject_for
+            # at compile time the sample contact stands for nobody: name no address then
+            who = "" if isinstance(contact, _LenientContact) else getattr(contact, "email", "?")
             raise TemplateError(
-                f"{error.message} (rendering for {email})",
-                path=self.campaign.path,
-                hint="Fix the campaign body or give the contact that field",
+                f"{error.message} (rendering for {who})" if who else error.message,
+                path=error.path or self.campaign.path,
+                line=error.line,
+                hint=error.hint,
             ) from None
 
     def subject_for(self, contact: Any) -> str:
@@ -443,7 +545,22 @@ class CompiledCampaign:
         if self.subject_template is None:
             return self.campaign.subject
         template = self.subject_template
-        subject: str = self._guard(lambda: template.render(contact=contact), contact)
+
+        def run() -> str:
+            try:
+                return template.render(contact=contact)
+            except Exception as exc:
+                if not in_template(exc):
+                    raise
+                error = template_error(exc)
+                raise TemplateError(
+                    error.message,
+                    path=self.campaign.path,
+                    line=self.campaign.line_of("subject"),
+                    hint=error.hint,
+                ) from None
+
+        subject: str = self._guard(run, contact)
         return " ".join(subject.split())
 
     def render(self, contact: Any, *, unsubscribe_url: str) -> RenderedParts:
@@ -591,6 +708,7 @@ def _subject_template(env: jinja2.Environment, campaign: Campaign) -> jinja2.Tem
             line=line,
             hint="The subject may use contact.* only",
         )
+    _refuse_internal_names(ast, campaign, (line or 1) - 1)
     return template
 
 
@@ -621,16 +739,19 @@ def compile_campaign(
     subject_template = _subject_template(text_env, campaign)
 
     tokens = _Tokens()
-    body_markdown = protect_body(campaign.body, tokens)
-    if _TOKEN_RE.search(campaign.body):
-        raise RenderError("the campaign body contains commskit's internal token pattern 'zqck'")
-    body_html = _LONE_TOKEN.sub(lambda m: m.group(1).strip(), markdown_to_html(body_markdown))
+    campaign_file = str(campaign.path)
+    body_markdown = protect_body(
+        campaign.body, tokens, path=campaign_file, first_line=campaign.body_line
+    )
+    body_html = tokens.lone.sub(lambda m: m.group(1).strip(), markdown_to_html(body_markdown))
     subject_display = campaign.subject
     if subject_template is not None:
+        subject_line = campaign.line_of("subject")
+        subject_contact = PlaceholderContact(tokens, (campaign_file, subject_line))
         subject_display = call_template(
-            lambda: subject_template.render(contact=PlaceholderContact(tokens)),
+            lambda: render_bounded(subject_template, {"contact": subject_contact}),
             path=campaign.path,
-            line_offset=0,
+            line_offset=(subject_line or 1) - 1,
         )
     items = veille_items(ws, campaign, digest, now=veille_now)
     context = stage_one_context(
@@ -652,11 +773,10 @@ def compile_campaign(
         raise template_error(exc) from None
     mjml_source = render_template(env, template_name, context)
     html = inline_css(mjml_to_html(mjml_source, template=template_name, include_dirs=dirs))
-    sources = tokens.sources
-    text = _join_statement_lines(html_to_text(html), sources)
+    text = _join_statement_lines(html_to_text(html), tokens)
 
-    html_template = PersonalTemplate(env, html, sources, what="HTML")
-    text_template = PersonalTemplate(text_env, text, sources, what="text")
+    html_template = PersonalTemplate(env, html, tokens, what="HTML", path=campaign_file)
+    text_template = PersonalTemplate(text_env, text, tokens, what="text", path=campaign_file)
 
     from_ = campaign.from_ or ws.settings.sender.from_
     if not from_:
@@ -765,6 +885,9 @@ class _LenientContact:
 def _verify_sample(compiled: CompiledCampaign) -> None:
     """Parse one generated message back and check its header set (EMAIL-CHECKLIST A8)."""
     contact = _LenientContact(compiled.campaign.language)
+    context = compiled._context(contact, "https://commskit.invalid/u?t=verify")
+    for part in (compiled.text, compiled.html):
+        compiled._guard(functools.partial(part.verify, context), contact)
     raw = compiled.message_for(
         contact,
         message_id="<verify@commskit.invalid>",

@@ -75,11 +75,21 @@ def inline_css(html: str) -> str:
         raise TemplateError(f"CSS inlining failed: {exc}") from None
 
 
+_ALIGN = re.compile(r"text-align:\s*(right|center)")
+
+
+def _rule(attributes: str) -> str:
+    """Return a Markdown header rule cell keeping the column's alignment."""
+    align = _ALIGN.search(attributes)
+    return {"right": "---:", "center": ":---:"}.get(align.group(1) if align else "", "---")
+
+
 def _content_tables_as_lines(html: str) -> str:
-    """Turn data tables (not MJML's role="presentation" layout) into "a | b | c" lines.
+    """Turn data tables (not MJML's role="presentation" layout) into Markdown table lines.
 
     html2text must ignore tables, or the layout would come out as Markdown tables; data tables
-    written in a campaign body would then lose the spaces between their cells.
+    written in a campaign body would then lose the spaces between their cells. A header row is
+    followed by its rule (``| --- | ---: |``), as in the Markdown the author wrote.
     """
     if "<table" not in html or "presentation" not in html:
         return html
@@ -88,9 +98,12 @@ def _content_tables_as_lines(html: str) -> str:
         rows = re.findall(r"<tr[^>]*>(.*?)</tr>", match.group(0), re.S)
         lines = []
         for row in rows:
-            cells = re.findall(r"<t[hd][^>]*>(.*?)</t[hd]>", row, re.S)
-            lines.append("<p>" + " | ".join(c.strip() for c in cells) + "</p>")
-        return "".join(lines)
+            cells = re.findall(r"<t([hd])([^>]*)>(.*?)</t[hd]>", row, re.S)
+            texts = [cell.strip().replace("|", "\\|") for _, _, cell in cells]
+            lines.append("| " + " | ".join(texts) + " |")
+            if not lines[1:] and cells and all(kind == "h" for kind, _, _ in cells):
+                lines.append("| " + " | ".join(_rule(attrs) for _, attrs, _ in cells) + " |")
+        return "<p>" + "<br>".join(lines) + "</p>"
 
     return _DATA_TABLE.sub(replace, html)
 
