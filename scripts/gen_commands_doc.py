@@ -28,8 +28,11 @@ Conventions, for every command:
   elsewhere and `--config FILE` names the settings file.
 - Listings and reports take `--json` for scripts.
 - Exit status: 0 success; 1 a failure you must act on, explained in one line on stderr
-  (`Error: file:line: what is wrong. What to do.`); 2 a usage error.
-- Progress bars and colours appear only on a terminal; piped output stays plain.
+  (`Error: file:line: what is wrong. What to do.`); 2 a usage error. `send` and
+  `digest --send` also exit 3 when the campaign is unfinished (run the same command again
+  later); see `send` below.
+- Progress bars and colours appear only on a terminal; piped output stays plain, and a long
+  `send` writes a progress line every few seconds instead (`COMMSKIT_PROGRESS_INTERVAL`).
 
 """
 
