@@ -2,7 +2,7 @@
 
     python examples/weekly_digest.py [WORKSPACE]
 
-The same job as `commskit digest --fetch --since last --mark --send -o out/veille-DATE.md`,
+The same job as `commskit digest --fetch --since last --mark --send --yes -o out/veille-DATE.md`,
 written as a script you can extend (post it to a chat, add a format, filter by topic...).
 Running it twice never repeats an item and never emails the team twice in a week.
 """
@@ -34,7 +34,7 @@ def main(argv: list[str]) -> int:
             wiki.parent.mkdir(parents=True, exist_ok=True)
             wiki.write_text(render_digest(digest, "markdown"), encoding="utf-8")
 
-            report = ws.send_digest(digest)
+            report = ws.send_digest(digest, yes=True)  # a script run from cron confirms
             finished = report.stopped is None and not report.retry_later
             if finished and report.sent:
                 ws.mark_digest(digest)  # the next since="last" starts after these items

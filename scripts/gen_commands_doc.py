@@ -28,9 +28,12 @@ Conventions, for every command:
   elsewhere and `--config FILE` names the settings file.
 - Listings and reports take `--json` for scripts.
 - Exit status: 0 success; 1 a failure you must act on, explained in one line on stderr
-  (`Error: file:line: what is wrong. What to do.`); 2 a usage error; 4 `send` found the
-  campaign being sent by another process and sent nothing.
-- Progress bars and colours appear only on a terminal; piped output stays plain.
+  (`Error: file:line: what is wrong. What to do.`); 2 a usage error. `send` and
+  `digest --send` also exit 3 when the campaign is unfinished (run the same command again
+  later), and `send` exits 4 when it found the campaign being sent by another process and sent
+  nothing; see `send` below.
+- Progress bars and colours appear only on a terminal; piped output stays plain, and a long
+  `send` writes a progress line every few seconds instead (`COMMSKIT_PROGRESS_INTERVAL`).
 
 """
 

@@ -33,3 +33,18 @@ def examples_root() -> Path:
 def shipped_templates() -> Path:
     """Return the folder of the built-in templates (a workspace's own override them by name)."""
     return examples_root() / "templates"
+
+
+# Names reserved for documentation and tests (RFC 2606, RFC 6761): no one's real mailbox.
+_RESERVED_TLDS = frozenset({"example", "invalid", "test", "localhost"})
+
+
+def is_example_address(address: str) -> bool:
+    """Return whether an address is a placeholder like the shipped sender's, not a real one.
+
+    True when its domain has an ``example`` label (``covoiturage.example.gouv.fr``,
+    ``example.org``) or ends in a reserved top-level name (``.test``, ``.invalid``, ...).
+    """
+    domain = address.rpartition("@")[2].strip().rstrip(">").lower().rstrip(".")
+    labels = domain.split(".")
+    return "example" in labels or labels[-1] in _RESERVED_TLDS

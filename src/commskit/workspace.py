@@ -325,6 +325,7 @@ class Workspace:
         from collections.abc import Iterator
 
         from .send import SendOptions, SendReport
+        from .send.api import CampaignCheck
         from .send.bounces import BounceReport
 
     def send(
@@ -374,9 +375,12 @@ class Workspace:
         dry_run: bool = False,
         test: str | None = None,
         progress: Callable[..., None] | None = None,
+        yes: bool = False,
+        confirm: Callable[[Any], bool] | None = None,
     ) -> SendReport:
         """Email a veille digest to [digest] recipients/segment, at most once per [digest] period.
 
+        Like :meth:`send`, more than one message needs ``yes=True`` or a ``confirm`` callback.
         Marking is left to the caller (``ws.mark_digest(digest)`` once the send finished), so a
         crash before the end leaves the items for the re-run. See docs/scheduling.md.
         """
@@ -390,7 +394,20 @@ class Workspace:
             dry_run=dry_run,
             test_address=test,
             progress=progress,
+            yes=yes,
+            confirm=confirm,
         )
+
+    def check_campaign(
+        self, campaign: Any, *, to: str | None = None, audience: str | None = None
+    ) -> CampaignCheck:
+        """Check a campaign as ``send`` would, against its real audience (or one contact ``to``).
+
+        See :func:`commskit.send.api.check_campaign`.
+        """
+        from .send.api import check_campaign
+
+        return check_campaign(self, campaign, to=to, audience=audience)
 
     def send_status(self, campaign_id: str | None = None) -> list[dict[str, Any]]:
         """Return per-campaign send counts (pending, sent, failed, suppressed, unknown, ...)."""

@@ -60,7 +60,7 @@ def _outbox(ws: Workspace) -> list[Path]:
 
 def test_monday_job_sends_once_and_never_repeats(team_ws: Workspace) -> None:
     out = str(team_ws.root / "out" / "veille.md")
-    cron = ("digest", "--fetch", "--since", "all", "--mark", "--send", "-o", out)
+    cron = ("digest", "--fetch", "--since", "all", "--mark", "--send", "--yes", "-o", out)
     code, output = _run(team_ws, *cron)
     assert code == 0, output
     sent = _outbox(team_ws)
@@ -74,7 +74,8 @@ def test_monday_job_sends_once_and_never_repeats(team_ws: Workspace) -> None:
     assert (team_ws.root / "out" / "veille.md").read_text(encoding="utf-8").startswith("#")
 
     # the same cron line again: nothing new, nothing sent
-    code, output = _run(team_ws, *("digest", "--fetch", "--since", "last", "--mark", "--send"))
+    again = ("digest", "--fetch", "--since", "last", "--mark", "--send", "--yes")
+    code, output = _run(team_ws, *again)
     assert code == 0, output
     assert "Nothing new" in output
     assert len(_outbox(team_ws)) == 2
@@ -86,7 +87,7 @@ def test_rerun_after_an_interrupted_send_finishes_it_without_doubles(team_ws: Wo
     first = send_digest(team_ws, digest, recipients=["equipe@covoiturage.example.gouv.fr"])
     assert first.sent == 1
     # same period, the full list now (as a re-run after a crash would see it)
-    second = send_digest(team_ws, digest)
+    second = send_digest(team_ws, digest, yes=True)
     assert second.sent == 1
     assert second.counts["sent"] == 2
     assert len(_outbox(team_ws)) == 2
@@ -98,7 +99,9 @@ def test_rerun_after_an_interrupted_send_finishes_it_without_doubles(team_ws: Wo
 
 
 def test_digest_json_with_send(team_ws: Workspace) -> None:
-    data = json.loads(_stdout(team_ws, "digest", "--fetch", "--since", "all", "--send", "--json"))
+    data = json.loads(
+        _stdout(team_ws, "digest", "--fetch", "--since", "all", "--send", "--yes", "--json")
+    )
     assert data["send"]["sent"] == 2
     assert data["digest"]["total"] > 0
 
@@ -116,3 +119,16 @@ def test_period_keys() -> None:
     assert period_key(moment, "month") == "2026-11"
     with pytest.raises(ConfigError, match="period must be one of"):
         period_key(moment, "fortnight")
+
+
+def test_digest_send_to_several_needs_yes_off_a_terminal(team_ws: Workspace) -> None:
+    # the README says bulk sends need --yes: the cron line carries it, a forgotten one sends nothing
+    code, output = _run(team_ws, "digest", "--fetch", "--since", "all", "--mark", "--send")
+    assert code == 1, output
+    assert "this would send 2 messages and nobody confirmed" in output
+    assert "There is no terminal to confirm at: add --yes to send without asking" in output
+    assert _outbox(team_ws) == []
+    assert team_ws.store.sends.campaign_ids() == []
+    code, output = _run(team_ws, "digest", "--since", "all", "--mark", "--send", "--yes")
+    assert code == 0, output
+    assert len(_outbox(team_ws)) == 2

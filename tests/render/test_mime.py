@@ -125,13 +125,23 @@ def test_a6_encoded_words_short_and_never_in_addr_spec(
     assert parsed["To"].addresses[0].addr_spec == "camille.martin@example.org"
 
 
-def test_a7_idn_domain_as_a_label_and_non_ascii_local_part_refused(
+def test_a7_idn_domain_as_a_label_and_non_ascii_local_part_in_utf8(
     newsletter: CompiledCampaign, make_contact: Any
 ) -> None:
     parsed = _parse(_message(newsletter, make_contact("zoe@exämple.fr")))
     assert parsed["To"].addresses[0].domain == "xn--exmple-cua.fr"
+    # a non-ASCII local part: the To header carries it in UTF-8 (RFC 6532), for SMTPUTF8 only;
+    # every other header and the body parts stay 7-bit
+    raw = _message(newsletter, make_contact("zoé@exämple.fr"))
+    head, _, body = bytes(raw).partition(b"\r\n\r\n")
+    assert body.isascii()
+    assert "<zoé@xn--exmple-cua.fr>".encode() in head
+    assert head.replace("zoé".encode(), b"zoe").isascii()
+    parsed = email.message_from_string(bytes(raw).decode("utf-8"), policy=policy.default)
+    assert parsed["To"].addresses[0].addr_spec == "zoé@xn--exmple-cua.fr"
+    # a sender needs an ASCII address: it is in every message
     with pytest.raises(RenderError, match="non-ASCII local part"):
-        _message(newsletter, make_contact("zoé@example.fr"))
+        mime.ascii_address("zoé@example.fr", field="From")
 
 
 @pytest.mark.parametrize(

@@ -66,7 +66,7 @@ class CompiledDouble:
         self.filler = ("Les mobilités du quotidien dans les territoires. " * 60)[:body_size]
         self.policy = email.policy.SMTP.clone(cte_type="7bit", max_line_length=76)
 
-    def check(self) -> list[Issue]:
+    def check(self, contact: Any = None) -> list[Issue]:
         return list(self.issues)
 
     def message_for(
@@ -293,6 +293,8 @@ def make_runner(ws: Workspace) -> Callable[..., CampaignRunner]:
             suppression=lambda e, _list: suppressed_map.get(e),
             on_hard_bounce=(lambda e, _r: bounced.append(e)) if bounced is not None else None,
             make_token=lambda cid, lst: f"tok{cid}-{lst}",
+            # what a --test copy is filled with: a made-up person, never a partner
+            sample=Person(None, "exemple@example.org", first_name="Dominique"),
         )
         ctx = SendContext(
             secret=b"k" * 32,

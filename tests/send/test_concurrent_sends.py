@@ -32,8 +32,12 @@ def big_workspace(ws: Workspace, url: str, count: int = COUNT) -> Path:
     )
     config = root / "commskit.toml"
     config.write_text(
-        config.read_text(encoding="utf-8").replace(
-            'url = "outbox:.commskit/outbox"', f'url = "{url}"'
+        config.read_text(encoding="utf-8")
+        .replace('url = "outbox:.commskit/outbox"', f'url = "{url}"')
+        # a real send through SMTP refuses the shipped example sender
+        .replace(
+            'from = "Équipe Covoiturage du quotidien <infolettre@covoiturage.example.gouv.fr>"',
+            'from = "Équipe Covoiturage <infolettre@covoiturage-test.fr>"',
         ),
         encoding="utf-8",
     )

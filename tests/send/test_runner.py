@@ -128,7 +128,10 @@ def test_test_address_sends_one_copy_without_touching_the_log(ws, make_runner, p
     assert msgs[0]["Delivered-To"] == "moi@example.org"
     # the partner's data fills the copy, but neither their address nor a working unsubscribe
     assert msgs[0]["To"] == "moi@example.org"
-    assert "Bonjour Camille" in msgs[0].get_body(("plain",)).get_content()
+    # the job's sample fills the copy, never the first partner's data (issue 10 item 9)
+    assert "Bonjour Dominique" in msgs[0].get_body(("plain",)).get_content()
+    assert "Camille" not in msgs[0].as_string()
+    assert msgs[0]["Subject"] == "[TEST] Infolettre de novembre"
     assert "t=test-copy" in msgs[0]["List-Unsubscribe"]
     assert ws.store.sends.campaign("2026-11-infolettre") is None
 

@@ -103,13 +103,14 @@ def test_durations():
         parse_duration("soon")
 
 
-def test_cli_daily_cap_exits_0_with_the_message(partners):
+def test_cli_daily_cap_exits_3_with_the_message(partners):
     result = CliRunner().invoke(
         main,
         ["-C", str(partners.root), "send", "2026-11-infolettre", "--yes"],
         env={"COMMSKIT_TRANSPORT_RATE_PER_DAY": "5"},
     )
-    assert result.exit_code == 0, result.output
+    # 3: unfinished, run the same command again later (a cron job can tell it from "done")
+    assert result.exit_code == 3, result.output
     assert "Sent 5 message(s)" in result.stdout
     assert "daily limit of 5 messages is reached; the rest continues on the next run" in (
         result.stdout

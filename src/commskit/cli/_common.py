@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import sys
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -145,11 +147,18 @@ def print_text(text: str) -> None:
 
 
 @contextmanager
-def progress_bar(label: str, total: int | None = None) -> Iterator[Callable[..., None]]:
+def progress_bar(
+    label: str, total: int | None = None, *, lines: bool = False
+) -> Iterator[Callable[..., None]]:
     """Yield an ``advance(n=1, total=None, description=None)`` callback drawing a bar on stderr.
 
-    Nothing is drawn when stderr is not a terminal (cron, pipes, CI), so logs stay clean.
+    Nothing is drawn when stderr is not a terminal (cron, pipes, CI), so logs stay clean; with
+    ``lines``, a progress line is written there every few seconds instead (long sends, whose
+    log must show they are alive).
     """
+    if not sys.stderr.isatty() and lines:
+        yield ProgressLines(label, total, note)
+        return
     if not sys.stderr.isatty():
 
         def silent(n: int = 1, total: int | None = None, description: str | None = None) -> None:
@@ -190,3 +199,58 @@ def raw_option(func: F) -> F:
         help="Write CSV cells exactly as stored, without the ' that keeps spreadsheets from "
         "running cells starting with = + - @ as formulas.",
     )(func)
+
+
+#: Seconds between two progress lines off a terminal (COMMSKIT_PROGRESS_INTERVAL overrides it).
+PROGRESS_INTERVAL = 5.0
+
+
+class ProgressLines:
+    """A progress callback that writes ``label: done/total (rate/s)`` every few seconds.
+
+    The first call and the last (``done == total``) always write a line; in between, one line
+    per ``interval`` seconds at most, however many calls come.
+    """
+
+    def __init__(
+        self,
+        label: str,
+        total: int | None,
+        write: Callable[[str], None],
+        *,
+        interval: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.label = label
+        self.total = total
+        self.write = write
+        self.interval = _progress_interval() if interval is None else interval
+        self.clock = clock
+        self.done = 0
+        self.started = clock()
+        self.last: float | None = None
+
+    def __call__(
+        self, n: int = 1, total: int | None = None, description: str | None = None
+    ) -> None:
+        if total is not None:
+            self.total = total
+        if description is not None:
+            self.label = description
+        self.done += n
+        now = self.clock()
+        finished = self.total is not None and self.done >= self.total and n > 0
+        if self.last is not None and now - self.last < self.interval and not finished:
+            return
+        self.last = now
+        elapsed = now - self.started
+        rate = f", {self.done / elapsed:,.0f}/s" if elapsed > 0 and self.done else ""
+        of = f"/{self.total}" if self.total is not None else ""
+        self.write(f"{self.label}: {self.done}{of}{rate}")
+
+
+def _progress_interval() -> float:
+    try:
+        return max(0.0, float(os.environ.get("COMMSKIT_PROGRESS_INTERVAL", PROGRESS_INTERVAL)))
+    except ValueError:
+        return PROGRESS_INTERVAL

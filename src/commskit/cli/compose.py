@@ -125,38 +125,61 @@ def blog(
 
 @click.command()
 @click.argument("campaign")
-@click.option("--to", "to", metavar="EMAIL", help="Check as this contact (default: a sample one).")
+@click.option(
+    "--to", "to", metavar="EMAIL", help="Check as this contact only (default: the audience)."
+)
+@click.option("--audience", metavar="SEGMENT", help="Check against this segment instead.")
 @json_option
 @pass_app
-def check(app: AppContext, campaign: str, to: str | None, as_json: bool) -> None:
+def check(
+    app: AppContext, campaign: str, to: str | None, audience: str | None, as_json: bool
+) -> None:
     """Check a campaign's content: unsubscribe link, images, links, size, subject, variables.
 
-    Exits with status 1 when there is an error (warnings alone do not fail).
+    Checks it as `send` would: every recipient of its audience is rendered strictly (their own
+    columns, e.g. contact.attributes['population'], included) and the content checks run for a
+    real one; a sample contact only when the campaign has no audience. Exits with status 1 when
+    there is an error (warnings alone do not fail).
 
     Example: commskit check 2026-11-infolettre --json
     """
-    from ..compose.preview import contact_for
-
     ws = app.workspace()
-    loaded = ws.campaign(campaign)
-    compiled = loaded.compile(ws)
-    issues = compiled.check(contact_for(ws, to, loaded.language) if to else None)
-    errors = [i for i in issues if i.level == "error"]
+    result = ws.check_campaign(campaign, to=to, audience=audience)
+    pre = result.preflight
     if as_json:
         print_json(
             {
-                "campaign": loaded.id,
-                "fingerprint": compiled.fingerprint,
+                "campaign": result.campaign,
+                "fingerprint": result.fingerprint,
                 "checked_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-                "issues": [i.to_dict() for i in issues],
-                "ok": not errors,
+                "issues": result.issues,
+                "ok": result.ok,
+                "audience": None
+                if result.audience is None
+                else {
+                    "segment": result.audience,
+                    "recipients": pre.total if pre else None,
+                    "to_send": pre.to_send if pre else None,
+                    "not_mailed": pre.not_mailed if pre else {},
+                },
             }
         )
-    elif issues:
-        print_table(["level", "code", "message"], [(i.level, i.code, i.message) for i in issues])
     else:
-        echo(f"{loaded.id}: no problem found.")
-    if errors:
+        if result.audience is not None and pre is not None:
+            note(
+                f"Checked against the audience {result.audience!r}: {pre.total} recipient(s), "
+                f"{pre.to_send} would be sent."
+            )
+        elif result.audience is None and not to:
+            note("Checked with a sample contact (the campaign has no audience with anyone in it).")
+        if result.issues:
+            print_table(
+                ["level", "code", "message"],
+                [(i["level"], i["code"], i["message"]) for i in result.issues],
+            )
+        else:
+            echo(f"{result.campaign}: no problem found.")
+    if not result.ok:
         raise SystemExit(1)
 
 

@@ -296,6 +296,9 @@ def _all_failed(report: FetchReport) -> bool:
     help="Email it to [digest] recipients/segment, at most once per [digest] period.",
 )
 @click.option("--test", "test_address", metavar="ADDR", help="With --send: one copy to ADDR only.")
+@click.option(
+    "--yes", "-y", is_flag=True, help="With --send: do not ask for confirmation (cron needs it)."
+)
 @json_option
 @pass_app
 def digest(
@@ -310,16 +313,18 @@ def digest(
     do_fetch: bool,
     do_send: bool,
     test_address: str | None,
+    yes: bool,
     as_json: bool,
 ) -> None:
     """Build the veille digest: new items grouped by topic, ranked, duplicates folded in.
 
     Weekly cron line (Monday 08:00): fetch, write it for the wiki, email it to the team; never
     repeats an item, never sends twice in a week. With --send, --mark records the digest only
-    once the email has gone to everyone.
+    once the email has gone to everyone; more than one recipient needs --yes (or a "yes" at the
+    terminal), and the exit status is that of `commskit send` (0 done, 1 failures, 3 unfinished).
 
     \b
-      0 8 * * 1 cd ~/veille && commskit digest --fetch --since last --mark --send -o out.md
+      0 8 * * 1 cd ~/veille && commskit digest --fetch --since last --mark --send --yes -o out.md
 
     Example: commskit digest --since 7d --topic covoiturage --format html -o veille.html
     """
@@ -362,24 +367,49 @@ def digest(
     if result.unmatched:
         note(f"{result.unmatched} item(s) matched no topic (see `commskit rules test --stored`)")
     if do_send:
-        _send_digest(ws, result, test_address=test_address, mark=mark, as_json=as_json)
+        _send_digest(ws, result, test_address=test_address, mark=mark, as_json=as_json, yes=yes)
     elif mark:
         note(f"Marked: the next `--since last` starts at {result.end:%Y-%m-%d %H:%M} UTC")
 
 
 def _send_digest(
-    ws: Any, result: Any, *, test_address: str | None, mark: bool, as_json: bool
+    ws: Any, result: Any, *, test_address: str | None, mark: bool, as_json: bool, yes: bool
 ) -> None:
     """Send the digest through the campaign engine, then mark it once everyone has it."""
-    from ..send.digest import send_digest
+    import sys
 
-    with progress_bar("Sending the digest") as advance:
-        report = send_digest(ws, result, test_address=test_address, progress=advance)
+    from ..errors import PreflightError
+    from ..send.digest import send_digest
+    from .send import NO_TERMINAL_HINT, not_mailed_lines, send_exit_status
+
+    def confirm(pre: Any) -> bool:
+        return click.confirm(f"Send the digest to {pre.to_send} recipient(s)?", err=True)
+
+    interactive = sys.stdin.isatty() and not as_json
+    with progress_bar("Sending the digest", lines=True) as advance:
+        try:
+            report = send_digest(
+                ws,
+                result,
+                test_address=test_address,
+                progress=advance,
+                yes=yes,
+                confirm=confirm if interactive else None,
+            )
+        except PreflightError as exc:
+            if "nobody confirmed" in exc.message:
+                exc.hint = NO_TERMINAL_HINT
+            raise
     if as_json:
         print_json({"digest": result.to_dict(), "send": report.to_dict()})
     if test_address:
         note(f"Sent one test copy to {test_address}.")
         return
+    if report.stopped == "cancelled before sending":
+        note("Cancelled: nothing was sent.")
+        return
+    for line in not_mailed_lines(report.preflight):
+        note(line)
     done = report.stopped is None and not report.retry_later and not report.unknown
     note(
         f"Digest {report.campaign_id}: {report.sent} sent now, "
@@ -387,16 +417,18 @@ def _send_digest(
         + (f", {report.failed} failed" if report.failed else "")
         + (f"; stopped: {report.stopped}" if report.stopped else "")
     )
-    if not mark:
-        return
-    if done and report.sent:
-        ws.mark_digest(result)
-        note(f"Marked: the next `--since last` starts at {result.end:%Y-%m-%d %H:%M} UTC")
-    elif done:
-        # everyone already had this period's digest: keep these items for the next one
-        note("Not marked: this period's digest was already sent; these items go into the next.")
-    else:
-        note("Not marked yet: run the same command again to finish the send.")
+    if mark:
+        if done and report.sent:
+            ws.mark_digest(result)
+            note(f"Marked: the next `--since last` starts at {result.end:%Y-%m-%d %H:%M} UTC")
+        elif done:
+            # everyone already had this period's digest: keep these items for the next one
+            note("Not marked: this period's digest was already sent; these items go into the next.")
+        else:
+            note("Not marked yet: run the same command again to finish the send.")
+    code = send_exit_status(report)
+    if code:
+        sys.exit(code)
 
 
 # --- rules ---------------------------------------------------------------------------------------

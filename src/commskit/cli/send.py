@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -26,6 +27,36 @@ from ._common import (
     raw_option,
 )
 
+#: Exit statuses of ``send`` and ``digest --send`` (docs/sending.md).
+EXIT_OK = 0  # every recipient is sent or was deliberately not mailed (unsubscribed, erased, ...)
+EXIT_FAILED = 1  # some failed, have an unknown outcome, or cannot be mailed until fixed
+EXIT_RETRY = 3  # unfinished (temporary failures, relay down, quota, window, --limit): run again
+
+
+def send_exit_status(report: Any) -> int:
+    """Return the exit status a cron job can trust for a send (listed in `send --help`)."""
+    if report.dry_run or report.test_address or report.stopped == "cancelled before sending":
+        return EXIT_OK
+    counts = report.counts
+    permanent = counts.get("failed", 0) - report.retry_later
+    if permanent > 0 or counts.get("unknown", 0) or report.preflight.needs_action:
+        return EXIT_FAILED
+    if report.retry_later or report.stopped or counts.get("pending") or counts.get("sending"):
+        return EXIT_RETRY
+    return EXIT_OK
+
+
+def not_mailed_lines(pre: Any) -> list[str]:
+    """Return one line per reason recipients are not mailed, each with one example."""
+    from ..send.runner import NOT_MAILED
+
+    return [
+        f"  not mailed: {pre.not_mailed[code]} {NOT_MAILED[code]} — e.g. "
+        f"{pre.not_mailed_examples[code]}"
+        for code in NOT_MAILED
+        if pre.not_mailed.get(code)
+    ]
+
 
 def _preflight_lines(pre: Any) -> list[str]:
     lines = [
@@ -35,9 +66,12 @@ def _preflight_lines(pre: Any) -> list[str]:
         + (f", {pre.unresolved} unknown outcome(s) left alone" if pre.unresolved else "")
         + (f", {pre.failed} permanent failure(s) left alone" if pre.failed else "")
     ]
+    lines += not_mailed_lines(pre)
     lines += [f"  warning: {w}" for w in pre.warnings]
-    lines += [f"  {e}" for e in pre.examples]
     return lines
+
+
+NO_TERMINAL_HINT = "There is no terminal to confirm at: add --yes to send without asking"
 
 
 @click.command()
@@ -75,10 +109,17 @@ def send(
 ) -> None:
     """Send CAMPAIGN to its audience; re-running the same command resumes, never doubles.
 
-    Every recipient is rendered and checked before the first message leaves. More than one
-    message needs --yes (or a confirmation at the terminal). One run at a time sends a campaign:
-    a second one started meanwhile sends nothing and exits with status 4, naming the process
-    that is sending it.
+    Every recipient is rendered and checked before the first message leaves; one that cannot
+    be mailed is reported with why and skipped. More than one message needs --yes (or a
+    confirmation at the terminal). Off a terminal, a progress line is written every few seconds.
+    One run at a time sends a campaign: a second one started meanwhile sends nothing and exits
+    with status 4, naming the process that is sending it.
+
+    Exit status: 0 done (everyone sent, or deliberately not mailed: unsubscribed, erased); 1 some
+    recipients failed, have an unknown outcome, or cannot be mailed until you fix their data or
+    legal basis (`commskit status CAMPAIGN` says why); 2 usage error; 3 unfinished (temporary
+    failures, relay down, quota, send window, --limit): run the same command again later; 4 the
+    campaign is being sent by another process.
 
     Examples:
 
@@ -118,7 +159,7 @@ def send(
     def progress(n: int = 1, total: int | None = None, description: str | None = None) -> None:
         nonlocal advance
         if advance is None:
-            advance = bars.enter_context(progress_bar(description or "Sending", total))
+            advance = bars.enter_context(progress_bar(description or "Sending", total, lines=True))
         advance(n, total=total, description=description)
 
     with bars:
@@ -132,11 +173,12 @@ def send(
             )
         except PreflightError as exc:
             if "nobody confirmed" in exc.message:
-                exc.hint = "Add --yes to send without a terminal to confirm at"
+                exc.hint = NO_TERMINAL_HINT
             raise
+    code = send_exit_status(report)
     if as_json:
         print_json(report.to_dict())
-        return
+        sys.exit(code)
     for line in _preflight_lines(report.preflight):
         note(line)
     if test_address:
@@ -148,6 +190,12 @@ def send(
     if report.stopped == "cancelled before sending":
         echo("Cancelled: nothing was sent.")
         return
+    _outcome_lines(report)
+    sys.exit(code)
+
+
+def _outcome_lines(report: Any) -> None:
+    """Print what a send run did, and what to do next."""
     counts = report.counts
     echo(
         f"Sent {report.sent} message(s) in {report.elapsed:.1f} s ({report.rate:,.0f}/s) through "
@@ -165,6 +213,8 @@ def send(
             "Unknown outcomes: the connection dropped after the message was sent; check with "
             "the relay, then use --retry-unknown if they did not arrive."
         )
+    if report.retry_wait >= 1:
+        echo(f"Waited {report.retry_wait:.0f} s in all for temporary failures to come due.")
     if report.stopped:
         echo(f"Stopped: {report.stopped}.")
 
@@ -174,7 +224,10 @@ def send(
 @json_option
 @pass_app
 def status(app: AppContext, campaign: str | None, as_json: bool) -> None:
-    """Show per-campaign counts: pending, sent, failed, suppressed, unknown.
+    """Show per-campaign counts (pending, sent, failed, suppressed, unknown) and, for each
+    reason recipients were not mailed, the count and one example.
+
+    CAMPAIGN is its id, name or file, as `send` takes it.
 
     Example: commskit status 2026-11-infolettre --json
     """
@@ -201,18 +254,33 @@ def status(app: AppContext, campaign: str | None, as_json: bool) -> None:
         [[r["campaign"], *(r[c] for c in columns[1:])] for r in rows],
         justify={c: "right" for c in columns[1:]},
     )
+    for r in rows:
+        reasons = r["not_mailed"]
+        if not reasons and not r["failed_example"]:
+            continue
+        echo(f"{r['campaign']}:")
+        for entry in reasons.values():
+            echo(f"  not mailed: {entry['count']} {entry['label']} — e.g. {entry['example']}")
+        if r["failed_example"]:
+            echo(f"  failed: e.g. {r['failed_example']}")
 
 
 @click.command()
 @click.argument("campaign")
 @click.option("--csv", "as_csv", is_flag=True, default=True, help="CSV output (the default).")
+@json_option
 @click.option(
     "-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write to FILE."
 )
 @raw_option
 @pass_app
-def report(app: AppContext, campaign: str, as_csv: bool, output: Path | None, raw: bool) -> None:
-    """Write one CSV row per recipient of CAMPAIGN (status, error, Message-ID, dates).
+def report(
+    app: AppContext, campaign: str, as_csv: bool, as_json: bool, output: Path | None, raw: bool
+) -> None:
+    """Write one row per recipient of CAMPAIGN (status, error, reason, Message-ID, dates).
+
+    CSV by default, a JSON array with --json. CAMPAIGN is its id, name or file, as `send`
+    takes it.
 
     Cells starting with = + - @ get a leading ' so a spreadsheet never runs them (--raw: as is).
 
@@ -221,6 +289,16 @@ def report(app: AppContext, campaign: str, as_csv: bool, output: Path | None, ra
     from ..send.api import REPORT_COLUMNS
 
     rows = app.workspace().send_report(campaign)
+    if as_json:
+        data = [{k: row.get(k) for k in REPORT_COLUMNS} for row in rows]
+        if output is None:
+            print_json(data)
+            return
+        with open_private(output) as handle:  # 0600: addresses
+            json.dump(data, handle, ensure_ascii=False, indent=2)
+            handle.write("\n")
+        note(f"Wrote {len(data)} row(s) to {output}")
+        return
 
     def write(handle: TextIO) -> int:
         writer = csv.DictWriter(handle, fieldnames=list(REPORT_COLUMNS), extrasaction="ignore")

@@ -20,8 +20,19 @@ def init(directory: Path, force: bool) -> None:
     examples, a .gitignore, and a random secret in .commskit/secret (never commit it; back it up).
     Existing files are never overwritten.
     """
+    from email.utils import parseaddr
+
+    from ..examples import is_example_address
+
     ws = Workspace.init(directory, force=force)
     echo(f"Created a commskit workspace in {ws.root}")
+    sender = parseaddr(ws.settings.sender.from_)[1]
+    if is_example_address(sender):
+        note(
+            f"Warning: the sender is the shipped example ({sender}). Set [sender] from, reply_to "
+            "and list_id in commskit.toml to your team's own before sending: `send` refuses the "
+            "example sender except to the outbox and for --test."
+        )
     echo(
         "Next: edit commskit.toml (sender, feeds), then run `commskit fetch` and `commskit digest`."
     )

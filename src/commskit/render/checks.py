@@ -17,6 +17,21 @@ MAX_SUBJECT_CHARS = 78
 _SAMPLE_UNSUBSCRIBE = "https://commskit.invalid/unsubscribe?t=CHECK"
 
 
+def subject_issues(subject: str) -> list[CheckIssue]:
+    """Return the warnings about one recipient's subject (its length)."""
+    subject = subject.strip()
+    if len(subject) <= MAX_SUBJECT_CHARS:
+        return []
+    return [
+        CheckIssue(
+            "warning",
+            "subject-long",
+            f"the subject has more than {MAX_SUBJECT_CHARS} characters ({len(subject)}); it is "
+            "cut off in most inboxes",
+        )
+    ]
+
+
 def check_compiled(compiled: CompiledCampaign, contact: Any = None) -> list[CheckIssue]:
     """Render for a sample (or given) contact and report what would hurt delivery or readers."""
     issues: list[CheckIssue] = []
@@ -31,6 +46,17 @@ def check_compiled(compiled: CompiledCampaign, contact: Any = None) -> list[Chec
                 "no unsubscribe URL: set [unsubscribe] url in commskit.toml",
             )
         )
+    elif not compiled.settings_unsubscribe_url.startswith("https://"):
+        # List-Unsubscribe must carry an https URI (RFC 8058): send refuses to build the message
+        issues.append(
+            CheckIssue(
+                "error",
+                "unsubscribe-url-not-https",
+                f"the unsubscribe URL {compiled.settings_unsubscribe_url!r} is not https:// "
+                "(RFC 8058 one-click needs https): set [unsubscribe] url to the https address "
+                "of `commskit serve`",
+            )
+        )
     try:
         parts = compiled.render(contact, unsubscribe_url=unsubscribe)
     except CommskitError as exc:
@@ -40,15 +66,7 @@ def check_compiled(compiled: CompiledCampaign, contact: Any = None) -> list[Chec
     subject = parts.subject.strip()
     if not subject:
         issues.append(CheckIssue("error", "subject-empty", "the subject is empty"))
-    elif len(subject) > MAX_SUBJECT_CHARS:
-        issues.append(
-            CheckIssue(
-                "warning",
-                "subject-long",
-                f"the subject has {len(subject)} characters; over {MAX_SUBJECT_CHARS} it is cut "
-                "off in most inboxes",
-            )
-        )
+    issues.extend(subject_issues(subject))
 
     size = len(parts.html.encode("utf-8"))
     if size > MAX_HTML_BYTES:

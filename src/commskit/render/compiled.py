@@ -532,12 +532,18 @@ class CompiledCampaign:
             return func()
         except TemplateError as error:  # located by PersonalTemplate, or by subject_for
             # at compile time the sample contact stands for nobody: name no address then
-            who = "" if isinstance(contact, _LenientContact) else getattr(contact, "email", "?")
+            who = "" if isinstance(contact, _LenientContact) else _who(contact)
             raise TemplateError(
                 f"{error.message} (rendering for {who})" if who else error.message,
                 path=error.path or self.campaign.path,
                 line=error.line,
                 hint=error.hint,
+            ) from None
+        except UnicodeEncodeError:
+            # a value stored with a lone surrogate: this recipient's data, not the campaign
+            raise RenderError(
+                "a personal value contains a character UTF-8 cannot encode (a lone surrogate)",
+                hint="Fix the contact's data",
             ) from None
 
     def subject_for(self, contact: Any) -> str:
@@ -635,26 +641,33 @@ class CompiledCampaign:
         unsubscribe_mailto: str | None = None,
         extra_headers: Mapping[str, str] | None = None,
         to: str | None = None,
-    ) -> None:
+    ) -> list[CheckIssue]:
         """Raise exactly what :meth:`message_for` would raise for this recipient, or nothing.
 
         Evaluates only the per-recipient parts (the author's Jinja tags in the text and HTML,
         the subject template, the To, Message-ID and extra header checks) without quoted-printable
         encoding or assembling the message, so pre-flight can prove strict rendering for every
-        recipient at a fraction of the cost of rendering it.
+        recipient at a fraction of the cost of rendering it. Returns this recipient's own
+        warnings (a personalised subject too long for inboxes).
         """
         contact, address, to_name, _, context = self._personal(
             contact, unsubscribe_url, unsubscribe_mailto, to
         )
         self._guard(lambda: self.text.run(context), contact)
         self._guard(lambda: self.html.run(context), contact)
+        subject = self.subject_for(contact) if self.subject_template is not None else None
         self.skeleton.check(
             to_name=to_name,
             to_addr=address,
-            subject=self.subject_for(contact) if self.subject_template is not None else None,
+            subject=subject,
             message_id=message_id,
             extra_headers=extra_headers,
         )
+        if subject is None:
+            return []
+        from .checks import subject_issues
+
+        return subject_issues(subject)
 
     def message_for_reference(
         self,
@@ -710,6 +723,13 @@ def _subject_template(env: jinja2.Environment, campaign: Campaign) -> jinja2.Tem
         )
     _refuse_internal_names(ast, campaign, (line or 1) - 1)
     return template
+
+
+def _who(contact: Any) -> str:
+    """Name the recipient in an error: ``contact #12 anne@example.org`` (or just the address)."""
+    email = getattr(contact, "email", "?")
+    contact_id = getattr(contact, "id", None)
+    return f"contact #{contact_id} {email}" if contact_id else str(email)
 
 
 def _display_name(recipient: Any) -> str:

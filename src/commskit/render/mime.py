@@ -81,12 +81,23 @@ if HAS_VERIFY_GENERATED_HEADERS:  # pragma: no cover - Python ≥ 3.13 / patched
 
 
 def check_header_value(value: str, *, field: str) -> str:
-    """Return ``value`` if it is safe in a mail header, else raise HeaderInjectionError."""
+    """Return ``value`` if it is safe in a mail header, else raise HeaderInjectionError.
+
+    A value UTF-8 cannot encode (a lone surrogate) raises RenderError.
+    """
     if _FORBIDDEN.search(value):
         raise HeaderInjectionError(
             f"{field} contains a line break or NUL character",
             hint="Remove CR, LF and NUL characters from it",
         )
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise RenderError(
+                f"{field} contains a character UTF-8 cannot encode (a lone surrogate)",
+                hint="Fix the value where it was stored",
+            ) from None
     if _ENCODED_WORD.search(value):
         raise HeaderInjectionError(
             f"{field} contains an RFC 2047 encoded-word (=?…?=)",
@@ -102,13 +113,17 @@ def check_header_name(name: str) -> str:
     return name
 
 
-def ascii_address(addr_spec: str, *, field: str = "address") -> str:
-    """Return the address with an IDN domain as A-labels (EMAIL-CHECKLIST A7)."""
+def ascii_address(addr_spec: str, *, field: str = "address", utf8_local: bool = False) -> str:
+    """Return the address with an IDN domain as A-labels (EMAIL-CHECKLIST A7).
+
+    A non-ASCII local part is refused unless ``utf8_local`` (a recipient: the message then has
+    it in UTF-8 in its To header, RFC 6532, and only goes out over SMTPUTF8).
+    """
     check_header_value(addr_spec, field=field)
     local, at, domain = addr_spec.rpartition("@")
     if not at or not local or not domain:
         raise RenderError(f"{field} {addr_spec!r} is not an email address")
-    if not local.isascii():
+    if not local.isascii() and not utf8_local:
         raise RenderError(
             f"{field} {addr_spec!r} has a non-ASCII local part",
             hint="Such addresses need SMTPUTF8; ask the recipient for an ASCII address",
@@ -498,7 +513,7 @@ class MessageSkeleton:
         pre-flight check with it fails exactly when building the message would.
         """
         check_header_value(to_name, field="recipient name")
-        ascii_to = ascii_address(to_addr, field="recipient")
+        ascii_to = ascii_address(to_addr, field="recipient", utf8_local=True)
         check_header_value(message_id, field="Message-ID")
         if self.personal_subject:
             check_header_value(subject or "", field="Subject")
@@ -540,10 +555,12 @@ class MessageSkeleton:
         if extra_headers:
             for name, value in extra_headers.items():
                 first.append(encode_unstructured(name, value))
+        personal = "".join(first)
         return CRLFMessage(
             b"".join(
                 (
-                    "".join(first).encode("ascii"),
+                    # ASCII, but for a recipient whose local part is not (RFC 6532, SMTPUTF8)
+                    personal.encode("ascii" if ascii_to.isascii() else "utf-8"),
                     self.head,
                     self.before_text,
                     text_qp,
@@ -580,3 +597,24 @@ def verify_headers(raw: bytes, expected: Iterable[str]) -> None:
             f"generated headers {got} differ from the headers built {want}",
             hint="A header value must have contained a line break; check the campaign's values",
         )
+
+
+_SUBJECT_LINE = re.compile(rb"(?im)^subject:[^\r\n]*\r?\n(?:[ \t][^\r\n]*\r?\n)*")
+
+
+def prefix_subject(raw: bytes, prefix: str) -> bytes:
+    """Return the message with ``prefix`` put before its Subject (e.g. "[TEST] " for test copies).
+
+    Only the Subject header is re-encoded; the other bytes stay as they were built.
+    """
+    end = raw.find(b"\r\n\r\n")
+    head = raw[: end + 2] if end >= 0 else raw
+    match = _SUBJECT_LINE.search(head)
+    if match is None:
+        line = encode_unstructured("Subject", prefix.strip()).encode("ascii")
+        return line + raw
+    parsed = BytesParser(policy=email_policy.default).parsebytes(match.group(0), headersonly=True)
+    subject = " ".join(str(parsed["Subject"] or "").split())
+    line = encode_unstructured("Subject", f"{prefix}{subject}").encode("ascii")
+    out = raw[: match.start()] + line + raw[match.end() :]
+    return CRLFMessage(out) if isinstance(raw, CRLFMessage) else out

@@ -10,6 +10,7 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from email.utils import parseaddr
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,8 +18,11 @@ from ..config import TransportSettings
 from ..errors import PreflightError
 from ..store.sends import LogRow, SendRepo
 from .runner import (
+    NEEDS_ACTION,
+    NOT_MAILED,
     CampaignRunner,
     CompiledLike,
+    NotMailed,
     PreflightReport,
     Progress,
     SendContext,
@@ -26,8 +30,9 @@ from .runner import (
     SendOptions,
     SendReport,
     default_throttle,
+    describe_recipient,
 )
-from .transports import make_transport
+from .transports import OutboxTransport, make_transport
 
 if TYPE_CHECKING:
     from ..audience import Contact
@@ -59,13 +64,23 @@ def workspace_job(
             return _Address(row.email or "")
         return contacts.get_by_id(row.contact_id)
 
+    def suppression(email: str, list_: str | None) -> str | None:
+        reason = contacts.suppression(email, list_)
+        if reason is None:
+            return None
+        if reason == "erased":
+            return NotMailed(reason, "erased")
+        # an entry for every list wins over the list's own: a second look only when suppressed
+        scope = "suppressed-list" if list_ and contacts.suppression(email) is None else None
+        return NotMailed(reason, scope or "suppressed-global")
+
     return SendJob(
         campaign_id=campaign_id,
         compiled=compiled,
         recipients=recipients,
         list_name=list_name,
         subject=subject,
-        suppression=contacts.suppression,
+        suppression=suppression,
         on_hard_bounce=hard_bounce,
         make_token=lambda contact_id, list_: make_token(secret, contact_id, list_),
         lookup=lookup,
@@ -138,7 +153,6 @@ def send_campaign(
     ``audience`` overrides the campaign's ``audience:`` (a segment name or expression).
     """
     from ..compose.campaign import Campaign
-    from ..compose.sample import sample_contact
 
     options = options or SendOptions()
     if not isinstance(campaign, Campaign):
@@ -171,14 +185,132 @@ def send_campaign(
         recipients=recipients,
         list_name=campaign.list_name,
         subject=campaign.subject,
-        sample=sample_contact(
-            options.test_address or "camille.martin@example.org", language=campaign.language
-        ),
+        sample=_test_sample(ws, options.test_address, campaign.language),
     )
     if expression:
         job.suppression = _with_legal_basis(ws, expression, campaign.list_name, job.suppression)
+    refuse_example_sender(ws, campaign.from_ or ws.settings.sender.from_, options)
     runner = workspace_runner(ws, job, from_=campaign.from_)
     return runner.run(options, progress=progress, confirm=confirm)
+
+
+@dataclass
+class CampaignCheck:
+    """What ``commskit check`` found: the issues, and whom they were checked against.
+
+    ``audience`` is the segment the real recipients came from (None: a sample contact was
+    used, because the campaign has no audience or it selects nobody, or ``to`` was given);
+    ``preflight`` is the pre-flight report over those recipients, as ``send`` makes it.
+    """
+
+    campaign: str
+    fingerprint: str
+    issues: list[dict[str, str]]
+    audience: str | None = None
+    preflight: PreflightReport | None = None
+
+    @property
+    def ok(self) -> bool:
+        """Return whether nothing would stop a send (warnings do not)."""
+        return not any(i["level"] == "error" for i in self.issues)
+
+
+def check_campaign(
+    ws: Workspace,
+    campaign: Campaign | str | os.PathLike[str],
+    *,
+    to: str | None = None,
+    audience: str | None = None,
+) -> CampaignCheck:
+    """Check a campaign as ``send`` would: against its real audience, or one contact (``to``).
+
+    Every recipient ``send`` would mail is rendered strictly, and the content checks run for
+    the first of them (a sample contact only when there is none), so the partners' own columns
+    (``contact.attributes``), the unsubscribe URL and per-recipient subject lengths are judged
+    exactly as pre-flight judges them. Recipients that would not be mailed for a reason someone
+    must fix (invalid data, no or refused legal basis) are listed as warnings.
+    """
+    from ..compose.campaign import Campaign
+    from ..compose.preview import contact_for
+    from ..errors import CommskitError
+
+    if not isinstance(campaign, Campaign):
+        campaign = ws.campaign(Path(os.fspath(campaign)))
+    compiled = campaign.compile(ws)
+    result = CampaignCheck(campaign.id, compiled.fingerprint, [])
+    expression = None if to else (audience or campaign.audience)
+    recipients: Any = None
+    if expression:
+        recipients = ws.segment(expression, include_suppressed=True, list_name=campaign.list_name)
+    if recipients is None or recipients.count() == 0:
+        contact = contact_for(ws, to, campaign.language) if to else None
+        result.issues = [i.to_dict() for i in compiled.check(contact)]
+        return result
+    assert expression is not None
+    job = workspace_job(
+        ws,
+        campaign_id=campaign.id,
+        compiled=compiled,
+        recipients=recipients,
+        list_name=campaign.list_name,
+        subject=campaign.subject,
+    )
+    job.suppression = _with_legal_basis(ws, expression, campaign.list_name, job.suppression)
+    runner = workspace_runner(ws, job, from_=campaign.from_)
+    result.audience = expression
+    try:
+        report, _ = runner.preflight(SendOptions(dry_run=True), collect=False, strict=False)
+    except CommskitError as exc:  # what stops a send at the first recipient it concerns
+        result.issues.append({"level": "error", "code": "recipient-render", "message": str(exc)})
+        return result
+    result.preflight = report
+    result.issues = list(report.checks)
+    for code in NEEDS_ACTION:
+        if report.not_mailed.get(code):
+            result.issues.append(
+                {
+                    "level": "warning",
+                    "code": f"recipient-{code}",
+                    "message": f"{report.not_mailed[code]} recipient(s) not mailed: "
+                    f"{NOT_MAILED[code]} (e.g. {report.not_mailed_examples[code]})",
+                }
+            )
+    return result
+
+
+def _test_sample(ws: Workspace, address: str | None, language: str) -> Any:
+    """Return whose data fills a --test copy: the tester's own contact, else a made-up one."""
+    from ..compose.sample import sample_contact
+
+    if not address:
+        return None
+    own = ws.contacts.get(address) if "@" in address else None
+    return own or sample_contact(address.strip(), language=language)
+
+
+def refuse_example_sender(ws: Workspace, from_: str, options: SendOptions) -> None:
+    """Refuse a real send from the shipped example sender (``…@….example.gouv.fr``).
+
+    Test copies, dry runs and the outbox transport (nothing leaves the machine) are allowed.
+    """
+    from ..examples import is_example_address
+
+    url = ws.settings.transport.url
+    if options.dry_run or options.test_address:
+        return
+    # a wrong transport URL or a missing password is the first thing to fix: say that first
+    if isinstance(
+        make_transport(url, settings=ws.settings.transport, root=ws.root), OutboxTransport
+    ):
+        return
+    address = parseaddr(from_)[1] or from_
+    if is_example_address(address):
+        raise PreflightError(
+            f"the sender {address} is the shipped example, not your team's address; nothing "
+            f"was sent through {url}",
+            hint='Set [sender] from = "Your team <newsletter@your-domain.fr>" (and reply_to, '
+            "list_id) in commskit.toml, or COMMSKIT_FROM",
+        )
 
 
 def _parse_time(value: str | None) -> datetime | None:
@@ -218,7 +350,8 @@ def _with_legal_basis(
     for contact in suspects:
         reason = ws.contacts.basis_problem(contact, list_name)
         if reason:
-            problems[contact.email.lower()] = reason
+            code = "no-basis" if not contact.basis else "refused-basis"
+            problems[contact.email.lower()] = NotMailed(reason, code)
 
     def check(email: str, list_: str | None) -> str | None:
         return suppression(email, list_) or problems.get(email.lower())
@@ -250,30 +383,80 @@ def address_recipients(addresses: list[str]) -> list[Any]:
 # --- reporting ---------------------------------------------------------------------------------
 
 
-def campaign_status(ws: Workspace, campaign_id: str | None = None) -> list[dict[str, Any]]:
-    """Return per-campaign counts (pending, sent, failed, suppressed, unknown, ...)."""
+def resolve_campaign_id(ws: Workspace, name: str) -> str:
+    """Return the send-log id a command names: the id itself, or a campaign's path or name.
+
+    ``status`` and ``report`` accept what ``send`` accepts (``campaigns/2026-11-infolettre.md``).
+    Raises PreflightError when that campaign has never been sent.
+    """
+    from ..compose.campaign import find_campaign
+    from ..errors import CampaignError
+
     repo = ws.store.sends
-    ids = [campaign_id] if campaign_id else repo.campaign_ids()
+    if repo.campaign(name) is not None:
+        return name
+    try:
+        found = find_campaign(ws, Path(name)).stem
+    except CampaignError:
+        found = None
+    if found is None or repo.campaign(found) is None:
+        raise PreflightError(
+            f"campaign {name!r} has never been sent",
+            hint="Run `commskit status` to list the campaigns with a send log",
+        )
+    return found
+
+
+def campaign_status(ws: Workspace, campaign_id: str | None = None) -> list[dict[str, Any]]:
+    """Return per-campaign counts (pending, sent, failed, suppressed, unknown, ...).
+
+    Each entry also says why recipients were not mailed: ``not_mailed`` maps a category of
+    :data:`commskit.send.runner.NOT_MAILED` to its count and one example, and
+    ``failed_example`` shows one permanent failure. ``started_at`` is the first run's start,
+    ``last_started_at`` the latest's.
+    """
+    repo = ws.store.sends
+    ids = [resolve_campaign_id(ws, campaign_id)] if campaign_id else repo.campaign_ids()
     out = []
     for cid in ids:
         row = repo.campaign(cid)
-        if row is None:
-            raise PreflightError(
-                f"campaign {cid!r} has never been sent",
-                hint="Run `commskit status` to list the campaigns with a send log",
-            )
+        assert row is not None
         counts = repo.counts(cid)
+        failed = repo.first_permanent_failure(cid)
         out.append(
             {
                 "campaign": cid,
                 "subject": row["subject"],
-                "started_at": row["started_at"],
+                "started_at": row["created_at"],
+                "last_started_at": row["started_at"],
                 "finished_at": row["finished_at"],
                 "total": sum(counts.values()),
                 "retry_later": repo.transient_failures(cid),
                 **counts,
+                "not_mailed": _not_mailed(repo, cid),
+                "failed_example": _example(failed) if failed else None,
             }
         )
+    return out
+
+
+def _example(row: dict[str, Any], code: str = "") -> str:
+    who = describe_recipient(row["contact_id"], row["email"], code)
+    return f"{who}: {row['error']}" if row["error"] and code != "erased" else who
+
+
+def _not_mailed(repo: SendRepo, campaign_id: str) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    found = repo.not_mailed(campaign_id)
+    for code in (*NOT_MAILED, None):
+        if code in found:
+            count, row = found[code]
+            key = code or "suppressed"  # rows logged before the categories existed
+            out[key] = {
+                "count": count,
+                "label": NOT_MAILED.get(key, "suppressed or skipped"),
+                "example": _example(row, key),
+            }
     return out
 
 
@@ -288,17 +471,16 @@ REPORT_COLUMNS = (
     "message_id",
     "sent_at",
     "updated_at",
+    "reason",
 )
 
 
 def campaign_report(ws: Workspace, campaign_id: str) -> Iterator[dict[str, Any]]:
-    """Yield one row per recipient of a campaign (streams; see REPORT_COLUMNS)."""
-    if ws.store.sends.campaign(campaign_id) is None:
-        raise PreflightError(
-            f"campaign {campaign_id!r} has never been sent",
-            hint="Run `commskit status` to list the campaigns with a send log",
-        )
-    return ws.store.sends.rows(campaign_id)
+    """Yield one row per recipient of a campaign (streams; see REPORT_COLUMNS).
+
+    ``campaign_id`` may also be the campaign's path or name, as ``send`` takes it.
+    """
+    return ws.store.sends.rows(resolve_campaign_id(ws, campaign_id))
 
 
 def contact_history(ws: Workspace, contact: Contact | int) -> list[dict[str, Any]]:

@@ -16,7 +16,13 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError, PreflightError
-from .api import address_recipients, workspace_job, workspace_runner
+from .api import (
+    _test_sample,
+    address_recipients,
+    refuse_example_sender,
+    workspace_job,
+    workspace_runner,
+)
 from .runner import PreflightReport, Progress, SendOptions, SendReport
 
 if TYPE_CHECKING:
@@ -70,8 +76,12 @@ def send_digest(
     now: datetime | None = None,
     progress: Progress | None = None,
     confirm: Callable[[PreflightReport], bool] | None = None,
+    yes: bool = False,
 ) -> SendReport:
-    """Email ``digest`` to the team (settings.digest.recipients / .segment), once per period."""
+    """Email ``digest`` to the team (settings.digest.recipients / .segment), once per period.
+
+    As for campaigns, more than one message needs ``yes=True`` or a ``confirm`` callback.
+    """
     from ..compose.digest import compile_digest
 
     settings = ws.settings.digest
@@ -99,13 +109,9 @@ def send_digest(
         recipients=job_recipients,
         list_name=digest.name,
         subject=compiled.campaign.subject,
+        sample=_test_sample(ws, test_address, compiled.campaign.language),
     )
     runner = workspace_runner(ws, job)
-    options = SendOptions(
-        dry_run=dry_run,
-        test_address=test_address,
-        # a scheduled digest to the configured team is the user's standing consent
-        yes=True,
-        allow_changed=True,
-    )
+    options = SendOptions(dry_run=dry_run, test_address=test_address, yes=yes, allow_changed=True)
+    refuse_example_sender(ws, compiled.campaign.from_ or ws.settings.sender.from_, options)
     return runner.run(options, progress=progress, confirm=confirm)

@@ -3,7 +3,8 @@
 Rendering is CPU-bound Python, so a send of thousands of messages uses one process per CPU:
 
 - pre-flight: :class:`RenderChecker` renders every recipient in forked workers (the compiled
-  campaign is inherited, recipients are pickled in chunks) and re-raises the first error here;
+  campaign is inherited, recipients are pickled in chunks), reports each recipient whose own
+  data cannot make a message, and re-raises the first campaign-wide error here;
 - dispatch: :func:`child_main` runs in a forked child and sends the send-log rows whose id falls
   in its partition, over its own database connection, then reports its counts through a pipe.
 
@@ -21,10 +22,12 @@ import multiprocessing as mp
 import os
 import pickle
 import signal
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
-from ..errors import CommskitError, SendError
+from ..errors import CommskitError, RenderError, SendError
 
 if TYPE_CHECKING:
     from .runner import CampaignRunner, SendOptions, SendReport
@@ -44,27 +47,77 @@ copyreg.pickle(MappingProxyType, _reduce_mappingproxy)
 _CHECK_RUNNER: CampaignRunner | None = None
 
 
-def check_chunk(chunk: list[tuple[Any, str]]) -> tuple[Any, ...] | None:
-    """Render a chunk of recipients in a pre-flight worker; return the first error's parts."""
+@dataclass(frozen=True)
+class CheckIssue:
+    """A per-recipient finding, as it crosses from a pre-flight worker (picklable)."""
+
+    level: str
+    code: str
+    message: str
+
+
+# what a pre-flight worker sends back for a chunk: the recipients (by position) whose own data
+# cannot make a message, with why; their warnings; and the first campaign-wide error, if any
+ChunkResult = tuple[
+    list[tuple[int, str]],
+    list[tuple[int, list[CheckIssue]]],
+    tuple[Any, ...] | None,
+]
+
+
+def check_one(runner: CampaignRunner, recipient: Any, message_id: str) -> list[CheckIssue]:
+    """Render-check one recipient; return its warnings.
+
+    Raises RenderError when the recipient's own data cannot make a message (a line break in a
+    name, a domain IDNA refuses), other CommskitErrors when the campaign itself is wrong.
+    """
+    return [CheckIssue(i.level, i.code, i.message) for i in runner.check(recipient, message_id)]
+
+
+def check_chunk(chunk: list[tuple[Any, str]]) -> ChunkResult:
+    """Render a chunk of recipients in a pre-flight worker (see :data:`ChunkResult`)."""
     assert _CHECK_RUNNER is not None
-    for recipient, message_id in chunk:
+    problems: list[tuple[int, str]] = []
+    warnings: list[tuple[int, list[CheckIssue]]] = []
+    for position, (recipient, message_id) in enumerate(chunk):
         try:
-            _CHECK_RUNNER.check(recipient, message_id)
+            found = check_one(_CHECK_RUNNER, recipient, message_id)
+        except RenderError as exc:
+            problems.append((position, exc.message))
+            continue
         except CommskitError as exc:
-            return (type(exc), exc.message, exc.path, exc.line, exc.hint)
-    return None
+            return problems, warnings, (type(exc), exc.message, exc.path, exc.line, exc.hint)
+        if found:
+            warnings.append((position, found))
+    return problems, warnings, None
 
 
 class RenderChecker:
-    """Render every recipient once before sending, in this process or in forked workers."""
+    """Render every recipient once before sending, in this process or in forked workers.
+
+    Each recipient comes with a ticket (the caller's handle on it); ``on_problem(ticket, why)``
+    hears of a recipient whose own data cannot make a message, ``on_warnings(ticket, issues)``
+    of its warnings, possibly later (when its chunk comes back). A campaign-wide error (an
+    undefined variable) is raised.
+    """
 
     CHUNK = 200
 
-    def __init__(self, runner: CampaignRunner, *, parallel: int) -> None:
+    def __init__(
+        self,
+        runner: CampaignRunner,
+        *,
+        parallel: int,
+        on_problem: Callable[[Any, str], None],
+        on_warnings: Callable[[Any, Sequence[CheckIssue]], None],
+    ) -> None:
         self.runner = runner
+        self.on_problem = on_problem
+        self.on_warnings = on_warnings
         self.pool: concurrent.futures.ProcessPoolExecutor | None = None
-        self.pending: list[concurrent.futures.Future[tuple[Any, ...] | None]] = []
+        self.pending: list[tuple[concurrent.futures.Future[ChunkResult], list[Any]]] = []
         self.chunk: list[tuple[Any, str]] = []
+        self.tickets: list[Any] = []
         if parallel > 1:
             global _CHECK_RUNNER
             _CHECK_RUNNER = runner  # the forked workers inherit it
@@ -77,35 +130,49 @@ class RenderChecker:
             )
             self.window = parallel * 3
 
-    def check(self, recipient: Any, message_id: str) -> None:
+    def check(self, ticket: Any, recipient: Any, message_id: str) -> None:
         if self.pool is None:
-            self.runner.check(recipient, message_id)
+            try:
+                found = check_one(self.runner, recipient, message_id)
+            except RenderError as exc:
+                self.on_problem(ticket, exc.message)
+                return
+            if found:
+                self.on_warnings(ticket, found)
             return
         self.chunk.append((recipient, message_id))
+        self.tickets.append(ticket)
         if len(self.chunk) >= self.CHUNK:
-            self.pending.append(self.pool.submit(check_chunk, self.chunk))
-            self.chunk = []
+            self._submit()
             while len(self.pending) >= self.window:
-                self._collect(self.pending.pop(0))
+                self._collect(*self.pending.pop(0))
+
+    def _submit(self) -> None:
+        assert self.pool is not None
+        self.pending.append((self.pool.submit(check_chunk, self.chunk), self.tickets))
+        self.chunk, self.tickets = [], []
 
     def finish(self) -> None:
         if self.pool is None:
             return
         if self.chunk:
-            self.pending.append(self.pool.submit(check_chunk, self.chunk))
-            self.chunk = []
+            self._submit()
         while self.pending:
-            self._collect(self.pending.pop(0))
+            self._collect(*self.pending.pop(0))
 
-    def _collect(self, future: concurrent.futures.Future[tuple[Any, ...] | None]) -> None:
-        error = future.result()
+    def _collect(self, future: concurrent.futures.Future[ChunkResult], tickets: list[Any]) -> None:
+        problems, warnings, error = future.result()
+        for position, message in problems:
+            self.on_problem(tickets[position], message)
+        for position, issues in warnings:
+            self.on_warnings(tickets[position], issues)
         if error is not None:
             cls, message, path, line, hint = error
             raise cls(message, path=path, line=line, hint=hint)
 
     def close(self) -> None:
         if self.pool is not None:
-            for future in self.pending:
+            for future, _tickets in self.pending:
                 future.cancel()
             self.pool.shutdown(wait=True, cancel_futures=True)
             self.pool = None

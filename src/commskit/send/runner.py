@@ -9,8 +9,11 @@ That is what lets a veille digest go through the same engine as a newsletter.
 Order of a run (see docs/sending.md):
 
 1. fingerprint check against the first send (CampaignChangedError unless allowed);
-2. pre-flight, streamed: compose checks, then every recipient rendered strictly, suppression,
-   invalid and duplicate addresses, already-sent counts. Nothing is written before it passes;
+2. pre-flight, streamed: invalid and duplicate addresses, already-sent counts, suppression and
+   legal basis (those recipients are never rendered), then every other recipient rendered
+   strictly; the compose checks run on the first real recipient. A recipient whose own data
+   cannot make a message (a line break in a name) is skipped with its reason; nothing is
+   written before pre-flight passes;
 3. confirmation (``yes`` or the ``confirm`` callback) for more than one recipient;
 4. the campaign's lease (``send:<campaign id>`` in the store) is claimed: a second run of the same
    campaign stops here with CampaignBusyError naming the holder (and, as a courtesy, before its
@@ -28,6 +31,7 @@ import contextlib
 import dataclasses
 import hashlib
 import hmac
+import math
 import multiprocessing as mp
 import os
 import pickle
@@ -53,9 +57,11 @@ from ..errors import (
     LeaseHeldError,
     LeaseLostError,
     PreflightError,
+    RenderError,
     SendError,
     TransportError,
 )
+from ..render.mime import prefix_subject
 from ..store.leases import Lease
 from ..store.sends import LogRow, NewLogRow, SendRepo
 from .parallel import RenderChecker, child_main
@@ -63,6 +69,56 @@ from .throttle import Throttle, parse_duration, since_iso
 from .transports import DeliveryResult, Transport
 
 Progress = Callable[..., None]
+
+#: What a test copy's subject starts with, so nobody mistakes it for the real send.
+TEST_PREFIX = "[TEST] "
+
+#: Why a recipient is not mailed, as pre-flight, the send log and ``status`` count it.
+NOT_MAILED: dict[str, str] = {
+    "suppressed-list": "unsubscribed from this list",
+    "suppressed-global": "suppressed for every list (unsubscribed from all, bounced, complained "
+    "or by hand)",
+    "erased": "erased at the person's request (GDPR)",
+    "no-basis": "no legal basis recorded",
+    "refused-basis": "legal basis not accepted for this list",
+    "invalid": "invalid address or contact data",
+    "duplicate": "duplicate address",
+}
+#: The categories that need someone to fix the data or the legal basis (exit status 1).
+NEEDS_ACTION = ("invalid", "no-basis", "refused-basis")
+_SUPPRESSION_CODES = ("suppressed-list", "suppressed-global", "erased", "no-basis", "refused-basis")
+# this many relay-level failures in a row (no connection, 421) mean the relay is down: stop
+RELAY_FAILURES_IN_A_ROW = 10
+
+
+class NotMailed(str):
+    """A reason not to mail someone, as ``SendJob.suppression`` returns it, with its category.
+
+    It is the text stored in the send log; ``code`` is one of :data:`NOT_MAILED`. A plain str
+    returned by a suppression callable counts as "suppressed-global" ("erased" for "erased").
+    """
+
+    code: str
+
+    def __new__(cls, text: str, code: str) -> NotMailed:
+        self = super().__new__(cls, text)
+        self.code = code
+        return self
+
+
+def reason_code(reason: str) -> str:
+    """Return the :data:`NOT_MAILED` category of a suppression reason."""
+    code = getattr(reason, "code", None)
+    if isinstance(code, str) and code:
+        return code
+    return "erased" if reason == "erased" else "suppressed-global"
+
+
+def describe_recipient(contact_id: int | None, email: str | None, code: str = "") -> str:
+    """Name a recipient in a report: ``contact #12 anne@example.org`` (no address if erased)."""
+    if code == "erased" or not email:
+        return f"contact #{contact_id}" if contact_id is not None else "an erased address"
+    return f"contact #{contact_id} {email}" if contact_id is not None else email
 
 
 class CheckIssueLike(Protocol):
@@ -84,7 +140,9 @@ class CompiledLike(Protocol):
     @property
     def fingerprint(self) -> str: ...
 
-    def check(self) -> Sequence[CheckIssueLike]: ...
+    def check(self, contact: Any = None) -> Sequence[CheckIssueLike]:
+        """Return the content findings, rendered for ``contact`` (None: a sample contact)."""
+        ...
 
     def message_for(
         self,
@@ -147,10 +205,34 @@ class PreflightReport:
     failed: int = 0  # permanent failures from an earlier run, left alone without --retry-failed
     warnings: list[str] = field(default_factory=list)
     examples: list[str] = field(default_factory=list)  # a few invalid/duplicate addresses
+    # why recipients are not mailed: NOT_MAILED category → count, and one example each
+    not_mailed: dict[str, int] = field(default_factory=dict)
+    not_mailed_examples: dict[str, str] = field(default_factory=dict)
+    smtputf8: int = 0  # addresses to send that need SMTPUTF8 (a non-ASCII local part)
+    # the compose checks' findings ({"level", "code", "message"}), and per-recipient ones
+    checks: list[dict[str, str]] = field(default_factory=list)
+
+    @property
+    def needs_action(self) -> int:
+        """Return how many recipients cannot be mailed until someone fixes their data or basis."""
+        return sum(self.not_mailed.get(code, 0) for code in NEEDS_ACTION)
+
+    def count_not_mailed(self, code: str, example: str) -> None:
+        """Count one recipient not mailed for ``code``, keeping the first example."""
+        self.not_mailed[code] = self.not_mailed.get(code, 0) + 1
+        self.not_mailed_examples.setdefault(code, example)
+        if code in _SUPPRESSION_CODES:
+            self.suppressed += 1
+        elif code == "invalid":
+            self.invalid += 1
+        elif code == "duplicate":
+            self.duplicate += 1
+        if code in ("invalid", "duplicate") and len(self.examples) < 10:
+            self.examples.append(example)
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready dict."""
-        return dict(self.__dict__)
+        return {**self.__dict__, "needs_action": self.needs_action}
 
 
 @dataclass
@@ -170,6 +252,7 @@ class SendReport:
     stopped: str | None = None  # why the run stopped before the end (quota, window, limit)
     counts: dict[str, int] = field(default_factory=dict)  # whole campaign, from the send log
     elapsed: float = 0.0
+    retry_wait: float = 0.0  # seconds this run waited for temporary failures to come due
 
     @property
     def rate(self) -> float:
@@ -312,23 +395,25 @@ class CampaignRunner:
             extra_headers=self._feedback_headers(),
         )
 
-    def check(self, recipient: Any, message_id: str) -> None:
+    def check(self, recipient: Any, message_id: str) -> list[CheckIssueLike]:
         """Raise what :meth:`render` would raise for this recipient, without building the bytes.
 
         Uses the compiled campaign's ``check_recipient`` (only the personal parts are evaluated)
-        and falls back to a full render for a compiled object that has none.
+        and falls back to a full render for a compiled object that has none. Returns that
+        recipient's own warnings (e.g. a personalised subject too long for inboxes).
         """
         check_recipient = getattr(self.job.compiled, "check_recipient", None)
         if check_recipient is None:
             self.render(recipient, message_id)
-            return
-        check_recipient(
+            return []
+        found = check_recipient(
             recipient,
             message_id=message_id,
             unsubscribe_url=self.unsubscribe_url(recipient),
             unsubscribe_mailto=self.ctx.unsubscribe_mailto,
             extra_headers=self._feedback_headers(),
         )
+        return list(found or ())
 
     def _test_url(self) -> str:
         base = self.ctx.unsubscribe_url
@@ -353,41 +438,58 @@ class CampaignRunner:
         return True
 
     def preflight(
-        self, options: SendOptions, *, collect: bool = True
+        self, options: SendOptions, *, collect: bool = True, strict: bool = True
     ) -> tuple[PreflightReport, list[NewLogRow]]:
         """Check everything before anything is sent; return the report and the rows to log.
 
-        Raises TemplateError (from rendering) or PreflightError; writes nothing. With ``collect``
-        false (dry runs) no rows are kept, so memory stays flat however long the list.
+        Suppressed, erased and no-basis recipients are counted and never rendered; every other
+        one is rendered strictly. A recipient whose own data cannot make a message is skipped
+        and reported (``invalid``); an error in the campaign itself (an undefined variable, a
+        failed compose check) raises TemplateError or PreflightError, unless ``strict`` is false
+        (``commskit check``): then it is only listed in ``report.checks``. Writes nothing. With
+        ``collect`` false (dry runs) no rows are kept, so memory stays flat however long the list.
         """
         job = self.job
         report = PreflightReport(job.campaign_id)
-        issues = job.compiled.check()
+        if not self.ctx.unsubscribe_url:
+            report.warnings.append(
+                "no [unsubscribe] url: messages carry no one-click unsubscribe link"
+            )
+        states = self.repo.statuses(job.campaign_id)
+        pass_ = _PreflightPass(self, options, report, states, collect, strict)
+        checker = RenderChecker(
+            self,
+            parallel=self._parallel_preflight(),
+            on_problem=pass_.problem,
+            on_warnings=pass_.warnings,
+        )
+        pass_.checker = checker
+        try:
+            for recipient in job.recipients:
+                pass_.one(recipient)
+            checker.finish()
+        finally:
+            checker.close()
+        pass_.finish()
+        return report, pass_.rows
+
+    def _compose_checks(self, report: PreflightReport, contact: Any, strict: bool) -> None:
+        """Run the compiled campaign's content checks, rendered for ``contact`` (a real one)."""
+        issues = self.job.compiled.check(contact)
         errors = [i for i in issues if i.level == "error"]
         for issue in issues:
+            report.checks.append(
+                {"level": issue.level, "code": issue.code, "message": issue.message}
+            )
             if issue.level != "error":
                 report.warnings.append(f"{issue.code}: {issue.message}")
-        if errors:
+        if errors and strict:
             listed = "; ".join(f"{i.code}: {i.message}" for i in errors[:3])
             more = f" (and {len(errors) - 3} more)" if len(errors) > 3 else ""
             raise PreflightError(
                 f"the campaign fails {len(errors)} check(s): {listed}{more}",
                 hint="Run `commskit check` for the details, fix them and send again",
             )
-        if not self.ctx.unsubscribe_url:
-            report.warnings.append(
-                "no [unsubscribe] url: messages carry no one-click unsubscribe link"
-            )
-        states = self.repo.statuses(job.campaign_id)
-        seen: set[str] = set()
-        rows: list[NewLogRow] = []
-        checker = RenderChecker(self, parallel=self._parallel_preflight())
-        try:
-            self._preflight_loop(options, report, states, seen, rows, checker, collect)
-            checker.finish()
-        finally:
-            checker.close()
-        return report, rows
 
     def _parallel_preflight(self) -> int:
         if self.processes <= 1 or not hasattr(os, "fork"):
@@ -397,78 +499,6 @@ class CampaignRunner:
         except TypeError:
             return 1
         return self.processes if count >= self.parallel_threshold else 1
-
-    def _preflight_loop(
-        self,
-        options: SendOptions,
-        report: PreflightReport,
-        states: dict[str, str],
-        seen: set[str],
-        rows: list[NewLogRow],
-        checker: RenderChecker,
-        collect: bool,
-    ) -> None:
-        job = self.job
-        for recipient in job.recipients:
-            if not collect:
-                rows.clear()
-            report.total += 1
-            key = self.recipient_key(recipient)
-            email = str(getattr(recipient, "email", "") or "")
-            state = states.get(key)
-            token = self.token(key)
-            mid = self.message_id(token)
-            try:
-                normal = _normalized(email)
-            except EmailNotValidError as exc:
-                report.invalid += 1
-                if len(report.examples) < 10:
-                    report.examples.append(f"invalid address {email!r}: {exc}")
-                if state in (None, "pending"):
-                    rows.append(
-                        NewLogRow(
-                            key,
-                            _id(recipient),
-                            email,
-                            token,
-                            mid,
-                            "skipped",
-                            f"invalid address: {exc}",
-                        )
-                    )
-                continue
-            lowered = normal.lower()
-            if lowered in seen:
-                report.duplicate += 1
-                if len(report.examples) < 10:
-                    report.examples.append(f"duplicate address {email}")
-                if state in (None, "pending"):
-                    rows.append(
-                        NewLogRow(key, _id(recipient), email, token, mid, "skipped", "duplicate")
-                    )
-                continue
-            seen.add(lowered)
-            if state == "sent":
-                report.already_sent += 1
-                continue
-            if state == "unknown" and not options.retry_unknown:
-                report.unresolved += 1
-                continue
-            if state == "failed-permanent" and not options.retry_failed:
-                report.failed += 1
-                continue
-            # every recipient is rendered now so that an undefined variable stops the whole send
-            checker.check(recipient, mid)
-            reason = job.suppression(email, job.list_name)
-            if reason:
-                report.suppressed += 1
-                if state != "sending":
-                    rows.append(
-                        NewLogRow(key, _id(recipient), email, token, mid, "suppressed", reason)
-                    )
-                continue
-            report.to_send += 1
-            rows.append(NewLogRow(key, _id(recipient), email, token, mid))
 
     # --- the run -----------------------------------------------------------------------------
 
@@ -793,7 +823,11 @@ class CampaignRunner:
                 while not state.stopped() and not limit_reached:
                     batch = repo.due(
                         campaign,
-                        now=time.time(),
+                        # A new run retries every temporary failure at once: running the command
+                        # again is the decision to try now. Carrying the previous run's back-off
+                        # over released the rows of an outage one by one as their (jittered)
+                        # times came, at a few a second whatever the configured rate.
+                        now=math.inf if first_pass else time.time(),
                         after_id=after,
                         retry_failed=first_pass and options.retry_failed,
                         retry_unknown=first_pass and options.retry_unknown,
@@ -819,7 +853,7 @@ class CampaignRunner:
                 retry_at = repo.next_retry_at(campaign)
                 if retry_at is None or retry_at - time.time() > self.ctx.retry_wait:
                     break
-                await asyncio.sleep(max(0.0, retry_at - time.time()))
+                await self._wait_for_retries(retry_at, result, progress)
         except BaseException:
             # Ctrl-C (the task is cancelled): let the messages in flight finish and be recorded,
             # hand nothing new to the transport
@@ -836,6 +870,17 @@ class CampaignRunner:
             result.stopped = f"{state.stop}; the rest continues on the next run"
         elif limit_reached:
             result.stopped = f"--limit {options.limit} reached; run again to send the rest"
+
+    async def _wait_for_retries(
+        self, retry_at: float, result: SendReport, progress: Progress | None
+    ) -> None:
+        """Sleep until ``retry_at``, telling the progress callback every second (logs stay live)."""
+        started = time.monotonic()
+        while (left := retry_at - time.time()) > 0:
+            await asyncio.sleep(min(left, 1.0))
+            if progress is not None:
+                progress(0)
+        result.retry_wait += time.monotonic() - started
 
     def _finish(self, result: SendReport) -> None:
         """Record the campaign as finished when nothing is left to do or retry."""
@@ -863,7 +908,7 @@ class CampaignRunner:
         # re-checked now, not at pre-flight: an unsubscribe mid-campaign must stop this message
         reason = job.suppression(row.email, job.list_name)
         if reason:
-            repo.mark_suppressed(row.id, reason=reason)
+            repo.mark_suppressed(row.id, reason=reason, code=reason_code(reason))
             result.suppressed_at_dispatch += 1
             return
         if row.status == "sending" and await transport.delivered(row.message_id):
@@ -875,7 +920,23 @@ class CampaignRunner:
             if stop is not None:
                 state.stop = stop
                 return
-        data = self.render(recipient, row.message_id)
+            if state.stopped():  # stopped while this one waited for its slot
+                throttle.give_back()
+                return
+        try:
+            data = self.render(recipient, row.message_id)
+        except RenderError as exc:
+            # this recipient's data changed since pre-flight and cannot make a message: it fails
+            # on its own, the others go on
+            if throttle is not None:
+                throttle.give_back()
+            repo.mark_failed(
+                row.id, reason=f"cannot build the message: {exc.message}", code=None, permanent=True
+            )
+            result.failed += 1
+            if progress is not None:
+                progress(1)
+            return
         if held:
             previous, code = held.pop()
             lost: LeaseLostError | None = None
@@ -899,10 +960,19 @@ class CampaignRunner:
         if outcome.outcome == "sent":
             held.append((row.id, outcome.code))
             result.sent += 1
+            state.relay_failures = 0
         else:
             self._record(row, outcome, result)
             status = outcome.enhanced_status or ""
-            if outcome.code == 421 or status.startswith("4.7."):
+            if outcome.outcome == "transient" and (outcome.code is None or outcome.code == 421):
+                # no connection, or the relay closing: the relay's trouble, not this recipient's
+                state.relay_failures += 1
+                if state.relay_failures >= RELAY_FAILURES_IN_A_ROW and not state.stopped():
+                    state.stop = (
+                        f"the relay failed {state.relay_failures} times in a row "
+                        f"({_short(outcome)})"
+                    )
+            if (outcome.code == 421 or status.startswith("4.7.")) and not state.stopped():
                 # the relay asks us to slow down: this connection slot pauses before its next one
                 await asyncio.sleep(min(self.ctx.retry_base, 30.0))
         if progress is not None:
@@ -953,19 +1023,27 @@ class CampaignRunner:
     # --- --test ------------------------------------------------------------------------------
 
     def _send_test(self, address: str, result: SendReport) -> SendReport:
-        sample = next(iter(self.job.recipients), None) or self.job.sample
+        # the job's sample: the tester's own contact when known, else a made-up one; never a
+        # partner's data on the tester's address
+        sample = self.job.sample
         if sample is None:
             raise PreflightError(
-                "no recipient to take sample data from for the test message",
-                hint="Give the campaign an audience, or import contacts first",
+                "no sample contact to fill the test message with",
+                hint="Give the SendJob a sample recipient (SendJob.sample)",
             )
         try:
             validate_email(address, check_deliverability=False)
         except EmailNotValidError as exc:
             raise PreflightError(f"--test address {address!r} is invalid: {exc}") from None
+        if reason_code(self.job.suppression(address, self.job.list_name) or "") == "erased":
+            raise PreflightError(
+                f"{address} was erased at the person's request (GDPR): no message may go to it",
+                hint="Send the test copy to another address",
+            )
         token = hashlib.sha256(f"{time.time_ns()}{address}".encode()).hexdigest()[:16]
         message_id = f"<test.{token}@{self.ctx.domain}>"
         data = self.render(_readdressed(sample, address), message_id, test=True)
+        data = prefix_subject(data, TEST_PREFIX)
         transport = self.transport_factory()
         result.transport = transport.description
 
@@ -989,12 +1067,184 @@ class CampaignRunner:
         return result
 
 
+@dataclass(frozen=True)
+class _Ticket:
+    """A recipient whose rendering check may finish later (in a pre-flight worker)."""
+
+    index: int | None  # its row in the rows to log, when they are kept
+    key: str
+    contact_id: int | None
+    email: str
+    token: str
+    message_id: str
+    state: str | None
+    utf8: bool  # counted in PreflightReport.smtputf8
+
+
+class _PreflightPass:
+    """One pre-flight pass over a job's recipients: counts, the rows to log, who is not mailed."""
+
+    def __init__(
+        self,
+        runner: CampaignRunner,
+        options: SendOptions,
+        report: PreflightReport,
+        states: dict[str, str],
+        collect: bool,
+        strict: bool,
+    ) -> None:
+        self.runner = runner
+        self.options = options
+        self.report = report
+        self.states = states
+        self.collect = collect
+        self.strict = strict
+        self.rows: list[NewLogRow] = []
+        self.seen: set[str] = set()
+        self.checker: RenderChecker | None = None
+        self.composed = False  # the compose checks ran
+        self.already_sent: Any = None  # a recipient to run them with if nobody is left to send
+        self.recipient_warnings: dict[str, tuple[int, str, str]] = {}  # code → count, text, who
+        self.utf8_example = ""
+
+    def one(self, recipient: Any) -> None:
+        """Check one recipient and count it; queue its rendering check."""
+        runner, report, options = self.runner, self.report, self.options
+        job = runner.job
+        if not self.collect:
+            self.rows.clear()
+        report.total += 1
+        key = runner.recipient_key(recipient)
+        email = str(getattr(recipient, "email", "") or "")
+        contact_id = _id(recipient)
+        state = self.states.get(key)
+        token = runner.token(key)
+        mid = runner.message_id(token)
+        who = describe_recipient(contact_id, email)
+        try:
+            normal = _normalized(email)
+        except EmailNotValidError as exc:
+            report.count_not_mailed("invalid", f"invalid address {email!r} ({who}): {exc}")
+            if state in (None, "pending"):
+                self.rows.append(
+                    NewLogRow(
+                        key,
+                        contact_id,
+                        email,
+                        token,
+                        mid,
+                        "skipped",
+                        f"invalid address: {exc}",
+                        "invalid",
+                    )
+                )
+            return
+        lowered = normal.lower()
+        if lowered in self.seen:
+            report.count_not_mailed("duplicate", f"duplicate address {email} ({who})")
+            if state in (None, "pending"):
+                self.rows.append(
+                    NewLogRow(
+                        key, contact_id, email, token, mid, "skipped", "duplicate", "duplicate"
+                    )
+                )
+            return
+        self.seen.add(lowered)
+        if state == "sent":
+            report.already_sent += 1
+            if self.already_sent is None:
+                self.already_sent = recipient
+            return
+        if state == "unknown" and not options.retry_unknown:
+            report.unresolved += 1
+            return
+        if state == "failed-permanent" and not options.retry_failed:
+            report.failed += 1
+            return
+        # suppressed, erased and no-basis recipients are counted and logged, never rendered
+        reason = job.suppression(email, job.list_name)
+        if reason:
+            code = reason_code(reason)
+            report.count_not_mailed(code, describe_recipient(contact_id, email, code))
+            if state != "sending":
+                kept = None if code == "erased" else email  # never an erased address in clear
+                self.rows.append(
+                    NewLogRow(key, contact_id, kept, token, mid, "suppressed", str(reason), code)
+                )
+            return
+        report.to_send += 1
+        utf8 = not normal.partition("@")[0].isascii()
+        if utf8:
+            report.smtputf8 += 1
+            self.utf8_example = self.utf8_example or who
+        index = len(self.rows) if self.collect else None
+        self.rows.append(NewLogRow(key, contact_id, email, token, mid))
+        assert self.checker is not None
+        self.checker.check(
+            _Ticket(index, key, contact_id, email, token, mid, state, utf8), recipient, mid
+        )
+        if not self.composed:
+            # the content checks render a real recipient: the partners' own columns exist there
+            self.composed = True
+            runner._compose_checks(report, recipient, self.strict)
+
+    def problem(self, ticket: _Ticket, message: str) -> None:
+        """Skip a recipient whose own data cannot make a message, with the reason."""
+        report = self.report
+        report.to_send -= 1
+        if ticket.utf8:
+            report.smtputf8 -= 1
+        who = describe_recipient(ticket.contact_id, ticket.email)
+        report.count_not_mailed("invalid", f"{who}: {message}")
+        if ticket.index is not None and ticket.state != "sending":
+            self.rows[ticket.index] = NewLogRow(
+                ticket.key,
+                ticket.contact_id,
+                ticket.email,
+                ticket.token,
+                ticket.message_id,
+                "skipped",
+                f"invalid contact data: {message}",
+                "invalid",
+            )
+
+    def warnings(self, ticket: _Ticket, issues: Sequence[CheckIssueLike]) -> None:
+        """Count a recipient's own warnings (one line per kind in the report)."""
+        for issue in issues:
+            who = describe_recipient(ticket.contact_id, ticket.email)
+            count, text, first = self.recipient_warnings.get(issue.code, (0, issue.message, who))
+            self.recipient_warnings[issue.code] = (count + 1, text, first)
+
+    def finish(self) -> None:
+        """Run the compose checks if no recipient did, and summarise the per-recipient findings."""
+        report = self.report
+        if not self.composed:
+            self.composed = True
+            self.runner._compose_checks(report, self.already_sent, self.strict)
+        for code, (count, text, who) in self.recipient_warnings.items():
+            # the per-recipient finding covers the one the compose checks made for one contact
+            report.warnings = [w for w in report.warnings if not w.startswith(f"{code}: ")]
+            report.checks = [c for c in report.checks if c["code"] != code]
+            line = f"{text} ({count} recipient(s), e.g. {who})"
+            report.warnings.append(f"{code}: {line}")
+            report.checks.append({"level": "warning", "code": code, "message": line})
+        if report.smtputf8:
+            line = (
+                f"{report.smtputf8} address(es) have a non-ASCII local part (e.g. "
+                f"{self.utf8_example}): they go out only through a relay that offers SMTPUTF8, "
+                "otherwise they are recorded as failed"
+            )
+            report.warnings.append(f"smtputf8: {line}")
+            report.checks.append({"level": "warning", "code": "smtputf8", "message": line})
+
+
 @dataclass
 class _RunState:
     """What the dispatch workers share: why to stop, and the error that stopped them."""
 
     stop: str | None = None
     error: Exception | None = None
+    relay_failures: int = 0  # relay-level failures (no connection, 421) since the last success
 
     def stopped(self) -> bool:
         return self.stop is not None
@@ -1036,6 +1286,11 @@ def _normalized(email: str) -> str:
             if len(match.group(1)) + 1 + len(domain) <= 254:
                 return f"{match.group(1)}@{domain}"
     return str(validate_email(email, check_deliverability=False).normalized)
+
+
+def _short(outcome: DeliveryResult) -> str:
+    text = f"{outcome.code} {outcome.reason}" if outcome.code else outcome.reason
+    return text if len(text) <= 120 else text[:117] + "..."
 
 
 def _normal(email: str) -> str:

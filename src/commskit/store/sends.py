@@ -54,11 +54,12 @@ class NewLogRow:
 
     recipient_key: str
     contact_id: int | None
-    email: str
+    email: str | None  # None for an erased address: never written back in clear
     token: str
     message_id: str
     status: str = "pending"
     error: str | None = None
+    reason: str | None = None  # why not mailed (a commskit.send.runner.NOT_MAILED category)
 
 
 class SendRepo:
@@ -143,10 +144,11 @@ class SendRepo:
         now = utcnow()
         self.conn.executemany(
             "INSERT INTO send_log (campaign_id, recipient_key, contact_id, email, token,"
-            " message_id, status, error, created_at, updated_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " message_id, status, error, reason, created_at, updated_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
             " ON CONFLICT(campaign_id, recipient_key) DO UPDATE SET status = excluded.status,"
-            " error = excluded.error, email = excluded.email, updated_at = excluded.updated_at"
+            " error = excluded.error, reason = excluded.reason, email = excluded.email,"
+            " updated_at = excluded.updated_at"
             " WHERE send_log.status IN ('pending', 'suppressed', 'skipped')"
             " OR (send_log.status = 'failed' AND excluded.status != 'pending')",
             (
@@ -159,6 +161,7 @@ class SendRepo:
                     r.message_id,
                     r.status,
                     r.error,
+                    r.reason,
                     now,
                     now,
                 )
@@ -282,11 +285,15 @@ class SendRepo:
             (reason, utcnow(), row_id),
         )
 
-    def mark_suppressed(self, row_id: int, *, reason: str) -> None:
-        """Record that the recipient was suppressed at dispatch time."""
+    def mark_suppressed(self, row_id: int, *, reason: str, code: str | None = None) -> None:
+        """Record that the recipient was suppressed at dispatch time (``code``: its category).
+
+        An erased recipient's address is dropped from the row: it never stays in clear.
+        """
         self.conn.execute(
-            "UPDATE send_log SET status = 'suppressed', error = ?, updated_at = ? WHERE id = ?",
-            (reason, utcnow(), row_id),
+            "UPDATE send_log SET status = 'suppressed', error = ?, reason = ?, updated_at = ?,"
+            " email = CASE WHEN ? = 'erased' THEN NULL ELSE email END WHERE id = ?",
+            (reason, code, utcnow(), code, row_id),
         )
 
     def release_sending(self, campaign_id: str) -> None:
@@ -325,11 +332,36 @@ class SendRepo:
             )
         ]
 
+    def not_mailed(self, campaign_id: str) -> dict[str | None, tuple[int, dict[str, Any]]]:
+        """Return, per not-mailed category, the count and the first row (contact_id, email,
+        error); suppressed/skipped rows from before the categories exist come under None."""
+        out: dict[str | None, tuple[int, dict[str, Any]]] = {}
+        groups = self.conn.execute(
+            "SELECT reason, COUNT(*), MIN(id) FROM send_log WHERE campaign_id = ?"
+            " AND (reason IS NOT NULL OR status IN ('suppressed', 'skipped')) GROUP BY reason",
+            (campaign_id,),
+        ).fetchall()
+        for reason, count, first in groups:
+            row = self.conn.execute(
+                "SELECT contact_id, email, error FROM send_log WHERE id = ?", (first,)
+            ).fetchone()
+            out[reason] = (int(count), dict(row))
+        return out
+
+    def first_permanent_failure(self, campaign_id: str) -> dict[str, Any] | None:
+        """Return the first permanently failed row (contact_id, email, error), or None."""
+        row = self.conn.execute(
+            "SELECT contact_id, email, error FROM send_log WHERE campaign_id = ?"
+            " AND status = 'failed' AND permanent = 1 ORDER BY id LIMIT 1",
+            (campaign_id,),
+        ).fetchone()
+        return None if row is None else dict(row)
+
     def rows(self, campaign_id: str) -> Iterator[dict[str, Any]]:
         """Yield one dict per recipient of a campaign, for reports (streams, in id order)."""
         cur = self.conn.execute(
             "SELECT contact_id, email, status, error, smtp_code, permanent, attempts, message_id,"
-            " sent_at, updated_at FROM send_log WHERE campaign_id = ? ORDER BY id",
+            " sent_at, updated_at, reason FROM send_log WHERE campaign_id = ? ORDER BY id",
             (campaign_id,),
         )
         for row in cur:

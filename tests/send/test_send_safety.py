@@ -1,0 +1,105 @@
+"""Safety and GDPR on the send side (issue 10 item 6)."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from commskit import Workspace
+from commskit.cli import main
+from commskit.send.api import address_recipients
+
+CAMPAIGN = "2026-11-infolettre"
+SENDER = "Équipe Covoiturage du quotidien <infolettre@mobilites-territoires.fr>"
+
+
+def run(ws: Workspace, *args: str, env: dict[str, str] | None = None):
+    return CliRunner().invoke(main, ["-C", str(ws.root), *args], env=env or {})
+
+
+def one_line_error(result, text: str) -> str:
+    assert result.exit_code == 1, result.output
+    errors = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(errors) == 1, result.stderr
+    assert errors[0].startswith("Error: ")
+    assert text in errors[0], errors[0]
+    return errors[0]
+
+
+def outbox(ws: Workspace) -> list[email.message.EmailMessage]:
+    folder = ws.path(".commskit/outbox/new")
+    files = sorted(folder.iterdir()) if folder.exists() else []
+    return [
+        email.message_from_bytes(f.read_bytes(), policy=email.policy.default)  # type: ignore[misc]
+        for f in files
+    ]
+
+
+def test_send_test_to_an_erased_address_is_refused(partners) -> None:
+    partners.contacts.forget("moi@example.org")
+    result = run(partners, "send", CAMPAIGN, "--test", "moi@example.org")
+    one_line_error(result, "erased at the person's request")
+    assert outbox(partners) == []
+
+
+def test_digest_to_plain_addresses_never_writes_an_erased_one_back(ws, make_runner) -> None:
+    erased = "ancien.collegue@example.org"
+    ws.contacts.forget(erased)
+    from commskit.send import SendOptions
+    from commskit.send.api import workspace_job, workspace_runner
+
+    job = workspace_job(
+        ws,
+        campaign_id="veille-2026-W47",
+        compiled=make_runner([]).job.compiled,
+        recipients=address_recipients(["equipe@example.org", erased]),
+        list_name="veille",
+    )
+    report = workspace_runner(ws, job).run(SendOptions(yes=True))
+    assert report.sent == 1
+    assert report.preflight.not_mailed == {"erased": 1}
+    assert erased not in json.dumps(report.to_dict())
+    rows = list(ws.send_report("veille-2026-W47"))
+    assert {r["status"] for r in rows} == {"sent", "suppressed"}
+    assert all(r["email"] != erased for r in rows)
+    ws.store.checkpoint()
+    state = ws.state_dir
+    for path in state.glob("state.db*"):
+        assert erased.encode() not in path.read_bytes(), path
+
+
+def test_send_refuses_the_example_sender_outside_the_outbox(partners, smtp_server) -> None:
+    server = smtp_server()
+    result = run(partners, "send", CAMPAIGN, "--yes", "--transport", server.url)
+    line = one_line_error(result, "infolettre@covoiturage.example.gouv.fr is the shipped example")
+    assert "[sender] from" in line
+    assert server.handler.messages == []
+    assert partners.send_status() == []
+    # a test copy is fine (the outbox too: the other tests send there with the example sender)
+    test = run(partners, "send", CAMPAIGN, "--test", "moi@example.org", "--transport", server.url)
+    assert test.exit_code == 0, test.output
+    assert len(server.handler.messages) == 1
+    # with a sender of the team's own, the real send goes
+    real = run(
+        partners,
+        "send",
+        CAMPAIGN,
+        "--yes",
+        "--transport",
+        server.url,
+        env={"COMMSKIT_FROM": SENDER},
+    )
+    assert real.exit_code == 0, real.output
+
+
+def test_init_warns_that_the_sender_is_the_example_one(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["init", str(tmp_path / "equipe")])
+    assert result.exit_code == 0, result.output
+    assert "the sender is the shipped example (infolettre@covoiturage.example.gouv.fr)" in (
+        result.stderr
+    )
+    assert "[sender] from" in result.stderr
