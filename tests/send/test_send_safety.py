@@ -1,4 +1,5 @@
-"""Safety and GDPR on the send side (issue 10 item 6)."""
+"""Safety and GDPR on the send side (issue 10 item 6), and the small fixes of item 9:
+test copies, status and report."""
 
 from __future__ import annotations
 
@@ -103,3 +104,55 @@ def test_init_warns_that_the_sender_is_the_example_one(tmp_path: Path) -> None:
         result.stderr
     )
     assert "[sender] from" in result.stderr
+
+
+def test_test_copy_has_a_test_subject_and_no_partner_data(partners) -> None:
+    first = next(iter(partners.segment("aom-bretagne")))
+    result = run(partners, "send", CAMPAIGN, "--test", "moi@example.org")
+    assert result.exit_code == 0, result.output
+    [message] = outbox(partners)
+    assert str(message["Subject"]).startswith("[TEST] Infolettre covoiturage du quotidien")
+    assert message["To"].addresses[0].addr_spec == "moi@example.org"
+    text = message.as_string()
+    assert first.first_name not in str(message["To"])
+    assert first.organization not in text
+
+
+def test_test_copy_to_a_known_contact_carries_their_own_data(partners) -> None:
+    contact = next(iter(partners.segment("aom-bretagne")))
+    result = run(partners, "send", CAMPAIGN, "--test", contact.email)
+    assert result.exit_code == 0, result.output
+    [message] = outbox(partners)
+    assert message["To"].addresses[0].display_name == contact.full_name
+    assert str(message["Subject"]).startswith("[TEST] ")
+
+
+def test_status_started_at_is_the_first_runs_start(partners) -> None:
+    run(partners, "send", CAMPAIGN, "--yes", "--limit", "5")
+    assert partners.store.sends.counts(CAMPAIGN)["sent"] == 5
+    with partners.store.transaction():  # the first run, a week ago
+        partners.store.conn.execute(
+            "UPDATE campaigns SET created_at = ?, started_at = ? WHERE id = ?",
+            ("2026-11-17T08:00:00+00:00", "2026-11-17T08:00:00+00:00", CAMPAIGN),
+        )
+    assert run(partners, "send", CAMPAIGN, "--yes").exit_code == 0
+    [entry] = json.loads(run(partners, "status", "--json").stdout)
+    assert entry["started_at"] == "2026-11-17T08:00:00+00:00"
+    assert entry["last_started_at"] > entry["started_at"]
+
+
+def test_report_json_and_campaign_paths(partners) -> None:
+    assert run(partners, "send", CAMPAIGN, "--yes").exit_code == 0
+    path = str(partners.path(f"campaigns/{CAMPAIGN}.md"))
+    for name in (path, f"campaigns/{CAMPAIGN}.md", CAMPAIGN):
+        status = run(partners, "status", name, "--json")
+        assert status.exit_code == 0, status.output
+        assert json.loads(status.stdout)[0]["sent"] == 17
+        report = run(partners, "report", name, "--json")
+        assert report.exit_code == 0, report.output
+        rows = json.loads(report.stdout)
+        assert len(rows) == 17
+        assert {r["status"] for r in rows} == {"sent"}
+        assert all(r["message_id"].startswith(f"<{CAMPAIGN}.") for r in rows)
+    unknown = run(partners, "status", "campaigns/2026-12-webinaire.md")
+    one_line_error(unknown, "has never been sent")

@@ -378,28 +378,22 @@ def _send_digest(
     """Send the digest through the campaign engine, then mark it once everyone has it."""
     import sys
 
-    from ..errors import PreflightError
     from ..send.digest import send_digest
-    from .send import NO_TERMINAL_HINT, not_mailed_lines, send_exit_status
+    from .send import no_terminal_hint, not_mailed_lines, send_exit_status
 
     def confirm(pre: Any) -> bool:
         return click.confirm(f"Send the digest to {pre.to_send} recipient(s)?", err=True)
 
     interactive = sys.stdin.isatty() and not as_json
-    with progress_bar("Sending the digest", lines=True) as advance:
-        try:
-            report = send_digest(
-                ws,
-                result,
-                test_address=test_address,
-                progress=advance,
-                yes=yes,
-                confirm=confirm if interactive else None,
-            )
-        except PreflightError as exc:
-            if "nobody confirmed" in exc.message:
-                exc.hint = NO_TERMINAL_HINT
-            raise
+    with progress_bar("Sending the digest", lines=True) as advance, no_terminal_hint():
+        report = send_digest(
+            ws,
+            result,
+            test_address=test_address,
+            progress=advance,
+            yes=yes,
+            confirm=confirm if interactive else None,
+        )
     if as_json:
         print_json({"digest": result.to_dict(), "send": report.to_dict()})
     if test_address:

@@ -6,7 +6,7 @@ import contextlib
 import csv
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -72,6 +72,17 @@ def _preflight_lines(pre: Any) -> list[str]:
 
 
 NO_TERMINAL_HINT = "There is no terminal to confirm at: add --yes to send without asking"
+
+
+@contextlib.contextmanager
+def no_terminal_hint() -> Iterator[None]:
+    """Say how to confirm without a terminal when a bulk send was not confirmed."""
+    try:
+        yield
+    except PreflightError as exc:
+        if "nobody confirmed" in exc.message:
+            exc.hint = NO_TERMINAL_HINT
+        raise
 
 
 @click.command()
@@ -162,19 +173,14 @@ def send(
             advance = bars.enter_context(progress_bar(description or "Sending", total, lines=True))
         advance(n, total=total, description=description)
 
-    with bars:
-        try:
-            report = ws.send(
-                campaign,
-                options=options,
-                audience=audience,
-                progress=progress,
-                confirm=confirm if interactive else None,
-            )
-        except PreflightError as exc:
-            if "nobody confirmed" in exc.message:
-                exc.hint = NO_TERMINAL_HINT
-            raise
+    with bars, no_terminal_hint():
+        report = ws.send(
+            campaign,
+            options=options,
+            audience=audience,
+            progress=progress,
+            confirm=confirm if interactive else None,
+        )
     code = send_exit_status(report)
     if as_json:
         print_json(report.to_dict())

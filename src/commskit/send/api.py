@@ -178,17 +178,7 @@ def send_campaign(
     first = ws.store.sends.campaign(campaign.id)
     veille_now = _parse_time(first["created_at"]) if first is not None else None
     compiled = campaign.compile(ws, veille_now=veille_now)
-    job = workspace_job(
-        ws,
-        campaign_id=campaign.id,
-        compiled=compiled,
-        recipients=recipients,
-        list_name=campaign.list_name,
-        subject=campaign.subject,
-        sample=_test_sample(ws, options.test_address, campaign.language),
-    )
-    if expression:
-        job.suppression = _with_legal_basis(ws, expression, campaign.list_name, job.suppression)
+    job = _campaign_job(ws, campaign, compiled, recipients, expression, options.test_address)
     refuse_example_sender(ws, campaign.from_ or ws.settings.sender.from_, options)
     runner = workspace_runner(ws, job, from_=campaign.from_)
     return runner.run(options, progress=progress, confirm=confirm)
@@ -246,16 +236,7 @@ def check_campaign(
         contact = contact_for(ws, to, campaign.language) if to else None
         result.issues = [i.to_dict() for i in compiled.check(contact)]
         return result
-    assert expression is not None
-    job = workspace_job(
-        ws,
-        campaign_id=campaign.id,
-        compiled=compiled,
-        recipients=recipients,
-        list_name=campaign.list_name,
-        subject=campaign.subject,
-    )
-    job.suppression = _with_legal_basis(ws, expression, campaign.list_name, job.suppression)
+    job = _campaign_job(ws, campaign, compiled, recipients, expression, None)
     runner = workspace_runner(ws, job, from_=campaign.from_)
     result.audience = expression
     try:
@@ -276,6 +257,29 @@ def check_campaign(
                 }
             )
     return result
+
+
+def _campaign_job(
+    ws: Workspace,
+    campaign: Campaign,
+    compiled: CompiledLike,
+    recipients: Any,
+    expression: str | None,
+    test_address: str | None,
+) -> SendJob:
+    """Build a campaign's job: the workspace's suppression plus the legal-basis rule."""
+    job = workspace_job(
+        ws,
+        campaign_id=campaign.id,
+        compiled=compiled,
+        recipients=recipients,
+        list_name=campaign.list_name,
+        subject=campaign.subject,
+        sample=_test_sample(ws, test_address, campaign.language),
+    )
+    if expression:
+        job.suppression = _with_legal_basis(ws, expression, campaign.list_name, job.suppression)
+    return job
 
 
 def _test_sample(ws: Workspace, address: str | None, language: str) -> Any:
