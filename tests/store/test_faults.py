@@ -5,6 +5,7 @@ allowed), a real second process holding the lock, real damaged files."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -26,9 +27,15 @@ def cli(root: Path, *args: str, env: dict[str, str], timeout: float = 120):
     )
 
 
+PROGRESS_LINE = re.compile(r"Sending \S+: \d+/\d+")
+
+
 def one_line_error(result, *texts: str) -> str:
     assert result.returncode == 1, (result.stdout, result.stderr)
-    lines = [x for x in result.stderr.splitlines() if x.strip()]
+    # off a terminal a send writes progress lines ("Sending X: 0/17") on stderr too
+    lines = [
+        x for x in result.stderr.splitlines() if x.strip() and not PROGRESS_LINE.match(x)
+    ]
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("Error: "), lines
     assert "Internal error" not in result.stderr
