@@ -68,9 +68,12 @@ def mailmerge_argv() -> list[str]:
     """Return the command that runs mailmerge with the interpreter it is installed in.
 
     Not the ``mailmerge`` found on PATH: a venv's scripts are not on PATH unless it is activated,
-    and another one there may belong to another Python.
+    and another one there may belong to another Python. Not ``python -m mailmerge`` either: its
+    ``__main__`` calls ``main()`` before the helpers defined below that call (a NameError on a
+    real run; ``--help`` alone works). Importing the module first, then calling ``main``, is what
+    its console script does.
     """
-    return [sys.executable, "-m", "mailmerge"]
+    return [sys.executable, "-c", "from mailmerge.__main__ import main; main()"]
 
 
 def tool(name: str) -> str:
@@ -156,8 +159,16 @@ def write_campaign(ws: Workspace, name: str, audience: str, paragraphs: int) -> 
     )
 
 
+# a real send through SMTP refuses the shipped example sender
+BENCH_SENDER = "Équipe Covoiturage <infolettre@covoiturage-bench.fr>"
+
+
 def open_ws(root: Path, url: str, concurrency: int) -> Workspace:
-    return Workspace.open(root, overrides={"transport": {"url": url, "concurrency": concurrency}})
+    overrides = {
+        "transport": {"url": url, "concurrency": concurrency},
+        "sender": {"from": BENCH_SENDER},
+    }
+    return Workspace.open(root, overrides=overrides)
 
 
 def mailmerge_run(folder: Path, sample: bytes, count: int, port: int) -> float:

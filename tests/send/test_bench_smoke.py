@@ -51,7 +51,7 @@ def test_send_bench_smoke(python, subprocess_env):
     assert "peak RSS" in result.stdout
 
 
-def test_mailmerge_runs_through_this_interpreter_without_path(python, subprocess_env):
+def test_mailmerge_runs_through_this_interpreter_without_path(python, subprocess_env, tmp_path):
     """A venv's mailmerge runs even when the venv is not activated (its bin/ not on PATH)."""
     spec = importlib.util.spec_from_file_location("send_bench", BENCH)
     assert spec is not None
@@ -68,3 +68,15 @@ def test_mailmerge_runs_through_this_interpreter_without_path(python, subprocess
     )
     assert result.returncode == 0, result.stderr
     assert "mail merge" in result.stdout
+    # a real run, not only --help: `python -m mailmerge` passed --help but failed every send
+    sample = subprocess.run(
+        [*argv, "--sample"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert sample.returncode == 0, sample.stderr
+    assert (tmp_path / "mailmerge_template.txt").is_file()
