@@ -6,7 +6,16 @@
 """
 
 from .book import ContactBook, ContactDetails, ForgetReport, ImportReport, Segment
-from .contacts import BASES, FIELDS, REASONS, STAGES, Contact, email_hash, normalise_email
+from .contacts import (
+    BASES,
+    FIELDS,
+    REASONS,
+    STAGES,
+    Contact,
+    Recipient,
+    email_hash,
+    normalise_email,
+)
 from .importer import SkippedRow
 from .segments import SEGMENT_FIELDS, CompiledSegment, compile_segment
 from .tokens import make_token, verify_token
@@ -23,6 +32,7 @@ __all__ = [
     "ContactDetails",
     "ForgetReport",
     "ImportReport",
+    "Recipient",
     "Segment",
     "SkippedRow",
     "compile_segment",

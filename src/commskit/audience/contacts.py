@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import lru_cache
 from types import MappingProxyType
+from typing import Protocol
 
 from email_validator import EmailNotValidError, validate_email
 
@@ -42,6 +43,23 @@ REASONS: tuple[str, ...] = ("unsubscribed", "bounced", "complained", "erased", "
 STAGES: tuple[str, ...] = ("identified", "contacted", "demo", "joined")
 
 LANGUAGES: tuple[str, ...] = ("fr", "en")
+
+
+class Recipient(Protocol):
+    """Whom one message is for: a stored :class:`Contact`, a sample, or a digest address.
+
+    Render and send need only these; templates may read any other attribute of the object
+    (``contact.first_name``...). ``id`` is 0 for someone not stored (no unsubscribe token).
+    """
+
+    @property
+    def id(self) -> int: ...
+
+    @property
+    def email(self) -> str: ...
+
+    @property
+    def language(self) -> str: ...
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,47 @@
+"""Policies several stages apply, one function each, so render, preview and send never drift.
+
+Each function here is pure (strings in, a string out) and imports nothing from commskit: any
+layer may call it. When a rule about links or identifiers changes, it changes here only.
+"""
+
+from __future__ import annotations
+
+from email.utils import parseaddr
+from urllib.parse import quote, urlsplit, urlunsplit
+
+#: The domain for identifiers when neither ``[sender] domain`` nor the From address gives one:
+#: ``.invalid`` is reserved (RFC 6761), so such an identifier can never collide with anyone's.
+FALLBACK_DOMAIN = "commskit.invalid"
+
+#: The query parameter an unsubscribe token travels in when the base URL has no ``{token}``.
+TOKEN_PARAMETER = "t"  # noqa: S105 - a query parameter name, not a secret
+
+
+def unsubscribe_url(base: str, token: str) -> str:
+    """Return the unsubscribe link for ``token`` under the configured ``[unsubscribe] url``.
+
+    ``{token}`` in the base is replaced (``https://ex.org/u/{token}``); otherwise the token is
+    added as ``t=`` to the query the base already has (``https://ex.org/u?list=x`` gives
+    ``...?list=x&t=...``), before any fragment. An empty token leaves the base as it is.
+    """
+    if not token:
+        return base.replace("{token}", "")
+    if "{token}" in base:
+        return base.replace("{token}", quote(token, safe=""))
+    parts = urlsplit(base)
+    pair = f"{TOKEN_PARAMETER}={quote(token, safe='')}"
+    query = f"{parts.query}&{pair}" if parts.query else pair
+    return urlunsplit(parts._replace(query=query))
+
+
+def message_id_domain(configured: str, from_address: str) -> str:
+    """Return the domain of Message-IDs and calendar UIDs.
+
+    ``configured`` (``[sender] domain``) wins; else the domain of ``from_address`` (a bare
+    address or ``Name <address>``); else :data:`FALLBACK_DOMAIN`.
+    """
+    if configured.strip():
+        return configured.strip()
+    address = parseaddr(from_address)[1]
+    domain = address.rpartition("@")[2].strip().rstrip(">") if "@" in address else ""
+    return domain or FALLBACK_DOMAIN
