@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 from ..csvsafe import spreadsheet_safe
 from ..errors import ContactImportError, ContactNotFoundError, SecretError, UnknownListError
 from ..filemodes import open_private
+from ..progress import Progress
 from ..store.db import utcnow
 from .contacts import (
     FIELDS,
@@ -45,7 +46,6 @@ if TYPE_CHECKING:
     from ..store.audience import AudienceRepo, SuppressionEntry
     from ..workspace import Workspace
 
-Progress = Callable[..., None]
 
 _MERGED = (
     "first_name",

@@ -34,6 +34,7 @@ from urllib.request import url2pathname
 import httpx
 
 from ..config import FeedSettings
+from ..progress import Progress
 from ..store.db import Store
 from .dedupe import DuplicateIndex
 from .parse import FeedItem, ParsedFeed
@@ -46,8 +47,6 @@ BACKOFF_BASE = timedelta(hours=1)
 BACKOFF_MAX = timedelta(days=2)
 RETRY_AFTER_MAX = timedelta(days=7)
 DEDUPE_LOOKBACK = timedelta(days=90)
-
-Progress = Callable[..., None]
 
 
 def user_agent(settings: FeedSettings) -> str:

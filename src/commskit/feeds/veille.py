@@ -16,8 +16,9 @@ from urllib.parse import urlsplit
 from urllib.request import url2pathname
 
 from ..errors import FeedSourceError
+from ..progress import Progress
 from .digest import Digest, build_digest, mark_digest
-from .fetch import FetchReport, Progress, fetch_feeds
+from .fetch import FetchReport, fetch_feeds
 from .opml import export_opml, read_opml_entries, topic_for
 from .rules import TopicMatch, TopicRules, append_topics, load_rules
 from .sources import (

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..config import TransportSettings
 from ..errors import PreflightError
+from ..progress import Progress
 from ..store.sends import LogRow, SendRepo
 from .runner import (
     NEEDS_ACTION,
@@ -24,7 +25,6 @@ from .runner import (
     CompiledLike,
     NotMailed,
     PreflightReport,
-    Progress,
     SendContext,
     SendJob,
     SendOptions,

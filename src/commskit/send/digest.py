@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError, PreflightError
+from ..progress import Progress
 from .api import (
     _test_sample,
     address_recipients,
@@ -23,7 +24,7 @@ from .api import (
     workspace_job,
     workspace_runner,
 )
-from .runner import PreflightReport, Progress, SendOptions, SendReport
+from .runner import PreflightReport, SendOptions, SendReport
 
 if TYPE_CHECKING:
     from ..feeds import Digest

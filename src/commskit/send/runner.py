@@ -46,7 +46,6 @@ from typing import Any, Protocol
 
 from email_validator import EmailNotValidError, validate_email
 
-# the audience stage's own fast address check (its tests prove it agrees with email-validator)
 from ..audience.contacts import _PLAIN as _PLAIN_ADDRESS
 from ..audience.contacts import InvalidAddress, _validated_domain
 from ..config import Settings
@@ -61,14 +60,15 @@ from ..errors import (
     SendError,
     TransportError,
 )
+
+# the audience stage's own fast address check (its tests prove it agrees with email-validator)
+from ..progress import Progress
 from ..render.mime import prefix_subject
 from ..store.leases import Lease
 from ..store.sends import LogRow, NewLogRow, SendRepo
 from .parallel import RenderChecker, child_main
 from .throttle import Throttle, parse_duration, since_iso
 from .transports import DeliveryResult, Transport
-
-Progress = Callable[..., None]
 
 #: What a test copy's subject starts with, so nobody mistakes it for the real send.
 TEST_PREFIX = "[TEST] "
