@@ -24,8 +24,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import CommskitError, ConfigError
+from .bases import BASES, normalise_basis
+from .errors import CommskitError, ConfigError, DigestError
 from .i18n import LANGUAGES
+from .periods import check_since
 
 CONFIG_FILE = "commskit.toml"
 
@@ -267,8 +269,6 @@ _POSITIVE = {
 
 def _legal_basis(value: str, where: str) -> str:
     """Return the canonical legal basis for ``value`` (French spellings accepted), or raise."""
-    from .audience.contacts import BASES, normalise_basis  # a leaf module; imported on use
-
     if not value:
         return ""
     try:
@@ -280,10 +280,7 @@ def _legal_basis(value: str, where: str) -> str:
 
 
 def _check_since(value: Any, where: str) -> Any:
-    # the grammar belongs to the digest; imported here, when settings are read, not at import
-    from .errors import DigestError
-    from .feeds.digest import check_since
-
+    # the grammar is a foundation module's (commskit.periods), shared with the digest
     try:
         check_since(value, what=where)
     except DigestError as exc:

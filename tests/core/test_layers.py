@@ -1,0 +1,84 @@
+"""The layers of CONTRIBUTING.md hold: `lint-imports` (import-linter) checks pyproject's contracts.
+
+The contracts live in ``[tool.importlinter]`` of pyproject.toml; imports under ``TYPE_CHECKING``
+count. The back-edge test proves the check can fail: it adds a type-only import of the Workspace to
+a stage in a copy of the package and expects lint-imports to name that very import.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SRC = ROOT / "src"
+
+
+def _lint_imports() -> str:
+    found = Path(sys.executable).with_name("lint-imports")
+    if found.is_file():
+        return str(found)
+    on_path = shutil.which("lint-imports")
+    if on_path is None:
+        pytest.fail("lint-imports is not installed: pip install -e '.[test]' (import-linter)")
+    return on_path
+
+
+def _run(
+    project: Path, src: Path, *contracts: str, env: dict[str, str]
+) -> subprocess.CompletedProcess[str]:
+    """Run lint-imports with ``project``'s pyproject.toml against the package under ``src``."""
+    argv = [_lint_imports(), "--no-cache", "--no-logo"]
+    for contract in contracts:
+        argv += ["--contract", contract]
+    child_env = {**env, "PYTHONPATH": str(src)}
+    return subprocess.run(
+        argv, cwd=project, env=child_env, capture_output=True, text=True, timeout=240, check=False
+    )
+
+
+def test_foundation_imports_no_stage(subprocess_env: dict[str, str]) -> None:
+    # config read the legal bases from audience and the `since` grammar from feeds (a back edge)
+    result = _run(ROOT, SRC, "foundation", env=subprocess_env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Contracts: 1 kept, 0 broken." in result.stdout
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="issue 12 restructuring lands at merge: stages still import workspace, compose imports "
+    "render, store.audience imports audience.segments (the lead removes this marker)",
+)
+def test_every_layers_contract_is_kept(subprocess_env: dict[str, str]) -> None:
+    result = _run(ROOT, SRC, env=subprocess_env)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_a_type_only_back_edge_fails_the_contract_and_is_named(
+    tmp_path: Path, subprocess_env: dict[str, str]
+) -> None:
+    project = tmp_path / "project"
+    package = project / "src" / "commskit"
+    shutil.copytree(SRC / "commskit", package, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(ROOT / "pyproject.toml", project / "pyproject.toml")
+    edge = "commskit.feeds.fetch -> commskit.workspace"
+
+    before = _run(project, project / "src", "layers", env=subprocess_env)
+    assert edge not in before.stdout, before.stdout
+
+    stage = package / "feeds" / "fetch.py"
+    text = stage.read_text(encoding="utf-8")
+    back_edge = "    from ..workspace import Workspace"
+    text += f"\nimport typing\n\nif typing.TYPE_CHECKING:\n{back_edge}\n"
+    stage.write_text(text, encoding="utf-8")
+    line = text.splitlines().index(back_edge) + 1
+
+    after = _run(project, project / "src", "layers", env=subprocess_env)
+    assert after.returncode != 0, after.stdout
+    assert "BROKEN" in after.stdout
+    # the report names the importing module, the imported one and the line of the import
+    assert f"{edge} (l.{line})" in after.stdout, after.stdout
