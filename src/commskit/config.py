@@ -202,56 +202,68 @@ def _line_of(text: str, section: str, key: str | None) -> int | None:
     return start + 1 if start else None
 
 
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off"})
+
+
+def _to_bool(value: Any, where: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in _TRUE | _FALSE:
+        return value.lower() in _TRUE
+    raise ConfigError(f"{where} must be true or false, not {value!r}")
+
+
+def _to_number(kind: Callable[[Any], Any], noun: str) -> Callable[[Any, str], Any]:
+    def convert(value: Any, where: str) -> Any:
+        if isinstance(value, bool):  # True is an int to Python, not a number to a person
+            raise ConfigError(f"{where} must be {noun}, not {value!r}")
+        try:
+            return kind(value)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"{where} must be {noun}, not {value!r}") from exc
+
+    return convert
+
+
+def _to_str(value: Any, where: str) -> str:
+    if isinstance(value, str):
+        return value
+    raise ConfigError(f"{where} must be a string, not {value!r}")
+
+
+def _to_str_list(value: Any, where: str) -> list[str]:
+    if isinstance(value, str) and value.strip().startswith("["):
+        # an environment variable holding a JSON list, e.g. '["a@example.org"]'
+        try:
+            value = json.loads(value)
+        except ValueError as exc:
+            raise ConfigError(
+                f"{where} looks like a JSON list but is not valid JSON: {value!r}",
+            ) from exc
+    if isinstance(value, str):
+        return [v.strip() for v in value.split(",") if v.strip()]
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return list(value)
+    raise ConfigError(f"{where} must be a list of strings, not {value!r}")
+
+
+#: how a value given as TOML, an environment variable or an option becomes a field's type
+#: (fields are annotated as strings: ``from __future__ import annotations``)
+_COERCERS: dict[str, Callable[[Any, str], Any]] = {
+    "bool": _to_bool,
+    "int": _to_number(int, "a whole number"),
+    "float": _to_number(float, "a number"),
+    "str": _to_str,
+    "list[str]": _to_str_list,
+}
+
+
 def _coerce(value: Any, target: Any, *, where: str) -> Any:
     """Check/convert one value to the dataclass field's type, or raise ConfigError."""
-    if target is bool or target == "bool":
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, str) and value.lower() in {
-            "1",
-            "true",
-            "yes",
-            "on",
-            "0",
-            "false",
-            "no",
-            "off",
-        }:
-            return value.lower() in {"1", "true", "yes", "on"}
-        raise ConfigError(f"{where} must be true or false, not {value!r}")
-    if target is int or target == "int":
-        if isinstance(value, bool):
-            raise ConfigError(f"{where} must be a whole number, not {value!r}")
-        try:
-            return int(value)
-        except (TypeError, ValueError):
-            raise ConfigError(f"{where} must be a whole number, not {value!r}") from None
-    if target is float or target == "float":
-        if isinstance(value, bool):
-            raise ConfigError(f"{where} must be a number, not {value!r}")
-        try:
-            return float(value)
-        except (TypeError, ValueError):
-            raise ConfigError(f"{where} must be a number, not {value!r}") from None
-    if target is str or target == "str":
-        if isinstance(value, str):
-            return value
-        raise ConfigError(f"{where} must be a string, not {value!r}")
-    if target == "list[str]":
-        if isinstance(value, str) and value.strip().startswith("["):
-            # an environment variable holding a JSON list, e.g. '["a@example.org"]'
-            try:
-                value = json.loads(value)
-            except ValueError:
-                raise ConfigError(
-                    f"{where} looks like a JSON list but is not valid JSON: {value!r}",
-                ) from None
-        if isinstance(value, str):
-            return [v.strip() for v in value.split(",") if v.strip()]
-        if isinstance(value, list) and all(isinstance(v, str) for v in value):
-            return list(value)
-        raise ConfigError(f"{where} must be a list of strings, not {value!r}")
-    return value
+    name = target if isinstance(target, str) else getattr(target, "__name__", "")
+    coerce = _COERCERS.get(name)
+    return value if coerce is None else coerce(value, where)
 
 
 #: settings that must be > 0 (0 would mean "never" or hang: no connection slots, no time)
@@ -424,6 +436,30 @@ def load_settings(
     text = ""
     if config_path is not None and config_path.exists():
         raw, text = read_toml(config_path)
+    _check_tables(raw, config_path, text)
+    merged: dict[str, dict[str, Any]] = {name: dict(raw.get(name, {})) for name in _SECTIONS}
+    origins: dict[tuple[str, str], str] = {}
+    env_layer = _env_overrides(environ, origins)
+    for layer, label in ((env_layer, None), (overrides or {}, "a command-line option")):
+        _apply_layer(merged, origins, layer, label)
+    sections = {
+        name: _build_section(name, merged[name], path=config_path, text=text, origins=origins)
+        for name in _SECTIONS
+    }
+    segments = raw.get("segments", {})
+    for name, expr in segments.items():
+        if not isinstance(expr, str):
+            raise ConfigError(
+                f"segment {name!r} must be a string expression",
+                path=config_path,
+                line=_line_of(text, "segments", name),
+            )
+    lists = raw.get("lists", {})
+    return Settings(**sections, segments=dict(segments), lists=dict(lists), source=config_path)
+
+
+def _check_tables(raw: Mapping[str, Any], config_path: Path | None, text: str) -> None:
+    """Raise ConfigError for a top-level key of ``commskit.toml`` that is no known table."""
     for key in raw:
         if key not in _SECTIONS and key not in _FREE_TABLES:
             known = ", ".join([*_SECTIONS, *_FREE_TABLES])
@@ -439,29 +475,20 @@ def load_settings(
                 path=config_path,
                 line=_line_of(text, key, None),
             )
-    merged: dict[str, dict[str, Any]] = {name: dict(raw.get(name, {})) for name in _SECTIONS}
-    origins: dict[tuple[str, str], str] = {}
-    env_layer = _env_overrides(environ, origins)
-    for layer, label in ((env_layer, None), (overrides or {}, "a command-line option")):
-        for section, values in layer.items():
-            if section not in _SECTIONS:
-                raise ConfigError(f"unknown settings section {section!r}")
-            for key, value in values.items():
-                if value is not None:
-                    merged[section][key] = value
-                    if label:
-                        origins[(section, key)] = label
-    sections = {
-        name: _build_section(name, merged[name], path=config_path, text=text, origins=origins)
-        for name in _SECTIONS
-    }
-    segments = raw.get("segments", {})
-    for name, expr in segments.items():
-        if not isinstance(expr, str):
-            raise ConfigError(
-                f"segment {name!r} must be a string expression",
-                path=config_path,
-                line=_line_of(text, "segments", name),
-            )
-    lists = raw.get("lists", {})
-    return Settings(**sections, segments=dict(segments), lists=dict(lists), source=config_path)
+
+
+def _apply_layer(
+    merged: dict[str, dict[str, Any]],
+    origins: dict[tuple[str, str], str],
+    layer: Mapping[str, Mapping[str, Any]],
+    label: str | None,
+) -> None:
+    """Lay one source's values (environment, options) over ``merged``; None leaves a value."""
+    for section, values in layer.items():
+        if section not in _SECTIONS:
+            raise ConfigError(f"unknown settings section {section!r}")
+        for key, value in values.items():
+            if value is not None:
+                merged[section][key] = value
+                if label:
+                    origins[(section, key)] = label

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime, parsedate_to_datetime
@@ -83,6 +83,18 @@ def _parse_rfc822(value: str) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
+def _newest_date(texts: Iterable[str]) -> datetime | None:
+    """Return the latest date written in any of the feed texts (Atom or RSS tags), or None."""
+    moments = [
+        moment
+        for text in texts
+        for tags, parse in ((_ISO_TAGS, _parse_iso), (_RFC822_TAGS, _parse_rfc822))
+        for match in tags.finditer(text)
+        if (moment := parse(match["value"])) is not None
+    ]
+    return max(moments, default=None)
+
+
 def shift_sample_dates(folder: Path, now: datetime) -> int:
     """Move every date in the sample feeds by whole days so the newest falls on yesterday.
 
@@ -91,16 +103,7 @@ def shift_sample_dates(folder: Path, now: datetime) -> int:
     """
     files = sorted(folder.glob("*.xml"))
     texts = {path: path.read_text(encoding="utf-8") for path in files}
-    newest: datetime | None = None
-    for text in texts.values():
-        for match in _ISO_TAGS.finditer(text):
-            moment = _parse_iso(match["value"])
-            if moment and (newest is None or moment > newest):
-                newest = moment
-        for match in _RFC822_TAGS.finditer(text):
-            moment = _parse_rfc822(match["value"])
-            if moment and (newest is None or moment > newest):
-                newest = moment
+    newest = _newest_date(texts.values())
     if newest is None:
         return 0
     days = (now.date() - newest.astimezone(UTC).date()).days - 1
