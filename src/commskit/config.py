@@ -285,10 +285,10 @@ def _legal_basis(value: str, where: str) -> str:
         return ""
     try:
         return normalise_basis(value)
-    except ValueError:
+    except ValueError as exc:
         raise ConfigError(
             f"{where} {value!r} is not a legal basis commskit knows; use one of: {', '.join(BASES)}"
-        ) from None
+        ) from exc
 
 
 def _check_since(value: Any, where: str) -> Any:
@@ -296,7 +296,7 @@ def _check_since(value: Any, where: str) -> Any:
     try:
         check_since(value, what=where)
     except DigestError as exc:
-        raise ConfigError(f"{exc.message}. {exc.hint}" if exc.hint else exc.message) from None
+        raise ConfigError(f"{exc.message}. {exc.hint}" if exc.hint else exc.message) from exc
     return value
 
 
@@ -362,8 +362,8 @@ def _build_section(
         except ConfigError as exc:
             origin = (origins or {}).get((name, key))
             if origin:  # an environment variable or a flag, not the file
-                raise ConfigError(f"{exc.message} (from {origin})") from None
-            raise ConfigError(exc.message, path=path, line=_line_of(text, name, key)) from None
+                raise ConfigError(f"{exc.message} (from {origin})") from exc
+            raise ConfigError(exc.message, path=path, line=_line_of(text, name, key)) from exc
     return cls(**kwargs)
 
 
@@ -404,15 +404,15 @@ def read_toml(
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise error(f"cannot read {what or path.name}: {exc.strerror}", path=path) from None
-    except UnicodeDecodeError:
-        raise error("is not UTF-8 text", path=path, hint="Save it as UTF-8") from None
+        raise error(f"cannot read {what or path.name}: {exc.strerror}", path=path) from exc
+    except UnicodeDecodeError as exc:
+        raise error("is not UTF-8 text", path=path, hint="Save it as UTF-8") from exc
     try:
         return tomllib.loads(text), text
-    except RecursionError:  # tomllib parses nested arrays and tables recursively
+    except RecursionError as exc:  # tomllib parses nested arrays and tables recursively
         raise error(
             "invalid TOML: it nests too deeply", path=path, hint="Flatten the arrays and tables"
-        ) from None
+        ) from exc
     except tomllib.TOMLDecodeError as exc:
         match = re.search(r"line (\d+)", str(exc))
         msg = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(exc))
@@ -421,7 +421,7 @@ def read_toml(
             path=path,
             line=int(match.group(1)) if match else None,
             hint=f"Fix the syntax (see {docs})",
-        ) from None
+        ) from exc
 
 
 def load_settings(

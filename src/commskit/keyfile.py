@@ -49,7 +49,7 @@ def load_secret(state_dir: Path, environ: dict[str, str] | None = None) -> bytes
                 f"cannot read the workspace secret: {exc}",
                 path=path,
                 hint=f"Restore it from your backup or set {SECRET_ENV}",
-            ) from None
+            ) from exc
         source = str(path)
     if len(value.encode()) < _MIN_BYTES:
         raise SecretError(

@@ -16,15 +16,15 @@ def open_server(make: Callable[[], T], host: str, port: int) -> T:
     """Return ``make()`` (which binds ``host:port``), turning a bind failure into ServerError."""
     try:
         return make()
-    except OverflowError:  # the socket module's word for a port out of 0-65535
+    except OverflowError as exc:  # the socket module's word for a port out of 0-65535
         raise ServerError(
             f"port {port} is not a port number", hint="Use a port from 1 to 65535 with --port"
-        ) from None
-    except socket.gaierror:
+        ) from exc
+    except socket.gaierror as exc:
         raise ServerError(
             f"cannot listen on {host}: not an address or a host name this machine knows",
             hint="Use one of this machine's addresses, e.g. --host 127.0.0.1",
-        ) from None
+        ) from exc
     except OSError as exc:
         if exc.errno == errno.EADDRINUSE:
             message, hint = (
@@ -46,4 +46,4 @@ def open_server(make: Callable[[], T], host: str, port: int) -> T:
                 f"cannot listen on {host}:{port}: {exc.strerror}",
                 "Check --host and --port",
             )
-        raise ServerError(message, hint=hint) from None
+        raise ServerError(message, hint=hint) from exc

@@ -139,13 +139,19 @@ class _Connection(sqlite3.Connection):
         try:
             return super().execute(sql, parameters)
         except sqlite3.Error as exc:
-            raise self.describe(exc) or exc from exc
+            known = self.describe(exc)
+            if known is None:
+                raise  # not a fault we name: the sqlite3 error itself, its traceback intact
+            raise known from exc
 
     def executemany(self, sql: str, parameters: Iterable[Any], /) -> sqlite3.Cursor:
         try:
             return super().executemany(sql, parameters)
         except sqlite3.Error as exc:
-            raise self.describe(exc) or exc from exc
+            known = self.describe(exc)
+            if known is None:
+                raise  # not a fault we name: the sqlite3 error itself, its traceback intact
+            raise known from exc
 
 
 class Store:
@@ -170,7 +176,7 @@ class Store:
             except OSError as exc:
                 raise StoreError(
                     f"cannot create the state folder: {exc.strerror}", path=self.path.parent
-                ) from None
+                ) from exc
         try:
             conn = sqlite3.connect(
                 self.path,
@@ -188,12 +194,12 @@ class Store:
         except sqlite3.DatabaseError as exc:
             known = self.describe_error(exc)
             if known is not None:
-                raise known from None
+                raise known from exc
             raise StoreError(
                 f"cannot open the state database: {exc}",
                 path=self.path,
                 hint="Check the file is a commskit state database and is not corrupted",
-            ) from None
+            ) from exc
         return conn
 
     @property
@@ -272,7 +278,7 @@ class Store:
                 f"cannot migrate the state database: {exc}",
                 path=self.path,
                 hint="Restore a backup of the file, or move it aside to start afresh",
-            ) from None
+            ) from exc
         return applied
 
     def schema_version(self) -> int:
