@@ -7,9 +7,11 @@ a stage in a copy of the package and expects lint-imports to name that very impo
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -82,3 +84,46 @@ def test_a_type_only_back_edge_fails_the_contract_and_is_named(
     assert "BROKEN" in after.stdout
     # the report names the importing module, the imported one and the line of the import
     assert f"{edge} (l.{line})" in after.stdout, after.stdout
+
+
+def _contracts() -> dict[str, dict[str, object]]:
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    importlinter = config["tool"]["importlinter"]
+    assert importlinter["exclude_type_checking_imports"] is False  # type-only imports count
+    return {c["id"]: c for c in importlinter["contracts"]}
+
+
+def _diagram(doc: Path) -> tuple[list[str], list[str]]:
+    """Return the layers (top first) and the foundation modules drawn in ``doc``'s diagram."""
+    text = doc.read_text(encoding="utf-8")
+    block = re.search(r"```\n(commskit\.cli .*?)```", text, re.DOTALL)
+    assert block, f"{doc.name} has no layer diagram"
+    layers: list[str] = []
+    foundation: list[str] = []
+    for line in block.group(1).splitlines():
+        left = re.split(r"\s{2,}", line.strip(), maxsplit=1)
+        if line.startswith("commskit."):
+            layers.append(left[0])
+        elif line.startswith("foundation"):
+            foundation += left[1].replace(",", " ").split()
+        elif foundation and line.strip():
+            foundation += line.replace(",", " ").split()
+    return layers, foundation
+
+
+@pytest.mark.parametrize("doc", ["CONTRIBUTING.md", "docs/concepts.md"])
+def test_the_documented_layers_are_the_checked_ones(doc: str) -> None:
+    contracts = _contracts()
+    layers, foundation = _diagram(ROOT / doc)
+    assert layers[:-1] == contracts["layers"]["layers"]
+    assert layers[-1] == "commskit.store"
+    assert contracts["store"]["source_modules"] == ["commskit.store"]
+    sources = contracts["foundation"]["source_modules"]
+    assert [f"commskit.{name}" for name in foundation] == sources
+
+
+def test_the_changelog_has_an_unreleased_section() -> None:
+    text = (ROOT / "CHANGELOG.md").read_text(encoding="utf-8")
+    sections = re.findall(r"^## (.+)$", text, re.MULTILINE)
+    assert sections[0] == "[Unreleased]"
+    assert len(sections) >= 2
