@@ -271,7 +271,7 @@ def test_unreachable_host_is_a_transport_error():
 
 
 def test_dot_stuffing_and_line_ends_survive_the_trip(smtp_server):
-    from commskit.send.transports import _dot_stuffed
+    from commskit.send.transports.smtp import _dot_stuffed
 
     assert _dot_stuffed(b"a\r\n.b\r\n") == b"a\r\n..b\r\n.\r\n"
     assert _dot_stuffed(b".x\r\n") == b"..x\r\n.\r\n"
@@ -296,7 +296,7 @@ def test_dot_stuffing_and_line_ends_survive_the_trip(smtp_server):
 def test_dot_stuffing_of_a_compose_message_only_adds_the_final_dot(ws) -> None:
     from commskit.compose.sample import SampleContact
     from commskit.render.mime import CRLFMessage
-    from commskit.send.transports import _dot_stuffed
+    from commskit.send.transports.smtp import _dot_stuffed
 
     ws.path("campaigns/points.md").write_text(
         "---\nsubject: Points\n---\n" + "Une phrase qui finit par un point. " * 60 + "\n\n.net\n",
