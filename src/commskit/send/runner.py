@@ -428,10 +428,10 @@ class CampaignRunner:
         row = self.repo.campaign(self.job.campaign_id)
         if row is None:
             return False
-        if row["fingerprint"] != self.job.compiled.fingerprint and not options.allow_changed:
+        if row.fingerprint != self.job.compiled.fingerprint and not options.allow_changed:
             raise CampaignChangedError(
                 f"campaign {self.job.campaign_id!r} changed since its first send "
-                f"on {row['created_at']}: recipients already sent got the old version",
+                f"on {row.created_at}: recipients already sent got the old version",
                 hint="Undo the change to finish the send as it started, or re-run with "
                 "--allow-changed to send the new version to the others",
             )
