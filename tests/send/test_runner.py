@@ -185,7 +185,14 @@ def test_history_for_contacts_show(ws, make_runner, people):
     rows = ws.store.sends.history(1)
     assert rows[0].campaign_id == "2026-11-infolettre"
     assert rows[0].status == "sent"
-    assert set(rows[0]._fields) == {"campaign_id", "contact_id", "status", "sent_at", "updated_at", "error"}
+    assert set(rows[0]._fields) == {
+        "campaign_id",
+        "contact_id",
+        "status",
+        "sent_at",
+        "updated_at",
+        "error",
+    }
 
 
 def test_plain_addresses_once_per_period(ws, make_runner):

@@ -243,6 +243,7 @@ def child_main(
             unknown=result.unknown,
             suppressed_at_dispatch=result.suppressed_at_dispatch,
             stopped=result.stopped,
+            stop_reason=result.stop_reason,
         )
         try:
             data = pickle.dumps(outcome)

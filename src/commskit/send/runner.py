@@ -29,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import enum
 import hashlib
 import hmac
 import math
@@ -55,6 +56,7 @@ from ..errors import (
     CommskitError,
     LeaseHeldError,
     LeaseLostError,
+    NobodyConfirmedError,
     PreflightError,
     RenderError,
     SendError,
@@ -235,6 +237,17 @@ class PreflightReport:
         return {**self.__dict__, "needs_action": self.needs_action}
 
 
+class StopReason(enum.Enum):
+    """Why a run stopped before the end (``SendReport.stop_reason``; ``stopped`` in words)."""
+
+    CANCELLED = "cancelled"  # the confirm callback said no: nothing was sent
+    LIMIT = "limit"  # --limit was reached
+    THROTTLE = "throttle"  # a quota (hourly, daily) or the send window
+    RELAY_DOWN = "relay-down"  # the relay failed RELAY_FAILURES_IN_A_ROW times in a row
+    INTERRUPTED = "interrupted"  # Ctrl-C or SIGTERM
+    ERROR = "error"  # an error stopped the dispatch (it is raised too)
+
+
 @dataclass
 class SendReport:
     """The outcome of one run of :func:`run_send`."""
@@ -250,6 +263,7 @@ class SendReport:
     unknown: int = 0
     suppressed_at_dispatch: int = 0
     stopped: str | None = None  # why the run stopped before the end (quota, window, limit)
+    stop_reason: StopReason | None = None  # the same, as a type to compare
     counts: dict[str, int] = field(default_factory=dict)  # whole campaign, from the send log
     elapsed: float = 0.0
     retry_wait: float = 0.0  # seconds this run waited for temporary failures to come due
@@ -263,6 +277,7 @@ class SendReport:
         """Return a JSON-ready dict."""
         out = {k: v for k, v in self.__dict__.items() if k != "preflight"}
         out["preflight"] = self.preflight.to_dict()
+        out["stop_reason"] = self.stop_reason.value if self.stop_reason else None
         out["rate"] = round(self.rate, 1)
         return out
 
@@ -537,12 +552,13 @@ class CampaignRunner:
             to_send = min(to_send, options.limit)
         if to_send > 1 and not options.yes:
             if confirm is None:
-                raise PreflightError(
+                raise NobodyConfirmedError(
                     f"this would send {to_send} messages and nobody confirmed",
                     hint="Add --yes to send without asking",
                 )
             if not confirm(report):
                 result.stopped = "cancelled before sending"
+                result.stop_reason = StopReason.CANCELLED
                 return result
         self._claim()
         try:
@@ -736,6 +752,7 @@ class CampaignRunner:
                 setattr(result, name, getattr(result, name) + outcome[name])
             if outcome["stopped"] and result.stopped is None:
                 result.stopped = outcome["stopped"]
+                result.stop_reason = outcome["stop_reason"]
             if outcome["error"] is not None and error is None:
                 error = outcome["error"]
         if error is not None:
@@ -810,7 +827,8 @@ class CampaignRunner:
                         await self._deliver(row, transport, throttle, state, result, progress, held)
                 except Exception as exc:
                     # stop everyone; the row stays 'sending' and is re-checked on the next run
-                    state.error, state.stop = exc, "error"
+                    state.error = exc
+                    state.halt("error", StopReason.ERROR)
                 finally:
                     queue.task_done()
             queue.task_done()
@@ -857,7 +875,7 @@ class CampaignRunner:
         except BaseException:
             # Ctrl-C (the task is cancelled): let the messages in flight finish and be recorded,
             # hand nothing new to the transport
-            state.stop = state.stop or "interrupted"
+            state.halt("interrupted", StopReason.INTERRUPTED)
             raise
         finally:
             for _ in workers:
@@ -868,8 +886,10 @@ class CampaignRunner:
             raise state.error
         if state.stop is not None:
             result.stopped = f"{state.stop}; the rest continues on the next run"
+            result.stop_reason = state.reason
         elif limit_reached:
             result.stopped = f"--limit {options.limit} reached; run again to send the rest"
+            result.stop_reason = StopReason.LIMIT
 
     async def _wait_for_retries(
         self, retry_at: float, result: SendReport, progress: Progress | None
@@ -918,7 +938,7 @@ class CampaignRunner:
         if throttle is not None:
             stop = await throttle.acquire()
             if stop is not None:
-                state.stop = stop
+                state.halt(stop, StopReason.THROTTLE)
                 return
             if state.stopped():  # stopped while this one waited for its slot
                 throttle.give_back()
@@ -968,9 +988,10 @@ class CampaignRunner:
                 # no connection, or the relay closing: the relay's trouble, not this recipient's
                 state.relay_failures += 1
                 if state.relay_failures >= RELAY_FAILURES_IN_A_ROW and not state.stopped():
-                    state.stop = (
+                    state.halt(
                         f"the relay failed {state.relay_failures} times in a row "
-                        f"({_short(outcome)})"
+                        f"({_short(outcome)})",
+                        StopReason.RELAY_DOWN,
                     )
             if (outcome.code == 421 or status.startswith("4.7.")) and not state.stopped():
                 # the relay asks us to slow down: this connection slot pauses before its next one
@@ -1243,11 +1264,17 @@ class _RunState:
     """What the dispatch workers share: why to stop, and the error that stopped them."""
 
     stop: str | None = None
+    reason: StopReason | None = None
     error: Exception | None = None
     relay_failures: int = 0  # relay-level failures (no connection, 421) since the last success
 
     def stopped(self) -> bool:
         return self.stop is not None
+
+    def halt(self, why: str, reason: StopReason) -> None:
+        """Stop the workers for ``why``, unless something stopped them first (it is the cause)."""
+        if self.stop is None:
+            self.stop, self.reason = why, reason
 
 
 class _Readdressed:
