@@ -81,9 +81,7 @@ def test_550_user_unknown_fails_permanently_and_suppresses(
     assert report.counts["sent"] == 2
     assert report.counts["failed"] == 1
     assert bounced == ["p2@example.net"]
-    row = next(
-        r for r in ws.store.sends.rows("2026-11-infolettre") if r.email == "p2@example.net"
-    )
+    row = next(r for r in ws.store.sends.rows("2026-11-infolettre") if r.email == "p2@example.net")
     assert row.permanent == 1
     assert row.smtp_code == 550
     assert "5.1.1" in row.error
