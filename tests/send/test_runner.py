@@ -48,9 +48,10 @@ def test_rerun_sends_nothing_twice(ws, make_runner, people):
 def test_message_id_is_deterministic_per_campaign_and_recipient(make_runner, people):
     a = make_runner(people(1))
     b = make_runner(people(1))
+    a, b = a.identity, b.identity
     key = a.recipient_key(people(1)[0])
     assert a.message_id(a.token(key)) == b.message_id(b.token(key))
-    other = make_runner(people(1), campaign_id="autre")
+    other = make_runner(people(1), campaign_id="autre").identity
     assert other.message_id(other.token(key)) != a.message_id(a.token(key))
 
 
