@@ -80,59 +80,23 @@ class DispatchPool:
         # transaction that marks its next message 'sending': one commit per message instead of
         # two. A worker never has both a held mark and a message in flight, so a kill still
         # leaves at most one ambiguous message per worker (= the concurrency).
-        holds: list[list[tuple[int, int | None]]] = []
+        holds: list[list[tuple[int, int | None]]] = [[] for _ in range(transport.concurrency)]
 
         def flush() -> None:
-            pending = [held.pop() for held in holds if held]
-            if pending:
-                with repo.store.transaction():
-                    for row_id, code in pending:
-                        repo.mark_sent(row_id, code=code)
+            self._flush(holds)
 
-        async def worker() -> None:
-            held: list[tuple[int, int | None]] = []
-            holds.append(held)
-            while (row := await queue.get()) is not None:
-                try:
-                    if not state.stopped():
-                        await self._deliver(row, transport, throttle, state, result, progress, held)
-                except Exception as exc:
-                    # stop everyone; the row stays 'sending' and is re-checked on the next run
-                    state.error = exc
-                    state.halt("error", StopReason.ERROR)
-                finally:
-                    queue.task_done()
-            queue.task_done()
-
-        workers = [asyncio.create_task(worker()) for _ in range(transport.concurrency)]
+        workers = [
+            asyncio.create_task(
+                self._worker(queue, held, transport, throttle, state, result, progress)
+            )
+            for held in holds
+        ]
         queued, first_pass, limit_reached = 0, True, False
         try:
             while True:
-                after = 0
-                while not state.stopped() and not limit_reached:
-                    batch = repo.due(
-                        campaign,
-                        # A new run retries every temporary failure at once: running the command
-                        # again is the decision to try now. Carrying the previous run's back-off
-                        # over released the rows of an outage one by one as their (jittered)
-                        # times came, at a few a second whatever the configured rate.
-                        now=math.inf if first_pass else time.time(),
-                        after_id=after,
-                        retry_failed=first_pass and options.retry_failed,
-                        retry_unknown=first_pass and options.retry_unknown,
-                        partition=partition,
-                    )
-                    if not batch:
-                        break
-                    for row in batch:
-                        if options.limit is not None and queued >= options.limit:
-                            limit_reached = True
-                            break
-                        if state.stopped():
-                            break
-                        queued += 1
-                        await queue.put(row)
-                    after = batch[-1].id
+                queued, limit_reached = await self._queue_due(
+                    queue, state, options, partition, queued=queued, first_pass=first_pass
+                )
                 # let in-flight messages finish: their transient failures may be due next pass
                 await queue.join()
                 flush()  # held rows are still 'sending', which the next pass would pick up
@@ -161,6 +125,75 @@ class DispatchPool:
         elif limit_reached:
             result.stopped = f"--limit {options.limit} reached; run again to send the rest"
             result.stop_reason = StopReason.LIMIT
+
+    async def _worker(
+        self,
+        queue: asyncio.Queue[LogRow | None],
+        held: list[tuple[int, int | None]],
+        transport: Transport,
+        throttle: Throttle | None,
+        state: _RunState,
+        result: SendReport,
+        progress: Progress | None,
+    ) -> None:
+        """Deliver rows from the queue until it hands out None; the first error stops all."""
+        while (row := await queue.get()) is not None:
+            try:
+                if not state.stopped():
+                    await self._deliver(row, transport, throttle, state, result, progress, held)
+            except Exception as exc:
+                # stop everyone; the row stays 'sending' and is re-checked on the next run
+                state.error = exc
+                state.halt("error", StopReason.ERROR)
+            finally:
+                queue.task_done()
+        queue.task_done()
+
+    def _flush(self, holds: list[list[tuple[int, int | None]]]) -> None:
+        """Commit the ``sent`` marks the workers hold back (see :meth:`run`)."""
+        pending = [held.pop() for held in holds if held]
+        if pending:
+            with self.repo.store.transaction():
+                for row_id, code in pending:
+                    self.repo.mark_sent(row_id, code=code)
+
+    async def _queue_due(
+        self,
+        queue: asyncio.Queue[LogRow | None],
+        state: _RunState,
+        options: SendOptions,
+        partition: tuple[int, int] | None,
+        *,
+        queued: int,
+        first_pass: bool,
+    ) -> tuple[int, bool]:
+        """Put every due row on the queue (one pass over the log); return the count queued so
+        far in this run and whether ``--limit`` was reached."""
+        after = 0
+        while not state.stopped():
+            batch = self.repo.due(
+                self.job.campaign_id,
+                # A new run retries every temporary failure at once: running the command
+                # again is the decision to try now. Carrying the previous run's back-off
+                # over released the rows of an outage one by one as their (jittered)
+                # times came, at a few a second whatever the configured rate.
+                now=math.inf if first_pass else time.time(),
+                after_id=after,
+                retry_failed=first_pass and options.retry_failed,
+                retry_unknown=first_pass and options.retry_unknown,
+                partition=partition,
+            )
+            if not batch:
+                break
+            for row in batch:
+                if options.limit is not None and queued >= options.limit:
+                    return queued, True
+                if state.stopped():
+                    break
+                queued += 1
+                await queue.put(row)
+            after = batch[-1].id
+        return queued, False
 
     async def _wait_for_retries(
         self, retry_at: float, result: SendReport, progress: Progress | None
@@ -195,21 +228,9 @@ class DispatchPool:
         progress: Progress | None,
         held: list[tuple[int, int | None]],
     ) -> None:
-        repo, job = self.repo, self.job
+        repo = self.repo
         recipient = self._find(row)
-        if recipient is None or not row.email:
-            repo.mark_suppressed(row.id, reason="recipient no longer in the audience")
-            result.suppressed_at_dispatch += 1
-            return
-        # re-checked now, not at pre-flight: an unsubscribe mid-campaign must stop this message
-        reason = job.suppression(row.email, job.list_name)
-        if reason:
-            repo.mark_suppressed(row.id, reason=reason, code=reason_code(reason))
-            result.suppressed_at_dispatch += 1
-            return
-        if row.status == "sending" and await transport.delivered(row.message_id):
-            repo.mark_sent(row.id, note="found at the destination after an interruption")
-            result.sent += 1
+        if await self._settled_before_sending(row, recipient, transport, result):
             return
         if throttle is not None:
             stop = await throttle.acquire()
@@ -233,22 +254,13 @@ class DispatchPool:
             if progress is not None:
                 progress(1)
             return
-        if held:
-            previous, code = held.pop()
-            lost: LeaseLostError | None = None
-            with repo.store.transaction():
-                repo.mark_sent(previous, code=code)
-                try:
-                    self._mark_sending(row.id)
-                except LeaseLostError as exc:  # the held mark is true: commit it all the same
-                    lost = exc
-            if lost is not None:
-                raise lost
-        else:
-            self._mark_sending(row.id)
+        self._mark_handing_over(row.id, held)
         try:
             outcome = await transport.send(
-                self.identity.envelope_from(row.token), row.email, data, message_id=row.message_id
+                self.identity.envelope_from(row.token),
+                row.email or "",
+                data,
+                message_id=row.message_id,
             )
         except TransportError:
             repo.mark_pending(row.id)  # it never left: the next run sends it
@@ -259,21 +271,62 @@ class DispatchPool:
             state.relay_failures = 0
         else:
             self._record(row, outcome, result)
-            status = outcome.enhanced_status or ""
-            if outcome.outcome == "transient" and (outcome.code is None or outcome.code == 421):
-                # no connection, or the relay closing: the relay's trouble, not this recipient's
-                state.relay_failures += 1
-                if state.relay_failures >= RELAY_FAILURES_IN_A_ROW and not state.stopped():
-                    state.halt(
-                        f"the relay failed {state.relay_failures} times in a row "
-                        f"({_short(outcome)})",
-                        StopReason.RELAY_DOWN,
-                    )
-            if (outcome.code == 421 or status.startswith("4.7.")) and not state.stopped():
-                # the relay asks us to slow down: this connection slot pauses before its next one
-                await asyncio.sleep(min(self.ctx.retry_base, 30.0))
+            await self._after_failure(outcome, state)
         if progress is not None:
             progress(1)
+
+    async def _settled_before_sending(
+        self, row: LogRow, recipient: Any, transport: Transport, result: SendReport
+    ) -> bool:
+        """Record a row that needs no sending (left the audience, suppressed since pre-flight,
+        found at the destination after an interruption); return whether it was one."""
+        repo, job = self.repo, self.job
+        if recipient is None or not row.email:
+            repo.mark_suppressed(row.id, reason="recipient no longer in the audience")
+            result.suppressed_at_dispatch += 1
+            return True
+        # re-checked now, not at pre-flight: an unsubscribe mid-campaign must stop this message
+        reason = job.suppression(row.email, job.list_name)
+        if reason:
+            repo.mark_suppressed(row.id, reason=reason, code=reason_code(reason))
+            result.suppressed_at_dispatch += 1
+            return True
+        if row.status == "sending" and await transport.delivered(row.message_id):
+            repo.mark_sent(row.id, note="found at the destination after an interruption")
+            result.sent += 1
+            return True
+        return False
+
+    def _mark_handing_over(self, row_id: int, held: list[tuple[int, int | None]]) -> None:
+        """Mark the row ``sending``, committing the worker's held ``sent`` mark with it."""
+        if not held:
+            self._mark_sending(row_id)
+            return
+        previous, code = held.pop()
+        lost: LeaseLostError | None = None
+        with self.repo.store.transaction():
+            self.repo.mark_sent(previous, code=code)
+            try:
+                self._mark_sending(row_id)
+            except LeaseLostError as exc:  # the held mark is true: commit it all the same
+                lost = exc
+        if lost is not None:
+            raise lost
+
+    async def _after_failure(self, outcome: DeliveryResult, state: _RunState) -> None:
+        """Stop when the relay is down; pause this slot when the relay asks to slow down."""
+        status = outcome.enhanced_status or ""
+        if outcome.outcome == "transient" and (outcome.code is None or outcome.code == 421):
+            # no connection, or the relay closing: the relay's trouble, not this recipient's
+            state.relay_failures += 1
+            if state.relay_failures >= RELAY_FAILURES_IN_A_ROW and not state.stopped():
+                state.halt(
+                    f"the relay failed {state.relay_failures} times in a row ({_short(outcome)})",
+                    StopReason.RELAY_DOWN,
+                )
+        if (outcome.code == 421 or status.startswith("4.7.")) and not state.stopped():
+            # the relay asks us to slow down: this connection slot pauses before its next one
+            await asyncio.sleep(min(self.ctx.retry_base, 30.0))
 
     def _record(self, row: LogRow, outcome: DeliveryResult, result: SendReport) -> None:
         """Record an attempt's outcome as :func:`.retry.decide` judges it."""

@@ -200,7 +200,7 @@ def die_with_parent(parent: int) -> None:
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
-        pass
+        pass  # not Linux (no prctl): the getppid check below still catches a dead parent
     if os.getppid() != parent:
         os._exit(1)
 

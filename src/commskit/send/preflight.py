@@ -131,7 +131,7 @@ class _PreflightPass:
 
     def one(self, recipient: Any) -> None:
         """Check one recipient and count it; queue its rendering check."""
-        identity, report, options = self.identity, self.report, self.options
+        identity, report = self.identity, self.report
         job = self.job
         if not self.collect:
             self.rows.clear()
@@ -172,16 +172,7 @@ class _PreflightPass:
                 )
             return
         self.seen.add(lowered)
-        if state == "sent":
-            report.already_sent += 1
-            if self.already_sent is None:
-                self.already_sent = recipient
-            return
-        if state == "unknown" and not options.retry_unknown:
-            report.unresolved += 1
-            return
-        if state == "failed-permanent" and not options.retry_failed:
-            report.failed += 1
+        if self._settled_earlier(recipient, state):
             return
         # suppressed, erased and no-basis recipients are counted and logged, never rendered
         reason = job.suppression(email, job.list_name)
@@ -209,6 +200,23 @@ class _PreflightPass:
             # the content checks render a real recipient: the partners' own columns exist there
             self.composed = True
             compose_checks(job.compiled, report, recipient, self.strict)
+
+    def _settled_earlier(self, recipient: Any, state: str | None) -> bool:
+        """Count a recipient an earlier run settled (sent, or left alone without a --retry-*
+        flag); return whether it was one."""
+        report, options = self.report, self.options
+        if state == "sent":
+            report.already_sent += 1
+            if self.already_sent is None:
+                self.already_sent = recipient
+            return True
+        if state == "unknown" and not options.retry_unknown:
+            report.unresolved += 1
+            return True
+        if state == "failed-permanent" and not options.retry_failed:
+            report.failed += 1
+            return True
+        return False
 
     def problem(self, ticket: _Ticket, message: str) -> None:
         """Skip a recipient whose own data cannot make a message, with the reason."""

@@ -42,7 +42,7 @@ class OutboxTransport(Transport):
                 if not os.access(self.folder / sub, os.W_OK):
                     raise OSError(errno.EROFS if _read_only(self.folder) else errno.EACCES, "")
         except OSError as exc:
-            raise self._write_error(exc, "cannot create the outbox folder") from None
+            raise self._write_error(exc, "cannot create the outbox folder") from exc
 
     def _write_error(self, exc: OSError, what: str) -> TransportError:
         """Return the error that stops the run: the outbox, not one recipient, is the problem."""
@@ -90,7 +90,7 @@ class OutboxTransport(Transport):
             # not a per-recipient failure to retry for hours: every later message would fail too
             with contextlib.suppress(OSError):
                 tmp.unlink()
-            raise self._write_error(exc, "cannot write to the outbox") from None
+            raise self._write_error(exc, "cannot write to the outbox") from exc
         return DeliveryResult("sent", code=250, reason="written to the outbox")
 
 

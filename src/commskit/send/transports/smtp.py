@@ -143,10 +143,10 @@ class _Session(asyncio.Protocol):
             try:
                 async with asyncio.timeout(self.timeout if timeout is None else timeout):
                     await self._waiter
-            except TimeoutError:
+            except TimeoutError as exc:
                 raise aiosmtplib.SMTPReadTimeoutError(
                     "timed out waiting for the server's reply"
-                ) from None
+                ) from exc
             finally:
                 self._waiter = None
         return self._replies.popleft()
@@ -163,7 +163,7 @@ class _Session(asyncio.Protocol):
                 self.write(b"QUIT\r\n")
                 await self.reply(timeout=5)
             except (aiosmtplib.SMTPException, OSError):
-                pass
+                pass  # a server gone before QUIT: the connection is dropped below anyway
         self.abort()
 
 
@@ -208,7 +208,7 @@ class SMTPTransport(Transport):
                         f"cannot load the CA file: {exc}",
                         path=self.config.cafile,
                         hint=f"Fix {CA_FILE_ENV} or the cafile= parameter",
-                    ) from None
+                    ) from exc
             self._tls = context
         return self._tls
 
@@ -255,17 +255,17 @@ class SMTPTransport(Transport):
             raise TransportError(
                 f"{self.description}: authentication refused ({exc.code} {exc.message})",
                 hint=f"Check the user name and {PASSWORD_ENV}",
-            ) from None
+            ) from exc
         except aiosmtplib.SMTPException as exc:
             raise TransportError(
                 f"cannot reach {self.description}: {_describe(exc)}",
                 hint="Check the host, port and security in the transport URL, and the network",
-            ) from None
+            ) from exc
         except (OSError, ssl.SSLError) as exc:
             raise TransportError(
                 f"cannot reach {self.description}: {exc}",
                 hint="Check the host, port and security in the transport URL, and the network",
-            ) from None
+            ) from exc
 
     async def _release(self, session: _Session, *, reusable: bool) -> None:
         if reusable and session.count < self.config.max_per_connection and session.connected:
@@ -291,22 +291,9 @@ class SMTPTransport(Transport):
     async def _transaction(
         self, session: _Session, envelope_from: str, rcpt: str, data: bytes
     ) -> DeliveryResult:
-        options = b""
-        if not rcpt.isascii() or not envelope_from.isascii():
-            if not session.utf8:
-                return DeliveryResult(
-                    "permanent",
-                    reason="the address has non-ASCII characters and the server does not "
-                    "support SMTPUTF8",
-                )
-            options = b" SMTPUTF8"
-        encoding = "utf-8" if options else "ascii"
-        # The addresses are validated before they get here (no CR/LF can reach a command).
-        commands = (
-            (b"MAIL FROM:<" + envelope_from.encode(encoding) + b">" + options + b"\r\n", "MAIL"),
-            (b"RCPT TO:<" + rcpt.encode(encoding) + b">\r\n", "RCPT"),
-            (b"DATA\r\n", "DATA"),
-        )
+        commands = _envelope_commands(session, envelope_from, rcpt)
+        if isinstance(commands, DeliveryResult):
+            return commands
         stage = "MAIL"
         replies: list[tuple[str, _Reply]] = []
         try:
@@ -361,7 +348,7 @@ class SMTPTransport(Transport):
             if (await session.reply()).code == 250:
                 return result
         except (aiosmtplib.SMTPException, OSError):
-            pass
+            pass  # RSET failed: the session cannot be reused, it is dropped below
         session.abort()
         return DeliveryResult(result.outcome, result.code, result.reason, reconnect=True)
 
@@ -371,6 +358,29 @@ class SMTPTransport(Transport):
 
 
 _ACCEPTED = {"MAIL": (250,), "RCPT": (250, 251), "DATA": (354,)}
+
+
+def _envelope_commands(
+    session: _Session, envelope_from: str, rcpt: str
+) -> tuple[tuple[bytes, str], ...] | DeliveryResult:
+    """Return MAIL, RCPT and DATA with their stage names, or the failure when an address needs
+    SMTPUTF8 and the server does not offer it."""
+    options = b""
+    if not rcpt.isascii() or not envelope_from.isascii():
+        if not session.utf8:
+            return DeliveryResult(
+                "permanent",
+                reason="the address has non-ASCII characters and the server does not "
+                "support SMTPUTF8",
+            )
+        options = b" SMTPUTF8"
+    encoding = "utf-8" if options else "ascii"
+    # The addresses are validated before they get here (no CR/LF can reach a command).
+    return (
+        (b"MAIL FROM:<" + envelope_from.encode(encoding) + b">" + options + b"\r\n", "MAIL"),
+        (b"RCPT TO:<" + rcpt.encode(encoding) + b">\r\n", "RCPT"),
+        (b"DATA\r\n", "DATA"),
+    )
 
 
 def _dot_stuffed(data: bytes) -> bytes:
@@ -439,11 +449,11 @@ def parse_smtp_url(url: str, settings: TransportSettings, environ: Mapping[str, 
         )
     try:
         port = parts.port or {"plain": 25, "starttls": 587, "tls": 465}[security]
-    except ValueError:
+    except ValueError as exc:
         raise TransportError(
             f"transport URL {_redact(url)!r} has an invalid port",
             hint="Use a number such as 587",
-        ) from None
+        ) from exc
     if parts.password:
         raise TransportError(
             "the transport URL contains a password",
