@@ -53,3 +53,32 @@ def test_a_childs_exception_reaches_the_parent(ws, make_runner, people) -> None:
     counts = ws.store.sends.counts("2026-11-infolettre")
     assert counts["sent"] == 6
     assert counts["sent"] + counts["pending"] + counts["sending"] == 12
+
+
+def test_the_cli_shows_the_childs_traceback_only_in_debug() -> None:
+    import click
+    from click.testing import CliRunner
+
+    from commskit.cli import CommskitGroup
+    from commskit.send.parallel import crash_error
+
+    @click.group(cls=CommskitGroup)
+    def root() -> None:
+        pass
+
+    @root.command()
+    def crash() -> None:
+        try:
+            _broken_helper("p1@example.net")
+        except ZeroDivisionError as exc:
+            raise crash_error(exc) from None
+
+    quiet = CliRunner().invoke(root, ["crash"], env={"COMMSKIT_DEBUG": ""})
+    assert quiet.exit_code == 1
+    assert "a sending process stopped on ZeroDivisionError" in quiet.output
+    assert "Traceback" not in quiet.output
+    debug = CliRunner().invoke(root, ["crash"], env={"COMMSKIT_DEBUG": "1"})
+    assert debug.exit_code == 1
+    assert "a sending process stopped on ZeroDivisionError" in debug.output
+    assert "Traceback (most recent call last):" in debug.output
+    assert "len(rcpt) // 0" in debug.output
