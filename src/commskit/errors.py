@@ -205,3 +205,21 @@ class StoreReadOnlyError(StoreError):
 
 class StoreCorruptError(StoreError):
     """Raised when the state database file is damaged or is not a SQLite database."""
+
+
+class NobodyConfirmedError(PreflightError):
+    """Raised when a send of more than one message was neither confirmed (no ``confirm``
+    callback, as without a terminal) nor allowed with ``yes``; nothing was sent."""
+
+
+class SendingProcessError(SendError):
+    """Raised when a forked sending process stopped on an exception commskit did not expect.
+
+    The message names the exception in one line; ``details`` holds the traceback formatted in
+    the child (the CLI prints it with ``COMMSKIT_DEBUG=1``). The child's messages are recorded
+    in the send log as far as they went, so the same command finishes the campaign.
+    """
+
+    def __init__(self, message: str, *, details: str = "", **kwargs: object) -> None:
+        super().__init__(message, **kwargs)  # type: ignore[arg-type]
+        self.details = details

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from commskit.send.transports import _dot_stuffed
+from commskit.send.transports.smtp import _dot_stuffed
 
 
 @pytest.mark.parametrize(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from email_validator import EmailNotValidError, validate_email
 
-from commskit.send.runner import _normalized
+from commskit.send.preflight import _normalized
 
 ADDRESSES = [
     "Jean.Dupont@Example.FR",

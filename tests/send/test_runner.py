@@ -48,9 +48,10 @@ def test_rerun_sends_nothing_twice(ws, make_runner, people):
 def test_message_id_is_deterministic_per_campaign_and_recipient(make_runner, people):
     a = make_runner(people(1))
     b = make_runner(people(1))
+    a, b = a.identity, b.identity
     key = a.recipient_key(people(1)[0])
     assert a.message_id(a.token(key)) == b.message_id(b.token(key))
-    other = make_runner(people(1), campaign_id="autre")
+    other = make_runner(people(1), campaign_id="autre").identity
     assert other.message_id(other.token(key)) != a.message_id(a.token(key))
 
 
@@ -144,7 +145,7 @@ def test_changed_campaign_is_refused_on_resume(ws, make_runner, people, doubles)
     assert ws.store.sends.counts("2026-11-infolettre")["pending"] == 2
     report = make_runner(people(4), compiled=changed).run(SendOptions(yes=True, allow_changed=True))
     assert report.sent == 2
-    assert ws.store.sends.campaign("2026-11-infolettre")["fingerprint"] == "fp-2"
+    assert ws.store.sends.campaign("2026-11-infolettre").fingerprint == "fp-2"
 
 
 def test_outbox_resume_is_exactly_once_for_rows_left_sending(ws, make_runner, people):
@@ -183,9 +184,16 @@ def test_suppressed_at_dispatch(ws, make_runner, people):
 def test_history_for_contacts_show(ws, make_runner, people):
     make_runner(people(2)).run(YES)
     rows = ws.store.sends.history(1)
-    assert rows[0]["campaign_id"] == "2026-11-infolettre"
-    assert rows[0]["status"] == "sent"
-    assert set(rows[0]) == {"campaign_id", "contact_id", "status", "sent_at", "updated_at", "error"}
+    assert rows[0].campaign_id == "2026-11-infolettre"
+    assert rows[0].status == "sent"
+    assert set(rows[0]._fields) == {
+        "campaign_id",
+        "contact_id",
+        "status",
+        "sent_at",
+        "updated_at",
+        "error",
+    }
 
 
 def test_plain_addresses_once_per_period(ws, make_runner):

@@ -81,12 +81,10 @@ def test_550_user_unknown_fails_permanently_and_suppresses(
     assert report.counts["sent"] == 2
     assert report.counts["failed"] == 1
     assert bounced == ["p2@example.net"]
-    row = next(
-        r for r in ws.store.sends.rows("2026-11-infolettre") if r["email"] == "p2@example.net"
-    )
-    assert row["permanent"] == 1
-    assert row["smtp_code"] == 550
-    assert "5.1.1" in row["error"]
+    row = next(r for r in ws.store.sends.rows("2026-11-infolettre") if r.email == "p2@example.net")
+    assert row.permanent == 1
+    assert row.smtp_code == 550
+    assert "5.1.1" in row.error
     # re-running never retries a permanent failure by itself ...
     again = make_runner(people(3), server.url).run(YES)
     assert again.preflight.failed == 1
@@ -153,13 +151,13 @@ def test_every_recipient_ends_with_a_reason(ws, smtp_server, make_runner, people
     script = doubles.Script(rcpt=rcpt, drop_after_dot=lambda a, n: a == "p3@example.net")
     server = smtp_server(script)
     report = make_runner(people(5), server.url, retry_wait=0.0).run(YES)
-    rows = {r["email"]: r for r in ws.store.sends.rows("2026-11-infolettre")}
-    assert rows["p1@example.net"]["status"] == "failed"
-    assert rows["p1@example.net"]["permanent"]
-    assert rows["p2@example.net"]["status"] == "failed"
-    assert not rows["p2@example.net"]["permanent"]
-    assert rows["p3@example.net"]["status"] == "unknown"
-    assert all(rows[e]["error"] for e in ("p1@example.net", "p2@example.net", "p3@example.net"))
+    rows = {r.email: r for r in ws.store.sends.rows("2026-11-infolettre")}
+    assert rows["p1@example.net"].status == "failed"
+    assert rows["p1@example.net"].permanent
+    assert rows["p2@example.net"].status == "failed"
+    assert not rows["p2@example.net"].permanent
+    assert rows["p3@example.net"].status == "unknown"
+    assert all(rows[e].error for e in ("p1@example.net", "p2@example.net", "p3@example.net"))
     assert report.retry_later == 1
     assert report.stopped is None
     assert_counts_add_up(report, 5)
@@ -178,9 +176,9 @@ def test_smtputf8_only_when_advertised(ws, smtp_server, make_runner, doubles, ut
     else:
         assert report.counts["sent"] == 1
         assert report.counts["failed"] == 1
-        row = next(r for r in ws.store.sends.rows("2026-11-infolettre") if r["contact_id"] == 1)
-        assert row["permanent"]
-        assert "SMTPUTF8" in row["error"]
+        row = next(r for r in ws.store.sends.rows("2026-11-infolettre") if r.contact_id == 1)
+        assert row.permanent
+        assert "SMTPUTF8" in row.error
 
 
 def _auth_ok(server, session, envelope, mechanism, auth_data):
@@ -271,7 +269,7 @@ def test_unreachable_host_is_a_transport_error():
 
 
 def test_dot_stuffing_and_line_ends_survive_the_trip(smtp_server):
-    from commskit.send.transports import _dot_stuffed
+    from commskit.send.transports.smtp import _dot_stuffed
 
     assert _dot_stuffed(b"a\r\n.b\r\n") == b"a\r\n..b\r\n.\r\n"
     assert _dot_stuffed(b".x\r\n") == b"..x\r\n.\r\n"
@@ -296,7 +294,7 @@ def test_dot_stuffing_and_line_ends_survive_the_trip(smtp_server):
 def test_dot_stuffing_of_a_compose_message_only_adds_the_final_dot(ws) -> None:
     from commskit.compose.sample import SampleContact
     from commskit.render.mime import CRLFMessage
-    from commskit.send.transports import _dot_stuffed
+    from commskit.send.transports.smtp import _dot_stuffed
 
     ws.path("campaigns/points.md").write_text(
         "---\nsubject: Points\n---\n" + "Une phrase qui finit par un point. " * 60 + "\n\n.net\n",

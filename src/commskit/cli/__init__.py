@@ -30,6 +30,9 @@ class CommskitGroup(click.Group):
             error_console().print(
                 f"[bold red]Error:[/] {escape(printable(str(exc)))}", highlight=False
             )
+            details = getattr(exc, "details", "")  # e.g. a forked sending process's traceback
+            if details and os.environ.get("COMMSKIT_DEBUG"):
+                error_console().print(escape(details), highlight=False)
             sys.exit(exc.exit_code)
         except KeyboardInterrupt:
             error_console().print(

@@ -379,6 +379,7 @@ def _send_digest(
     import sys
 
     from ..send.digest import send_digest
+    from ..send.runner import StopReason
     from .send import no_terminal_hint, not_mailed_lines, send_exit_status
 
     def confirm(pre: Any) -> bool:
@@ -399,7 +400,7 @@ def _send_digest(
     if test_address:
         note(f"Sent one test copy to {test_address}.")
         return
-    if report.stopped == "cancelled before sending":
+    if report.stop_reason is StopReason.CANCELLED:
         note("Cancelled: nothing was sent.")
         return
     for line in not_mailed_lines(report.preflight):

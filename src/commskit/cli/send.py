@@ -13,7 +13,7 @@ from typing import Any, TextIO
 import click
 
 from ..csvsafe import spreadsheet_safe
-from ..errors import PreflightError
+from ..errors import NobodyConfirmedError
 from ..filemodes import open_private
 from ._common import (
     AppContext,
@@ -35,7 +35,9 @@ EXIT_RETRY = 3  # unfinished (temporary failures, relay down, quota, window, --l
 
 def send_exit_status(report: Any) -> int:
     """Return the exit status a cron job can trust for a send (listed in `send --help`)."""
-    if report.dry_run or report.test_address or report.stopped == "cancelled before sending":
+    from ..send.runner import StopReason
+
+    if report.dry_run or report.test_address or report.stop_reason is StopReason.CANCELLED:
         return EXIT_OK
     counts = report.counts
     permanent = counts.get("failed", 0) - report.retry_later
@@ -79,9 +81,8 @@ def no_terminal_hint() -> Iterator[None]:
     """Say how to confirm without a terminal when a bulk send was not confirmed."""
     try:
         yield
-    except PreflightError as exc:
-        if "nobody confirmed" in exc.message:
-            exc.hint = NO_TERMINAL_HINT
+    except NobodyConfirmedError as exc:
+        exc.hint = NO_TERMINAL_HINT
         raise
 
 
@@ -141,7 +142,7 @@ def send(
       COMMSKIT_SMTP_PASSWORD=… commskit send 2026-11-infolettre --yes \\
         --transport smtp+starttls://lettres@smtp.example.org:587
     """
-    from ..send import SendOptions
+    from ..send import SendOptions, StopReason
 
     ws = app.workspace(transport={"url": transport_url, "concurrency": concurrency})
     options = SendOptions(
@@ -193,7 +194,7 @@ def send(
     if dry_run:
         echo(f"Dry run: {report.preflight.to_send} message(s) would be sent; nothing was sent.")
         return
-    if report.stopped == "cancelled before sending":
+    if report.stop_reason is StopReason.CANCELLED:
         echo("Cancelled: nothing was sent.")
         return
     _outcome_lines(report)

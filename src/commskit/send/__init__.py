@@ -12,6 +12,7 @@ from .runner import (
     SendJob,
     SendOptions,
     SendReport,
+    StopReason,
     default_throttle,
 )
 from .transports import (
@@ -33,6 +34,7 @@ __all__ = [
     "SendJob",
     "SendOptions",
     "SendReport",
+    "StopReason",
     "Transport",
     "default_throttle",
     "known_schemes",

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from ..config import TransportSettings
 from ..errors import PreflightError
 from ..progress import Progress
-from ..store.sends import LogRow, SendRepo
+from ..store.sends import LogRow, RecipientExample, ReportRow, SendRepo
 from .runner import (
     NEEDS_ACTION,
     NOT_MAILED,
@@ -176,7 +176,7 @@ def send_campaign(
             )
     # a resumed send shows the veille items of its first part: pin the window to that start
     first = ws.store.sends.campaign(campaign.id)
-    veille_now = _parse_time(first["created_at"]) if first is not None else None
+    veille_now = _parse_time(first.created_at) if first is not None else None
     compiled = campaign.compile(ws, veille_now=veille_now)
     job = _campaign_job(ws, campaign, compiled, recipients, expression, options.test_address)
     refuse_example_sender(ws, campaign.from_ or ws.settings.sender.from_, options)
@@ -430,10 +430,10 @@ def campaign_status(ws: Workspace, campaign_id: str | None = None) -> list[dict[
         out.append(
             {
                 "campaign": cid,
-                "subject": row["subject"],
-                "started_at": row["created_at"],
-                "last_started_at": row["started_at"],
-                "finished_at": row["finished_at"],
+                "subject": row.subject,
+                "started_at": row.created_at,
+                "last_started_at": row.started_at,
+                "finished_at": row.finished_at,
                 "total": sum(counts.values()),
                 "retry_later": repo.transient_failures(cid),
                 **counts,
@@ -444,9 +444,9 @@ def campaign_status(ws: Workspace, campaign_id: str | None = None) -> list[dict[
     return out
 
 
-def _example(row: dict[str, Any], code: str = "") -> str:
-    who = describe_recipient(row["contact_id"], row["email"], code)
-    return f"{who}: {row['error']}" if row["error"] and code != "erased" else who
+def _example(row: RecipientExample, code: str = "") -> str:
+    who = describe_recipient(row.contact_id, row.email, code)
+    return f"{who}: {row.error}" if row.error and code != "erased" else who
 
 
 def _not_mailed(repo: SendRepo, campaign_id: str) -> dict[str, dict[str, Any]]:
@@ -464,19 +464,7 @@ def _not_mailed(repo: SendRepo, campaign_id: str) -> dict[str, dict[str, Any]]:
     return out
 
 
-REPORT_COLUMNS = (
-    "contact_id",
-    "email",
-    "status",
-    "error",
-    "smtp_code",
-    "permanent",
-    "attempts",
-    "message_id",
-    "sent_at",
-    "updated_at",
-    "reason",
-)
+REPORT_COLUMNS = ReportRow._fields
 
 
 def campaign_report(ws: Workspace, campaign_id: str) -> Iterator[dict[str, Any]]:
@@ -484,10 +472,10 @@ def campaign_report(ws: Workspace, campaign_id: str) -> Iterator[dict[str, Any]]
 
     ``campaign_id`` may also be the campaign's path or name, as ``send`` takes it.
     """
-    return ws.store.sends.rows(resolve_campaign_id(ws, campaign_id))
+    return (row._asdict() for row in ws.store.sends.rows(resolve_campaign_id(ws, campaign_id)))
 
 
 def contact_history(ws: Workspace, contact: Contact | int) -> list[dict[str, Any]]:
     """Return a contact's sends: campaign_id, contact_id, status, sent_at, updated_at, error."""
     contact_id = contact if isinstance(contact, int) else contact.id
-    return ws.store.sends.history(contact_id)
+    return [row._asdict() for row in ws.store.sends.history(contact_id)]

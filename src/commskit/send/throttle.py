@@ -68,11 +68,11 @@ class SendWindow:
             raise bad
         try:
             zone = ZoneInfo(parts[2] if len(parts) == 3 else "UTC")
-        except (ZoneInfoNotFoundError, ValueError):
+        except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ConfigError(
                 f"[transport] window: unknown time zone {parts[2]!r}",
                 hint="Use an IANA name such as Europe/Paris",
-            ) from None
+            ) from exc
         end = dtime(23, 59, 59, 999999) if h2 == 24 else dtime(h2, m2)
         return cls(frozenset(days), dtime(h1, m1), end, zone, text)
 

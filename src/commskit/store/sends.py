@@ -8,10 +8,10 @@ Message-ID.
 
 from __future__ import annotations
 
-import sqlite3
+import dataclasses
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .db import utcnow
 
@@ -49,6 +49,59 @@ class SentRow:
 
 
 @dataclass(frozen=True, slots=True)
+class CampaignRecord:
+    """A campaign's row: its first send's fingerprint and dates (ISO 8601 UTC)."""
+
+    id: str
+    fingerprint: str
+    list_name: str | None
+    subject: str | None
+    transport: str | None
+    created_at: str  # the first run's start
+    started_at: str | None  # the latest run's start
+    finished_at: str | None
+    updated_at: str
+
+
+_CAMPAIGN_COLUMNS = ", ".join(f.name for f in dataclasses.fields(CampaignRecord))
+
+
+class RecipientExample(NamedTuple):
+    """One recipient shown as an example in ``status`` (the address is None once erased)."""
+
+    contact_id: int | None
+    email: str | None
+    error: str | None
+
+
+class ReportRow(NamedTuple):
+    """One recipient's line of ``commskit report`` (``_asdict()`` gives the report's dict)."""
+
+    contact_id: int | None
+    email: str | None
+    status: str
+    error: str | None
+    smtp_code: int | None
+    permanent: int
+    attempts: int
+    message_id: str
+    sent_at: str | None
+    updated_at: str
+    reason: str | None
+
+
+class HistoryRow(NamedTuple):
+    """One send of one contact, for its history (``_asdict()`` gives the public dict)."""
+
+    campaign_id: str
+    contact_id: int | None
+    status: str
+    sent_at: str | None
+    updated_at: str
+    error: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class NewLogRow:
     """A recipient about to enter the send log."""
 
@@ -73,12 +126,13 @@ class SendRepo:
 
     # --- campaigns ---------------------------------------------------------------------------
 
-    def campaign(self, campaign_id: str) -> sqlite3.Row | None:
-        """Return the campaign row (fingerprint, dates), or None if it was never sent."""
-        row: sqlite3.Row | None = self.conn.execute(
-            "SELECT * FROM campaigns WHERE id = ?", (campaign_id,)
+    def campaign(self, campaign_id: str) -> CampaignRecord | None:
+        """Return the campaign's record (fingerprint, dates), or None if it was never sent."""
+        row = self.conn.execute(
+            f"SELECT {_CAMPAIGN_COLUMNS} FROM campaigns WHERE id = ?",  # noqa: S608 - constants
+            (campaign_id,),
         ).fetchone()
-        return row
+        return None if row is None else CampaignRecord(*row)
 
     def start_campaign(
         self,
@@ -332,10 +386,10 @@ class SendRepo:
             )
         ]
 
-    def not_mailed(self, campaign_id: str) -> dict[str | None, tuple[int, dict[str, Any]]]:
-        """Return, per not-mailed category, the count and the first row (contact_id, email,
-        error); suppressed/skipped rows from before the categories exist come under None."""
-        out: dict[str | None, tuple[int, dict[str, Any]]] = {}
+    def not_mailed(self, campaign_id: str) -> dict[str | None, tuple[int, RecipientExample]]:
+        """Return, per not-mailed category, the count and the first recipient as an example;
+        suppressed/skipped rows from before the categories exist come under None."""
+        out: dict[str | None, tuple[int, RecipientExample]] = {}
         groups = self.conn.execute(
             "SELECT reason, COUNT(*), MIN(id) FROM send_log WHERE campaign_id = ?"
             " AND (reason IS NOT NULL OR status IN ('suppressed', 'skipped')) GROUP BY reason",
@@ -345,36 +399,36 @@ class SendRepo:
             row = self.conn.execute(
                 "SELECT contact_id, email, error FROM send_log WHERE id = ?", (first,)
             ).fetchone()
-            out[reason] = (int(count), dict(row))
+            out[reason] = (int(count), RecipientExample(*row))
         return out
 
-    def first_permanent_failure(self, campaign_id: str) -> dict[str, Any] | None:
-        """Return the first permanently failed row (contact_id, email, error), or None."""
+    def first_permanent_failure(self, campaign_id: str) -> RecipientExample | None:
+        """Return the first permanently failed recipient (contact_id, email, error), or None."""
         row = self.conn.execute(
             "SELECT contact_id, email, error FROM send_log WHERE campaign_id = ?"
             " AND status = 'failed' AND permanent = 1 ORDER BY id LIMIT 1",
             (campaign_id,),
         ).fetchone()
-        return None if row is None else dict(row)
+        return None if row is None else RecipientExample(*row)
 
-    def rows(self, campaign_id: str) -> Iterator[dict[str, Any]]:
-        """Yield one dict per recipient of a campaign, for reports (streams, in id order)."""
+    def rows(self, campaign_id: str) -> Iterator[ReportRow]:
+        """Yield one :class:`ReportRow` per recipient of a campaign (streams, in id order)."""
         cur = self.conn.execute(
-            "SELECT contact_id, email, status, error, smtp_code, permanent, attempts, message_id,"
-            " sent_at, updated_at, reason FROM send_log WHERE campaign_id = ? ORDER BY id",
+            f"SELECT {', '.join(ReportRow._fields)} FROM send_log"  # noqa: S608 - constants
+            " WHERE campaign_id = ? ORDER BY id",
             (campaign_id,),
         )
         for row in cur:
-            yield dict(row)
+            yield ReportRow(*row)
 
-    def history(self, contact_id: int) -> list[dict[str, Any]]:
-        """Return a contact's sends: campaign_id, contact_id, status, sent_at, updated_at, error."""
+    def history(self, contact_id: int) -> list[HistoryRow]:
+        """Return a contact's sends, most recent first."""
         cur = self.conn.execute(
-            "SELECT campaign_id, contact_id, status, sent_at, updated_at, error FROM send_log"
+            f"SELECT {', '.join(HistoryRow._fields)} FROM send_log"  # noqa: S608 - constants
             " WHERE contact_id = ? ORDER BY COALESCE(sent_at, updated_at) DESC",
             (contact_id,),
         )
-        return [dict(row) for row in cur]
+        return [HistoryRow(*row) for row in cur]
 
     def erase_contact(self, contact_id: int) -> None:
         """Forget the address of an erased contact (the anonymous status rows stay for counts)."""

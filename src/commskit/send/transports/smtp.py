@@ -1,192 +1,30 @@
-"""Transports: where a finished message goes (a Maildir outbox, an SMTP relay, a provider API).
+"""The SMTP transport: a pool of reused connections, pipelined transactions, URL parsing.
 
-Every transport has the same small async interface, :class:`Transport`: ``open()`` (check it can
-work at all, before anything is recorded), ``send(envelope_from, rcpt, data, message_id=)`` →
-:class:`DeliveryResult` (never raises for a per-recipient failure; raises TransportError when the
-transport as a whole stopped working, which stops the run), ``delivered(message_id)``
-(whether the message provably already sits at the destination, used to make resumes exactly-once
-when the transport can tell) and ``close()``.
-
-Transports are found by URL scheme: the built-in ones below, then the ``commskit.transports`` entry
-point group, so a package can add ``brevo:`` or ``ses:`` without touching commskit.
+aiosmtplib sets each connection up (TLS, EHLO, AUTH); :class:`_Session` then runs the mail
+transactions itself, so MAIL, RCPT and DATA can be pipelined (RFC 2920).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import errno
-import hashlib
 import ipaddress
-import os
 import socket
 import ssl
-from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from importlib.metadata import entry_points
-from pathlib import Path
-from typing import Any, Literal, NamedTuple
+from typing import Literal, NamedTuple
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import aiosmtplib
 
-from ..config import TransportSettings
-from ..errors import TransportError
-from ..filemodes import open_private_binary, private_dir
-from ..render.mime import CRLFMessage
+from ...config import TransportSettings
+from ...errors import TransportError
+from ...render.mime import CRLFMessage
+from .base import DeliveryResult, Transport
 
 PASSWORD_ENV = "COMMSKIT_SMTP_PASSWORD"  # noqa: S105 - the variable's name, not a password
 CA_FILE_ENV = "COMMSKIT_TRANSPORT_CA_FILE"
-
-Outcome = Literal["sent", "transient", "permanent", "unknown"]
-
-
-@dataclass(frozen=True)
-class DeliveryResult:
-    """What happened to one message handed to a transport."""
-
-    outcome: Outcome
-    code: int | None = None
-    reason: str = ""
-    # the connection was dropped (421, disconnect): the caller should slow down a little
-    reconnect: bool = False
-
-    @property
-    def enhanced_status(self) -> str | None:
-        """Return the RFC 3463 status (e.g. ``5.1.1``) quoted at the start of the reason, if any."""
-        head = self.reason.split(" ", 1)[0]
-        parts = head.split(".")
-        if len(parts) == 3 and all(p.isdigit() for p in parts) and parts[0] in "245":
-            return head
-        return None
-
-    @property
-    def hard_bounce(self) -> bool:
-        """Return whether the server said the address does not exist (5.1.x, or 550/551/553)."""
-        if self.outcome != "permanent":
-            return False
-        status = self.enhanced_status
-        if status is not None:
-            return status.startswith("5.1.")
-        return self.code in {550, 551, 553} and "user" in self.reason.lower()
-
-
-class Transport(ABC):
-    """One way of delivering finished messages; see the module docstring for the lifecycle."""
-
-    #: a short description for messages (never contains a password)
-    description: str = ""
-    #: how many messages may be in flight at once through this transport
-    concurrency: int = 1
-
-    async def open(self) -> None:  # noqa: B027 - optional hook, most transports need nothing
-        """Check the transport works (folder writable, server reachable) or raise TransportError."""
-
-    @abstractmethod
-    async def send(
-        self, envelope_from: str, rcpt: str, data: bytes, *, message_id: str
-    ) -> DeliveryResult:
-        """Deliver one message to one recipient; report failures in the result, do not raise."""
-
-    async def delivered(self, message_id: str) -> bool:
-        """Return True when the message with this Message-ID is known to be at the destination."""
-        return False
-
-    def limit_concurrency(self, limit: int) -> None:
-        """Lower the messages in flight (each of several sending processes takes a share)."""
-        self.concurrency = max(1, min(self.concurrency, limit))
-
-    async def close(self) -> None:  # noqa: B027 - optional hook
-        """Release connections and files."""
-
-
-# --- outbox: a Maildir folder ----------------------------------------------------------------
-
-
-class OutboxTransport(Transport):
-    """Write each message into a Maildir folder (``outbox:DIR``), the offline default.
-
-    Each file is named after a hash of its Message-ID, written in ``tmp/``, flushed, then renamed
-    into ``new/``: a rename is atomic, so a message is either wholly there or not at all, and on a
-    resume :meth:`delivered` can tell for sure. This makes the outbox exactly-once.
-    """
-
-    def __init__(self, folder: Path, *, fsync: bool = False) -> None:
-        self.folder = folder
-        self.description = f"outbox:{folder}"
-        self.concurrency = 1
-        self._fsync = fsync
-
-    @staticmethod
-    def file_name(message_id: str) -> str:
-        """Return the Maildir file name used for a Message-ID (stable across runs)."""
-        return hashlib.sha256(message_id.encode()).hexdigest()[:40] + ".commskit"
-
-    async def open(self) -> None:
-        try:
-            # 0700/0600 whatever the umask: the messages hold the recipients' data
-            private_dir(self.folder)
-            for sub in ("tmp", "new", "cur"):
-                private_dir(self.folder / sub)
-            for sub in ("tmp", "new"):
-                if not os.access(self.folder / sub, os.W_OK):
-                    raise OSError(errno.EROFS if _read_only(self.folder) else errno.EACCES, "")
-        except OSError as exc:
-            raise self._write_error(exc, "cannot create the outbox folder") from None
-
-    def _write_error(self, exc: OSError, what: str) -> TransportError:
-        """Return the error that stops the run: the outbox, not one recipient, is the problem."""
-        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-            return TransportError(
-                "the disk holding the outbox is full",
-                path=self.folder,
-                hint="Free some space, then run the same command again to send the rest",
-            )
-        reason = os.strerror(exc.errno) if exc.errno else (exc.strerror or str(exc))
-        if exc.errno == errno.ENOENT:
-            reason = "the outbox folder was deleted or moved"
-        return TransportError(
-            f"{what}: {reason}",
-            path=self.folder,
-            hint="Fix the folder (or choose another with --transport outbox:DIR), then run the "
-            "same command again to send the rest",
-        )
-
-    async def delivered(self, message_id: str) -> bool:
-        name = self.file_name(message_id)
-        if (self.folder / "new" / name).exists():
-            return True
-        # a mail client that read the message moved it to cur/ with ":2,FLAGS" appended
-        return any((self.folder / "cur").glob(name + "*"))
-
-    async def send(
-        self, envelope_from: str, rcpt: str, data: bytes, *, message_id: str
-    ) -> DeliveryResult:
-        name = self.file_name(message_id)
-        tmp = self.folder / "tmp" / name
-        # Delivered-To/Return-Path lines let someone reading the outbox see the envelope
-        head = f"Return-Path: <{envelope_from}>\r\nDelivered-To: {rcpt}\r\n".encode(
-            "ascii", "backslashreplace"
-        )
-        try:
-            with open_private_binary(tmp) as fh:
-                fh.write(head)
-                fh.write(data)
-                if self._fsync:
-                    fh.flush()
-                    os.fsync(fh.fileno())
-            os.replace(tmp, self.folder / "new" / name)
-        except OSError as exc:
-            # not a per-recipient failure to retry for hours: every later message would fail too
-            with contextlib.suppress(OSError):
-                tmp.unlink()
-            raise self._write_error(exc, "cannot write to the outbox") from None
-        return DeliveryResult("sent", code=250, reason="written to the outbox")
-
-
-# --- SMTP --------------------------------------------------------------------------------------
 
 
 @dataclass
@@ -205,13 +43,6 @@ class SMTPConfig:
     allow_plaintext: bool = False
     local_hostname: str | None = None
     extra: dict[str, str] = field(default_factory=dict)
-
-
-def _read_only(folder: Path) -> bool:
-    try:
-        return bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
-    except OSError:
-        return False
 
 
 def is_loopback_host(host: str) -> bool:
@@ -312,10 +143,10 @@ class _Session(asyncio.Protocol):
             try:
                 async with asyncio.timeout(self.timeout if timeout is None else timeout):
                     await self._waiter
-            except TimeoutError:
+            except TimeoutError as exc:
                 raise aiosmtplib.SMTPReadTimeoutError(
                     "timed out waiting for the server's reply"
-                ) from None
+                ) from exc
             finally:
                 self._waiter = None
         return self._replies.popleft()
@@ -332,7 +163,7 @@ class _Session(asyncio.Protocol):
                 self.write(b"QUIT\r\n")
                 await self.reply(timeout=5)
             except (aiosmtplib.SMTPException, OSError):
-                pass
+                pass  # a server gone before QUIT: the connection is dropped below anyway
         self.abort()
 
 
@@ -377,7 +208,7 @@ class SMTPTransport(Transport):
                         f"cannot load the CA file: {exc}",
                         path=self.config.cafile,
                         hint=f"Fix {CA_FILE_ENV} or the cafile= parameter",
-                    ) from None
+                    ) from exc
             self._tls = context
         return self._tls
 
@@ -424,17 +255,17 @@ class SMTPTransport(Transport):
             raise TransportError(
                 f"{self.description}: authentication refused ({exc.code} {exc.message})",
                 hint=f"Check the user name and {PASSWORD_ENV}",
-            ) from None
+            ) from exc
         except aiosmtplib.SMTPException as exc:
             raise TransportError(
                 f"cannot reach {self.description}: {_describe(exc)}",
                 hint="Check the host, port and security in the transport URL, and the network",
-            ) from None
+            ) from exc
         except (OSError, ssl.SSLError) as exc:
             raise TransportError(
                 f"cannot reach {self.description}: {exc}",
                 hint="Check the host, port and security in the transport URL, and the network",
-            ) from None
+            ) from exc
 
     async def _release(self, session: _Session, *, reusable: bool) -> None:
         if reusable and session.count < self.config.max_per_connection and session.connected:
@@ -460,22 +291,9 @@ class SMTPTransport(Transport):
     async def _transaction(
         self, session: _Session, envelope_from: str, rcpt: str, data: bytes
     ) -> DeliveryResult:
-        options = b""
-        if not rcpt.isascii() or not envelope_from.isascii():
-            if not session.utf8:
-                return DeliveryResult(
-                    "permanent",
-                    reason="the address has non-ASCII characters and the server does not "
-                    "support SMTPUTF8",
-                )
-            options = b" SMTPUTF8"
-        encoding = "utf-8" if options else "ascii"
-        # The addresses are validated before they get here (no CR/LF can reach a command).
-        commands = (
-            (b"MAIL FROM:<" + envelope_from.encode(encoding) + b">" + options + b"\r\n", "MAIL"),
-            (b"RCPT TO:<" + rcpt.encode(encoding) + b">\r\n", "RCPT"),
-            (b"DATA\r\n", "DATA"),
-        )
+        commands = _envelope_commands(session, envelope_from, rcpt)
+        if isinstance(commands, DeliveryResult):
+            return commands
         stage = "MAIL"
         replies: list[tuple[str, _Reply]] = []
         try:
@@ -530,7 +348,7 @@ class SMTPTransport(Transport):
             if (await session.reply()).code == 250:
                 return result
         except (aiosmtplib.SMTPException, OSError):
-            pass
+            pass  # RSET failed: the session cannot be reused, it is dropped below
         session.abort()
         return DeliveryResult(result.outcome, result.code, result.reason, reconnect=True)
 
@@ -540,6 +358,29 @@ class SMTPTransport(Transport):
 
 
 _ACCEPTED = {"MAIL": (250,), "RCPT": (250, 251), "DATA": (354,)}
+
+
+def _envelope_commands(
+    session: _Session, envelope_from: str, rcpt: str
+) -> tuple[tuple[bytes, str], ...] | DeliveryResult:
+    """Return MAIL, RCPT and DATA with their stage names, or the failure when an address needs
+    SMTPUTF8 and the server does not offer it."""
+    options = b""
+    if not rcpt.isascii() or not envelope_from.isascii():
+        if not session.utf8:
+            return DeliveryResult(
+                "permanent",
+                reason="the address has non-ASCII characters and the server does not "
+                "support SMTPUTF8",
+            )
+        options = b" SMTPUTF8"
+    encoding = "utf-8" if options else "ascii"
+    # The addresses are validated before they get here (no CR/LF can reach a command).
+    return (
+        (b"MAIL FROM:<" + envelope_from.encode(encoding) + b">" + options + b"\r\n", "MAIL"),
+        (b"RCPT TO:<" + rcpt.encode(encoding) + b">\r\n", "RCPT"),
+        (b"DATA\r\n", "DATA"),
+    )
 
 
 def _dot_stuffed(data: bytes) -> bytes:
@@ -592,11 +433,6 @@ def _hard_close(client: aiosmtplib.SMTP) -> None:
     client.close()
 
 
-# --- finding a transport from its URL ----------------------------------------------------------
-
-BUILTIN_SCHEMES = ("outbox", "smtp", "smtps", "smtp+starttls")
-
-
 def parse_smtp_url(url: str, settings: TransportSettings, environ: Mapping[str, str]) -> SMTPConfig:
     """Turn ``smtp[s|+starttls]://[user@]host[:port][?cafile=…]`` into an :class:`SMTPConfig`."""
     parts = urlsplit(url)
@@ -613,11 +449,11 @@ def parse_smtp_url(url: str, settings: TransportSettings, environ: Mapping[str, 
         )
     try:
         port = parts.port or {"plain": 25, "starttls": 587, "tls": 465}[security]
-    except ValueError:
+    except ValueError as exc:
         raise TransportError(
             f"transport URL {_redact(url)!r} has an invalid port",
             hint="Use a number such as 587",
-        ) from None
+        ) from exc
     if parts.password:
         raise TransportError(
             "the transport URL contains a password",
@@ -665,50 +501,3 @@ def _redact(url: str) -> str:
     if parts.password:
         return url.replace(f":{parts.password}@", ":***@")
     return url
-
-
-def make_transport(
-    url: str,
-    *,
-    settings: TransportSettings | None = None,
-    root: Path | None = None,
-    environ: Mapping[str, str] | None = None,
-) -> Transport:
-    """Build the transport a URL names, or raise TransportError listing the known schemes."""
-    settings = settings or TransportSettings()
-    environ = os.environ if environ is None else environ
-    url = url.strip()
-    scheme, sep, rest = url.partition(":")
-    scheme = scheme.lower()
-    if not sep or not scheme:
-        raise TransportError(
-            f"transport {url!r} is not a URL",
-            hint=f"Use one of: {', '.join(known_schemes())} (e.g. outbox:.commskit/outbox)",
-        )
-    if scheme == "outbox":
-        folder = Path(rest.removeprefix("//") or ".commskit/outbox").expanduser()
-        if not folder.is_absolute() and root is not None:
-            folder = root / folder
-        return OutboxTransport(folder)
-    if scheme in {"smtp", "smtps", "smtp+starttls"}:
-        return SMTPTransport(parse_smtp_url(url, settings, environ))
-    for ep in entry_points(group="commskit.transports"):
-        if ep.name == scheme:
-            factory: Any = ep.load()
-            built = factory.from_url(url, settings=settings, root=root, environ=environ)
-            if not isinstance(built, Transport):
-                raise TransportError(f"entry point {ep.value} did not build a Transport")
-            return built
-    raise TransportError(
-        f"unknown transport scheme {scheme!r} in {_redact(url)!r}",
-        hint=f"Known schemes: {', '.join(known_schemes())}",
-    )
-
-
-def known_schemes() -> list[str]:
-    """Return the URL schemes a transport exists for (built-in first, then plug-ins)."""
-    names = list(BUILTIN_SCHEMES)
-    for ep in entry_points(group="commskit.transports"):
-        if ep.name not in names:
-            names.append(ep.name)
-    return names
