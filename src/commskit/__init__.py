@@ -8,6 +8,9 @@ The public API is what this module exports; start with :class:`Workspace`::
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+from ._lazy import lazy_exports
 from .config import Settings, load_settings
 from .errors import (
     BounceError,
@@ -35,7 +38,16 @@ from .errors import (
     WorkspaceExistsError,
     WorkspaceNotFoundError,
 )
-from .workspace import Workspace
+
+if TYPE_CHECKING:
+    from .workspace import Workspace
+
+# errors and settings are cheap and imported at once; the Workspace (and through it the stages)
+# only when first used, so `import commskit` and `commskit --help` stay fast (commskit._lazy)
+_EXPORTS = {
+    "Workspace": ".workspace",
+}
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
 __all__ = [
     "BounceError",
