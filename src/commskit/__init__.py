@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ._lazy import lazy_exports
-from .config import Settings, load_settings
 from .errors import (
     BounceError,
     CampaignChangedError,
@@ -40,11 +39,14 @@ from .errors import (
 )
 
 if TYPE_CHECKING:
+    from .config import Settings, load_settings
     from .workspace import Workspace
 
-# errors and settings are cheap and imported at once; the Workspace (and through it the stages)
-# only when first used, so `import commskit` and `commskit --help` stay fast (commskit._lazy)
+# the errors are cheap and imported at once; the settings and the Workspace (and through it the
+# stages) when first used, so `import commskit` and `commskit --help` stay fast (commskit._lazy)
 _EXPORTS = {
+    "Settings": ".config",
+    "load_settings": ".config",
     "Workspace": ".workspace",
 }
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

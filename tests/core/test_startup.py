@@ -92,9 +92,9 @@ def test_help_imports_only_click_and_the_cli(fresh: Path, subprocess_env: dict[s
     assert "Veille digests, newsletters" in output
     assert "contacts" in output
     assert not HEAVY & _top(modules)
-    # nor rich (help is click's), the workspace or any stage behind it
+    # nor rich (help is click's), the settings, the workspace or any stage behind it
     assert "rich" not in _top(modules)
-    assert "commskit.workspace" not in modules
+    assert not {"commskit.config", "commskit.workspace"} & modules
     assert not {m for m in modules if m.startswith(("commskit.send.", "commskit.render."))}
 
 
@@ -139,7 +139,7 @@ def test_import_commskit_is_cheap(subprocess_env: dict[str, str], tmp_path: Path
     _, _, modules = _loaded([], tmp_path, subprocess_env, script=script)
     assert not HEAVY & _top(modules)
     assert not {"click", "rich", "sqlite3"} & _top(modules)
-    assert "commskit.workspace" not in modules
+    assert not {"commskit.config", "commskit.workspace"} & modules
 
 
 def test_the_probe_sees_a_heavy_import(tmp_path: Path, subprocess_env: dict[str, str]) -> None:
