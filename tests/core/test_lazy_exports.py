@@ -66,42 +66,40 @@ def test_lazy_exports_agree_with_type_checking_imports_and_all(package: str) -> 
         module.no_such_name  # noqa: B018
 
 
+def _fresh_python(code: str, env: dict[str, str], cwd: Path) -> list[str]:
+    """Run ``code`` in a fresh interpreter (nothing imported yet); return its output's words."""
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout.split()
+
+
 def test_lazy_package_still_reaches_its_submodules(
     subprocess_env: dict[str, str], tmp_path: Path
 ) -> None:
     """``commskit.feeds.fetch`` works after ``import commskit.feeds``, as with the eager imports."""
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            "import commskit.feeds as f, commskit.send as s; "
-            "print(f.fetch.__name__, s.runner.__name__)",
-        ],
-        cwd=tmp_path,
-        env=subprocess_env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
+    code = (
+        "import commskit.feeds as f, commskit.send as s; print(f.fetch.__name__, s.runner.__name__)"
     )
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.split() == ["commskit.feeds.fetch", "commskit.send.runner"]
+    assert _fresh_python(code, subprocess_env, tmp_path) == [
+        "commskit.feeds.fetch",
+        "commskit.send.runner",
+    ]
 
 
 def test_from_import_of_a_lazy_name(subprocess_env: dict[str, str], tmp_path: Path) -> None:
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            "from commskit import Workspace; from commskit.feeds import Digest; "
-            "print(Workspace.__module__, Digest.__module__)",
-        ],
-        cwd=tmp_path,
-        env=subprocess_env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
+    code = (
+        "from commskit import Workspace; from commskit.feeds import Digest; "
+        "print(Workspace.__module__, Digest.__module__)"
     )
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.split() == ["commskit.workspace", "commskit.feeds.digest"]
+    assert _fresh_python(code, subprocess_env, tmp_path) == [
+        "commskit.workspace",
+        "commskit.feeds.digest",
+    ]
