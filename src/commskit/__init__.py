@@ -8,7 +8,9 @@ The public API is what this module exports; start with :class:`Workspace`::
 
 from __future__ import annotations
 
-from .config import Settings, load_settings
+from typing import TYPE_CHECKING
+
+from ._lazy import lazy_exports
 from .errors import (
     BounceError,
     CampaignChangedError,
@@ -35,7 +37,19 @@ from .errors import (
     WorkspaceExistsError,
     WorkspaceNotFoundError,
 )
-from .workspace import Workspace
+
+if TYPE_CHECKING:
+    from .config import Settings, load_settings
+    from .workspace import Workspace
+
+# the errors are cheap and imported at once; the settings and the Workspace (and through it the
+# stages) when first used, so `import commskit` and `commskit --help` stay fast (commskit._lazy)
+_EXPORTS = {
+    "Settings": ".config",
+    "load_settings": ".config",
+    "Workspace": ".workspace",
+}
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
 __all__ = [
     "BounceError",

@@ -3,22 +3,53 @@
 - :class:`Contact` — one partner (contract 2); :class:`ContactBook` is ``ws.contacts``;
 - :class:`Segment` — what ``ws.segment("…")`` returns (see docs/segments.md);
 - :mod:`commskit.audience.tokens` — unsubscribe tokens (``make_token`` / ``verify_token``).
+
+Names are imported from their submodule on first use (:mod:`commskit._lazy`): to export a name,
+add it to ``_EXPORTS``, to the ``TYPE_CHECKING`` imports and to ``__all__``.
 """
 
-from .book import ContactBook, ContactDetails, ForgetReport, ImportReport, Segment
-from .contacts import (
-    BASES,
-    FIELDS,
-    REASONS,
-    STAGES,
-    Contact,
-    Recipient,
-    email_hash,
-    normalise_email,
-)
-from .importer import SkippedRow
-from .segments import SEGMENT_FIELDS, CompiledSegment, compile_segment
-from .tokens import make_token, verify_token
+from typing import TYPE_CHECKING
+
+from .._lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from .book import ContactBook, ContactDetails, ForgetReport, ImportReport, Segment
+    from .contacts import (
+        BASES,
+        FIELDS,
+        REASONS,
+        STAGES,
+        Contact,
+        Recipient,
+        email_hash,
+        normalise_email,
+    )
+    from .importer import SkippedRow
+    from .segments import SEGMENT_FIELDS, CompiledSegment, compile_segment
+    from .tokens import make_token, verify_token
+
+_EXPORTS = {
+    "ContactBook": ".book",
+    "ContactDetails": ".book",
+    "ForgetReport": ".book",
+    "ImportReport": ".book",
+    "Segment": ".book",
+    "BASES": ".contacts",
+    "FIELDS": ".contacts",
+    "REASONS": ".contacts",
+    "STAGES": ".contacts",
+    "Contact": ".contacts",
+    "Recipient": ".contacts",
+    "email_hash": ".contacts",
+    "normalise_email": ".contacts",
+    "SkippedRow": ".importer",
+    "SEGMENT_FIELDS": ".segments",
+    "CompiledSegment": ".segments",
+    "compile_segment": ".segments",
+    "make_token": ".tokens",
+    "verify_token": ".tokens",
+}
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
 __all__ = [
     "BASES",

@@ -13,8 +13,6 @@ from functools import lru_cache
 from types import MappingProxyType
 from typing import Protocol
 
-from email_validator import EmailNotValidError, validate_email
-
 #: Fields of a contact that imports, exports and segment expressions know, in display order.
 FIELDS: tuple[str, ...] = (
     "email",
@@ -150,6 +148,10 @@ _PLAIN = re.compile(rf"({_ATEXT}(?:\.{_ATEXT})*)@([A-Za-z0-9.-]+)\Z")
 @lru_cache(maxsize=65536)
 def _validated_domain(domain: str) -> str:
     """Return the normalised form of an ASCII domain, or raise InvalidAddress."""
+    # imported where used: commands that read contacts without validating any (`contacts
+    # list`, `status`, `--help`) do not load email-validator (start-up, issue 12)
+    from email_validator import EmailNotValidError, validate_email
+
     try:
         result = validate_email(f"x@{domain}", check_deliverability=False)
     except EmailNotValidError as exc:
@@ -159,6 +161,8 @@ def _validated_domain(domain: str) -> str:
 
 def _normalise_slow(text: str) -> str:
     """Normalise any other spelling: display names, mailto:, IDN, non-ASCII local parts."""
+    from email_validator import EmailNotValidError, validate_email
+
     # spreadsheet cells often hold "Name <addr>" or a mailto: link
     if text.lower().startswith("mailto:"):
         text = text[7:]

@@ -22,9 +22,6 @@ from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any
 
-import openpyxl
-from python_calamine import CalamineWorkbook
-
 from ..csvsafe import GUARD, unguard
 from ..errors import ContactImportError
 from .contacts import (
@@ -542,6 +539,10 @@ def _unreadable(kind: str, path: Path, exc: Exception) -> ContactImportError:
 
 def _xlsx_rows(raw: bytes, path: Path) -> tuple[str, list[tuple[int, list[str]]]]:
     """Return the first worksheet's name and its rows (number, cells) of an .xlsx file."""
+    # the spreadsheet readers are imported where used: `contacts list`, `segment` and every
+    # other command that loads the contact book do not pay for them (start-up, issue 12)
+    import openpyxl
+
     try:
         # read-only streams the sheet; data_only gives the values Excel computed, never formulas
         workbook = openpyxl.load_workbook(io.BytesIO(raw), read_only=True, data_only=True)
@@ -562,6 +563,8 @@ def _xlsx_rows(raw: bytes, path: Path) -> tuple[str, list[tuple[int, list[str]]]
 
 def _ods_rows(raw: bytes, path: Path) -> tuple[str, list[tuple[int, list[str]]]]:
     """Return the first sheet's name and its rows (number, cells) of an .ods file."""
+    from python_calamine import CalamineWorkbook
+
     try:
         workbook = CalamineWorkbook.from_filelike(io.BytesIO(raw))
         sheet = workbook.get_sheet_by_index(0)

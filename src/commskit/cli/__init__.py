@@ -9,14 +9,24 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any
+from typing import Any, NoReturn
 
 import click
-from rich.markup import escape
 
 from ..errors import CommskitError
+
+# Each command module imports only click and ._common at its top, and its stage modules inside
+# the command functions: `commskit --help` (which reads every command's help) stays cheap.
 from . import audience, compose, feeds, send, workspace
 from ._common import AppContext, error_console, printable
+
+#: Set (to any non-empty value) to see the traceback and the causes behind a one-line error.
+DEBUG_ENV = "COMMSKIT_DEBUG"
+
+
+def debug_enabled() -> bool:
+    """Say whether COMMSKIT_DEBUG asks for tracebacks and causes."""
+    return bool(os.environ.get(DEBUG_ENV))
 
 
 class CommskitGroup(click.Group):
@@ -26,14 +36,7 @@ class CommskitGroup(click.Group):
         try:
             return super().invoke(ctx)
         except CommskitError as exc:
-            # the message is data (file names, feed titles): escape it so [brackets] survive
-            error_console().print(
-                f"[bold red]Error:[/] {escape(printable(str(exc)))}", highlight=False
-            )
-            details = getattr(exc, "details", "")  # e.g. a forked sending process's traceback
-            if details and os.environ.get("COMMSKIT_DEBUG"):
-                error_console().print(escape(details), highlight=False)
-            sys.exit(exc.exit_code)
+            _fail(exc, exc)
         except KeyboardInterrupt:
             error_console().print(
                 "Interrupted. Nothing half-done was kept; re-run the same command to go on."
@@ -46,10 +49,11 @@ class CommskitGroup(click.Group):
             # its one line, like the ones the store names itself
             known = _store_fault(ctx, exc)
             if known is not None:
-                error_console().print(f"[bold red]Error:[/] {escape(str(known))}", highlight=False)
-                sys.exit(known.exit_code)
-            if os.environ.get("COMMSKIT_DEBUG"):
+                _fail(known, exc)
+            if debug_enabled():
                 raise
+            from rich.markup import escape
+
             detail = escape(printable(str(exc)))
             error_console().print(
                 f"[bold red]Internal error:[/] {type(exc).__name__}: {detail}. "
@@ -58,6 +62,39 @@ class CommskitGroup(click.Group):
                 highlight=False,
             )
             sys.exit(1)
+
+
+def _fail(error: CommskitError, raised: BaseException) -> NoReturn:
+    """Print ``error`` as one line (with COMMSKIT_DEBUG, then what led to it) and exit."""
+    from rich.markup import escape
+
+    # the message is data (file names, feed titles): escape it so [brackets] survive
+    error_console().print(f"[bold red]Error:[/] {escape(printable(str(error)))}", highlight=False)
+    if debug_enabled():
+        error_console().print(printable(debug_report(raised)), markup=False, highlight=False)
+    sys.exit(error.exit_code)
+
+
+def debug_report(exc: BaseException) -> str:
+    """Return the traceback of ``exc`` with its chain of causes, then each ``details`` text.
+
+    ``details`` is what an error carries beyond its one line, e.g. the traceback of the forked
+    sending process that failed; it is shown for every error of the chain that has one.
+    """
+    import traceback
+
+    parts = ["".join(traceback.format_exception(exc)).rstrip()]
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        # the contract with raisers: an optional `details` text attribute (not every exception
+        # of the chain is a CommskitError, so it is looked up, not assumed)
+        details = getattr(current, "details", None)
+        if details:
+            parts.append(f"Details of {type(current).__name__}:\n{str(details).rstrip()}")
+        current = current.__cause__ or current.__context__
+    return "\n\n".join(parts) + "\n"
 
 
 def _store_fault(ctx: click.Context, exc: Exception) -> CommskitError | None:

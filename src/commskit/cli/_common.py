@@ -11,21 +11,17 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cache
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeRemainingColumn,
-)
-from rich.table import Table
-from rich.text import Text
 
-from ..workspace import Workspace
+# Start-up (issue 12): `commskit --help` imports click and the command modules only. rich and the
+# Workspace (and through it the stages) are imported by the helpers that use them, when they run;
+# tests/core/test_startup.py fails when a heavy module is imported at start-up again.
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from ..workspace import Workspace
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -42,6 +38,8 @@ class AppContext:
     def workspace(self, **overrides: dict[str, Any]) -> Workspace:
         """Open the workspace once (flags given as overrides win over file and environment)."""
         if self._workspace is None:
+            from ..workspace import Workspace
+
             merged = {k: dict(v) for k, v in self.overrides.items()}
             for section, values in overrides.items():
                 merged.setdefault(section, {}).update(
@@ -84,6 +82,8 @@ _PIPE_WIDTH = 1000
 @cache
 def console() -> Console:
     """Console for results (stdout); colour only on a terminal, NO_COLOR honoured."""
+    from rich.console import Console
+
     width = None if sys.stdout.isatty() else _PIPE_WIDTH
     return Console(highlight=False, soft_wrap=True, width=width, emoji=False)
 
@@ -91,6 +91,8 @@ def console() -> Console:
 @cache
 def error_console() -> Console:
     """Console for errors, warnings and progress (stderr)."""
+    from rich.console import Console
+
     return Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
 
 
@@ -99,6 +101,29 @@ def json_option(func: F) -> F:
     return click.option(
         "--json", "as_json", is_flag=True, help="Print machine-readable JSON instead of a table."
     )(func)
+
+
+class LazyHelpOption(click.Option):
+    """An option whose help text is built when first shown, from ``help_text()``.
+
+    For help naming values a stage module defines (the digest formats): importing that module
+    when the command module loads would make every `commskit --help` pay for it.
+    """
+
+    def __init__(self, *args: Any, help_text: Callable[[], str], **kwargs: Any) -> None:
+        self._help_text = help_text
+        self._help: str | None = None
+        super().__init__(*args, **kwargs)
+
+    @property
+    def help(self) -> str | None:
+        if self._help is None:
+            self._help = self._help_text()
+        return self._help
+
+    @help.setter
+    def help(self, value: str | None) -> None:
+        self._help = value
 
 
 def print_json(data: Any) -> None:
@@ -116,6 +141,9 @@ def print_table(
     justify: dict[str, str] | None = None,
 ) -> None:
     """Print rows as a table with the same look in every command."""
+    from rich.table import Table
+    from rich.text import Text
+
     table = Table(
         title=Text(printable(title)) if title is not None else None,
         title_justify="left",
@@ -166,6 +194,14 @@ def progress_bar(
 
         yield silent
         return
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
     columns = [
         TextColumn("{task.description}", markup=False),
         BarColumn(),

@@ -5,13 +5,13 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from ..audience import Contact
-from ..audience.book import ImportReport, export_text
+# the stage modules are imported inside the commands (start-up, see cli/__init__.py); the contact
+# record module is cheap, and --reason's choices need the suppression reasons
 from ..audience.contacts import BASES, REASONS
-from ..audience.importer import MAP_TARGETS
 from ..errors import ContactImportError
 from ._common import (
     AppContext,
@@ -25,6 +25,10 @@ from ._common import (
     raw_option,
 )
 
+if TYPE_CHECKING:
+    from ..audience import Contact
+    from ..audience.book import ImportReport
+
 _TABLE_COLUMNS = ("email", "name", "organization", "kind", "region", "stage", "tags")
 
 
@@ -36,6 +40,8 @@ def _rows(contacts: Sequence[Contact]) -> list[list[str]]:
 
 
 def _parse_maps(values: Sequence[str]) -> dict[str, str]:
+    from ..audience.importer import MAP_TARGETS
+
     mapping: dict[str, str] = {}
     for value in values:
         column, sep, target = value.partition("=")
@@ -246,6 +252,8 @@ def export(app: AppContext, fmt: str, output: Path | None, segment: str | None, 
 
     Example: commskit contacts export --segment aom-bretagne -o aom-bretagne.csv
     """
+    from ..audience.book import export_text
+
     book = app.workspace().contacts
     if output is None:
         sys.stdout.write(export_text(book, fmt, segment, raw=raw))

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from ..errors import DigestError
-from ..feeds.digest_formats import FORMATS, render_digest
-from ..feeds.fetch import FetchReport
 from ._common import (
     AppContext,
+    LazyHelpOption,
     echo,
     json_option,
     note,
@@ -21,6 +20,9 @@ from ._common import (
     print_text,
     progress_bar,
 )
+
+if TYPE_CHECKING:
+    from ..feeds.fetch import FetchReport
 
 _SUFFIX_FORMATS = {
     ".md": "markdown",
@@ -270,6 +272,12 @@ def _all_failed(report: FetchReport) -> bool:
 # --- digest --------------------------------------------------------------------------------------
 
 
+def _format_help() -> str:
+    from ..feeds.digest_formats import FORMATS
+
+    return f"Output format: {', '.join(FORMATS)} (default: from -o's suffix, else settings)."
+
+
 @click.command()
 @click.option(
     "--name", help="Digest name (default: settings [digest] name); --since last is per name."
@@ -283,7 +291,8 @@ def _all_failed(report: FetchReport) -> bool:
     "--format",
     "fmt",
     # a plain string: formats registered later (e.g. the email-ready HTML) are accepted too
-    help=f"Output format: {', '.join(FORMATS)} (default: from -o's suffix, else settings).",
+    cls=LazyHelpOption,
+    help_text=_format_help,
 )
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write here.")
 @click.option("--max-per-topic", type=int, help="Items per topic (default: settings).")
@@ -328,6 +337,8 @@ def digest(
 
     Example: commskit digest --since 7d --topic covoiturage --format html -o veille.html
     """
+    from ..feeds.digest_formats import FORMATS, render_digest
+
     ws = app.workspace()
     if do_fetch:
         report = _run_fetch(app, force=False)

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import click
 
-from ..workspace import Workspace
 from ._common import console, echo, json_option, note, print_json
 
 
@@ -23,6 +22,7 @@ def init(directory: Path, force: bool) -> None:
     from email.utils import parseaddr
 
     from ..examples import is_example_address
+    from ..workspace import Workspace
 
     ws = Workspace.init(directory, force=force)
     echo(f"Created a commskit workspace in {ws.root}")
