@@ -147,3 +147,27 @@ def test_stored_items_have_the_fields_of_parsed_items() -> None:
     parsed = [f.name for f in dataclasses.fields(FeedItem)]
     assert [f.name for f in dataclasses.fields(StoredItem)] == parsed
     assert list(ITEM_COLUMNS) == parsed
+
+
+def test_feed_and_topic_arrays_of_non_tables_are_one_line_errors(tmp_path: Path) -> None:
+    """`feed = [1, 2]` or `topic = [1]` parse as TOML but hold no blocks: named, not a crash."""
+    root = tmp_path / "ws"
+    runner = CliRunner()
+    assert runner.invoke(main, ["init", str(root)]).exit_code == 0
+    mine = root / "feeds" / "veille.toml"
+    mine.write_text("feed = [1, 2]\n", encoding="utf-8")
+    result = runner.invoke(main, ["-C", str(root), "feeds", "list"])
+    assert result.exit_code == 1, result.output
+    assert "Internal error" not in result.output
+    [line] = [x for x in result.stderr.splitlines() if x.startswith("Error:")]
+    assert f"{mine}:" in line, line
+    assert "[[feed]]" in line, line
+    mine.unlink()
+    rules = root / "feeds" / "topics.toml"
+    rules.write_text('topic = [1, "x"]\n', encoding="utf-8")
+    result = runner.invoke(main, ["-C", str(root), "feeds", "list"])
+    assert result.exit_code == 1, result.output
+    assert "Internal error" not in result.output
+    [line] = [x for x in result.stderr.splitlines() if x.startswith("Error:")]
+    assert f"{rules}:" in line, line
+    assert "[[topic]]" in line, line

@@ -207,7 +207,14 @@ def _strings(raw: Mapping[str, Any], key: str, *, path: Path, line: int | None) 
     return [v for v in value if v.strip()]
 
 
-def _build_topic(raw: Mapping[str, Any], *, path: Path, text: str, line: int | None) -> Topic:
+def _build_topic(raw: object, *, path: Path, text: str, line: int | None) -> Topic:
+    if not isinstance(raw, dict):
+        raise RuleError(
+            f"`topic` holds {type(raw).__name__} values, not [[topic]] blocks",
+            path=path,
+            line=line or _line_of(text, "topic", None),
+            hint='Write each topic as a [[topic]] block with id = "…"',
+        )
     unknown = sorted(set(raw) - set(TOPIC_KEYS))
     if unknown:
         raise RuleError(

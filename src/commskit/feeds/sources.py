@@ -162,9 +162,16 @@ def load_toml_list(path: Path, *, known_topics: Iterable[str] | None = None) -> 
 
 
 def _feed_entry(
-    entry: dict[str, Any], *, path: Path, text: str, start: int | None, topics: set[str] | None
+    entry: object, *, path: Path, text: str, start: int | None, topics: set[str] | None
 ) -> FeedSource:
     """Check one ``[[feed]]`` block (starting at line ``start``) and return its feed."""
+    if not isinstance(entry, dict):
+        raise FeedSourceError(
+            f"`feed` holds {type(entry).__name__} values, not [[feed]] blocks",
+            path=path,
+            line=_first_line(text, "feed"),
+            hint='Write each feed as a [[feed]] block with url = "…"',
+        )
     unknown = sorted(set(entry) - set(FEED_KEYS))
     if unknown:
         raise FeedSourceError(
