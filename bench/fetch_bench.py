@@ -148,7 +148,7 @@ def run_commskit(urls: list[str], workdir: Path, concurrency: int | None) -> tup
     settings: dict[str, Any] = {"sources": ["bench/*.toml"], "allow_private_networks": True}
     if concurrency:
         settings["concurrency"] = concurrency
-    import commskit.feeds.veille  # noqa: F401  (import cost is not fetch cost; the peer's is paid too)
+    import commskit.app.veille  # noqa: F401  (import cost is not fetch cost; the peer's is paid too)
 
     with Workspace.open(root, overrides={"feeds": settings}) as ws:
         started = time.perf_counter()

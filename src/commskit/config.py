@@ -407,8 +407,23 @@ def read_toml(
         raise error(f"cannot read {what or path.name}: {exc.strerror}", path=path) from exc
     except UnicodeDecodeError as exc:
         raise error("is not UTF-8 text", path=path, hint="Save it as UTF-8") from exc
+    return parse_toml(text, path=path, error=error, docs=docs), text
+
+
+def parse_toml(
+    text: str,
+    *,
+    path: Path,
+    error: type[CommskitError] = ConfigError,
+    docs: str = "docs/configuration.md",
+) -> dict[str, Any]:
+    """Parse TOML ``text`` (read from, or about to be written to, ``path``) as :func:`read_toml`.
+
+    Syntax errors raise ``error`` naming ``path`` and the line; an edit re-checks its result
+    with it before replacing the file.
+    """
     try:
-        return tomllib.loads(text), text
+        return tomllib.loads(text)
     except RecursionError as exc:  # tomllib parses nested arrays and tables recursively
         raise error(
             "invalid TOML: it nests too deeply", path=path, hint="Flatten the arrays and tables"

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from .audience import ContactBook, Segment
     from .feeds import Digest, FeedLists, FeedSource, FetchReport, TopicRules
     from .feeds.veille import FeedStatus, ImportReport, RuleTest
+    from .progress import Progress
 
 CONFIG_ENV = "COMMSKIT_CONFIG"
 
@@ -155,32 +156,37 @@ class Workspace:
 
     def feed_rules(self) -> TopicRules:
         """Return the topic rules (``feeds/topics.toml`` or settings.feeds.rules)."""
-        from .feeds import veille
+        from .app import veille
 
-        return veille.rules(self)
+        return veille.rules(self.root, self.settings.feeds)
 
     def feed_lists(self) -> FeedLists:
         """Return every feed of the lists selected by settings.feeds.sources."""
-        from .feeds import veille
+        from .app import veille
 
-        return veille.feed_lists(self)
+        return veille.feed_lists(self.root, self.settings.feeds)
 
     def feed_status(self) -> list[FeedStatus]:
         """Return every listed feed with its fetch state (errors, last fetch, deactivation)."""
-        from .feeds import veille
+        from .app import veille
 
-        return veille.feed_status(self)
+        return veille.feed_status(self.root, self.settings.feeds, self.store.feeds)
 
-    def fetch(
-        self, progress: Callable[..., None] | None = None, *, force: bool = False
-    ) -> FetchReport:
+    def fetch(self, progress: Progress | None = None, *, force: bool = False) -> FetchReport:
         """Fetch every enabled feed and store the new items; per-feed failures are reported.
 
         ``force`` also retries deactivated and backed-off feeds.
         """
-        from .feeds import veille
+        from .app import veille
 
-        return veille.fetch(self, progress, force=force)
+        return veille.fetch(
+            self.root,
+            self.settings.feeds,
+            self.settings.digest,
+            self.store.feeds,
+            progress,
+            force=force,
+        )
 
     def digest(
         self,
@@ -197,53 +203,90 @@ class Workspace:
         ``mark`` records it so ``since="last"`` never repeats its items; ``now`` (default: the
         current time) is the end of the period and the reference for recency ranking.
         """
-        from .feeds import veille
+        from .app import veille
 
-        return veille.digest(self, name, since, topics, max_per_topic, mark=mark, now=now)
+        return veille.digest(
+            self.root,
+            self.settings.feeds,
+            self.settings.digest,
+            self.store.feeds,
+            language=self.settings.workspace.language,
+            name=name,
+            since=since,
+            topics=topics,
+            max_per_topic=max_per_topic,
+            mark=mark,
+            now=now,
+        )
 
     def mark_digest(self, digest: Digest) -> None:
         """Record ``digest`` as sent (its end time and items), for ``since="last"``."""
-        from .feeds.digest import mark_digest
+        from .app import veille
 
-        mark_digest(self.store, digest)
+        return veille.mark_digest(self.store.feeds, digest)
 
-    def add_feed(self, url: str, **options: Any) -> FeedSource:
-        """Append a feed to a TOML feed list (name, topics, tags, weight, to=list file)."""
-        from .feeds import veille
+    def add_feed(
+        self,
+        url: str,
+        *,
+        name: str | None = None,
+        topics: Sequence[str] = (),
+        tags: Sequence[str] = (),
+        weight: float = 1.0,
+        to: str | os.PathLike[str] | None = None,
+    ) -> FeedSource:
+        """Append a feed to a TOML feed list (``to``: that list; default: the first TOML list).
 
-        return veille.add_feed(self, url, **options)
+        Unknown topics and a URL already listed are refused; the list's comments are kept.
+        """
+        from .app import veille
+
+        return veille.add_feed(
+            self.root,
+            self.settings.feeds,
+            url,
+            name=name,
+            topics=topics,
+            tags=tags,
+            weight=weight,
+            to=to,
+        )
 
     def remove_feed(self, name_or_url: str) -> FeedSource:
         """Delete a feed from its TOML list (its stored items leave future digests)."""
-        from .feeds import veille
+        from .app import veille
 
-        return veille.remove_feed(self, name_or_url)
+        return veille.remove_feed(self.root, self.settings.feeds, name_or_url)
 
     def reset_feed(self, name_or_url: str) -> FeedSource:
         """Clear a feed's errors, back-off and deactivation so the next fetch tries it again."""
-        from .feeds import veille
+        from .app import veille
 
-        return veille.reset_feed(self, name_or_url)
+        return veille.reset_feed(self.root, self.settings.feeds, self.store.feeds, name_or_url)
 
     def import_opml(self, path: str | os.PathLike[str], *, to: str | None = None) -> ImportReport:
         """Add the feeds of an OPML file to a TOML list; folders become topics."""
-        from .feeds import veille
+        from .app import veille
 
-        return veille.import_opml(self, Path(path), to=to)
+        return veille.import_opml(self.root, self.settings.feeds, Path(path), to=to)
 
     def export_opml(self) -> str:
         """Return every listed feed as OPML 2.0 (topics as folders and categories)."""
-        from .feeds import veille
+        from .app import veille
 
-        return veille.export(self)
+        return veille.export_opml(
+            self.root, self.settings.feeds, title=self.settings.workspace.name
+        )
 
     def try_rules(
         self, text: str | None = None, *, stored: bool = False, topic: str | None = None
     ) -> list[RuleTest]:
         """Show which topics (and keywords) match a text or the latest stored items."""
-        from .feeds import veille
+        from .app import veille
 
-        return veille.try_rules(self, text, stored=stored, topic=topic)
+        return veille.try_rules(
+            self.root, self.settings.feeds, self.store.feeds, text, stored=stored, topic=topic
+        )
 
     # --- compose and render ----------------------------------------------------------------
 

@@ -76,8 +76,8 @@ def test_stalled_feed_times_out_without_holding_back_the_others(feed_server, mak
         assert _one(report, f"ok{i}").status == "ok"
     assert report.new_items == 2  # the same two articles in five feeds: one kept each
     state = ws.store.feeds.feed_states()[stall]
-    assert state["error_count"] == 1
-    assert "timed out" in state["last_error"]
+    assert state.error_count == 1
+    assert "timed out" in (state.last_error or "")
 
 
 def test_huge_streamed_body_is_refused_at_the_cap(feed_server, make_ws, rss) -> None:
@@ -126,7 +126,7 @@ def test_301_updates_the_stored_url_not_the_list(feed_server, make_ws, rss) -> N
     assert result.status == "ok"
     assert result.moved_to == new
     assert result.new_items == 2
-    assert ws.store.feeds.feed_states()[old]["effective_url"] == new
+    assert ws.store.feeds.feed_states()[old].effective_url == new
     assert old in (ws.root / "lists" / "test.toml").read_text(encoding="utf-8")
     ws.fetch()
     assert len(feed_server.hits("/old.xml")) == 1  # the second fetch went straight to /new.xml
@@ -140,7 +140,7 @@ def test_302_is_followed_but_not_stored(feed_server, make_ws, rss) -> None:
     result = _one(ws.fetch(), "A")
     assert result.redirected_to == target
     assert result.moved_to is None
-    assert ws.store.feeds.feed_states()[temp]["effective_url"] is None
+    assert ws.store.feeds.feed_states()[temp].effective_url is None
 
 
 def test_429_retry_after_is_honoured(feed_server, make_ws) -> None:
@@ -425,7 +425,7 @@ def test_a_truncated_feed_is_an_error(feed_server, make_ws, rss, name, route) ->
     assert result.error
     assert "\n" not in result.error
     assert ws.store.feeds.count_items() == 0  # nothing half-read is stored
-    assert ws.store.feeds.feed_states()[url]["etag"] is None
+    assert ws.store.feeds.feed_states()[url].etag is None
 
 
 def test_fetch_exits_1_when_every_feed_failed(feed_server, make_ws, rss) -> None:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import threading
 
 import pytest
 
+from commskit.feeds.parse import ParseJob
 from commskit.feeds.parse_pool import ParsePool
 
 
@@ -46,19 +48,19 @@ def test_overrunning_parse_is_stopped_and_the_others_go_on(feed_server, make_ws,
 def test_the_timed_out_worker_is_killed_and_replaced() -> None:
     async def scenario() -> tuple[int | None, str]:
         pool = ParsePool(size=1)
-        job = {
-            "body": slow_feed(),
-            "feed_url": "u",
-            "feed_name": "n",
-            "base_url": "https://example.org/",
-            "max_field_chars": 1_000_000,
-        }
+        job = ParseJob(
+            body=slow_feed(),
+            feed_url="u",
+            feed_name="n",
+            base_url="https://example.org/",
+            max_field_chars=1_000_000,
+        )
         try:
             with pytest.raises(TimeoutError):
-                await pool.run(0.5, **job)
+                await pool.run(job, 0.5)
             [killed] = pool.every
             code = killed.process.returncode
-            parsed, _ = await pool.run(30, **{**job, "max_field_chars": 4096})
+            parsed, _ = await pool.run(dataclasses.replace(job, max_field_chars=4096), 30)
             return code, parsed.items[0].title
         finally:
             await pool.aclose()

@@ -1,6 +1,6 @@
 """The parse worker process: ``python -m commskit.feeds._parse_worker READ_FD WRITE_FD``.
 
-It reads parse jobs (keyword arguments of :func:`~commskit.feeds.parse.parse_timed`) from one
+It reads parse jobs (:class:`~commskit.feeds.parse.ParseJob`) from one
 pipe and sends back ``(kind, value)`` on the other, until it reads None or the pipe closes.
 Started by :mod:`commskit.feeds.parse_pool`, never imported by the package itself.
 """
@@ -24,7 +24,7 @@ def serve(inbox: Connection, outbox: Connection) -> None:
         if job is None:
             return
         try:
-            outbox.send(("ok", parse_timed(**job)))
+            outbox.send(("ok", parse_timed(job)))
         except Exception as exc:
             outbox.send(("error", f"{type(exc).__name__}: {exc}"[:300]))
 

@@ -14,16 +14,14 @@ digest.
 
 from __future__ import annotations
 
-import json
 import re
-import sqlite3
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from ..errors import DigestError
-from ..store.db import Store
+from ..store.feeds import FeedRepo, StoredItem
 from .rules import TopicMatch, TopicRules
 from .sources import FeedSource
 
@@ -133,11 +131,11 @@ def parse_since(value: str | datetime | date, now: datetime) -> datetime:
         return now - timedelta(**{_UNITS[match.group(2).lower()]: amount})
     try:
         parsed = datetime.fromisoformat(text)
-    except ValueError:
+    except ValueError as exc:
         raise DigestError(
             f"cannot understand --since {text!r}",
             hint="Use a duration (7d, 24h, 2w), a date (2026-11-01), 'last' or 'all'",
-        ) from None
+        ) from exc
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
@@ -148,11 +146,11 @@ def check_since(value: str, *, what: str = "--since") -> None:
     try:
         parse_since(value, datetime.now(UTC))
     except DigestError as exc:
-        raise DigestError(exc.message.replace("--since", what), hint=exc.hint) from None
+        raise DigestError(exc.message.replace("--since", what), hint=exc.hint) from exc
 
 
 def build_digest(
-    store: Store,
+    repo: FeedRepo,
     rules: TopicRules,
     feeds: Mapping[str, FeedSource],
     *,
@@ -172,40 +170,30 @@ def build_digest(
     ``exclude_marked`` is set (as it is when the new digest will itself be marked).
     """
     now = now or datetime.now(UTC)
-    repo = store.feeds
-    wanted = list(dict.fromkeys(topics or []))
-    for topic in wanted:
-        if topic not in rules.topics:
-            raise DigestError(
-                f"unknown topic {topic!r}",
-                hint=f"Use one of: {', '.join(rules.ids()) or '(no topics defined)'}",
-            )
-    exclude: set[str] = set()
+    wanted = _wanted_topics(rules, topics)
     since_last = isinstance(since, str) and since.strip().lower() == "last"
     if since_last:
         last = repo.last_digest(name)
         start = (
-            datetime.fromisoformat(last["end"])
+            datetime.fromisoformat(last.end)
             if last is not None
             else parse_since(default_since, now)
         )
-        exclude = repo.marked_ids(name)
     else:
         start = parse_since(since, now)
-        if exclude_marked:
-            exclude = repo.marked_ids(name)
+    exclude = repo.marked_ids(name) if since_last or exclude_marked else set()
     if start >= now:
         raise DigestError(f"the period starts in the future ({start:%Y-%m-%d %H:%M} UTC)")
     digest = Digest(name=name, start=start, end=now, language=language)
     # Only "since last" takes late items: an explicit window means "published in it".
     late_start = max(start - LATE_GRACE, EPOCH) if since_last else start
     rows = repo.window_items(_iso(start), _iso(now), _iso(late_start))
-    rows = [r for r in rows if r["id"] not in exclude]
-    duplicates = repo.duplicates_of([r["id"] for r in rows])
+    rows = [r for r in rows if r.id not in exclude]
+    duplicates = repo.duplicates_of([r.id for r in rows])
     sections: dict[str, DigestSection] = {}
     for row in rows:
-        dups = [d for d in duplicates.get(row["id"], []) if d["id"] not in exclude]
-        if not any(m["feed_url"] in feeds for m in (row, *dups)):
+        dups = [d for d in duplicates.get(row.id, []) if d.id not in exclude]
+        if not any(m.feed_url in feeds for m in (row, *dups)):
             continue  # its feed was removed from the lists: the user no longer wants it
         item, matches = _digest_item(row, dups, rules, feeds, now, half_life_days)
         if wanted:
@@ -223,7 +211,24 @@ def build_digest(
                 primary.topic, rules.title(primary.topic, language)
             )
         section.items.append(item)
-    ordered = sorted(sections.values(), key=lambda s: _order(rules, s.topic))
+    _rank(digest, sorted(sections.values(), key=lambda s: _order(rules, s.topic)), max_per_topic)
+    return digest
+
+
+def _wanted_topics(rules: TopicRules, topics: Sequence[str] | None) -> list[str]:
+    """Return the topics asked for, once each; DigestError naming the first unknown one."""
+    wanted = list(dict.fromkeys(topics or []))
+    for topic in wanted:
+        if topic not in rules.topics:
+            raise DigestError(
+                f"unknown topic {topic!r}",
+                hint=f"Use one of: {', '.join(rules.ids()) or '(no topics defined)'}",
+            )
+    return wanted
+
+
+def _rank(digest: Digest, ordered: list[DigestSection], max_per_topic: int | None) -> None:
+    """Sort each section best first, cut it at ``max_per_topic`` and fill the digest's counts."""
     limit = max_per_topic if max_per_topic and max_per_topic > 0 else None
     for section in ordered:
         section.items.sort(key=lambda i: (-i.score, -(i.published or EPOCH).timestamp(), i.title))
@@ -232,17 +237,16 @@ def build_digest(
             del section.items[limit:]
     digest.sections = [s for s in ordered if s.items]
     digest.total = sum(len(s.items) for s in digest.sections)
-    return digest
 
 
-def mark_digest(store: Store, digest: Digest) -> int:
+def mark_digest(repo: FeedRepo, digest: Digest) -> int:
     """Record ``digest`` as sent: its end time and every item (and merged duplicate) it holds."""
     ids: list[str] = []
     for item in digest.items:
         ids.append(item.id)
         ids.extend(item.duplicate_ids)
     digest.marked = True
-    return store.feeds.record_digest(
+    return repo.record_digest(
         digest.name,
         _iso(digest.start),
         _iso(digest.end),
@@ -267,8 +271,8 @@ def _order(rules: TopicRules, topic: str) -> int:
 
 
 def _digest_item(
-    row: sqlite3.Row,
-    dups: Sequence[sqlite3.Row],
+    row: StoredItem,
+    dups: Sequence[StoredItem],
     rules: TopicRules,
     feeds: Mapping[str, FeedSource],
     now: datetime,
@@ -278,32 +282,32 @@ def _digest_item(
     feed_topics: list[str] = []
     weight = 0.0
     for member in group:
-        feed = feeds.get(member["feed_url"])
+        feed = feeds.get(member.feed_url)
         if feed is not None:
             feed_topics.extend(feed.topics)
             weight = max(weight, feed.weight)
     weight = weight or 1.0
-    authors = json.loads(row["authors"])
+    authors = list(row.authors)
     matches = rules.match(
-        title=row["title"],
-        summary=row["summary_text"],
+        title=row.title,
+        summary=row.summary_text,
         authors=authors,
         feed_topics=dict.fromkeys(feed_topics),
     )
-    published = datetime.fromisoformat(row["published"])
-    sources = list(dict.fromkeys(m["feed_name"] for m in group))
+    published = row.published
+    sources = list(dict.fromkeys(m.feed_name for m in group))
     also_in: list[str] = []
     for dup in dups:
-        label = dup["link"] if dup["link"] and dup["link"] != row["link"] else dup["feed_name"]
+        label = dup.link if dup.link and dup.link != row.link else dup.feed_name
         if label not in also_in:
             also_in.append(label)
     item = DigestItem(
-        id=row["id"],
-        title=row["title"],
-        url=row["link"],
-        published=None if row["date_flag"] == "missing" else published,
-        summary_html=row["summary_html"],
-        summary_text=row["summary_text"],
+        id=row.id,
+        title=row.title,
+        url=row.link,
+        published=None if row.date_flag == "missing" else published,
+        summary_html=row.summary_html,
+        summary_text=row.summary_text,
         sources=sources,
         also_in=also_in,
         topics=[m.topic for m in matches],
@@ -311,6 +315,6 @@ def _digest_item(
             matches, feed_weight=weight, published=published, now=now, half_life_days=half_life_days
         ),
         authors=authors,
-        duplicate_ids=[d["id"] for d in dups],
+        duplicate_ids=[d.id for d in dups],
     )
     return item, matches

@@ -13,13 +13,26 @@ import json
 import re
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Protocol, cast
 
 from ..errors import DigestError
 from ..i18n import format_date, format_period, format_until, plural
 from .digest import EPOCH, Digest, DigestItem
 
 Formatter = Callable[[Digest], str]
+
+
+class DigestHtmlRenderer(Protocol):
+    """What the email-ready formats need: templates and settings (a :class:`~commskit.Workspace`
+    is one)."""
+
+    def render_digest_html(self, digest: Digest) -> str:
+        """Return ``digest`` as email-ready HTML."""
+        ...
+
+
+#: a format whose function takes (digest, renderer), registered with ``needs_workspace=True``
+RendererFormatter = Callable[[Digest, DigestHtmlRenderer], str]
 
 _LABELS = {
     "fr": {
@@ -224,12 +237,12 @@ def _safe_url(url: str) -> bool:
     return url.startswith(("https://", "http://"))
 
 
-def to_email_html(digest: Digest, workspace: Any) -> str:
+def to_email_html(digest: Digest, workspace: DigestHtmlRenderer) -> str:
     """Return the email-ready digest: the workspace's MJML ``digest`` template, CSS inlined."""
-    return str(workspace.render_digest_html(digest))
+    return workspace.render_digest_html(digest)
 
 
-FORMATS: dict[str, Callable[..., str]] = {
+FORMATS: dict[str, Formatter | RendererFormatter] = {
     "markdown": to_markdown,
     "html": to_email_html,
     "page": to_html,
@@ -243,7 +256,7 @@ _NEEDS_WORKSPACE: set[str] = {"html"}
 
 
 def register_format(
-    name: str, formatter: Callable[..., str], *, needs_workspace: bool = False
+    name: str, formatter: Formatter | RendererFormatter, *, needs_workspace: bool = False
 ) -> None:
     """Make ``formatter`` available as ``--format name`` (e.g. the email-ready HTML).
 
@@ -256,16 +269,18 @@ def register_format(
         _NEEDS_WORKSPACE.discard(name)
 
 
-def render_digest(digest: Digest, fmt: str = "markdown", workspace: Any = None) -> str:
+def render_digest(
+    digest: Digest, fmt: str = "markdown", workspace: DigestHtmlRenderer | None = None
+) -> str:
     """Return ``digest`` rendered in format ``fmt``; DigestError for an unknown format."""
     try:
         formatter = FORMATS[fmt]
-    except KeyError:
+    except KeyError as exc:
         raise DigestError(
             f"unknown digest format {fmt!r}", hint=f"Use one of: {', '.join(FORMATS)}"
-        ) from None
+        ) from exc
     if fmt in _NEEDS_WORKSPACE:
         if workspace is None:
             raise DigestError(f"the {fmt!r} digest format needs a workspace")
-        return formatter(digest, workspace)
-    return formatter(digest)
+        return cast(RendererFormatter, formatter)(digest, workspace)
+    return cast(Formatter, formatter)(digest)

@@ -20,7 +20,7 @@ import socket
 import time
 import urllib.request
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -35,9 +35,9 @@ import httpx
 
 from ..config import FeedSettings
 from ..progress import Progress
-from ..store.db import Store
+from ..store.feeds import FeedRepo, FeedState
 from .dedupe import DuplicateIndex
-from .parse import FeedItem, ParsedFeed
+from .parse import FeedItem, ParsedFeed, ParseJob
 from .parse_pool import ParseFailed, ParsePool
 from .public_only import PublicOnlyTransport, RefusedAddress, is_public, refusal, resolve
 from .sources import FeedSource
@@ -206,7 +206,9 @@ def _env_proxies() -> bool:
 class Fetcher:
     """Downloads and parses a set of feeds; used once per fetch run."""
 
-    def __init__(self, settings: FeedSettings, states: dict[str, Any], now: datetime) -> None:
+    def __init__(
+        self, settings: FeedSettings, states: Mapping[str, FeedState], now: datetime
+    ) -> None:
         self.settings = settings
         self.states = states
         self.now = now
@@ -254,7 +256,7 @@ class Fetcher:
 
     async def _fetch_one(self, client: httpx.AsyncClient, feed: FeedSource) -> _Download:
         state = self.states.get(feed.url)
-        url = (state["effective_url"] if state is not None else None) or feed.url
+        url = (state.effective_url if state is not None else None) or feed.url
         download = _Download(feed=feed, result=FeedResult(feed.name, feed.url, status="ok"))
         started = time.perf_counter()
         try:
@@ -282,7 +284,7 @@ class Fetcher:
         download.body = None  # parsed items are all we keep until the store step
         return download
 
-    async def _read_file(self, url: str, download: _Download, state: Any) -> None:
+    async def _read_file(self, url: str, download: _Download, state: FeedState | None) -> None:
         path = _file_path(url)
         try:
             stat = path.stat()
@@ -294,7 +296,7 @@ class Fetcher:
         tag = f"file:{stat.st_size}:{stat.st_mtime_ns}"
         download.etag = tag
         download.final_url = url
-        if state is not None and state["etag"] == tag:
+        if state is not None and state.etag == tag:
             download.result.status = "unchanged"
             return
         if stat.st_size > self.settings.max_bytes:
@@ -310,13 +312,17 @@ class Fetcher:
         download.result.bytes = len(download.body)
 
     async def _get(
-        self, client: httpx.AsyncClient, url: str, download: _Download, state: Any
+        self,
+        client: httpx.AsyncClient,
+        url: str,
+        download: _Download,
+        state: FeedState | None,
     ) -> None:
         headers = {}
-        if state is not None and state["etag"] and not str(state["etag"]).startswith("file:"):
-            headers["If-None-Match"] = state["etag"]
-        if state is not None and state["last_modified"]:
-            headers["If-Modified-Since"] = state["last_modified"]
+        if state is not None and state.etag and not state.etag.startswith("file:"):
+            headers["If-None-Match"] = state.etag
+        if state is not None and state.last_modified:
+            headers["If-Modified-Since"] = state.last_modified
         result = download.result
         async with client.stream("GET", url, headers=headers) as response:
             result.http_status = response.status_code
@@ -372,8 +378,7 @@ class Fetcher:
         result = download.result
         assert download.body is not None
         try:
-            parsed, seconds = await self.parser.run(
-                self.settings.parse_timeout,
+            job = ParseJob(
                 body=download.body,
                 feed_url=download.feed.url,
                 feed_name=download.feed.name,
@@ -382,6 +387,7 @@ class Fetcher:
                 max_field_chars=self.settings.max_field_chars,
                 now=self.now,
             )
+            parsed, seconds = await self.parser.run(job, self.settings.parse_timeout)
         except TimeoutError:
             result.status = "error"
             result.error = (
@@ -441,7 +447,7 @@ class _Inflater:
                     self.first = False
                     self.inflater = self._new(raw=True)
                     continue
-                raise _BodyRefused(f"the {self.coding} body is corrupt ({exc})") from None
+                raise _BodyRefused(f"the {self.coding} body is corrupt ({exc})") from exc
             self.first = False
             self.size += len(piece)
             if self.size > self.limit:
@@ -519,7 +525,7 @@ def _describe(exc: httpx.HTTPError) -> str:
 
 
 def fetch_feeds(
-    store: Store,
+    repo: FeedRepo,
     feeds: Sequence[FeedSource],
     settings: FeedSettings,
     *,
@@ -534,7 +540,6 @@ def fetch_feeds(
     back-off are reported as skipped unless ``force``.
     """
     now = now or datetime.now(UTC)
-    repo = store.feeds
     repo.sync_feeds((f.url, f.name) for f in feeds)
     states = repo.feed_states()
     report = FetchReport(started=now, finished=now)
@@ -544,20 +549,20 @@ def fetch_feeds(
         if not feed.enabled:
             continue
         state = states.get(feed.url)
-        if not force and state is not None and state["deactivated"]:
+        if not force and state is not None and state.deactivated:
             skipped[feed.url] = FeedResult(
-                feed.name, feed.url, "skipped", error=f"deactivated: {state['deactivated']}"
+                feed.name, feed.url, "skipped", error=f"deactivated: {state.deactivated}"
             )
             continue
-        if not force and state is not None and state["not_before"]:
-            not_before = datetime.fromisoformat(state["not_before"])
+        if not force and state is not None and state.not_before:
+            not_before = datetime.fromisoformat(state.not_before)
             if not_before > now:
                 skipped[feed.url] = FeedResult(
                     feed.name,
                     feed.url,
                     "skipped",
                     error=f"waiting until {not_before:%Y-%m-%d %H:%M} UTC"
-                    f" (last error: {state['last_error'] or 'none'})",
+                    f" (last error: {state.last_error or 'none'})",
                     not_before=not_before,
                 )
                 continue
@@ -567,13 +572,13 @@ def fetch_feeds(
     fetcher = Fetcher(settings, states, now)
     downloads = _run_async(fetcher, to_fetch, progress) if to_fetch else []
     by_url = {d.feed.url: d for d in downloads}
-    index = _dedupe_index(store, now, dedupe_threshold)
+    index = _dedupe_index(repo, now, dedupe_threshold)
     for feed in feeds:
         if feed.url in skipped:
             report.results.append(skipped[feed.url])
         elif feed.url in by_url:
             download = by_url[feed.url]
-            _store(store, download, states.get(feed.url), index, settings, now)
+            _store(repo, download, states.get(feed.url), index, settings, now)
             report.results.append(download.result)
     report.finished = datetime.now(UTC)
     return report
@@ -592,26 +597,26 @@ def _run_async(
         return pool.submit(asyncio.run, fetcher.run(feeds, progress)).result()
 
 
-def _dedupe_index(store: Store, now: datetime, threshold: float) -> DuplicateIndex:
+def _dedupe_index(repo: FeedRepo, now: datetime, threshold: float) -> DuplicateIndex:
     index = DuplicateIndex(threshold=threshold)
     since = (now - DEDUPE_LOOKBACK).isoformat(timespec="seconds")
-    for row in store.feeds.dedupe_candidates(since):
+    for row in repo.dedupe_candidates(since):
         index.add(
-            item_id=row["id"],
-            feed_url=row["feed_url"],
-            guid=row["guid"],
-            canonical_url=row["canonical_url"],
-            content_hash=row["content_hash"],
-            title_key=row["title_key"],
-            published=datetime.fromisoformat(row["published"]),
+            item_id=row.id,
+            feed_url=row.feed_url,
+            guid=row.guid,
+            canonical_url=row.canonical_url,
+            content_hash=row.content_hash,
+            title_key=row.title_key,
+            published=row.published,
         )
     return index
 
 
 def _store(
-    store: Store,
+    repo: FeedRepo,
     download: _Download,
-    state: Any,
+    state: FeedState | None,
     index: DuplicateIndex,
     settings: FeedSettings,
     now: datetime,
@@ -619,9 +624,8 @@ def _store(
     """Write one feed's outcome: fetch state, then its new items (one transaction)."""
     result = download.result
     stamp = now.isoformat(timespec="seconds")
-    repo = store.feeds
-    errors = int(state["error_count"]) if state is not None else 0
-    with store.transaction():
+    errors = state.error_count if state is not None else 0
+    with repo.transaction():
         values: dict[str, Any] = {"last_fetch": stamp, "last_status": result.http_status}
         if result.moved_to:
             values["effective_url"] = result.moved_to
@@ -654,13 +658,13 @@ def _store(
                 values["title"] = parsed.title
             if parsed.site_url:
                 values["site_url"] = parsed.site_url
-            new = _new_items(store, parsed.items)
+            new = _new_items(repo, parsed.items)
             result.duplicates = index.link(new)
             repo.insert_items(new)
             result.new_items = len(new) - result.duplicates
         repo.update_feed(download.feed.url, **values)
 
 
-def _new_items(store: Store, items: list[FeedItem]) -> list[FeedItem]:
-    existing = store.feeds.existing_ids([i.id for i in items])
+def _new_items(repo: FeedRepo, items: list[FeedItem]) -> list[FeedItem]:
+    existing = repo.existing_ids([i.id for i in items])
     return [i for i in items if i.id not in existing]

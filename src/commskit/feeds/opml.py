@@ -45,7 +45,7 @@ def read_opml_entries(path: Path) -> list[OpmlEntry]:
     try:
         data = path.read_bytes()
     except OSError as exc:
-        raise FeedSourceError(f"cannot read the OPML file: {exc.strerror}", path=path) from None
+        raise FeedSourceError(f"cannot read the OPML file: {exc.strerror}", path=path) from exc
     try:
         # expat (used by ElementTree) refuses external entities and caps entity expansion
         root = ET.fromstring(data)  # noqa: S314
@@ -56,7 +56,7 @@ def read_opml_entries(path: Path) -> list[OpmlEntry]:
             path=path,
             line=line,
             hint="Export the OPML again from your feed reader",
-        ) from None
+        ) from exc
     if root.tag.lower() != "opml":
         raise FeedSourceError(
             f"not an OPML file (root element <{root.tag}>)",

@@ -178,13 +178,8 @@ def guard_entities(body: bytes) -> bytes:
     others, or would exceed that, makes the whole feed refused (:class:`EntityRefused`).
     External and parameter entities are dropped (never loaded, as before).
     """
-    head = body[:4]
-    for start, codec in _WIDE_STARTS:
-        if head.startswith(start):
-            text = body.decode(codec, errors="replace")
-            if re.search(r"<!ENTITY", text, re.IGNORECASE):
-                raise EntityRefused(f"entity declarations in a {codec} feed are refused")
-            return body
+    if _is_wide(body):
+        return body
     pos = _skip_misc(body, 3 if body.startswith(b"\xef\xbb\xbf") else 0)
     if body[pos : pos + 9].upper() != b"<!DOCTYPE":
         return body
@@ -200,28 +195,59 @@ def guard_entities(body: bytes) -> bytes:
     kept: list[tuple[bytes, bytes]] = []
     cursor = _skip_misc(body, cursor)
     if body[cursor : cursor + 1] == b"[":
-        cursor += 1
-        while True:
-            cursor = _skip_misc(body, cursor)
-            if cursor >= len(body):
-                return body  # never closed: not a DOCTYPE any parser will use
-            if body[cursor : cursor + 1] == b"]":
-                cursor += 1
-                break
-            if body.startswith(b"<!", cursor):
-                markup = _DECLARATION.match(body, cursor)
-                if markup is None:
-                    return body
-                declaration = markup.group(0)
-                cursor = markup.end()
-                entity = _ENTITY_DECL.match(declaration)
-                if entity is not None and not entity.group(1):
-                    kept.extend(_bounded_entity(body, entity.group(2), entity.group(3)))
-                continue
-            cursor += 1  # a parameter-entity reference or stray text: dropped with the rest
+        subset_found = _internal_subset(body, cursor + 1)
+        if subset_found is None:
+            return body
+        kept, cursor = subset_found
     end = body.find(b">", cursor)
     if end == -1:
         return body
+    _check_expansion(body, kept)
+    subset = b""
+    if kept:
+        lines = b"".join(b'<!ENTITY %s "%s">\n' % (n, v) for n, v in kept)
+        subset = b" [\n" + lines + b"]"
+    doctype = b"<!DOCTYPE " + name_match.group(1) + external_id + subset + b">"
+    return body[:pos] + doctype + body[end + 1 :]
+
+
+def _is_wide(body: bytes) -> bool:
+    """Return whether ``body`` is not ASCII-compatible (refused if it declares entities)."""
+    head = body[:4]
+    for start, codec in _WIDE_STARTS:
+        if head.startswith(start):
+            text = body.decode(codec, errors="replace")
+            if re.search(r"<!ENTITY", text, re.IGNORECASE):
+                raise EntityRefused(f"entity declarations in a {codec} feed are refused")
+            return True
+    return False
+
+
+def _internal_subset(body: bytes, cursor: int) -> tuple[list[tuple[bytes, bytes]], int] | None:
+    """Read a DOCTYPE's ``[…]`` from just after ``[``: the entities kept and the index after
+    ``]``; None when it is not a subset any parser will use (never closed, broken markup)."""
+    kept: list[tuple[bytes, bytes]] = []
+    while True:
+        cursor = _skip_misc(body, cursor)
+        if cursor >= len(body):
+            return None  # never closed: not a DOCTYPE any parser will use
+        if body[cursor : cursor + 1] == b"]":
+            return kept, cursor + 1
+        if body.startswith(b"<!", cursor):
+            markup = _DECLARATION.match(body, cursor)
+            if markup is None:
+                return None
+            declaration = markup.group(0)
+            cursor = markup.end()
+            entity = _ENTITY_DECL.match(declaration)
+            if entity is not None and not entity.group(1):
+                kept.extend(_bounded_entity(body, entity.group(2), entity.group(3)))
+            continue
+        cursor += 1  # a parameter-entity reference or stray text: dropped with the rest
+
+
+def _check_expansion(body: bytes, kept: list[tuple[bytes, bytes]]) -> None:
+    """Refuse too many entities, or references that would expand beyond the cap."""
     if len(kept) > MAX_ENTITIES:
         raise EntityRefused(f"the feed's DOCTYPE declares more than {MAX_ENTITIES} entities")
     total = sum(len(value) * body.count(b"&" + name + b";") for name, value in kept)
@@ -230,12 +256,6 @@ def guard_entities(body: bytes) -> bytes:
             f"the feed's DOCTYPE entities would expand to {total:,} characters "
             f"(over {MAX_ENTITY_EXPANSION:,}): an entity-expansion attack?"
         )
-    subset = b""
-    if kept:
-        lines = b"".join(b'<!ENTITY %s "%s">\n' % (n, v) for n, v in kept)
-        subset = b" [\n" + lines + b"]"
-    doctype = b"<!DOCTYPE " + name_match.group(1) + external_id + subset + b">"
-    return body[:pos] + doctype + body[end + 1 :]
 
 
 def _bounded_entity(body: bytes, name: bytes, rest: bytes) -> list[tuple[bytes, bytes]]:
@@ -575,8 +595,29 @@ def _normalise(
     )
 
 
-def parse_timed(**kwargs: Any) -> tuple[ParsedFeed, float]:
-    """Run :func:`parse_feed` and return its result with the seconds it took."""
+@dataclass(frozen=True)
+class ParseJob:
+    """The arguments of one :func:`parse_feed` call, as a parse worker receives them."""
+
+    body: bytes
+    feed_url: str
+    feed_name: str
+    base_url: str
+    headers: Mapping[str, str] | None = None
+    max_field_chars: int = 4096
+    now: datetime | None = None
+
+
+def parse_timed(job: ParseJob) -> tuple[ParsedFeed, float]:
+    """Run :func:`parse_feed` on ``job`` and return its result with the seconds it took."""
     start = time.perf_counter()
-    result = parse_feed(**kwargs)
+    result = parse_feed(
+        job.body,
+        feed_url=job.feed_url,
+        feed_name=job.feed_name,
+        base_url=job.base_url,
+        headers=job.headers,
+        max_field_chars=job.max_field_chars,
+        now=job.now,
+    )
     return result, time.perf_counter() - start

@@ -18,9 +18,8 @@ import subprocess
 import sys
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any
 
-from .parse import ParsedFeed
+from .parse import ParsedFeed, ParseJob
 
 #: seconds a new worker may take to start (an interpreter and the parse modules, on a busy host)
 STARTUP_TIMEOUT = 120.0
@@ -63,7 +62,7 @@ class _Worker:
         except OSError as exc:
             for fd in (to_child, from_parent, to_parent, from_child):
                 os.close(fd)
-            raise ParseFailed(f"cannot start a parse worker: {exc.strerror}") from None
+            raise ParseFailed(f"cannot start a parse worker: {exc.strerror}") from exc
         os.close(to_child)
         os.close(from_child)
         self.outbox = Connection(from_parent, readable=False)
@@ -73,28 +72,28 @@ class _Worker:
             raise ParseFailed(f"the parse worker did not start within {STARTUP_TIMEOUT:g} s")
         try:
             self.inbox.recv()
-        except EOFError:
+        except EOFError as exc:
             self.kill()
             raise ParseFailed(
                 f"the parse worker exited at start (exit code {self.process.returncode})"
-            ) from None
+            ) from exc
 
     @property
     def alive(self) -> bool:
         return self.process.poll() is None
 
-    def parse(self, job: dict[str, Any], timeout: float) -> tuple[ParsedFeed, float]:
+    def parse(self, job: ParseJob, timeout: float) -> tuple[ParsedFeed, float]:
         self.outbox.send(job)
         if not self.inbox.poll(timeout):
             self.kill()
             raise TimeoutError
         try:
             kind, value = self.inbox.recv()
-        except EOFError:
+        except EOFError as exc:
             self.kill()
             raise ParseFailed(
                 f"the parse worker died (exit code {self.process.returncode})"
-            ) from None
+            ) from exc
         if kind == "error":
             raise ParseFailed(value)
         result: tuple[ParsedFeed, float] = value
@@ -149,7 +148,7 @@ class ParsePool:
         self.every.append(worker)
         return worker
 
-    async def run(self, timeout: float, **job: Any) -> tuple[ParsedFeed, float]:
+    async def run(self, job: ParseJob, timeout: float) -> tuple[ParsedFeed, float]:
         """Parse in a worker; raise TimeoutError (the worker was killed) or ParseFailed."""
         if self._slots is None:
             self._slots = asyncio.Semaphore(self.size)

@@ -91,7 +91,7 @@ class PublicOnlyTransport(httpx.AsyncBaseTransport):
         try:
             addresses = await self.resolver(host, port)
         except (socket.gaierror, UnicodeError) as exc:
-            raise httpx.ConnectError(f"cannot resolve {host}: {exc}", request=request) from None
+            raise httpx.ConnectError(f"cannot resolve {host}: {exc}", request=request) from exc
         if not addresses:
             raise httpx.ConnectError(f"cannot resolve {host}", request=request)
         for address in addresses:

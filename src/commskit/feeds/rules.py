@@ -20,14 +20,15 @@ from __future__ import annotations
 
 import math
 import re
-import tomllib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from ..config import read_toml
 from ..errors import RuleError
+from .sources import DOCS, append_blocks, toml_value
 from .text import fold
 
 FIELDS = ("title", "summary", "author")
@@ -174,24 +175,7 @@ def load_rules(path: Path) -> TopicRules:
     """Read the topic rules file; a missing file means no topics. Errors name file and line."""
     if not path.exists():
         return TopicRules(path=path)
-    try:
-        text = path.read_text(encoding="utf-8")
-        data = tomllib.loads(text)
-    except OSError as exc:
-        raise RuleError(f"cannot read the topic rules: {exc.strerror}", path=path) from None
-    except UnicodeDecodeError:
-        raise RuleError("is not UTF-8 text", path=path, hint="Save it as UTF-8") from None
-    except RecursionError:  # tomllib parses nested arrays and tables recursively
-        raise RuleError("invalid TOML: it nests too deeply", path=path) from None
-    except tomllib.TOMLDecodeError as exc:
-        match = re.search(r"line (\d+)", str(exc))
-        msg = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(exc))
-        raise RuleError(
-            f"invalid TOML: {msg}",
-            path=path,
-            line=int(match.group(1)) if match else None,
-            hint="Fix the syntax (see docs/veille.md)",
-        ) from None
+    data, text = read_toml(path, error=RuleError, what="the topic rules", docs=DOCS)
     headers = [i + 1 for i, line in enumerate(text.splitlines()) if _TOPIC_HEADER.match(line)]
     extra = sorted(k for k in data if k != "topic")
     if extra:
@@ -223,7 +207,14 @@ def _strings(raw: Mapping[str, Any], key: str, *, path: Path, line: int | None) 
     return [v for v in value if v.strip()]
 
 
-def _build_topic(raw: Mapping[str, Any], *, path: Path, text: str, line: int | None) -> Topic:
+def _build_topic(raw: object, *, path: Path, text: str, line: int | None) -> Topic:
+    if not isinstance(raw, dict):
+        raise RuleError(
+            f"`topic` holds {type(raw).__name__} values, not [[topic]] blocks",
+            path=path,
+            line=line or _line_of(text, "topic", None),
+            hint='Write each topic as a [[topic]] block with id = "…"',
+        )
     unknown = sorted(set(raw) - set(TOPIC_KEYS))
     if unknown:
         raise RuleError(
@@ -269,7 +260,7 @@ def _build_topic(raw: Mapping[str, Any], *, path: Path, text: str, line: int | N
                     path=path,
                     line=_line_of(text, source[:30], line),
                     hint="Fix the pattern (Python re syntax; in TOML, use 'single quotes')",
-                ) from None
+                ) from exc
             out.append(Pattern(source, compiled))
         return out
 
@@ -293,18 +284,8 @@ def _build_topic(raw: Mapping[str, Any], *, path: Path, text: str, line: int | N
 
 def append_topics(path: Path, topics: Sequence[tuple[str, str]]) -> None:
     """Append empty ``[[topic]]`` blocks (id, title) to the rules file as text, keeping comments."""
-    from .sources import toml_value
-
-    existing = path.read_text(encoding="utf-8") if path.exists() else ""
     blocks = "\n".join(
         f"[[topic]]\nid = {toml_value(tid)}\ntitle = {toml_value(title)}\nkeywords = []\n"
         for tid, title in topics
     )
-    if existing and not existing.endswith("\n"):
-        existing += "\n"
-    new_text = existing + ("\n" if existing.strip() else "") + blocks
-    tomllib.loads(new_text)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(new_text, encoding="utf-8")
-    tmp.replace(path)
+    append_blocks(path, blocks, error=RuleError, what="the topic rules")

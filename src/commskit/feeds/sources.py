@@ -16,7 +16,6 @@ A TOML list looks like::
 from __future__ import annotations
 
 import re
-import tomllib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,10 +25,12 @@ from urllib.request import url2pathname
 
 import tomli_w
 
-from ..config import read_toml
-from ..errors import FeedSourceError, RuleError
+from ..config import parse_toml, read_toml
+from ..errors import CommskitError, FeedSourceError, RuleError
 
 FEED_KEYS = ("name", "url", "topics", "tags", "weight", "enabled")
+#: where the hints of feed list and topic rules errors point
+DOCS = "docs/veille.md"
 _FEED_HEADER = re.compile(r"^\s*\[\[\s*feed\s*\]\]")
 
 
@@ -116,10 +117,6 @@ def key_line(text: str, block_start: int | None, key: str) -> int | None:
     return block_start
 
 
-def _read_toml(path: Path) -> tuple[dict[str, Any], str]:
-    return read_toml(path, error=FeedSourceError, what="the feed list", docs="docs/veille.md")
-
-
 def _str_list(value: Any, *, what: str, path: Path, line: int | None) -> tuple[str, ...]:
     if isinstance(value, str):
         value = [value]
@@ -138,7 +135,7 @@ def default_name(url: str) -> str:
 
 def load_toml_list(path: Path, *, known_topics: Iterable[str] | None = None) -> list[FeedSource]:
     """Read one TOML feed list; raise FeedSourceError/RuleError naming the file and line."""
-    data, text = _read_toml(path)
+    data, text = read_toml(path, error=FeedSourceError, what="the feed list", docs=DOCS)
     headers = header_lines(text)
     extra = sorted(k for k in data if k != "feed")
     if extra:
@@ -152,83 +149,107 @@ def load_toml_list(path: Path, *, known_topics: Iterable[str] | None = None) -> 
     if not isinstance(entries, list):
         raise FeedSourceError("`feed` must be an array of tables (feed blocks)", path=path)
     topics = set(known_topics) if known_topics is not None else None
-    out: list[FeedSource] = []
-    for index, entry in enumerate(entries):
-        start = headers[index] if index < len(headers) else None
-        unknown = sorted(set(entry) - set(FEED_KEYS))
-        if unknown:
-            raise FeedSourceError(
-                f"unknown key {unknown[0]!r} in feed block",
-                path=path,
-                line=key_line(text, start, unknown[0]),
-                hint=f"Known keys: {', '.join(FEED_KEYS)}",
-            )
-        written = entry.get("url")
-        if not isinstance(written, str) or not written.strip():
-            raise FeedSourceError(
-                "feed entry without url",
-                path=path,
-                line=start,
-                hint='Add url = "https://…" (or a path to a local file) to this feed block',
-            )
-        try:
-            url = resolve_url(written, path)
-        except ValueError as exc:
-            raise FeedSourceError(
-                str(exc),
-                path=path,
-                line=key_line(text, start, "url"),
-                hint="Use an http(s):// or file:// URL, or a path",
-            ) from None
-        name = entry.get("name", default_name(url))
-        if not isinstance(name, str) or not name.strip():
-            raise FeedSourceError(
-                "name must be a non-empty string", path=path, line=key_line(text, start, "name")
-            )
-        feed_topics = _str_list(
-            entry.get("topics", []), what="topics", path=path, line=key_line(text, start, "topics")
+    return [
+        _feed_entry(
+            entry,
+            path=path,
+            text=text,
+            start=headers[index] if index < len(headers) else None,
+            topics=topics,
         )
-        if topics is not None:
-            for topic in feed_topics:
-                if topic not in topics:
-                    raise RuleError(
-                        f"unknown topic {topic!r} in feed {name!r}",
-                        path=path,
-                        line=key_line(text, start, "topics"),
-                        hint=f"Use one of: {', '.join(sorted(topics)) or '(none defined)'}, "
-                        "or add it to the topic rules",
-                    )
-        weight = entry.get("weight", 1.0)
-        if isinstance(weight, bool) or not isinstance(weight, int | float) or weight < 0:
-            raise FeedSourceError(
-                "weight must be a positive number",
-                path=path,
-                line=key_line(text, start, "weight"),
-            )
-        enabled = entry.get("enabled", True)
-        if not isinstance(enabled, bool):
-            raise FeedSourceError(
-                "enabled must be true or false", path=path, line=key_line(text, start, "enabled")
-            )
-        out.append(
-            FeedSource(
-                name=name.strip(),
-                url=url,
-                topics=feed_topics,
-                tags=_str_list(
-                    entry.get("tags", []),
-                    what="tags",
-                    path=path,
-                    line=key_line(text, start, "tags"),
-                ),
-                weight=float(weight),
-                enabled=enabled,
-                list_path=path,
-                line=start,
-                written_url=written,
-            )
+        for index, entry in enumerate(entries)
+    ]
+
+
+def _feed_entry(
+    entry: object, *, path: Path, text: str, start: int | None, topics: set[str] | None
+) -> FeedSource:
+    """Check one ``[[feed]]`` block (starting at line ``start``) and return its feed."""
+    if not isinstance(entry, dict):
+        raise FeedSourceError(
+            f"`feed` holds {type(entry).__name__} values, not [[feed]] blocks",
+            path=path,
+            line=_first_line(text, "feed"),
+            hint='Write each feed as a [[feed]] block with url = "…"',
         )
-    return out
+    unknown = sorted(set(entry) - set(FEED_KEYS))
+    if unknown:
+        raise FeedSourceError(
+            f"unknown key {unknown[0]!r} in feed block",
+            path=path,
+            line=key_line(text, start, unknown[0]),
+            hint=f"Known keys: {', '.join(FEED_KEYS)}",
+        )
+    written = entry.get("url")
+    if not isinstance(written, str) or not written.strip():
+        raise FeedSourceError(
+            "feed entry without url",
+            path=path,
+            line=start,
+            hint='Add url = "https://…" (or a path to a local file) to this feed block',
+        )
+    try:
+        url = resolve_url(written, path)
+    except ValueError as exc:
+        raise FeedSourceError(
+            str(exc),
+            path=path,
+            line=key_line(text, start, "url"),
+            hint="Use an http(s):// or file:// URL, or a path",
+        ) from exc
+    name = entry.get("name", default_name(url))
+    if not isinstance(name, str) or not name.strip():
+        raise FeedSourceError(
+            "name must be a non-empty string", path=path, line=key_line(text, start, "name")
+        )
+    topics_line = key_line(text, start, "topics")
+    feed_topics = _str_list(entry.get("topics", []), what="topics", path=path, line=topics_line)
+    _check_topics(feed_topics, topics, feed=name, path=path, line=topics_line)
+    weight = entry.get("weight", 1.0)
+    if isinstance(weight, bool) or not isinstance(weight, int | float) or weight < 0:
+        raise FeedSourceError(
+            "weight must be a positive number",
+            path=path,
+            line=key_line(text, start, "weight"),
+        )
+    enabled = entry.get("enabled", True)
+    if not isinstance(enabled, bool):
+        raise FeedSourceError(
+            "enabled must be true or false", path=path, line=key_line(text, start, "enabled")
+        )
+    return FeedSource(
+        name=name.strip(),
+        url=url,
+        topics=feed_topics,
+        tags=_str_list(
+            entry.get("tags", []),
+            what="tags",
+            path=path,
+            line=key_line(text, start, "tags"),
+        ),
+        weight=float(weight),
+        enabled=enabled,
+        list_path=path,
+        line=start,
+        written_url=written,
+    )
+
+
+def _check_topics(
+    feed_topics: Iterable[str], known: set[str] | None, *, feed: str, path: Path, line: int | None
+) -> None:
+    """Raise RuleError for the first of a feed's topics the rules do not define."""
+    if known is None:
+        return
+    for topic in feed_topics:
+        if topic not in known:
+            raise RuleError(
+                f"unknown topic {topic!r} in feed {feed!r}",
+                path=path,
+                line=line,
+                hint=f"Use one of: {', '.join(sorted(known)) or '(none defined)'}, "
+                "or add it to the topic rules",
+            )
 
 
 def _first_line(text: str, needle: str) -> int | None:
@@ -322,14 +343,23 @@ def feed_block(feed: FeedSource) -> str:
 
 def append_feeds(path: Path, feeds: Sequence[FeedSource]) -> None:
     """Append ``[[feed]]`` blocks to a TOML list as text, so its comments and layout stay intact."""
-    existing = path.read_text(encoding="utf-8") if path.exists() else ""
-    blocks = "\n".join(feed_block(f) for f in feeds)
+    append_blocks(path, "\n".join(feed_block(f) for f in feeds), error=FeedSourceError)
+
+
+def append_blocks(
+    path: Path, blocks: str, *, error: type[CommskitError], what: str = "the feed list"
+) -> None:
+    """Append TOML ``blocks`` to the file at ``path`` as text, then replace it atomically.
+
+    The file as it is and the result are both checked first (``error`` names the file and the
+    line): a file that is not TOML is refused, never half-edited.
+    """
+    existing = read_toml(path, error=error, what=what, docs=DOCS)[1] if path.exists() else ""
     if existing and not existing.endswith("\n"):
         existing += "\n"
     separator = "\n" if existing.strip() else ""
     new_text = existing + separator + blocks
-    # Check the result parses before replacing the file: a bad write must not break the list.
-    tomllib.loads(new_text)
+    parse_toml(new_text, path=path, error=error, docs=DOCS)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(new_text, encoding="utf-8")

@@ -1,103 +1,26 @@
-"""The veille operations a :class:`~commskit.Workspace` offers (it delegates here).
+"""The veille decisions behind the feed commands, on explicit inputs (no workspace, no store).
 
-Each function validates every input file (feed lists, topic rules) before touching the store, so
-bad input changes nothing stored.
+:mod:`commskit.app.veille` gathers the inputs (feed lists, topic rules, stored state) and calls
+these; each function here checks or computes, and raises a one-line error naming what is wrong.
 """
 
 from __future__ import annotations
 
-import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlsplit
 from urllib.request import url2pathname
 
-from ..errors import FeedSourceError
-from ..progress import Progress
-from .digest import Digest, build_digest, mark_digest
-from .fetch import FetchReport, fetch_feeds
-from .opml import export_opml, read_opml_entries, topic_for
-from .rules import TopicMatch, TopicRules, append_topics, load_rules
-from .sources import (
-    FeedLists,
-    FeedSource,
-    append_feeds,
-    list_files,
-    load_feed_lists,
-    local_file_outside,
-    resolve_url,
-)
-
-if TYPE_CHECKING:
-    from ..workspace import Workspace
+from ..errors import FeedSourceError, RuleError
+from ..store.feeds import FeedState, StoredItem
+from .opml import OpmlEntry, topic_for
+from .rules import TopicMatch, TopicRules
+from .sources import FeedSource, default_name, list_files, local_file_outside, resolve_url
 
 DEFAULT_LIST = "feeds/veille.toml"
-
-
-def rules(ws: Workspace) -> TopicRules:
-    """Load the workspace's topic rules (settings.feeds.rules)."""
-    return load_rules(ws.path(ws.settings.feeds.rules))
-
-
-def feed_lists(ws: Workspace, topic_rules: TopicRules | None = None) -> FeedLists:
-    """Load every feed list selected by settings.feeds.sources, checking topics exist."""
-    topic_rules = topic_rules or rules(ws)
-    return load_feed_lists(
-        ws.root,
-        ws.settings.feeds.sources,
-        known_topics=topic_rules.ids(),
-        skip=[ws.path(ws.settings.feeds.rules)],
-    )
-
-
-def fetch(ws: Workspace, progress: Progress | None = None, *, force: bool = False) -> FetchReport:
-    """Fetch every enabled feed into the store; see :func:`commskit.feeds.fetch.fetch_feeds`."""
-    lists = feed_lists(ws)
-    return fetch_feeds(
-        ws.store,
-        lists.feeds,
-        ws.settings.feeds,
-        progress=progress,
-        force=force,
-        dedupe_threshold=ws.settings.digest.dedupe_threshold,
-    )
-
-
-def digest(
-    ws: Workspace,
-    name: str | None = None,
-    since: str | datetime | date | None = None,
-    topics: Sequence[str] | None = None,
-    max_per_topic: int | None = None,
-    *,
-    mark: bool = False,
-    now: datetime | None = None,
-) -> Digest:
-    """Build the digest (and record it when ``mark``)."""
-    settings = ws.settings.digest
-    topic_rules = rules(ws)
-    lists = feed_lists(ws, topic_rules)
-    name = name or settings.name
-    result = build_digest(
-        ws.store,
-        topic_rules,
-        lists.by_url(),
-        name=name,
-        since=since if since is not None else settings.since,
-        default_since=settings.since,
-        topics=topics,
-        max_per_topic=max_per_topic if max_per_topic is not None else settings.max_per_topic,
-        half_life_days=settings.recency_half_life_days,
-        language=ws.settings.workspace.language,
-        exclude_marked=mark,
-        now=now,
-    )
-    if mark:
-        mark_digest(ws.store, result)
-    return result
 
 
 @dataclass
@@ -128,28 +51,29 @@ class FeedStatus:
         }
 
 
-def feed_status(ws: Workspace) -> list[FeedStatus]:
-    """Return every listed feed with its fetch state."""
-    lists = feed_lists(ws)
-    states: dict[str, sqlite3.Row] = ws.store.feeds.feed_states()
-    counts = ws.store.feeds.feed_item_counts()
-    now = datetime.now(UTC)
+def feed_status(
+    feeds: Iterable[FeedSource],
+    states: Mapping[str, FeedState],
+    counts: Mapping[str, int],
+    now: datetime,
+) -> list[FeedStatus]:
+    """Return each feed with its fetch state (``states``) and stored item count (``counts``)."""
     out = []
-    for feed in lists.feeds:
+    for feed in feeds:
         row = states.get(feed.url)
         status = FeedStatus(feed=feed, state="active" if feed.enabled else "disabled")
         if row is not None:
-            status.effective_url = row["effective_url"]
-            status.error_count = int(row["error_count"])
-            status.last_error = row["last_error"]
-            status.last_fetch = row["last_fetch"]
-            status.last_success = row["last_success"]
-            status.not_before = row["not_before"]
-            if row["deactivated"]:
+            status.effective_url = row.effective_url
+            status.error_count = row.error_count
+            status.last_error = row.last_error
+            status.last_fetch = row.last_fetch
+            status.last_success = row.last_success
+            status.not_before = row.not_before
+            if row.deactivated:
                 status.state = "deactivated"
-            elif row["not_before"] and datetime.fromisoformat(row["not_before"]) > now:
+            elif row.not_before and datetime.fromisoformat(row.not_before) > now:
                 status.state = "backing off"
-            elif not row["last_fetch"] and feed.enabled:
+            elif not row.last_fetch and feed.enabled:
                 status.state = "new"
         elif feed.enabled:
             status.state = "new"
@@ -158,59 +82,59 @@ def feed_status(ws: Workspace) -> list[FeedStatus]:
     return out
 
 
-def default_list(ws: Workspace) -> Path:
+def default_list(root: Path, sources: Sequence[str], rules_file: Path) -> Path:
     """Return the TOML list new feeds go to: the first TOML list found, else feeds/veille.toml."""
-    rules_file = ws.path(ws.settings.feeds.rules).resolve()
-    for path in list_files(ws.root, ws.settings.feeds.sources):
+    rules_file = rules_file.resolve()
+    for path in list_files(root, sources):
         if path.suffix.lower() == ".toml" and path != rules_file:
             return path
-    return ws.path(DEFAULT_LIST)
+    return root / DEFAULT_LIST
 
 
-def add_feed(
-    ws: Workspace,
+def check_topic(topic_rules: TopicRules, topic: str) -> None:
+    """Raise RuleError (naming the rules file and the known topics) unless ``topic`` exists."""
+    if topic not in topic_rules.topics:
+        raise RuleError(
+            f"unknown topic {topic!r}",
+            path=topic_rules.path,
+            hint=f"Use one of: {', '.join(topic_rules.ids()) or '(none defined)'}",
+        )
+
+
+def new_feed(
     url: str,
     *,
+    listed: Mapping[str, FeedSource],
+    topic_rules: TopicRules,
+    target: Path,
     name: str | None = None,
     topics: Sequence[str] = (),
     tags: Sequence[str] = (),
     weight: float = 1.0,
-    to: str | Path | None = None,
 ) -> FeedSource:
-    """Append a feed to a TOML list (comments kept); refuse unknown topics and repeated URLs."""
-    topic_rules = rules(ws)
-    lists = feed_lists(ws, topic_rules)
-    target = ws.path(to) if to else default_list(ws)
-    unknown = [t for t in topics if t not in topic_rules.topics]
-    if unknown:
-        from ..errors import RuleError
-
-        raise RuleError(
-            f"unknown topic {unknown[0]!r}",
-            path=topic_rules.path,
-            hint=f"Use one of: {', '.join(topic_rules.ids()) or '(none defined)'}",
-        )
+    """Return the feed `feeds add` appends to ``target``; refuse unknown topics, repeated URLs
+    (``listed``: every listed feed by URL) and addresses that are neither web nor file."""
+    for topic in topics:
+        check_topic(topic_rules, topic)
     try:
         absolute = resolve_url(url, target)
     except ValueError as exc:
         raise FeedSourceError(
             str(exc), hint="Give an http(s):// or file:// URL, or a path"
-        ) from None
+        ) from exc
     if absolute.startswith("file:") and not Path(url2pathname(urlsplit(absolute).path)).exists():
         raise FeedSourceError(
             f"{url!r} is neither a web address nor an existing file",
             hint="Give the full URL, e.g. https://example.org/feed.xml, or the path of a file",
         )
-    existing = lists.by_url().get(absolute)
+    existing = listed.get(absolute)
     if existing is not None:
         raise FeedSourceError(
             f"this feed is already listed as {existing.name!r}",
             path=existing.list_path,
             line=existing.line,
         )
-    from .sources import default_name
-
-    feed = FeedSource(
+    return FeedSource(
         name=(name or default_name(absolute)).strip(),
         url=absolute,
         topics=tuple(topics),
@@ -219,8 +143,6 @@ def add_feed(
         list_path=target,
         written_url=url,
     )
-    append_feeds(target, [feed])
-    return feed
 
 
 @dataclass
@@ -244,26 +166,26 @@ class ImportReport:
         }
 
 
-def import_opml(ws: Workspace, path: str | Path, *, to: str | Path | None = None) -> ImportReport:
-    """Add an OPML file's feeds to a TOML list; its folders/categories become topics.
+def plan_import(
+    entries: Iterable[OpmlEntry],
+    *,
+    topic_rules: TopicRules,
+    listed: Mapping[str, FeedSource],
+    root: Path,
+    target: Path,
+) -> ImportReport:
+    """Decide what importing OPML ``entries`` into ``target`` adds (nothing is written here).
 
-    Categories that match no topic (by id or title) are added to the topic rules as topics
-    without keywords, so feeds keep their grouping; edit their keywords afterwards.
+    Categories that match no topic (by id or title) become new topics (``new_topics``); URLs
+    already ``listed`` are passed over, file:// outlines outside ``root`` refused.
     """
-    source = Path(path)
-    entries = read_opml_entries(source)
-    topic_rules = rules(ws)
-    lists = feed_lists(ws, topic_rules)
-    target = ws.path(to) if to else default_list(ws)
     report = ImportReport(target=target)
-    listed = lists.by_url()
     new_topics: dict[str, str] = {}
-    feeds: list[FeedSource] = []
     for entry in entries:
-        if local_file_outside(entry.url, ws.root):
+        if local_file_outside(entry.url, root):
             report.refused.append(entry.url)
             continue
-        if entry.url in listed or any(f.url == entry.url for f in feeds):
+        if entry.url in listed or any(f.url == entry.url for f in report.added):
             report.already_listed.append(entry.url)
             continue
         topic_ids = []
@@ -272,7 +194,7 @@ def import_opml(ws: Workspace, path: str | Path, *, to: str | Path | None = None
             if topic_id not in topic_rules.topics and topic_id not in new_topics:
                 new_topics[topic_id] = label
             topic_ids.append(topic_id)
-        feeds.append(
+        report.added.append(
             FeedSource(
                 name=entry.name,
                 url=entry.url,
@@ -283,21 +205,8 @@ def import_opml(ws: Workspace, path: str | Path, *, to: str | Path | None = None
                 written_url=entry.url,
             )
         )
-    if new_topics:
-        rules_path = topic_rules.path or ws.path(ws.settings.feeds.rules)
-        append_topics(rules_path, list(new_topics.items()))
-    if feeds:
-        append_feeds(target, feeds)
-    report.added = feeds
     report.new_topics = list(new_topics.items())
     return report
-
-
-def export(ws: Workspace) -> str:
-    """Return every listed feed as an OPML 2.0 document."""
-    topic_rules = rules(ws)
-    lists = feed_lists(ws, topic_rules)
-    return export_opml(lists.feeds, topic_rules, title=ws.settings.workspace.name)
 
 
 @dataclass
@@ -326,53 +235,42 @@ class RuleTest:
 
 
 def try_rules(
-    ws: Workspace,
+    topic_rules: TopicRules,
     text: str | None = None,
     *,
-    stored: bool = False,
+    items: Iterable[StoredItem] = (),
+    feeds: Mapping[str, FeedSource] | None = None,
     topic: str | None = None,
-    limit: int = 50,
 ) -> list[RuleTest]:
-    """Try the topic rules on a text, or on the latest stored items."""
-    import json
-
-    topic_rules = rules(ws)
-    if topic is not None and topic not in topic_rules.topics:
-        from ..errors import RuleError
-
-        raise RuleError(
-            f"unknown topic {topic!r}",
-            path=topic_rules.path,
-            hint=f"Use one of: {', '.join(topic_rules.ids()) or '(none defined)'}",
-        )
+    """Try the topic rules on a text and on stored ``items`` (``feeds``: listed feeds by URL,
+    for their default topics); ``topic`` keeps only that topic's matches."""
+    if topic is not None:
+        check_topic(topic_rules, topic)
     results: list[RuleTest] = []
     if text is not None:
         matches = topic_rules.match(title=text, summary=text)
         results.append(RuleTest(text, matches))
-    if stored:
-        lists = feed_lists(ws, topic_rules).by_url()
-        for row in ws.store.feeds.recent_items(limit):
-            feed = lists.get(row["feed_url"])
-            matches = topic_rules.match(
-                title=row["title"],
-                summary=row["summary_text"],
-                authors=json.loads(row["authors"]),
-                feed_topics=feed.topics if feed else (),
-            )
-            results.append(RuleTest(row["title"], matches, row["id"], row["feed_name"]))
+    for row in items:
+        feed = (feeds or {}).get(row.feed_url)
+        matches = topic_rules.match(
+            title=row.title,
+            summary=row.summary_text,
+            authors=list(row.authors),
+            feed_topics=feed.topics if feed else (),
+        )
+        results.append(RuleTest(row.title, matches, row.id, row.feed_name))
     if topic is not None:
         for result in results:
             result.matches = [m for m in result.matches if m.topic == topic]
     return results
 
 
-def find_feed(ws: Workspace, name_or_url: str) -> FeedSource:
-    """Return the listed feed whose name or URL (as written or absolute) is ``name_or_url``."""
-    lists = feed_lists(ws)
+def find_feed(feeds: Iterable[FeedSource], name_or_url: str) -> FeedSource:
+    """Return the feed whose name or URL (as written or absolute) is ``name_or_url``."""
     wanted = name_or_url.strip()
     matches = [
         f
-        for f in lists.feeds
+        for f in feeds
         if wanted in (f.url, f.written_url) or f.name.casefold() == wanted.casefold()
     ]
     if not matches:
@@ -388,26 +286,12 @@ def find_feed(ws: Workspace, name_or_url: str) -> FeedSource:
     return matches[0]
 
 
-def remove_feed(ws: Workspace, name_or_url: str) -> FeedSource:
-    """Delete a feed from its TOML list; its stored items stay but leave future digests.
-
-    OPML lists are not edited (export, edit and re-import them instead).
-    """
-    from .sources import remove_feed_block
-
-    feed = find_feed(ws, name_or_url)
+def check_removable(feed: FeedSource) -> tuple[Path, int]:
+    """Return the TOML list and line of ``feed``'s block; OPML lists are not edited."""
     if feed.list_path is None or feed.list_path.suffix.lower() != ".toml" or feed.line is None:
         raise FeedSourceError(
             f"{feed.name!r} comes from an OPML list, which commskit does not edit",
             path=feed.list_path,
             hint="Remove it from that file, or import it into a TOML list first",
         )
-    remove_feed_block(feed.list_path, feed.line)
-    return feed
-
-
-def reset_feed(ws: Workspace, name_or_url: str) -> FeedSource:
-    """Clear a feed's error count, back-off and deactivation (e.g. after a 410 was fixed)."""
-    feed = find_feed(ws, name_or_url)
-    ws.store.feeds.reset_feed(feed.url)
-    return feed
+    return feed.list_path, feed.line

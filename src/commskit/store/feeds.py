@@ -5,51 +5,136 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, fields
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
     from ..feeds.parse import FeedItem
     from .db import Store
 
-#: Columns of ``feeds`` a fetch may update.
-FEED_STATE_COLUMNS = frozenset(
-    {
-        "name",
-        "effective_url",
-        "etag",
-        "last_modified",
-        "last_fetch",
-        "last_success",
-        "last_status",
-        "error_count",
-        "last_error",
-        "not_before",
-        "deactivated",
-        "title",
-        "site_url",
-    }
-)
 
-ITEM_COLUMNS = (
-    "id",
-    "feed_url",
-    "feed_name",
-    "guid",
-    "link",
-    "canonical_url",
-    "title",
-    "title_key",
-    "content_hash",
-    "summary_html",
-    "summary_text",
-    "authors",
-    "tags",
-    "published",
-    "date_flag",
-    "first_seen",
-    "duplicate_of",
-    "duplicate_reason",
-)
+@dataclass(frozen=True, slots=True)
+class FeedState:
+    """What fetching learnt about one feed (a ``feeds`` row); times are UTC ISO 8601 text."""
+
+    url: str
+    name: str
+    effective_url: str | None = None
+    etag: str | None = None
+    last_modified: str | None = None
+    last_fetch: str | None = None
+    last_success: str | None = None
+    last_status: int | None = None
+    error_count: int = 0
+    last_error: str | None = None
+    not_before: str | None = None
+    deactivated: str | None = None  # the reason (e.g. 410 Gone); None = active
+    title: str | None = None
+    site_url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredItem:
+    """One stored feed item (an ``items`` row): the fields of
+    :class:`~commskit.feeds.parse.FeedItem` (checked by a test), read-only, lists as tuples."""
+
+    id: str
+    feed_url: str
+    feed_name: str
+    guid: str | None
+    link: str
+    canonical_url: str | None
+    title: str
+    title_key: str
+    content_hash: str | None
+    summary_html: str
+    summary_text: str
+    authors: tuple[str, ...]
+    tags: tuple[str, ...]
+    published: datetime
+    date_flag: str | None
+    first_seen: datetime
+    duplicate_of: str | None
+    duplicate_reason: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class DedupeCandidate:
+    """The comparison keys of a kept item, for linking new duplicates to it."""
+
+    id: str
+    feed_url: str
+    guid: str | None
+    canonical_url: str | None
+    content_hash: str | None
+    title_key: str
+    published: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class MarkedDigest:
+    """A digest recorded as sent (``digests`` row); start/end/created are UTC ISO 8601 text."""
+
+    id: int
+    name: str
+    start: str
+    end: str
+    created: str
+    item_count: int
+
+
+_R = TypeVar("_R")
+
+
+#: each record's fields, which are the columns it is read from (computed once, not per row)
+_FIELDS: dict[type[Any], tuple[str, ...]] = {
+    record: tuple(f.name for f in fields(record))
+    for record in (FeedState, StoredItem, DedupeCandidate, MarkedDigest)
+}
+
+
+def _columns(record: type[Any]) -> tuple[str, ...]:
+    return _FIELDS[record]
+
+
+#: Columns of ``feeds`` a fetch may update (all but the key).
+FEED_STATE_COLUMNS = frozenset(_columns(FeedState)) - {"url"}
+ITEM_COLUMNS = _columns(StoredItem)
+_JSON_LISTS = frozenset({"authors", "tags"})
+_DATETIMES = frozenset({"published", "first_seen"})
+
+
+def _select(record: type[Any]) -> str:
+    """Return the SELECT list reading ``record``'s fields, in order (quoted: "end" is a keyword)."""
+    return ", ".join(f'"{name}"' for name in _columns(record))
+
+
+def _record(record: type[_R], row: Sequence[Any]) -> _R:
+    """Build ``record`` from a row selected with :func:`_select` (JSON lists and times decoded)."""
+    values = dict(zip(_columns(record), row, strict=True))
+    for name in _JSON_LISTS & values.keys():
+        values[name] = tuple(json.loads(values[name]))
+    for name in _DATETIMES & values.keys():
+        values[name] = datetime.fromisoformat(values[name])
+    return record(**values)
+
+
+def _item_row(item: FeedItem) -> tuple[Any, ...]:
+    """Return ``item``'s values in :data:`ITEM_COLUMNS` order, as the ``items`` table holds them."""
+    values = []
+    for name in ITEM_COLUMNS:
+        value = getattr(item, name)
+        if name in _JSON_LISTS:
+            value = json.dumps(value, ensure_ascii=False)
+        elif name in _DATETIMES:
+            value = value.isoformat(timespec="seconds")
+        values.append(value)
+    return tuple(values)
+
+
+_ITEMS = f"SELECT {_select(StoredItem)} FROM items"  # noqa: S608 - fixed column names
 
 
 def _chunks(values: Sequence[str], size: int = 500) -> Iterable[Sequence[str]]:
@@ -64,6 +149,10 @@ class FeedRepo:
         self.store = store
         self.conn = store.conn
 
+    def transaction(self) -> AbstractContextManager[sqlite3.Connection]:
+        """Group writes of the veille stage (see :meth:`Store.transaction`)."""
+        return self.store.transaction()
+
     # --- feeds --------------------------------------------------------------------------------
 
     def sync_feeds(self, feeds: Iterable[tuple[str, str]]) -> None:
@@ -76,9 +165,10 @@ class FeedRepo:
                 list(feeds),
             )
 
-    def feed_states(self) -> dict[str, sqlite3.Row]:
+    def feed_states(self) -> dict[str, FeedState]:
         """Return every feed's fetch state, by list URL."""
-        return {row["url"]: row for row in self.conn.execute("SELECT * FROM feeds")}
+        rows = self.conn.execute(f"SELECT {_select(FeedState)} FROM feeds")  # noqa: S608
+        return {row[0]: _record(FeedState, row) for row in rows}
 
     def update_feed(self, url: str, **values: Any) -> None:
         """Update fetch-state columns of one feed."""
@@ -118,42 +208,19 @@ class FeedRepo:
             found.update(row[0] for row in rows)
         return found
 
-    def dedupe_candidates(self, since: str) -> list[sqlite3.Row]:
+    def dedupe_candidates(self, since: str) -> list[DedupeCandidate]:
         """Return kept (non-duplicate) items seen or published since ``since``, for dedupe."""
-        return list(
-            self.conn.execute(
-                "SELECT id, feed_url, guid, canonical_url, content_hash, title_key, published "
-                "FROM items WHERE duplicate_of IS NULL AND (first_seen >= ? OR published >= ?) "
-                "ORDER BY first_seen, rowid",
-                (since, since),
-            )
+        rows = self.conn.execute(
+            f"SELECT {_select(DedupeCandidate)} "  # noqa: S608 - fixed column names
+            "FROM items WHERE duplicate_of IS NULL AND (first_seen >= ? OR published >= ?) "
+            "ORDER BY first_seen, rowid",
+            (since, since),
         )
+        return [_record(DedupeCandidate, row) for row in rows]
 
     def insert_items(self, items: Sequence[FeedItem]) -> None:
         """Store new items (ids already present are left untouched)."""
-        rows = [
-            (
-                item.id,
-                item.feed_url,
-                item.feed_name,
-                item.guid,
-                item.link,
-                item.canonical_url,
-                item.title,
-                item.title_key,
-                item.content_hash,
-                item.summary_html,
-                item.summary_text,
-                json.dumps(item.authors, ensure_ascii=False),
-                json.dumps(item.tags, ensure_ascii=False),
-                item.published.isoformat(timespec="seconds"),
-                item.date_flag,
-                item.first_seen.isoformat(timespec="seconds"),
-                item.duplicate_of,
-                item.duplicate_reason,
-            )
-            for item in items
-        ]
+        rows = [_item_row(item) for item in items]
         columns = ", ".join(ITEM_COLUMNS)
         marks = ", ".join("?" * len(ITEM_COLUMNS))
         self.conn.executemany(
@@ -161,55 +228,55 @@ class FeedRepo:
             rows,
         )
 
-    def window_items(self, start: str, end: str, late_start: str) -> list[sqlite3.Row]:
+    def window_items(self, start: str, end: str, late_start: str) -> list[StoredItem]:
         """Return kept items published in [start, end], or seen then and dated ≥ late_start.
 
         Bounds are inclusive: times are stored to the second, and a fetch and a digest often
         share one (repeats across marked digests are excluded by item id, not by time).
         """
-        return list(
-            self.conn.execute(
-                "SELECT * FROM items WHERE duplicate_of IS NULL AND published <= ? AND ("
-                " published >= ? OR (first_seen >= ? AND first_seen <= ? AND published >= ?))"
-                " ORDER BY published DESC, rowid",
-                (end, start, start, end, late_start),
-            )
+        rows = self.conn.execute(
+            f"{_ITEMS} WHERE duplicate_of IS NULL AND published <= ? AND ("
+            " published >= ? OR (first_seen >= ? AND first_seen <= ? AND published >= ?))"
+            " ORDER BY published DESC, rowid",
+            (end, start, start, end, late_start),
         )
+        return [_record(StoredItem, row) for row in rows]
 
-    def duplicates_of(self, ids: Sequence[str]) -> dict[str, list[sqlite3.Row]]:
+    def duplicates_of(self, ids: Sequence[str]) -> dict[str, list[StoredItem]]:
         """Return the duplicates linked to each of ``ids``, in the order they were seen."""
-        out: dict[str, list[sqlite3.Row]] = {}
+        out: dict[str, list[StoredItem]] = {}
         for chunk in _chunks(list(ids)):
             marks = ",".join("?" * len(chunk))
             rows = self.conn.execute(
-                f"SELECT * FROM items WHERE duplicate_of IN ({marks}) ORDER BY first_seen, rowid",  # noqa: S608
+                f"{_ITEMS} WHERE duplicate_of IN ({marks}) ORDER BY first_seen, rowid",
                 tuple(chunk),
             )
             for row in rows:
-                out.setdefault(row["duplicate_of"], []).append(row)
+                item = _record(StoredItem, row)
+                out.setdefault(item.duplicate_of or "", []).append(item)
         return out
 
-    def recent_items(self, limit: int) -> list[sqlite3.Row]:
+    def recent_items(self, limit: int) -> list[StoredItem]:
         """Return the latest kept items (for `rules test --stored`)."""
-        return list(
-            self.conn.execute(
-                "SELECT * FROM items WHERE duplicate_of IS NULL "
-                "ORDER BY published DESC, rowid DESC LIMIT ?",
-                (limit,),
-            )
+        rows = self.conn.execute(
+            f"{_ITEMS} WHERE duplicate_of IS NULL ORDER BY published DESC, rowid DESC LIMIT ?",
+            (limit,),
         )
+        return [_record(StoredItem, row) for row in rows]
 
     def count_items(self) -> int:
         return int(self.conn.execute("SELECT COUNT(*) FROM items").fetchone()[0])
 
     # --- digests ------------------------------------------------------------------------------
 
-    def last_digest(self, name: str) -> sqlite3.Row | None:
+    def last_digest(self, name: str) -> MarkedDigest | None:
         """Return the latest marked digest of that name, or None."""
         row = self.conn.execute(
-            'SELECT * FROM digests WHERE name = ? ORDER BY "end" DESC, id DESC LIMIT 1', (name,)
+            f"SELECT {_select(MarkedDigest)} FROM digests WHERE name = ?"  # noqa: S608
+            ' ORDER BY "end" DESC, id DESC LIMIT 1',
+            (name,),
         ).fetchone()
-        return row if isinstance(row, sqlite3.Row) else None
+        return None if row is None else _record(MarkedDigest, row)
 
     def marked_ids(self, name: str) -> set[str]:
         """Return the ids of every item a marked digest of that name already included."""
