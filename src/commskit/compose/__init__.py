@@ -1,12 +1,12 @@
 """The compose stage: campaign files, the Jinja environment, digests and blog posts.
 
-``ws.campaign(name)`` loads a :class:`Campaign`; ``campaign.compile(ws)`` hands over to
-:mod:`commskit.render`, which produces the messages.
+``ws.campaign(name)`` loads a :class:`Campaign`; ``ws.compile(campaign)`` hands it with its
+veille digest to :mod:`commskit.render`, which produces the messages (compose never imports
+render). Digest emails are rendered by :mod:`commskit.render.digest`.
 """
 
 from .blog import campaign_post, digest_post
 from .campaign import Campaign, Event, VeilleOptions, load_campaign
-from .digest import compile_digest, render_digest_html
 from .sample import SampleContact, sample_contact
 
 __all__ = [
@@ -15,9 +15,7 @@ __all__ = [
     "SampleContact",
     "VeilleOptions",
     "campaign_post",
-    "compile_digest",
     "digest_post",
     "load_campaign",
-    "render_digest_html",
     "sample_contact",
 ]

@@ -1,0 +1,90 @@
+"""`commskit render` writes the unsubscribe link `send` writes, for every form of base URL.
+
+The link is built by :func:`commskit.policy.unsubscribe_url` everywhere; before, render added
+``?t=`` after a ``{token}`` base and after a query the base already had.
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from commskit import Workspace
+from commskit.audience.tokens import make_token
+from commskit.cli import main
+from commskit.policy import unsubscribe_url
+
+BASES = [
+    "https://ex.org/u/{token}",
+    "https://ex.org/u?list=x",
+    "https://ex.org/unsubscribe",
+]
+CAMPAIGN = "2026-11-infolettre"
+
+
+def _link(raw: bytes) -> str:
+    msg = email.message_from_bytes(raw, policy=email.policy.default)
+    header = str(msg["List-Unsubscribe"])
+    return next(p.strip(" <>") for p in header.split(",") if "https://" in p)
+
+
+@pytest.mark.parametrize("base", BASES)
+def test_render_and_send_write_the_same_unsubscribe_link(
+    ws: Workspace, tmp_path: Path, base: str
+) -> None:
+    ws.contacts.import_file(ws.path("contacts/partenaires-demo.csv"))
+    first = next(iter(ws.segment("aom-bretagne", list_name="infolettre")))
+    text = ws.path(f"campaigns/{CAMPAIGN}.md").read_text(encoding="utf-8")
+    # one recipient: the campaign's audience is that contact alone
+    text = text.replace("audience: aom-bretagne", f'audience: email = "{first.email}"', 1)
+    ws.path("campaigns/one.md").write_text(text, encoding="utf-8")
+    config = ws.path("commskit.toml")
+    config.write_text(
+        config.read_text(encoding="utf-8").replace(
+            'url = "https://covoiturage.example.gouv.fr/desinscription"', f'url = "{base}"', 1
+        ),
+        encoding="utf-8",
+    )
+    assert f'url = "{base}"' in config.read_text(encoding="utf-8")
+    runner = CliRunner()
+    out = tmp_path / "out"
+    rendered = runner.invoke(
+        main, ["-C", str(ws.root), "render", "one", "--to", first.email, "-o", str(out)]
+    )
+    assert rendered.exit_code == 0, rendered.output
+    sent = runner.invoke(main, ["-C", str(ws.root), "send", "one", "--yes"])
+    assert sent.exit_code == 0, sent.output
+    outbox = sorted(ws.path(".commskit/outbox/new").iterdir())
+    assert len(outbox) == 1
+    expected = unsubscribe_url(base, make_token(ws.secret, first.id, "infolettre"))
+    assert _link((out / "one.eml").read_bytes()) == expected
+    assert _link(outbox[0].read_bytes()) == expected
+    html = (out / "one.html").read_text(encoding="utf-8")
+    assert expected.replace("&", "&amp;") in html
+    assert expected in (out / "one.txt").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize(
+    ("base", "expected"),
+    [
+        ("https://ex.org/u/{token}", "https://ex.org/u/APERCU"),
+        ("https://ex.org/u?list=x", "https://ex.org/u?list=x&t=APERCU"),
+        ("https://ex.org/unsubscribe", "https://ex.org/unsubscribe?t=APERCU"),
+    ],
+)
+def test_preview_builds_its_sample_link_by_the_same_policy(
+    ws: Workspace, base: str, expected: str
+) -> None:
+    from commskit.app.preview import CampaignPreview
+
+    preview = Workspace.open(ws.root, overrides={"unsubscribe": {"url": base}})
+    shown = CampaignPreview(preview, CAMPAIGN)
+    assert shown.error == ""
+    assert expected in shown.text
+    assert expected.replace("&", "&amp;") in shown.html
+    assert unsubscribe_url(base, "APERCU") == expected
+    preview.close()
