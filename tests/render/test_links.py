@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from commskit import Workspace
 from commskit.audience.tokens import make_token
 from commskit.cli import main
-from commskit.policy import unsubscribe_url
+from commskit.policy import message_id_domain, unsubscribe_url
 
 BASES = [
     "https://ex.org/u/{token}",
@@ -88,3 +88,29 @@ def test_preview_builds_its_sample_link_by_the_same_policy(
     assert expected.replace("&", "&amp;") in shown.html
     assert unsubscribe_url(base, "APERCU") == expected
     preview.close()
+
+
+def test_render_message_id_and_calendar_uid_share_the_policy_domain(
+    ws: Workspace, tmp_path: Path
+) -> None:
+    # a hand-edited setting with spaces: the identifiers used it as is ("@ lists.ex.org ")
+    config = ws.path("commskit.toml")
+    text = config.read_text(encoding="utf-8").replace(
+        "[sender]\n", '[sender]\ndomain = " lists.ex.org "\n', 1
+    )
+    config.write_text(text, encoding="utf-8")
+    out = tmp_path / "out"
+    result = CliRunner().invoke(
+        main, ["-C", str(ws.root), "render", "2026-12-webinaire", "-o", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    msg = email.message_from_bytes(
+        (out / "2026-12-webinaire.eml").read_bytes(), policy=email.policy.default
+    )
+    assert message_id_domain(" lists.ex.org ", str(msg["From"])) == "lists.ex.org"
+    assert str(msg["Message-ID"]) == "<render.2026-12-webinaire@lists.ex.org>"
+    calendars = [p for p in msg.walk() if p.get_content_type() == "text/calendar"]
+    assert len(calendars) == 1
+    assert (
+        "UID:2026-12-webinaire@lists.ex.org\r\n" in calendars[0].get_payload(decode=True).decode()
+    )
