@@ -2,7 +2,7 @@
 
 Compares, in the same run:
 
-* commskit: ``campaign.compile(ws)`` once, then ``compiled.message_for(contact, …)`` per recipient;
+* commskit: ``ws.compile(campaign)`` once, then ``compiled.message_for(contact, …)`` per recipient;
 * the naive path a script would write: per recipient Jinja (body and layout) + Markdown + MJML +
   CSS inlining + html2text + ``EmailMessage`` (measured on fewer recipients, reported as a rate);
 * the two CSS inliners on the same newsletter (css-inline, which commskit uses, and premailer),
@@ -38,13 +38,15 @@ from markupsafe import Markup  # noqa: E402
 
 from commskit import Workspace  # noqa: E402
 from commskit.compose.environment import make_environment, template_dirs  # noqa: E402
+from commskit.compose.layout import stage_one_context  # noqa: E402
 from commskit.compose.sample import SampleContact  # noqa: E402
+from commskit.compose.veille import veille_items  # noqa: E402
 from commskit.render import mime  # noqa: E402
 from commskit.render.compiled import (  # noqa: E402
+    PlaceholderContact,
     _Tokens,
     markdown_to_html,
     protect_body,
-    stage_one_context,
 )
 from commskit.render.html import html_to_text, inline_css, mjml_to_html  # noqa: E402
 
@@ -145,7 +147,7 @@ def run_commskit(
     ws: Workspace, campaign: Any, digest: Digest, people: list[SampleContact]
 ) -> dict[str, Any]:
     start = time.perf_counter()
-    compiled = campaign.compile(ws, digest=digest)
+    compiled = ws.compile(campaign, digest=digest)
     compile_s = time.perf_counter() - start
     date = dt.datetime.now(dt.UTC)
     size = 0
@@ -174,16 +176,20 @@ def run_naive(
     ws: Workspace, campaign: Any, digest: Digest, people: list[SampleContact]
 ) -> dict[str, Any]:
     """Per recipient: Jinja + Markdown + MJML + inlining + html2text + EmailMessage."""
-    from commskit.render.compiled import veille_items
-
     dirs = template_dirs(ws.path(ws.settings.paths.templates))
     env = make_environment(dirs)
     text_env = make_environment(dirs, autoescape=False)
     body_template = text_env.from_string(campaign.body)
     layout = env.get_template(f"{campaign.template}.mjml")
-    items = veille_items(ws, campaign, digest)
+    items = veille_items(campaign, digest)
     base = stage_one_context(
-        ws, campaign, _Tokens(), body_html="", veille=items, subject_display=campaign.subject
+        campaign,
+        sender=ws.settings.sender,
+        body_html="",
+        veille=items,
+        subject_display=campaign.subject,
+        contact=None,  # set per recipient below
+        unsubscribe_url="",
     )
     static = mime.StaticHeaders(
         from_=ws.settings.sender.from_,
@@ -230,8 +236,8 @@ def sandbox_overhead(
 ) -> dict[str, Any]:
     """Time ``message_for`` through the sandbox and through plain Jinja, interleaved."""
     runs = {
-        "sandbox": campaign.compile(ws, digest=digest),
-        "plain": _unsandboxed(campaign.compile(ws, digest=digest)),
+        "sandbox": ws.compile(campaign, digest=digest),
+        "plain": _unsandboxed(ws.compile(campaign, digest=digest)),
     }
     date = dt.datetime.now(dt.UTC)
 
@@ -290,19 +296,18 @@ def inliner_equivalence(ws: Workspace, campaign: Any, digest: Digest, runs: int)
     """
     import premailer
 
-    from commskit.render.compiled import veille_items
-
     dirs = template_dirs(ws.path(ws.settings.paths.templates))
     env = make_environment(dirs)
     tokens = _Tokens()
     body = markdown_to_html(protect_body(campaign.body, tokens))
     context = stage_one_context(
-        ws,
         campaign,
-        tokens,
+        sender=ws.settings.sender,
         body_html=body,
-        veille=veille_items(ws, campaign, digest),
+        veille=veille_items(campaign, digest),
         subject_display=campaign.subject,
+        contact=PlaceholderContact(tokens),
+        unsubscribe_url=Markup(tokens.add("{{ unsubscribe_url }}")),  # noqa: S704 - a token
     )
     raw = mjml_to_html(env.get_template(f"{campaign.template}.mjml").render(context))
 

@@ -326,14 +326,10 @@ def main() -> None:
             elapsed = end - start
             preflight_s = marks[0] - start
             assert report.sent == args.recipients, report.counts
-            sample = (
-                sender.campaign("bench")
-                .compile(sender)
-                .message_for(
-                    sender.contacts.get_by_id(1),
-                    message_id="<x@example.org>",
-                    unsubscribe_url="https://example.org/u?t=x",
-                )
+            sample = sender.compile(sender.campaign("bench")).message_for(
+                sender.contacts.get_by_id(1),
+                message_id="<x@example.org>",
+                unsubscribe_url="https://example.org/u?t=x",
             )
             sender.close()
         size_kb = len(sample) / 1024

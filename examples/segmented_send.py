@@ -37,7 +37,7 @@ def main(argv: list[str]) -> int:
             segment = ws.segment(expression, list_name=campaign.list_name)
             print(f"segment: {segment.count()} contacts")
 
-            problems = [i for i in campaign.compile(ws).check() if i.level == "error"]
+            problems = [i for i in ws.compile(campaign).check() if i.level == "error"]
             for issue in problems:
                 print(f"check: {issue.code}: {issue.message}", file=sys.stderr)
             if problems:

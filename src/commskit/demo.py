@@ -166,7 +166,7 @@ def run_demo(directory: Path | None = None, *, step: Step | None = None) -> Demo
     ``directory`` must be new or empty (default: a fresh temporary folder). ``step`` is called
     with a short description before each stage, for progress display.
     """
-    from .compose.files import render_files, write_blog_post
+    from .app.campaigns import render_files, veille_digest, write_blog_post
     from .compose.veille import veille_items
     from .feeds.digest_formats import render_digest
 
@@ -195,7 +195,7 @@ def run_demo(directory: Path | None = None, *, step: Step | None = None) -> Demo
 
         say("Composing the newsletter")
         campaign = ws.campaign(DEMO_CAMPAIGN)
-        veille = veille_items(ws, campaign)
+        veille = veille_items(campaign, veille_digest(ws, campaign))
         audience = campaign.audience or ""
         first = next(iter(ws.segment(audience, list_name=campaign.list_name)), None)
         files = render_files(ws, campaign, to=first.email if first else None, folder=out)

@@ -292,47 +292,61 @@ class Workspace:
 
     if TYPE_CHECKING:
         from .compose.campaign import Campaign
+        from .render.compiled import CompiledCampaign
 
     def campaign(self, path_or_name: str | os.PathLike[str]) -> Campaign:
         """Load and validate a campaign file (a path, or a name in the campaigns folder)."""
-        from .compose.campaign import find_campaign, load_campaign
+        from .app import campaigns
 
-        path = find_campaign(self, Path(path_or_name))
-        return load_campaign(
-            path,
-            ws_root=self.root,
-            default_language=self.settings.workspace.language,
-            attachment_dirs=tuple(self.path(d) for d in self.settings.paths.attachment_dirs),
-            state_dir=self.state_dir,
-        )
+        return campaigns.load(self, Path(path_or_name))
 
     def campaigns(self) -> list[Campaign]:
         """Load every campaign file of the workspace, sorted by file name."""
-        from .compose.campaign import list_campaigns
+        from .app import campaigns
 
-        return [self.campaign(path) for path in list_campaigns(self)]
+        return campaigns.load_all(self)
 
     def list_names(self) -> set[str]:
         """Return the mailing lists the workspace's files name: [lists], campaigns, the digest.
 
         A campaign file that does not load is passed over (its own commands report it).
         """
-        from .compose.campaign import DEFAULT_LIST, list_campaigns
-        from .errors import CommskitError
+        from .app import campaigns
 
-        names = {*self.settings.lists, DEFAULT_LIST, self.settings.digest.name}
-        for path in list_campaigns(self):
-            try:
-                names.add(self.campaign(path).list_name)
-            except CommskitError:
-                continue
-        return names
+        return campaigns.list_names(self)
 
-    def render_digest_html(self, digest: Any) -> str:
+    def compile(
+        self,
+        campaign: Campaign,
+        *,
+        digest: Digest | None = None,
+        veille_now: datetime | None = None,
+        extra_context: Mapping[str, Any] | None = None,
+    ) -> CompiledCampaign:
+        """Render everything that is the same for every recipient of ``campaign`` once.
+
+        Its veille section shows ``digest``, else the veille digest its ``veille:`` options
+        select (``veille_now`` pins that window's end). Replaces ``campaign.compile(ws)``.
+        """
+        from .app import campaigns
+
+        return campaigns.compile_campaign(
+            self, campaign, digest=digest, veille_now=veille_now, extra_context=extra_context
+        )
+
+    def compile_digest(
+        self, digest: Digest, *, subject: str | None = None, list_name: str | None = None
+    ) -> CompiledCampaign:
+        """Compile a veille digest like a campaign, for the send engine (digest sends)."""
+        from .app import campaigns
+
+        return campaigns.compile_digest(self, digest, subject=subject, list_name=list_name)
+
+    def render_digest_html(self, digest: Digest) -> str:
         """Render a veille digest to email-ready HTML with the ``digest`` MJML template."""
-        from .compose.digest import render_digest_html
+        from .app import campaigns
 
-        return render_digest_html(self, digest)
+        return campaigns.render_digest_html(self, digest)
 
     # --- audience --------------------------------------------------------------------------
 

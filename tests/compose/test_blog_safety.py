@@ -9,7 +9,7 @@ import pytest
 from markdown_it import MarkdownIt
 
 from commskit import Workspace
-from commskit.compose.blog import campaign_post, digest_post
+from commskit.app.campaigns import campaign_post, digest_post
 from commskit.errors import TemplateError
 
 HOSTILE = [

@@ -51,7 +51,7 @@ def test_shipped_campaign_matches_golden(
     ws: Workspace, make_digest: Any, make_contact: Any, name: str
 ) -> None:
     campaign = ws.campaign(name)
-    compiled = campaign.compile(ws, digest=make_digest(6))
+    compiled = ws.compile(campaign, digest=make_digest(6))
     contact = make_contact("camille.martin@example.org", language=campaign.language)
     raw = compiled.message_for(
         contact,

@@ -178,4 +178,4 @@ def test_an_attachment_swapped_for_a_symlink_after_the_check_is_not_read(partner
     from commskit.errors import RenderError
 
     with pytest.raises(RenderError, match="cannot read attachment"):
-        campaign.compile(ws)
+        ws.compile(campaign)

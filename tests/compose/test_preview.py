@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import pytest
 
 from commskit import Workspace
-from commskit.compose.preview import CampaignPreview, make_server
+from commskit.app.preview import CampaignPreview, make_server
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from commskit import Workspace
-from commskit.compose.blog import campaign_post, digest_post
+from commskit.app.campaigns import campaign_post, digest_post
 from commskit.errors import RenderError, TemplateError
 
 UNSUB = "https://covoiturage.example.gouv.fr/desinscription?t=tok123"
@@ -29,7 +29,7 @@ def _parts(raw: bytes) -> tuple[str, str]:
 
 
 def test_personal_values_escaped_in_html_raw_in_text(ws: Workspace, make_contact: Any) -> None:
-    compiled = ws.campaign("2026-11-infolettre").compile(ws)
+    compiled = ws.compile(ws.campaign("2026-11-infolettre"))
     contact = make_contact(first_name="<b>Zoé</b>", organization="Brest & Co {{ 7*7 }}")
     parts = compiled.render(contact, unsubscribe_url=UNSUB)
     assert "Bonjour &lt;b&gt;Zoé&lt;/b&gt;," in parts.html
@@ -43,7 +43,7 @@ def test_personal_values_escaped_in_html_raw_in_text(ws: Workspace, make_contact
 
 
 def test_body_conditionals_run_per_recipient(ws: Workspace, make_contact: Any) -> None:
-    compiled = ws.campaign("2026-11-infolettre").compile(ws)
+    compiled = ws.compile(ws.campaign("2026-11-infolettre"))
     with_org = compiled.render(
         make_contact(organization="Quimper Bretagne Occidentale"), unsubscribe_url=UNSUB
     )
@@ -57,14 +57,14 @@ def test_body_conditionals_run_per_recipient(ws: Workspace, make_contact: Any) -
 def test_compile_is_deterministic_and_fingerprint_tracks_content(
     ws: Workspace, write_campaign: Callable[[str, str], Path]
 ) -> None:
-    first = ws.campaign("2026-11-infolettre").compile(ws)
-    second = ws.campaign("2026-11-infolettre").compile(ws)
+    first = ws.compile(ws.campaign("2026-11-infolettre"))
+    second = ws.compile(ws.campaign("2026-11-infolettre"))
     assert first.fingerprint == second.fingerprint
     path = ws.campaign("2026-11-infolettre").path
     path.write_text(
         path.read_text(encoding="utf-8").replace("Bonne lecture", "Bonne journée"), encoding="utf-8"
     )
-    assert ws.campaign("2026-11-infolettre").compile(ws).fingerprint != first.fingerprint
+    assert ws.compile(ws.campaign("2026-11-infolettre")).fingerprint != first.fingerprint
 
 
 def test_undefined_name_in_body_names_it_and_its_line(
@@ -74,7 +74,7 @@ def test_undefined_name_in_body_names_it_and_its_line(
         "typo", "---\nsubject: Hi\n---\nBonjour,\n\nVotre code : {{ code_promo }}\n"
     )
     with pytest.raises(TemplateError) as info:
-        ws.campaign("typo").compile(ws)
+        ws.compile(ws.campaign("typo"))
     assert "'code_promo'" in str(info.value)
     assert info.value.path == str(path)
     assert info.value.line == 6
@@ -84,7 +84,7 @@ def test_unknown_contact_field_names_field_and_email(
     ws: Workspace, write_campaign: Callable[[str, str], Path], make_contact: Any
 ) -> None:
     write_campaign("field", "---\nsubject: Hi\n---\nBonjour {{ contact.nickname }}\n")
-    compiled = ws.campaign("field").compile(ws)
+    compiled = ws.compile(ws.campaign("field"))
     with pytest.raises(TemplateError) as info:
         compiled.message_for(
             make_contact("zoe@example.org"), message_id="<a@b.fr>", unsubscribe_url=UNSUB
@@ -101,7 +101,7 @@ def test_jinja_syntax_error_in_body_has_line(
         "syntax", "---\nsubject: Hi\n---\nBonjour\n\n{% if contact.first_name %}\nx\n"
     )
     with pytest.raises(TemplateError) as info:
-        ws.campaign("syntax").compile(ws)
+        ws.compile(ws.campaign("syntax"))
     assert info.value.path == str(path)
     assert info.value.line is not None
     assert info.value.line >= 6
@@ -116,7 +116,7 @@ def test_raw_block_in_body_stays_literal(
         "---\nsubject: Hi\n---\nÉcrivez {% raw %}{{ contact.first_name }}{% endraw %} "
         "pour {{ contact.first_name }}.\n",
     )
-    parts = ws.campaign("raw").compile(ws).render(make_contact(), unsubscribe_url=UNSUB)
+    parts = ws.compile(ws.campaign("raw")).render(make_contact(), unsubscribe_url=UNSUB)
     assert "Écrivez {{ contact.first_name }} pour Camille." in parts.text
     assert "Écrivez {{ contact.first_name }} pour Camille." in parts.html
 
@@ -125,7 +125,7 @@ def test_personal_subject(
     ws: Workspace, write_campaign: Callable[[str, str], Path], make_contact: Any
 ) -> None:
     write_campaign("subj", '---\nsubject: "{{ contact.first_name }}, votre bilan"\n---\nCorps\n')
-    compiled = ws.campaign("subj").compile(ws)
+    compiled = ws.compile(ws.campaign("subj"))
     raw = compiled.message_for(
         make_contact(first_name="Zoé"), message_id="<a@b.fr>", unsubscribe_url=UNSUB
     )
@@ -147,7 +147,7 @@ def test_veille_items_are_data_never_template(
     ]
     digest = make_digest(2, extra=evil)
     campaign = ws.campaign("2026-11-infolettre")
-    compiled = campaign.compile(ws, digest=digest)
+    compiled = ws.compile(campaign, digest=digest)
     assert compiled.veille_count == 5
     raw = compiled.message_for(make_contact(), message_id="<a@b.fr>", unsubscribe_url=UNSUB)
     text, html = _parts(raw)
@@ -171,7 +171,7 @@ def test_veille_items_are_data_never_template(
 
 def test_veille_takes_top_items_by_score(ws: Workspace, make_digest: Any) -> None:
     digest = make_digest(9)
-    compiled = ws.campaign("2026-11-newsletter-en").compile(ws, digest=digest)
+    compiled = ws.compile(ws.campaign("2026-11-newsletter-en"), digest=digest)
     assert compiled.veille_count == 3
     parts = compiled.render(_en_contact(), unsubscribe_url=UNSUB)
     assert "numéro 1 " in parts.text
@@ -186,7 +186,7 @@ def _en_contact() -> Any:
 
 
 def test_announcement_has_ics_attachment(ws: Workspace, make_contact: Any) -> None:
-    compiled = ws.campaign("2026-12-webinaire").compile(ws)
+    compiled = ws.compile(ws.campaign("2026-12-webinaire"))
     raw = compiled.message_for(make_contact(), message_id="<a@b.fr>", unsubscribe_url=UNSUB)
     parsed = email.message_from_bytes(raw, policy=policy.default)
     assert parsed.get_content_type() == "multipart/mixed"
@@ -214,7 +214,7 @@ def test_check_reports_content_problems(
         "![](images/logo.png)\n\n[lien](javascript:alert(1)) [ftp](ftp://x.org/f) "
         "[ok](https://example.org) [mail](mailto:a@example.org)\n",
     )
-    issues = ws.campaign("bad").compile(ws).check()
+    issues = ws.compile(ws.campaign("bad")).check()
     codes = {i.code for i in issues}
     assert {"subject-long", "image-relative", "link-scheme"} <= codes
     assert "unsubscribe-missing-html" not in codes  # the footer has it
@@ -236,7 +236,7 @@ def test_check_finds_missing_unsubscribe_and_big_html(
     write_campaign(
         "bare", "---\nsubject: Hi\ntemplate: bare\n---\n" + ("Lorem ipsum dolor. " * 6000)
     )
-    codes = {i.code for i in ws.campaign("bare").compile(ws).check()}
+    codes = {i.code for i in ws.compile(ws.campaign("bare")).check()}
     assert {
         "unsubscribe-missing-html",
         "unsubscribe-missing-text",
@@ -252,15 +252,15 @@ def test_workspace_template_overrides_shipped_one(ws: Workspace, make_contact: A
         "stop</a></mj-text></mj-column></mj-section>",
         encoding="utf-8",
     )
-    parts = (
-        ws.campaign("2026-11-infolettre").compile(ws).render(make_contact(), unsubscribe_url=UNSUB)
+    parts = ws.compile(ws.campaign("2026-11-infolettre")).render(
+        make_contact(), unsubscribe_url=UNSUB
     )
     assert "Pied personnalisé" in parts.html
     assert "Se désinscrire" not in parts.html
 
 
 def test_message_for_test_address_without_contact(ws: Workspace) -> None:
-    compiled = ws.campaign("2026-11-infolettre").compile(ws)
+    compiled = ws.compile(ws.campaign("2026-11-infolettre"))
     raw = compiled.message_for(
         None, to="moi@example.org", message_id="<t@b.fr>", unsubscribe_url=UNSUB
     )
@@ -320,7 +320,7 @@ class _PlainRecipient:
 def test_digest_compiles_for_plain_address_recipients(
     ws: Workspace, make_digest: Any, make_item: Any
 ) -> None:
-    from commskit.compose.digest import compile_digest
+    from commskit.app.campaigns import compile_digest
 
     digest = make_digest(3, extra=[make_item(9, title="{{ 7*7 }} <b>gras</b>")])
     compiled = compile_digest(ws, digest)
@@ -389,7 +389,7 @@ def test_block_tags_give_well_formed_html_per_branch(
     absent: list[str],
 ) -> None:
     write_campaign("blocks", BLOCKS)
-    parts = ws.campaign("blocks").compile(ws).render(make_contact(**fields), unsubscribe_url=UNSUB)
+    parts = ws.compile(ws.campaign("blocks")).render(make_contact(**fields), unsubscribe_url=UNSUB)
     body = parts.html[parts.html.index("Bonjour") : parts.html.index("Fin.")]
     # the slice opens inside the "Bonjour" paragraph and ends inside the "Fin." one: one close
     # and one open too many cancel out, so every tag must balance

@@ -18,8 +18,8 @@ import pytest
 from click.testing import CliRunner, Result
 
 from commskit import Workspace
+from commskit.app.campaigns import campaign_post
 from commskit.cli import main
-from commskit.compose.blog import campaign_post
 from commskit.errors import TemplateError
 
 UNSUB = "https://covoiturage.example.gouv.fr/desinscription?t=tok"
@@ -95,7 +95,7 @@ def test_body_escape_refused_by_compile_with_file_and_line(ws: Workspace, name: 
     path = ws.path("campaigns/evil.md")
     path.write_text(_campaign(body_expr=ESCAPES[name]), encoding="utf-8")
     with pytest.raises(TemplateError) as info:
-        ws.campaign("evil").compile(ws)
+        ws.compile(ws.campaign("evil"))
     assert info.value.path == str(path)
     assert info.value.line == 9  # "Votre code : {{ … }}"
     assert "\n" not in str(info.value)
@@ -107,7 +107,7 @@ def test_subject_escape_refused_with_its_line(ws: Workspace, name: str) -> None:
     path = ws.path("campaigns/evil.md")
     path.write_text(_campaign(subject_expr=ESCAPES[name]), encoding="utf-8")
     with pytest.raises(TemplateError) as info:
-        ws.campaign("evil").compile(ws)
+        ws.compile(ws.campaign("evil"))
     assert info.value.path == str(path)
     assert info.value.line == 2
     assert not PWNED.search(str(info.value))
@@ -124,7 +124,7 @@ def test_workspace_template_escape_refused_with_its_line(ws: Workspace, name: st
         encoding="utf-8",
     )
     with pytest.raises(TemplateError) as info:
-        ws.campaign("2026-11-infolettre").compile(ws)
+        ws.compile(ws.campaign("2026-11-infolettre"))
     assert info.value.path == str(footer)
     assert info.value.line == 2
     assert not PWNED.search(str(info.value))
@@ -195,7 +195,7 @@ def test_sandbox_keeps_what_templates_legitimately_do(ws: Workspace, make_contac
         "{% for t in contact.tags %}- {{ t|title }}\n{% endfor %}\n",
         encoding="utf-8",
     )
-    compiled = ws.campaign("ok").compile(ws)
+    compiled = ws.compile(ws.campaign("ok"))
     contact = make_contact(tags=("aom", "bretagne"))  # type: ignore[operator]
     parts = compiled.render(contact, unsubscribe_url=UNSUB)
     assert parts.subject == "CAMILLE, votre bilan"
@@ -237,7 +237,7 @@ _BOMB_SCRIPT = textwrap.dedent(
             encoding="utf-8",
         )
         try:
-            ws.campaign("evil").compile(ws)
+            ws.compile(ws.campaign("evil"))
             got["subject"] = "compiled"
         except CommskitError as exc:
             got["subject"] = [exc.path, exc.line, str(exc)]

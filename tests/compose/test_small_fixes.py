@@ -103,7 +103,7 @@ def test_unsupported_language_is_refused_with_the_supported_ones(tmp_path: Path)
 def test_markdown_table_keeps_its_header_rule_in_the_text_part(
     ws: Workspace, make_contact: Any
 ) -> None:
-    compiled = ws.campaign("2026-11-infolettre").compile(ws)
+    compiled = ws.compile(ws.campaign("2026-11-infolettre"))
     text = compiled.render(make_contact(), unsubscribe_url=UNSUB).text
     assert (
         "| Indicateur | Octobre | Novembre |\n"
@@ -126,7 +126,7 @@ def test_missing_field_names_the_campaign_line_and_the_field(
 ) -> None:
     path = ws.path("campaigns/champ.md")
     path.write_text(f"---\nsubject: Hi\n---\nBonjour,\n\nVotre valeur : {{{{ {tag} }}}}\n", "utf-8")
-    compiled = ws.campaign("champ").compile(ws)
+    compiled = ws.compile(ws.campaign("champ"))
     with pytest.raises(TemplateError) as info:
         compiled.message_for(
             make_contact("zoe@example.org"), message_id="<a@b.fr>", unsubscribe_url=UNSUB

@@ -40,7 +40,7 @@ def test_forged_tokens_in_feed_text_stay_text(
     ]
     digest = make_digest(0, extra=evil)
     campaign = ws.campaign("2026-11-infolettre")
-    compiled = campaign.compile(ws, digest=digest)
+    compiled = ws.compile(campaign, digest=digest)
     for address, org in (("zoe@example.org", "Brest"), ("lea@example.net", "Quimper")):
         contact = make_contact(address, first_name="Zoé", organization=org)
         raw = compiled.message_for(contact, message_id="<a@b.fr>", unsubscribe_url=UNSUB)
@@ -56,7 +56,7 @@ def test_forged_token_with_out_of_range_index_compiles(
     ws: Workspace, make_digest: Any, make_item: Any, make_contact: Any
 ) -> None:
     digest = make_digest(1, extra=[make_item(50, title="zqck99999kcqz zqck00000kcqz", score=99)])
-    compiled = ws.campaign("2026-11-infolettre").compile(ws, digest=digest)
+    compiled = ws.compile(ws.campaign("2026-11-infolettre"), digest=digest)
     parts = compiled.render(make_contact(), unsubscribe_url=UNSUB)
     assert "zqck99999kcqz zqck00000kcqz" in parts.text
 
@@ -69,7 +69,7 @@ def test_forged_tokens_in_campaign_text_and_contact_fields(
         "Bonjour {{ contact.first_name }}, voir zqck00000kcqz et zqck00002kcqz.\n",
         encoding="utf-8",
     )
-    compiled = ws.campaign("forged").compile(ws)
+    compiled = ws.compile(ws.campaign("forged"))
     contact = make_contact("zoe@example.org", first_name="zqck00001kcqz", organization="zqck0")
     raw = compiled.message_for(contact, message_id="<a@b.fr>", unsubscribe_url=UNSUB)
     text, html = _text_and_html(raw)

@@ -83,7 +83,7 @@ def test_serve_on_a_host_that_is_not_one(
 
 
 def test_library_servers_raise_commskit_errors(ws: Workspace, busy_port: int) -> None:
-    from commskit.compose.preview import CampaignPreview, make_server
+    from commskit.app.preview import CampaignPreview, make_server
     from commskit.errors import ServerError
     from commskit.send.unsubscribe import serve
 

@@ -14,7 +14,7 @@ from commskit.render.compiled import CompiledCampaign
 @pytest.fixture
 def newsletter(ws: Workspace) -> CompiledCampaign:
     """The shipped November newsletter, compiled (no veille items in a fresh workspace)."""
-    return ws.campaign("2026-11-infolettre").compile(ws)
+    return ws.compile(ws.campaign("2026-11-infolettre"))
 
 
 @pytest.fixture

@@ -91,7 +91,7 @@ def personal(ws: Workspace) -> CompiledCampaign:
         f"list: infolettre\nlanguage: fr\n---\n{BODY}",
         encoding="utf-8",
     )
-    return ws.campaign("perso").compile(ws)
+    return ws.compile(ws.campaign("perso"))
 
 
 def test_check_recipient_fails_exactly_when_message_for_fails(personal: CompiledCampaign) -> None:
@@ -124,7 +124,7 @@ def test_undefined_field_names_the_variable_and_the_contact(ws: Workspace) -> No
         "---\nsubject: Infolettre\ntemplate: newsletter\nlanguage: fr\n---\n" + UNDEFINED_BODY,
         encoding="utf-8",
     )
-    compiled = ws.campaign("undef").compile(ws)
+    compiled = ws.compile(ws.campaign("undef"))
     outcomes = _compare(compiled, CONTACTS[:2])
     assert all(o is not None and o[0] is TemplateError for o in outcomes)
     assert outcomes[0] is not None
@@ -177,7 +177,7 @@ def test_repeated_expression_tags_are_checked_once_with_the_same_outcome(ws: Wor
         f"language: fr\n---\n{REPEATED_BODY}",
         encoding="utf-8",
     )
-    compiled = ws.campaign("rep").compile(ws)
+    compiled = ws.compile(ws.campaign("rep"))
     # the cheap path is taken: fewer tags evaluated than the message prints
     for part in (compiled.html, compiled.text):
         assert part.check_template is not part.template
@@ -199,7 +199,7 @@ def test_statement_tags_keep_the_whole_template(personal: CompiledCampaign) -> N
 def test_messages_are_crlf_only_as_their_type_says(ws: Workspace, campaign: str) -> None:
     from commskit.render.mime import CRLFMessage
 
-    compiled = ws.campaign(campaign).compile(ws)
+    compiled = ws.compile(ws.campaign(campaign))
     good = [c for c in CONTACTS if c.id in (1, 2, 7, 9, 11, 13)]
     for contact in good:
         raw = compiled.message_for(

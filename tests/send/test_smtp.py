@@ -300,14 +300,10 @@ def test_dot_stuffing_of_a_compose_message_only_adds_the_final_dot(ws) -> None:
         "---\nsubject: Points\n---\n" + "Une phrase qui finit par un point. " * 60 + "\n\n.net\n",
         encoding="utf-8",
     )
-    raw = (
-        ws.campaign("points")
-        .compile(ws)
-        .message_for(
-            SampleContact(id=1, email="camille@example.org", first_name="Camille"),
-            message_id="<m@example.org>",
-            unsubscribe_url="https://example.org/u",
-        )
+    raw = ws.compile(ws.campaign("points")).message_for(
+        SampleContact(id=1, email="camille@example.org", first_name="Camille"),
+        message_id="<m@example.org>",
+        unsubscribe_url="https://example.org/u",
     )
     assert isinstance(raw, CRLFMessage)
     # the fast path (no scan, no copy but the final dot) gives what full stuffing would

@@ -38,7 +38,7 @@ def render(app: AppContext, campaign: str, to: str | None, output: Path | None) 
 
     Example: commskit render 2026-11-infolettre --to camille@example.org -o out/
     """
-    from ..compose.files import render_files
+    from ..app.campaigns import render_files
 
     ws = app.workspace()
     files = render_files(ws, ws.campaign(campaign), to=to, folder=output)
@@ -67,7 +67,7 @@ def preview(app: AppContext, campaign: str, port: int, to: str | None) -> None:
 
     Example: commskit preview 2026-11-infolettre --port 8081
     """
-    from ..compose.preview import CampaignPreview, make_server
+    from ..app.preview import CampaignPreview, make_server
 
     ws = app.workspace()
     ws.campaign(campaign)  # fail early, with the file and line, on a broken campaign
@@ -101,7 +101,7 @@ def blog(
 
     Example: commskit blog 2026-11-infolettre -o site/_posts/2026-11-24-infolettre.md
     """
-    from ..compose.blog import campaign_post, digest_post
+    from ..app.campaigns import campaign_post, digest_post
     from ..errors import DigestError
 
     ws = app.workspace()

@@ -1,7 +1,8 @@
 """The compose stage: campaign files, the Jinja environment, digests and blog posts.
 
-``ws.campaign(name)`` loads a :class:`Campaign`; ``campaign.compile(ws)`` hands over to
-:mod:`commskit.render`, which produces the messages.
+``ws.campaign(name)`` loads a :class:`Campaign`; ``ws.compile(campaign)`` hands it with its
+veille digest to :mod:`commskit.render`, which produces the messages (compose never imports
+render). Digest emails are rendered by :mod:`commskit.render.digest`.
 
 Names are imported from their submodule on first use (:mod:`commskit._lazy`): to export a name,
 add it to ``_EXPORTS``, to the ``TYPE_CHECKING`` imports and to ``__all__``.
@@ -14,7 +15,6 @@ from .._lazy import lazy_exports
 if TYPE_CHECKING:
     from .blog import campaign_post, digest_post
     from .campaign import Campaign, Event, VeilleOptions, load_campaign
-    from .digest import compile_digest, render_digest_html
     from .sample import SampleContact, sample_contact
 
 _EXPORTS = {
@@ -24,8 +24,6 @@ _EXPORTS = {
     "Event": ".campaign",
     "VeilleOptions": ".campaign",
     "load_campaign": ".campaign",
-    "compile_digest": ".digest",
-    "render_digest_html": ".digest",
     "SampleContact": ".sample",
     "sample_contact": ".sample",
 }
@@ -37,9 +35,7 @@ __all__ = [
     "SampleContact",
     "VeilleOptions",
     "campaign_post",
-    "compile_digest",
     "digest_post",
     "load_campaign",
-    "render_digest_html",
     "sample_contact",
 ]

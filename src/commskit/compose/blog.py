@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import quote
 
 import jinja2
@@ -24,6 +24,7 @@ from markupsafe import Markup
 
 from ..audience.contacts import Contact
 from ..errors import TemplateError
+from ..feeds.digest import Digest
 from ..feeds.digest_formats import escape_markdown
 from ..i18n import plural
 from .campaign import Campaign
@@ -37,9 +38,6 @@ from .environment import (
     template_dirs,
 )
 from .veille import item_view, veille_items
-
-if TYPE_CHECKING:
-    from ..workspace import Workspace
 
 _HOLE = re.compile("\x00([0-9]+)\x00")
 # a greeting line: up to three words, then only empty personal values and punctuation
@@ -120,7 +118,7 @@ class _Holes:
 
 
 def _personal_text(
-    ws: Workspace,
+    templates: Path | None,
     campaign: Campaign,
     source: str,
     offset: int,
@@ -131,7 +129,7 @@ def _personal_text(
     """Render campaign text (body or subject) for nobody, refusing what would leave a hole."""
     holes = _Holes()
     env = make_environment(
-        template_dirs(ws.path(ws.settings.paths.templates)),
+        template_dirs(templates),
         autoescape=False,
         finalize=holes.finalize,
     )
@@ -151,24 +149,36 @@ def _front_matter(fields: dict[str, Any]) -> str:
     return str(yaml.safe_dump(clean, allow_unicode=True, sort_keys=False, width=1000))
 
 
-def _environment(ws: Workspace) -> jinja2.Environment:
-    env = make_environment(template_dirs(ws.path(ws.settings.paths.templates)))
+def _environment(templates: Path | None) -> jinja2.Environment:
+    env = make_environment(template_dirs(templates))
     env.filters["markdown_text"] = markdown_text
     env.filters["markdown_url"] = markdown_url
     return env
 
 
-def campaign_post(ws: Workspace, campaign: Campaign, *, digest: Any = None) -> str:
-    """Return the campaign as a blog post: body without greeting names, veille kept, no footer."""
+def campaign_post(
+    campaign: Campaign,
+    *,
+    templates: Path | None,
+    organization: str = "",
+    digest: Digest | None = None,
+) -> str:
+    """Return the campaign as a blog post: body without greeting names, veille kept, no footer.
+
+    ``templates`` is the workspace's templates folder; ``organization`` the default author
+    (``[sender] organization``); ``digest`` the veille digest its veille section shows.
+    """
     fallback = (
         "Give it a fallback ({{ contact.organization or 'votre territoire' }}) or put it "
         "inside {% if contact.organization %}…{% endif %}"
     )
-    body = _personal_text(ws, campaign, campaign.body, campaign.body_line - 1, fallback).strip()
+    body = _personal_text(
+        templates, campaign, campaign.body, campaign.body_line - 1, fallback
+    ).strip()
     title = campaign.title or campaign.subject
     if not campaign.title and "{" in campaign.subject:
         title = _personal_text(
-            ws,
+            templates,
             campaign,
             campaign.subject,
             (campaign.line_of("subject") or 1) - 1,
@@ -179,7 +189,7 @@ def campaign_post(ws: Workspace, campaign: Campaign, *, digest: Any = None) -> s
     strings = strings_for(campaign.language)
     sections = []
     if campaign.veille is not None:
-        items = veille_items(ws, campaign, digest)
+        items = veille_items(campaign, digest)
         sections.append(
             {
                 "title": campaign.veille.title or strings["veille_title"],
@@ -194,14 +204,14 @@ def campaign_post(ws: Workspace, campaign: Campaign, *, digest: Any = None) -> s
         {
             "title": title,
             "date": date.isoformat(),
-            "author": campaign.author or ws.settings.sender.organization,
+            "author": campaign.author or organization,
             "tags": list(campaign.tags),
             "description": campaign.description or campaign.preheader,
             "lang": campaign.language,
         }
     )
     return render_template(
-        _environment(ws),
+        _environment(templates),
         "post.md",
         {
             "front_matter": _Raw(front),
@@ -211,9 +221,18 @@ def campaign_post(ws: Workspace, campaign: Campaign, *, digest: Any = None) -> s
     )
 
 
-def digest_post(ws: Workspace, digest: Any) -> str:
-    """Return a veille digest as a blog post, one section per topic."""
-    language = ws.settings.workspace.language
+def digest_post(
+    digest: Digest,
+    *,
+    templates: Path | None,
+    language: str,
+    subject: str = "",
+    organization: str = "",
+) -> str:
+    """Return a veille digest as a blog post, one section per topic.
+
+    ``subject`` (``[digest] subject``) starts the title; ``organization`` is the author.
+    """
     strings = strings_for(language)
     sections = [
         {
@@ -227,16 +246,16 @@ def digest_post(ws: Workspace, digest: Any) -> str:
     end = digest.end.date() if isinstance(digest.end, dt.datetime) else dt.date.today()
     front = _front_matter(
         {
-            "title": f"{ws.settings.digest.subject or strings['digest_title']} — {end:%d/%m/%Y}",
+            "title": f"{subject or strings['digest_title']} — {end:%d/%m/%Y}",
             "date": end.isoformat(),
-            "author": ws.settings.sender.organization,
+            "author": organization,
             "tags": sorted({s.topic for s in digest.sections}),
             "description": plural(digest.total, strings["item"], strings["items"], language),
             "lang": language,
         }
     )
     return render_template(
-        _environment(ws),
+        _environment(templates),
         "post.md",
         {
             "front_matter": _Raw(front),

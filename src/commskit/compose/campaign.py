@@ -11,16 +11,12 @@ import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import yaml
 
 from ..errors import CampaignError, DigestError
 from ..feeds.digest import check_since
-
-if TYPE_CHECKING:
-    from ..render.compiled import CompiledCampaign
-    from ..workspace import Workspace
 
 DEFAULT_LIST = "infolettre"
 DEFAULT_TEMPLATE = "newsletter"
@@ -93,7 +89,7 @@ class Event:
 
 @dataclass(frozen=True)
 class Campaign:
-    """One campaign file, parsed and validated; :meth:`compile` renders it."""
+    """One campaign file, parsed and validated; ``ws.compile(campaign)`` renders it."""
 
     id: str
     path: Path
@@ -122,12 +118,6 @@ class Campaign:
     def line_of(self, key: str) -> int | None:
         """Return the file line of a front matter key (``"veille.max"`` for nested keys)."""
         return self.lines.get(key)
-
-    def compile(self, ws: Workspace, **kwargs: Any) -> CompiledCampaign:
-        """Render everything that is the same for every recipient once (see CompiledCampaign)."""
-        from ..render.compiled import compile_campaign
-
-        return compile_campaign(ws, self, **kwargs)
 
 
 def _fail(path: Path, line: int | None, message: str, hint: str | None = None) -> CampaignError:
@@ -206,9 +196,9 @@ def parse_front_matter(source: str, path: Path) -> tuple[dict[str, Any], dict[st
             line,
             f"invalid front matter: {problem}",
             hint="Check the indentation and quote values containing ':' or '#'",
-        ) from None
+        ) from exc
     except yaml.YAMLError as exc:
-        raise _fail(path, None, f"invalid front matter: {exc}") from None
+        raise _fail(path, None, f"invalid front matter: {exc}") from exc
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -264,13 +254,13 @@ def _to_datetime(value: Any, *, path: Path, line: int | None, name: str) -> dt.d
     if isinstance(value, str):
         try:
             value = dt.datetime.fromisoformat(value)
-        except ValueError:
+        except ValueError as exc:
             raise _fail(
                 path,
                 line,
                 f"{name} {value!r} is not a date and time",
                 hint="Write it as 2026-12-03T10:00:00+01:00",
-            ) from None
+            ) from exc
     if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
         value = dt.datetime(value.year, value.month, value.day)
     assert isinstance(value, dt.datetime)
@@ -339,7 +329,7 @@ def _resolve_attachment(
     try:
         mode = real.stat().st_mode
     except OSError as exc:
-        raise _fail(path, line, f"attachment {name!r}: {exc.strerror}") from None
+        raise _fail(path, line, f"attachment {name!r}: {exc.strerror}") from exc
     if not stat.S_ISREG(mode):
         raise _fail(
             path,
@@ -363,6 +353,104 @@ def read_attachment(path: Path) -> bytes:
         return handle.read()
 
 
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise _fail(
+            path,
+            None,
+            "campaign file not found",
+            hint="Give a path or a name from the campaigns/ folder",
+        ) from exc
+    except UnicodeDecodeError as exc:
+        raise _fail(path, None, "campaign file is not UTF-8 text", hint="Save it as UTF-8") from exc
+    except OSError as exc:
+        raise _fail(path, None, f"cannot read campaign file: {exc.strerror}") from exc
+
+
+def _subject(data: Mapping[str, Any], path: Path, lines: Mapping[str, int]) -> str:
+    subject = data.get("subject")
+    if not isinstance(subject, str) or not subject.strip():
+        raise _fail(
+            path,
+            lines.get("subject", 1),
+            "missing subject",
+            hint="Add a line 'subject: …' to the front matter",
+        )
+    return subject.strip()
+
+
+def _language(data: Mapping[str, Any], default: str, path: Path, lines: Mapping[str, int]) -> str:
+    language = str(data.get("language") or default)
+    if language not in LANGUAGES:
+        raise _fail(
+            path,
+            lines.get("language"),
+            f"language {language!r} is not supported",
+            hint=f"Use one of: {', '.join(LANGUAGES)}",
+        )
+    return language
+
+
+def _veille(raw: Mapping[str, Any], path: Path, lines: Mapping[str, int]) -> VeilleOptions:
+    _validate(raw, VEILLE_FIELDS, path=path, lines=lines, prefix="veille.")
+    max_items = raw.get("max", 5)
+    if max_items < 1:
+        raise _fail(path, lines.get("veille.max"), "veille.max must be at least 1")
+    since = str(raw.get("since") or "30d")
+    try:
+        check_since(since, what="veille.since")
+    except DigestError as exc:
+        raise _fail(path, lines.get("veille.since"), exc.message, hint=exc.hint) from exc
+    return VeilleOptions(
+        since=since,
+        topics=tuple(raw.get("topics") or ()),
+        max=max_items,
+        title=raw.get("title"),
+        name=raw.get("name"),
+    )
+
+
+def _event(raw: Mapping[str, Any], path: Path, lines: Mapping[str, int]) -> Event:
+    _validate(raw, EVENT_FIELDS, path=path, lines=lines, prefix="event.")
+    for key in _REQUIRED_EVENT:
+        if raw.get(key) is None:
+            raise _fail(
+                path,
+                lines.get("event"),
+                f"event.{key} is missing",
+                hint="An event needs start and end, e.g. 2026-12-03T10:00:00+01:00",
+            )
+    start = _to_datetime(raw["start"], path=path, line=lines.get("event.start"), name="event.start")
+    end = _to_datetime(raw["end"], path=path, line=lines.get("event.end"), name="event.end")
+    if end <= start:
+        raise _fail(path, lines.get("event.end"), "event.end is not after event.start")
+    return Event(
+        start=start,
+        end=end,
+        **{
+            k: str(raw.get(k) or "")
+            for k in ("title", "location", "url", "description", "organizer")
+        },
+    )
+
+
+def _headers(raw: Mapping[str, Any], path: Path, lines: Mapping[str, int]) -> dict[str, str]:
+    for key, value in raw.items():
+        if is_structural_header(str(key)):
+            raise _fail(
+                path,
+                lines.get(f"headers.{key}"),
+                f"header {key!r} is set by commskit and cannot be given in 'headers:'",
+                hint="Use the front matter keys (subject, from, reply_to, list) and the settings; "
+                "'headers:' is for extra headers such as X-Campaign",
+            )
+        if not isinstance(value, str):
+            raise _fail(path, lines.get(f"headers.{key}"), f"header {key!r} must be a string")
+    return dict(raw)
+
+
 def load_campaign(
     path: Path,
     *,
@@ -376,85 +464,13 @@ def load_campaign(
     Attachments must be files of the workspace (or of ``attachment_dirs``), never of its state
     folder (``.commskit/``, or ``state_dir``).
     """
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise _fail(
-            path,
-            None,
-            "campaign file not found",
-            hint="Give a path or a name from the campaigns/ folder",
-        ) from None
-    except UnicodeDecodeError:
-        raise _fail(
-            path, None, "campaign file is not UTF-8 text", hint="Save it as UTF-8"
-        ) from None
-    except OSError as exc:
-        raise _fail(path, None, f"cannot read campaign file: {exc.strerror}") from None
-    source, body, body_line = split_front_matter(text, path)
+    source, body, body_line = split_front_matter(_read_text(path), path)
     data, lines = parse_front_matter(source, path)
     _validate(data, FIELDS, path=path, lines=lines)
-    subject = data.get("subject")
-    if not isinstance(subject, str) or not subject.strip():
-        raise _fail(
-            path,
-            lines.get("subject", 1),
-            "missing subject",
-            hint="Add a line 'subject: …' to the front matter",
-        )
-    language = data.get("language") or default_language
-    if language not in LANGUAGES:
-        raise _fail(
-            path,
-            lines.get("language"),
-            f"language {language!r} is not supported",
-            hint=f"Use one of: {', '.join(LANGUAGES)}",
-        )
-    veille = None
-    if data.get("veille") is not None:
-        raw = data["veille"]
-        _validate(raw, VEILLE_FIELDS, path=path, lines=lines, prefix="veille.")
-        max_items = raw.get("max", 5)
-        if max_items < 1:
-            raise _fail(path, lines.get("veille.max"), "veille.max must be at least 1")
-        since = str(raw.get("since") or "30d")
-        try:
-            check_since(since, what="veille.since")
-        except DigestError as exc:
-            raise _fail(path, lines.get("veille.since"), exc.message, hint=exc.hint) from None
-        veille = VeilleOptions(
-            since=since,
-            topics=tuple(raw.get("topics") or ()),
-            max=max_items,
-            title=raw.get("title"),
-            name=raw.get("name"),
-        )
-    event = None
-    if data.get("event") is not None:
-        raw = data["event"]
-        _validate(raw, EVENT_FIELDS, path=path, lines=lines, prefix="event.")
-        for key in _REQUIRED_EVENT:
-            if raw.get(key) is None:
-                raise _fail(
-                    path,
-                    lines.get("event"),
-                    f"event.{key} is missing",
-                    hint="An event needs start and end, e.g. 2026-12-03T10:00:00+01:00",
-                )
-        start = _to_datetime(
-            raw["start"], path=path, line=lines.get("event.start"), name="event.start"
-        )
-        end = _to_datetime(raw["end"], path=path, line=lines.get("event.end"), name="event.end")
-        if end <= start:
-            raise _fail(path, lines.get("event.end"), "event.end is not after event.start")
-        event = Event(
-            start=start,
-            end=end,
-            **{
-                k: str(raw.get(k) or "")
-                for k in ("title", "location", "url", "description", "organizer")
-            },
-        )
+    subject = _subject(data, path, lines)
+    language = _language(data, default_language, path, lines)
+    veille = _veille(data["veille"], path, lines) if data.get("veille") is not None else None
+    event = _event(data["event"], path, lines) if data.get("event") is not None else None
     attachments = tuple(
         _resolve_attachment(
             ws_root,
@@ -467,25 +483,14 @@ def load_campaign(
         )
         for i, name in enumerate(data.get("attachments") or ())
     )
-    headers = data.get("headers") or {}
-    for key, value in headers.items():
-        if is_structural_header(str(key)):
-            raise _fail(
-                path,
-                lines.get(f"headers.{key}"),
-                f"header {key!r} is set by commskit and cannot be given in 'headers:'",
-                hint="Use the front matter keys (subject, from, reply_to, list) and the settings; "
-                "'headers:' is for extra headers such as X-Campaign",
-            )
-        if not isinstance(value, str):
-            raise _fail(path, lines.get(f"headers.{key}"), f"header {key!r} must be a string")
+    headers = _headers(data.get("headers") or {}, path, lines)
     date = data.get("date")
     if isinstance(date, dt.datetime):
         date = date.date()
     return Campaign(
         id=path.stem,
         path=path,
-        subject=subject.strip(),
+        subject=subject,
         body=body,
         body_line=body_line,
         preheader=str(data.get("preheader") or ""),
@@ -503,7 +508,7 @@ def load_campaign(
         author=str(data.get("author") or ""),
         tags=tuple(data.get("tags") or ()),
         description=str(data.get("description") or ""),
-        headers=dict(headers),
+        headers=headers,
         lines=lines,
     )
 
@@ -545,11 +550,16 @@ def is_structural_header(name: str) -> bool:
     return lowered in STRUCTURAL_HEADERS or lowered.startswith(_STRUCTURAL_PREFIXES)
 
 
-def find_campaign(ws: Workspace, path_or_name: str | Path) -> Path:
-    """Resolve a campaign given as a path or as a name in the campaigns folder."""
+def find_campaign(folder: Path, path_or_name: str | Path, *, root: Path | None = None) -> Path:
+    """Resolve a campaign given as a path or as a name in the campaigns ``folder``.
+
+    A relative path is tried as given, then under ``root`` (the workspace), then in ``folder``.
+    """
     given = Path(path_or_name)
-    candidates = [given, ws.path(given)]
-    folder = ws.path(ws.settings.paths.campaigns)
+    candidates = [given]
+    if root is not None:
+        expanded = given.expanduser()
+        candidates.append(expanded if expanded.is_absolute() else root / expanded)
     if given.suffix != ".md":
         candidates.append(folder / f"{given.name}.md")
     candidates.append(folder / given.name)
@@ -557,16 +567,15 @@ def find_campaign(ws: Workspace, path_or_name: str | Path) -> Path:
         # the folder's README explains campaigns; it is not one
         if candidate.is_file() and candidate.name.lower() != "readme.md":
             return candidate.resolve()
-    names = [p.stem for p in list_campaigns(ws)] if folder.is_dir() else []
+    names = [p.stem for p in list_campaigns(folder)] if folder.is_dir() else []
     raise CampaignError(
         f"campaign {str(path_or_name)!r} not found",
         hint=f"Known campaigns: {', '.join(names)}" if names else "Create one in campaigns/",
     )
 
 
-def list_campaigns(ws: Workspace) -> list[Path]:
-    """Return the campaign files of the workspace, sorted by name."""
-    folder = ws.path(ws.settings.paths.campaigns)
+def list_campaigns(folder: Path) -> list[Path]:
+    """Return the campaign files of a campaigns folder, sorted by name (its README is none)."""
     return sorted(p for p in folder.glob("*.md") if p.name.lower() != "readme.md")
 
 

@@ -1,25 +1,31 @@
-"""The veille digest as an email: `commskit digest --format html` and digest sends."""
+"""The veille digest as an email's template context (`commskit digest --format html`, sends).
+
+Rendering it (MJML, CSS) is render's job: :mod:`commskit.render.digest`.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from ..feeds.digest import EPOCH
+from ..config import DigestSettings, SenderSettings
+from ..feeds.digest import EPOCH, Digest
 from ..i18n import format_period, format_until, plural
-from .campaign import Campaign
-from .environment import make_environment, render_template, strings_for, template_dirs
+from .environment import strings_for
 from .veille import item_view
-
-if TYPE_CHECKING:
-    from ..render.compiled import CompiledCampaign
-    from ..workspace import Workspace
 
 
 def digest_context(
-    ws: Workspace, digest: Any, *, language: str | None = None, unsubscribe_url: str | None = None
+    digest: Digest,
+    *,
+    language: str,
+    sender: SenderSettings,
+    settings: DigestSettings,
+    unsubscribe_url: str = "",
 ) -> dict[str, Any]:
-    """Build the template context of the ``digest`` template (items prepared as data)."""
-    language = language or ws.settings.workspace.language
+    """Build the template context of the ``digest`` template (items prepared as data).
+
+    ``unsubscribe_url`` defaults to the sender's website (a digest shown, not sent).
+    """
     strings = strings_for(language)
     fmt = strings["date_format"]
     sections = [
@@ -36,7 +42,7 @@ def digest_context(
         period = format_until(digest.end, language)
     else:
         period = format_period(digest.start, digest.end, language)
-    subject = ws.settings.digest.subject or strings["digest_title"]
+    subject = settings.subject or strings["digest_title"]
     return {
         "subject": subject,
         "preheader": "",
@@ -55,49 +61,10 @@ def digest_context(
         },
         "veille": None,
         "event": None,
-        "sender": ws.settings.sender,
+        "sender": sender,
         "list_name": digest.name,
         "t": strings,
         "contact": None,
-        "unsubscribe_url": unsubscribe_url
-        or ws.settings.unsubscribe.url
-        or ws.settings.sender.website,
+        "unsubscribe_url": unsubscribe_url or sender.website,
         "has_attachment": False,
     }
-
-
-def compile_digest(
-    ws: Workspace, digest: Any, *, subject: str | None = None, list_name: str | None = None
-) -> CompiledCampaign:
-    """Compile a Digest into a CompiledCampaign, so it goes through the same send engine.
-
-    Recipients may be plain addresses (objects with ``email`` and ``id``); the ``digest``
-    template shows no personal field. The campaign id is ``<digest name>-<end, UTC>``.
-    """
-    language = getattr(digest, "language", None) or ws.settings.workspace.language
-    strings = strings_for(language)
-    view = digest_context(ws, digest, language=language)["digest"]
-    campaign = Campaign(
-        id=f"{digest.name}-{digest.end:%Y%m%dT%H%M}",
-        path=ws.path("commskit.toml"),
-        subject=subject or ws.settings.digest.subject or strings["digest_title"],
-        body="",
-        body_line=1,
-        template=ws.settings.digest.template or "digest",
-        list_name=list_name or digest.name,
-        language=language,
-    )
-    from ..render.compiled import compile_campaign  # render builds on compose: import late
-
-    return compile_campaign(ws, campaign, extra_context={"digest": view})
-
-
-def render_digest_html(ws: Workspace, digest: Any, *, language: str | None = None) -> str:
-    """Render a Digest (contract 1) with the MJML ``digest`` template to inlined HTML."""
-    dirs = template_dirs(ws.path(ws.settings.paths.templates))
-    env = make_environment(dirs)
-    name = f"{ws.settings.digest.template or 'digest'}.mjml"
-    source = render_template(env, name, digest_context(ws, digest, language=language))
-    from ..render.html import inline_css, mjml_to_html
-
-    return inline_css(mjml_to_html(source, template=name, include_dirs=dirs))

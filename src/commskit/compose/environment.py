@@ -62,6 +62,7 @@ STRINGS: Mapping[str, Mapping[str, str]] = {
         "until": "jusqu'au",
         "sent_by": "Envoyé par",
         "date_format": "%d/%m/%Y",
+        "time_format": "%Hh%M",
         "hello": "Bonjour",
     },
     "en": {
@@ -85,6 +86,7 @@ STRINGS: Mapping[str, Mapping[str, str]] = {
         "until": "until",
         "sent_by": "Sent by",
         "date_format": "%Y-%m-%d",
+        "time_format": "%H:%M",
         "hello": "Hello",
     },
 }
@@ -244,6 +246,21 @@ def _check_replace(text: Any, old: Any, new: Any, count: Any = None) -> None:
         raise _refuse(f"a replacement building {size:,} characters")
 
 
+def _check_indent(s: Any, width: Any) -> None:
+    step = width if isinstance(width, int) else len(str(width))
+    size = len(str(s)) + (str(s).count("\n") + 1) * step
+    if size > MAX_VALUE_LENGTH:
+        raise _refuse(f"an indent building {size:,} characters")
+
+
+def _check_wordwrap(s: Any, width: Any, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> None:
+    wrapstring = kwargs.get("wrapstring") or (args[1] if len(args) > 1 else None)
+    if wrapstring and isinstance(width, int) and width > 0:
+        size = len(str(s)) // width * len(str(wrapstring))
+        if size > MAX_VALUE_LENGTH:
+            raise _refuse(f"a word wrap building {size:,} characters")
+
+
 def _bounded_filters(filters: Mapping[str, Callable[..., Any]]) -> dict[str, Callable[..., Any]]:
     """Wrap the built-in filters whose cost grows with an argument (``center(10**9)``…)."""
     center, indent, fmt = filters["center"], filters["indent"], filters["format"]
@@ -256,10 +273,7 @@ def _bounded_filters(filters: Mapping[str, Callable[..., Any]]) -> dict[str, Cal
         return center(value, width)
 
     def do_indent(s: Any, width: Any = 4, first: bool = False, blank: bool = False) -> Any:
-        step = width if isinstance(width, int) else len(str(width))
-        size = len(str(s)) + (str(s).count("\n") + 1) * step
-        if size > MAX_VALUE_LENGTH:
-            raise _refuse(f"an indent building {size:,} characters")
+        _check_indent(s, width)
         return indent(s, width, first, blank)
 
     def do_format(value: Any, *args: Any, **kwargs: Any) -> Any:
@@ -267,11 +281,7 @@ def _bounded_filters(filters: Mapping[str, Callable[..., Any]]) -> dict[str, Cal
         return _check_length(fmt(value, *args, **kwargs))
 
     def do_wordwrap(s: Any, width: int = 79, *args: Any, **kwargs: Any) -> Any:
-        wrapstring = kwargs.get("wrapstring") or (args[1] if len(args) > 1 else None)
-        if wrapstring and isinstance(width, int) and width > 0:
-            size = len(str(s)) // width * len(str(wrapstring))
-            if size > MAX_VALUE_LENGTH:
-                raise _refuse(f"a word wrap building {size:,} characters")
+        _check_wordwrap(s, width, args, kwargs)
         return wordwrap(s, width, *args, **kwargs)
 
     def do_batch(value: Any, linecount: Any, fill_with: Any = None) -> Any:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from ..policy import FALLBACK_DOMAIN
 from .campaign import Campaign, Event
 
 
@@ -38,7 +39,10 @@ def _utc(value: dt.datetime) -> str:
 
 
 def build_ics(campaign: Campaign, event: Event, *, domain: str, organizer: str = "") -> bytes:
-    """Return a one-event VCALENDAR; stable bytes for the same campaign (its fingerprint)."""
+    """Return a one-event VCALENDAR; stable bytes for the same campaign (its fingerprint).
+
+    ``domain`` is :func:`commskit.policy.message_id_domain`'s, as for Message-IDs.
+    """
     stamp_source = campaign.date or event.start
     stamp = (
         dt.datetime(stamp_source.year, stamp_source.month, stamp_source.day, tzinfo=dt.UTC)
@@ -52,7 +56,7 @@ def build_ics(campaign: Campaign, event: Event, *, domain: str, organizer: str =
         "CALSCALE:GREGORIAN",
         "METHOD:PUBLISH",
         "BEGIN:VEVENT",
-        f"UID:{campaign.id}@{domain or 'commskit.invalid'}",
+        f"UID:{campaign.id}@{domain or FALLBACK_DOMAIN}",
         f"DTSTAMP:{_utc(stamp)}",
         f"DTSTART:{_utc(event.start)}",
         f"DTEND:{_utc(event.end)}",

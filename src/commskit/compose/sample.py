@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from ..audience.contacts import Contact
 
 #: Kept for scripts written against the stand-in used before contacts existed: it is a Contact.
@@ -33,3 +35,17 @@ def sample_contact(email: str = "camille.martin@example.org", *, language: str =
         department="35",
         language="fr",
     )
+
+
+class ContactLookup(Protocol):
+    """Finds a stored contact by address (the ContactBook does)."""
+
+    def get(self, email: str) -> Contact | None: ...
+
+
+def contact_for(contacts: ContactLookup | None, email: str | None, language: str) -> Contact:
+    """Return the stored contact for ``email`` (looked up in ``contacts``), else a sample."""
+    if email:
+        found = contacts.get(email) if contacts is not None else None
+        return found if found is not None else sample_contact(email, language=language)
+    return sample_contact(language=language)

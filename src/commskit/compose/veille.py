@@ -6,43 +6,31 @@ with nh3, links other than http(s) are dropped.
 
 from __future__ import annotations
 
-import datetime as dt
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import nh3
 from markupsafe import Markup
 
+from ..feeds.digest import Digest, DigestItem
 from ..i18n import plural
+from .campaign import Campaign
 from .environment import strings_for
 
-if TYPE_CHECKING:
-    from ..workspace import Workspace
-    from .campaign import Campaign
 
-
-def _http_url(url: str) -> str:
+def http_url(url: str) -> str:
+    """Return ``url`` when it is http(s), else ``""`` (feed and event links are data)."""
     return url if url.startswith(("https://", "http://")) else ""
 
 
-def veille_items(
-    ws: Workspace, campaign: Campaign, digest: Any = None, *, now: dt.datetime | None = None
-) -> list[Any]:
-    """Return the top items of the veille digest a campaign asks for (best score first).
+def veille_items(campaign: Campaign, digest: Digest | None) -> list[DigestItem]:
+    """Return the top items of ``digest`` a campaign's veille section shows (best score first).
 
-    ``now`` pins the window and the recency ranking (the send engine passes the time of the
-    first send, so a resumed send shows the same items as the first part of the run).
+    The digest is built by the caller (the application layer) for ``campaign.veille``: this
+    reads no database. No veille section, or no digest, shows no item.
     """
     options = campaign.veille
-    if options is None:
+    if options is None or digest is None:
         return []
-    if digest is None:
-        digest = ws.digest(
-            name=options.name,
-            since=options.since,
-            topics=list(options.topics) or None,
-            max_per_topic=None,
-            now=now,
-        )
     items = [item for section in digest.sections for item in section.items]
     seen: set[str] = set()
     unique = []
@@ -54,7 +42,7 @@ def veille_items(
     return unique[: options.max]
 
 
-def item_view(item: Any, *, date_format: str, language: str = "fr") -> dict[str, Any]:
+def item_view(item: DigestItem, *, date_format: str, language: str = "fr") -> dict[str, Any]:
     """Prepare a digest item for templates: text stays text, HTML is re-sanitised."""
     published = item.published
     also_in = list(item.also_in)
@@ -62,7 +50,7 @@ def item_view(item: Any, *, date_format: str, language: str = "fr") -> dict[str,
     return {
         "id": item.id,
         "title": str(item.title),
-        "url": _http_url(str(item.url or "")),
+        "url": http_url(str(item.url or "")),
         "summary_html": Markup(nh3.clean(str(item.summary_html or ""))),  # noqa: S704
         "summary_text": str(item.summary_text or ""),
         "source": item.sources[0] if item.sources else "",

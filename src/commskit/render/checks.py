@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import lxml.html
 
+from ..audience.contacts import Recipient
 from ..compose.sample import sample_contact
 from ..errors import CommskitError
-from .compiled import MAX_HTML_BYTES, CheckIssue
+from .compiled import MAX_HTML_BYTES, CheckIssue, RenderedParts
 
 if TYPE_CHECKING:
     from .compiled import CompiledCampaign
@@ -32,37 +33,33 @@ def subject_issues(subject: str) -> list[CheckIssue]:
     ]
 
 
-def check_compiled(compiled: CompiledCampaign, contact: Any = None) -> list[CheckIssue]:
-    """Render for a sample (or given) contact and report what would hurt delivery or readers."""
-    issues: list[CheckIssue] = []
-    campaign = compiled.campaign
-    contact = contact or sample_contact(language=campaign.language)
-    unsubscribe = compiled.settings_unsubscribe_url or _SAMPLE_UNSUBSCRIBE
-    if not compiled.settings_unsubscribe_url:
-        issues.append(
+def _unsubscribe_setting_issues(url: str) -> list[CheckIssue]:
+    """Return the errors about ``[unsubscribe] url`` (unset, or not https)."""
+    if not url:
+        return [
             CheckIssue(
                 "error",
                 "unsubscribe-url-unset",
                 "no unsubscribe URL: set [unsubscribe] url in commskit.toml",
             )
-        )
-    elif not compiled.settings_unsubscribe_url.startswith("https://"):
+        ]
+    if not url.startswith("https://"):
         # List-Unsubscribe must carry an https URI (RFC 8058): send refuses to build the message
-        issues.append(
+        return [
             CheckIssue(
                 "error",
                 "unsubscribe-url-not-https",
-                f"the unsubscribe URL {compiled.settings_unsubscribe_url!r} is not https:// "
+                f"the unsubscribe URL {url!r} is not https:// "
                 "(RFC 8058 one-click needs https): set [unsubscribe] url to the https address "
                 "of `commskit serve`",
             )
-        )
-    try:
-        parts = compiled.render(contact, unsubscribe_url=unsubscribe)
-    except CommskitError as exc:
-        issues.append(CheckIssue("error", "undefined-variable", str(exc)))
-        return issues
+        ]
+    return []
 
+
+def _parts_issues(parts: RenderedParts, unsubscribe: str) -> list[CheckIssue]:
+    """Return the findings about one rendered message: subject, size, unsubscribe links."""
+    issues: list[CheckIssue] = []
     subject = parts.subject.strip()
     if not subject:
         issues.append(CheckIssue("error", "subject-empty", "the subject is empty"))
@@ -91,9 +88,11 @@ def check_compiled(compiled: CompiledCampaign, contact: Any = None) -> list[Chec
         issues.append(
             CheckIssue("error", "unsubscribe-missing-text", "the text part has no unsubscribe link")
         )
+    return issues
 
-    document = lxml.html.document_fromstring(parts.html)
-    seen_links: set[str] = set()
+
+def _image_issues(document: lxml.html.HtmlElement) -> list[CheckIssue]:
+    issues: list[CheckIssue] = []
     for image in document.iter("img"):
         src = (image.get("src") or "").strip()
         if image.get("alt") is None:
@@ -109,6 +108,12 @@ def check_compiled(compiled: CompiledCampaign, contact: Any = None) -> list[Chec
                     "not see it",
                 )
             )
+    return issues
+
+
+def _link_issues(document: lxml.html.HtmlElement) -> list[CheckIssue]:
+    issues: list[CheckIssue] = []
+    seen_links: set[str] = set()
     for anchor in document.iter("a"):
         href = (anchor.get("href") or "").strip()
         if href in seen_links:
@@ -124,6 +129,27 @@ def check_compiled(compiled: CompiledCampaign, contact: Any = None) -> list[Chec
             )
         elif href.startswith("http://"):
             issues.append(CheckIssue("warning", "link-http", f"link {href!r} is not https"))
+    return issues
+
+
+def check_compiled(
+    compiled: CompiledCampaign, contact: Recipient | None = None
+) -> list[CheckIssue]:
+    """Render for a sample (or given) contact and report what would hurt delivery or readers."""
+    campaign = compiled.campaign
+    contact = contact or sample_contact(language=campaign.language)
+    setting = compiled.settings_unsubscribe_url
+    issues = _unsubscribe_setting_issues(setting)
+    unsubscribe = setting or _SAMPLE_UNSUBSCRIBE
+    try:
+        parts = compiled.render(contact, unsubscribe_url=unsubscribe)
+    except CommskitError as exc:
+        issues.append(CheckIssue("error", "undefined-variable", str(exc)))
+        return issues
+    issues.extend(_parts_issues(parts, unsubscribe))
+    document = lxml.html.document_fromstring(parts.html)
+    issues.extend(_image_issues(document))
+    issues.extend(_link_issues(document))
     if document.get("lang") is None:
         issues.append(CheckIssue("warning", "html-no-lang", "the HTML has no lang attribute"))
     return issues

@@ -22,14 +22,15 @@ import re
 import secrets
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import Any
 
 import jinja2
 from jinja2 import meta
 from markdown_it import MarkdownIt
 from markupsafe import Markup
 
-from ..audience.contacts import Contact
+from ..audience.contacts import Contact, Recipient
 from ..compose.campaign import Campaign, guess_type, read_attachment
 from ..compose.environment import (
     call_template,
@@ -38,21 +39,20 @@ from ..compose.environment import (
     make_environment,
     render_bounded,
     render_template,
-    strings_for,
     template_caller,
     template_dirs,
     template_error,
 )
 from ..compose.ics import build_ics
+from ..compose.layout import list_id, stage_one_context
 from ..compose.sample import sample_contact
-from ..compose.veille import _http_url, item_view, veille_items
+from ..compose.veille import veille_items
+from ..config import SenderSettings
 from ..errors import RenderError, TemplateError
-from ..i18n import format_date
+from ..feeds.digest import Digest
+from ..policy import message_id_domain
 from . import mime
 from .html import html_to_text, inline_css, mjml_to_html
-
-if TYPE_CHECKING:
-    from ..workspace import Workspace
 
 PERSONAL_NAMES = frozenset({"contact", "unsubscribe_url"})
 MAX_HTML_BYTES = 100 * 1024
@@ -427,83 +427,6 @@ def _refuse_internal_names(ast: jinja2.nodes.Template, campaign: Campaign, offse
         )
 
 
-def _event_view(campaign: Campaign, language: str) -> dict[str, Any] | None:
-    event = campaign.event
-    if event is None:
-        return None
-    s, e = event.start, event.end
-    day = format_date(s, language, weekday=True)
-    if language == "fr":
-        when = f"{day}, {s:%H}h{s:%M} – {e:%H}h{e:%M}"
-    else:
-        when = f"{day}, {s:%H:%M} – {e:%H:%M}"
-    offset = event.start.strftime("%z")
-    when += f" (UTC{offset[:3]}:{offset[3:]})" if offset else ""
-    return {
-        "title": event.title or campaign.subject,
-        "when": when,
-        "start_iso": event.start.isoformat(),
-        "location": event.location,
-        "url": _http_url(event.url),
-        "description": event.description,
-    }
-
-
-def sender_domain(ws: Workspace, from_address: str) -> str:
-    """Return the domain used for Message-IDs and UIDs (settings.sender.domain or From's)."""
-    if ws.settings.sender.domain:
-        return ws.settings.sender.domain
-    return from_address.rpartition("@")[2].rstrip(">").strip() or "commskit.invalid"
-
-
-def stage_one_context(
-    ws: Workspace,
-    campaign: Campaign,
-    tokens: _Tokens,
-    *,
-    body_html: str,
-    veille: list[Any],
-    subject_display: str,
-) -> dict[str, Any]:
-    """Build what layout templates see: everything except personal values, which are tokens."""
-    strings = strings_for(campaign.language)
-    return {
-        "campaign": {
-            "id": campaign.id,
-            "subject": subject_display,
-            "preheader": campaign.preheader,
-            "language": campaign.language,
-            "list_name": campaign.list_name,
-            "date": campaign.date.isoformat() if campaign.date else "",
-            "template": campaign.template,
-        },
-        "subject": subject_display,
-        "preheader": campaign.preheader,
-        "language": campaign.language,
-        "body": Markup(body_html),  # noqa: S704
-        "veille": {
-            "title": (
-                campaign.veille.title
-                if campaign.veille and campaign.veille.title
-                else strings["veille_title"]
-            ),
-            "items": [
-                item_view(i, date_format=strings["date_format"], language=campaign.language)
-                for i in veille
-            ],
-        }
-        if campaign.veille
-        else None,
-        "event": _event_view(campaign, campaign.language),
-        "sender": ws.settings.sender,
-        "list_name": campaign.list_name,
-        "t": strings,
-        "contact": PlaceholderContact(tokens),
-        "unsubscribe_url": Markup(tokens.add("{{ unsubscribe_url }}")),  # noqa: S704
-        "has_attachment": bool(campaign.attachments or campaign.event),
-    }
-
-
 @dataclass
 class CompiledCampaign:
     """A campaign with every expensive step done once; :meth:`message_for` is per recipient."""
@@ -524,10 +447,10 @@ class CompiledCampaign:
     def id(self) -> str:
         return self.campaign.id
 
-    def _context(self, contact: Any, unsubscribe_url: str) -> dict[str, Any]:
+    def _context(self, contact: Recipient, unsubscribe_url: str) -> dict[str, Any]:
         return {"contact": contact, "unsubscribe_url": unsubscribe_url}
 
-    def _guard(self, func: Callable[[], Any], contact: Any) -> Any:
+    def _guard(self, func: Callable[[], Any], contact: Recipient) -> Any:
         try:
             return func()
         except TemplateError as error:  # located by PersonalTemplate, or by subject_for
@@ -546,7 +469,7 @@ class CompiledCampaign:
                 hint="Fix the contact's data",
             ) from None
 
-    def subject_for(self, contact: Any) -> str:
+    def subject_for(self, contact: Recipient) -> str:
         """Return the subject one recipient sees."""
         if self.subject_template is None:
             return self.campaign.subject
@@ -569,7 +492,7 @@ class CompiledCampaign:
         subject: str = self._guard(run, contact)
         return " ".join(subject.split())
 
-    def render(self, contact: Any, *, unsubscribe_url: str) -> RenderedParts:
+    def render(self, contact: Recipient, *, unsubscribe_url: str) -> RenderedParts:
         """Return the decoded subject, HTML and text one recipient gets."""
         context = self._context(contact, unsubscribe_url)
         html = self._guard(lambda: self.html.render(context), contact)
@@ -578,11 +501,11 @@ class CompiledCampaign:
 
     def _personal(
         self,
-        contact: Any,
+        contact: Recipient | None,
         unsubscribe_url: str,
         unsubscribe_mailto: str | None,
         to: str | None,
-    ) -> tuple[Any, str, str, str, dict[str, Any]]:
+    ) -> tuple[Recipient, str, str, str, dict[str, Any]]:
         """Return (contact, address, To name, List-Unsubscribe, context), checking the headers.
 
         Shared by :meth:`message_for` and :meth:`check_recipient` so both raise the same errors
@@ -601,7 +524,7 @@ class CompiledCampaign:
 
     def message_for(
         self,
-        contact: Any,
+        contact: Recipient | None,
         *,
         message_id: str,
         unsubscribe_url: str,
@@ -634,7 +557,7 @@ class CompiledCampaign:
 
     def check_recipient(
         self,
-        contact: Any,
+        contact: Recipient | None,
         *,
         message_id: str,
         unsubscribe_url: str,
@@ -671,7 +594,7 @@ class CompiledCampaign:
 
     def message_for_reference(
         self,
-        contact: Any,
+        contact: Recipient,
         *,
         message_id: str,
         unsubscribe_url: str,
@@ -695,7 +618,7 @@ class CompiledCampaign:
             extra_headers=extra_headers,
         )
 
-    def check(self, contact: Any = None) -> list[CheckIssue]:
+    def check(self, contact: Recipient | None = None) -> list[CheckIssue]:
         """Return the content findings (`commskit check`): errors block a send, warnings do not."""
         from .checks import check_compiled
 
@@ -725,98 +648,46 @@ def _subject_template(env: jinja2.Environment, campaign: Campaign) -> jinja2.Tem
     return template
 
 
-def _who(contact: Any) -> str:
+def _who(contact: Recipient) -> str:
     """Name the recipient in an error: ``contact #12 anne@example.org`` (or just the address)."""
-    email = getattr(contact, "email", "?")
-    contact_id = getattr(contact, "id", None)
-    return f"contact #{contact_id} {email}" if contact_id else str(email)
+    return f"contact #{contact.id} {contact.email}" if contact.id else str(contact.email)
 
 
-def _display_name(recipient: Any) -> str:
+def _display_name(recipient: Recipient) -> str:
     """Return the recipient's name for To (plain-address recipients have none)."""
+    # full_name is not part of Recipient: a digest's plain address has no name
     name = getattr(recipient, "full_name", "")
     return name if isinstance(name, str) else ""
 
 
-def compile_campaign(
-    ws: Workspace,
-    campaign: Campaign,
-    *,
-    digest: Any = None,
-    extra_context: Mapping[str, Any] | None = None,
-    veille_now: dt.datetime | None = None,
-) -> CompiledCampaign:
-    """Run Jinja, MJML, CSS inlining and html2text once for ``campaign``.
-
-    ``digest`` replaces ``ws.digest(...)`` for the veille section; ``veille_now`` pins the
-    veille window's end (see :func:`veille_items`); ``extra_context`` adds non-personal names for
-    the template (the ``digest`` email uses it).
-    """
-    dirs = template_dirs(ws.path(ws.settings.paths.templates))
-    env = make_environment(dirs)
-    text_env = make_environment(dirs, autoescape=False)
-    _check_body_jinja(env, campaign)
-    subject_template = _subject_template(text_env, campaign)
-
-    tokens = _Tokens()
-    campaign_file = str(campaign.path)
-    body_markdown = protect_body(
-        campaign.body, tokens, path=campaign_file, first_line=campaign.body_line
-    )
-    body_html = tokens.lone.sub(lambda m: m.group(1).strip(), markdown_to_html(body_markdown))
-    subject_display = campaign.subject
-    if subject_template is not None:
-        subject_line = campaign.line_of("subject")
-        subject_contact = PlaceholderContact(tokens, (campaign_file, subject_line))
-        subject_display = call_template(
-            lambda: render_bounded(subject_template, {"contact": subject_contact}),
-            path=campaign.path,
-            line_offset=(subject_line or 1) - 1,
-        )
-    items = veille_items(ws, campaign, digest, now=veille_now)
-    context = stage_one_context(
-        ws, campaign, tokens, body_html=body_html, veille=items, subject_display=subject_display
-    )
-    context.update(extra_context or {})
+def _layout_html(
+    env: jinja2.Environment, dirs: Sequence[Path], campaign: Campaign, context: Mapping[str, Any]
+) -> str:
+    """Render the campaign's MJML layout with ``context``, then MJML and CSS inlining."""
     template_name = f"{campaign.template}.mjml"
     try:
         env.get_template(template_name)
-    except jinja2.TemplateNotFound:
+    except jinja2.TemplateNotFound as exc:
         raise TemplateError(
             f"unknown template {campaign.template!r}",
             path=campaign.path,
             line=campaign.line_of("template"),
             hint="Use newsletter, announcement or digest, or add "
             f"{template_name} to the workspace's templates/ folder",
-        ) from None
+        ) from exc
     except jinja2.TemplateSyntaxError as exc:
-        raise template_error(exc) from None
+        raise template_error(exc) from exc
     mjml_source = render_template(env, template_name, context)
-    html = inline_css(mjml_to_html(mjml_source, template=template_name, include_dirs=dirs))
-    text = _join_statement_lines(html_to_text(html), tokens)
+    return inline_css(mjml_to_html(mjml_source, template=template_name, include_dirs=dirs))
 
-    html_template = PersonalTemplate(env, html, tokens, what="HTML", path=campaign_file)
-    text_template = PersonalTemplate(text_env, text, tokens, what="text", path=campaign_file)
 
-    from_ = campaign.from_ or ws.settings.sender.from_
-    if not from_:
-        raise RenderError(
-            "no sender address",
-            path=campaign.path,
-            hint="Set [sender] from in commskit.toml or 'from:' in the front matter",
-        )
-    reply_to = campaign.reply_to or ws.settings.sender.reply_to
-    static = mime.StaticHeaders(
-        from_=from_,
-        subject=None if subject_template is not None else campaign.subject,
-        reply_to=reply_to,
-        list_id=_list_id(ws, campaign),
-        extra=tuple(campaign.headers.items()),
-    )
-    domain = sender_domain(ws, from_)
+def _attachments(
+    campaign: Campaign, static: mime.StaticHeaders, *, domain: str
+) -> list[mime.Attachment]:
+    """Return the campaign's attachments: its event's .ics first, then its files."""
     attachments: list[mime.Attachment] = []
     if campaign.event is not None:
-        organizer = mime.parse_mailbox(reply_to or from_, field="Reply-To")[1]
+        organizer = mime.parse_mailbox(static.reply_to or static.from_, field="Reply-To")[1]
         attachments.append(
             mime.Attachment(
                 filename=f"{campaign.id}.ics",
@@ -831,21 +702,114 @@ def compile_campaign(
         except OSError as exc:
             raise RenderError(
                 f"cannot read attachment {path}: {exc.strerror}", path=campaign.path
-            ) from None
+            ) from exc
         attachments.append(mime.Attachment(path.name, guess_type(path), data))
+    return attachments
 
+
+def _fingerprint(
+    html: PersonalTemplate,
+    text: PersonalTemplate,
+    campaign: Campaign,
+    static: mime.StaticHeaders,
+    attachments: Sequence[mime.Attachment],
+) -> str:
+    """Return what identifies the compiled campaign: its parts, headers and attachments."""
     digest = hashlib.sha256()
-    for part in (
-        html_template.source_digest(),
-        text_template.source_digest(),
-        campaign.subject,
-        repr(static),
-    ):
+    for part in (html.source_digest(), text.source_digest(), campaign.subject, repr(static)):
         digest.update(part.encode())
         digest.update(b"\x00")
     for attachment in attachments:
         digest.update(attachment.filename.encode() + b"\x00" + attachment.data + b"\x00")
-    fingerprint = digest.hexdigest()
+    return digest.hexdigest()
+
+
+def _static_headers(
+    campaign: Campaign, sender: SenderSettings, *, personal_subject: bool
+) -> mime.StaticHeaders:
+    from_ = campaign.from_ or sender.from_
+    if not from_:
+        raise RenderError(
+            "no sender address",
+            path=campaign.path,
+            hint="Set [sender] from in commskit.toml or 'from:' in the front matter",
+        )
+    return mime.StaticHeaders(
+        from_=from_,
+        subject=None if personal_subject else campaign.subject,
+        reply_to=campaign.reply_to or sender.reply_to,
+        list_id=list_id(sender.list_id, campaign.list_name),
+        extra=tuple(campaign.headers.items()),
+    )
+
+
+def _subject_display(
+    campaign: Campaign, subject_template: jinja2.Template | None, tokens: _Tokens
+) -> str:
+    """Return the subject layouts print: the author's tags in it become per-recipient tokens."""
+    if subject_template is None:
+        return campaign.subject
+    subject_line = campaign.line_of("subject")
+    subject_contact = PlaceholderContact(tokens, (str(campaign.path), subject_line))
+    return call_template(
+        lambda: render_bounded(subject_template, {"contact": subject_contact}),
+        path=campaign.path,
+        line_offset=(subject_line or 1) - 1,
+    )
+
+
+def compile_campaign(
+    campaign: Campaign,
+    *,
+    templates: Path | None,
+    sender: SenderSettings,
+    unsubscribe_url: str,
+    digest: Digest | None = None,
+    extra_context: Mapping[str, Any] | None = None,
+) -> CompiledCampaign:
+    """Run Jinja, MJML, CSS inlining and html2text once for ``campaign``.
+
+    ``templates`` is the workspace's templates folder (the shipped ones come after it);
+    ``sender`` the ``[sender]`` settings; ``unsubscribe_url`` the ``[unsubscribe] url`` (for the
+    checks). ``digest`` is the veille digest the campaign's veille section shows, built by the
+    caller: compiling reads no database. ``extra_context`` adds non-personal names for the
+    template (the ``digest`` email uses it).
+    """
+    dirs = template_dirs(templates)
+    env = make_environment(dirs)
+    text_env = make_environment(dirs, autoescape=False)
+    _check_body_jinja(env, campaign)
+    subject_template = _subject_template(text_env, campaign)
+
+    tokens = _Tokens()
+    campaign_file = str(campaign.path)
+    body_markdown = protect_body(
+        campaign.body, tokens, path=campaign_file, first_line=campaign.body_line
+    )
+    body_html = tokens.lone.sub(lambda m: m.group(1).strip(), markdown_to_html(body_markdown))
+    subject_display = _subject_display(campaign, subject_template, tokens)
+    items = veille_items(campaign, digest)
+    context = stage_one_context(
+        campaign,
+        sender=sender,
+        body_html=body_html,
+        veille=items,
+        subject_display=subject_display,
+        contact=PlaceholderContact(tokens),
+        unsubscribe_url=Markup(tokens.add("{{ unsubscribe_url }}")),  # noqa: S704 - a token
+    )
+    context.update(extra_context or {})
+    html = _layout_html(env, dirs, campaign, context)
+    text = _join_statement_lines(html_to_text(html), tokens)
+
+    html_template = PersonalTemplate(env, html, tokens, what="HTML", path=campaign_file)
+    text_template = PersonalTemplate(text_env, text, tokens, what="text", path=campaign_file)
+
+    static = _static_headers(campaign, sender, personal_subject=subject_template is not None)
+    attachments = _attachments(
+        campaign, static, domain=message_id_domain(sender.domain, static.from_)
+    )
+    fingerprint = _fingerprint(html_template, text_template, campaign, static, attachments)
     skeleton = mime.MessageSkeleton(static, seed=fingerprint, attachments=attachments)
     compiled = CompiledCampaign(
         campaign=campaign,
@@ -857,7 +821,7 @@ def compile_campaign(
         attachments=tuple(attachments),
         fingerprint=fingerprint,
         veille_count=len(items),
-        settings_unsubscribe_url=ws.settings.unsubscribe.url,
+        settings_unsubscribe_url=unsubscribe_url,
     )
     if campaign.veille is not None and not items:
         compiled.warnings.append(
@@ -871,21 +835,6 @@ def compile_campaign(
     return compiled
 
 
-def _list_id(ws: Workspace, campaign: Campaign) -> str:
-    base = ws.settings.sender.list_id
-    if not base:
-        return ""
-    # [sender] list_id names the default list ("infolettre.example.gouv.fr"); another list of
-    # the same sender swaps the first label ("webinaires.example.gouv.fr")
-    base = base.strip("<>")
-    if base.startswith(f"{campaign.list_name}."):
-        return f"<{base}>"
-    labels = base.split(".")
-    if len(labels) >= 3:
-        return f"<{campaign.list_name}.{'.'.join(labels[1:])}>"
-    return f"<{campaign.list_name}.{base}>"
-
-
 class _LenientAttributes(dict[str, str]):
     def __missing__(self, key: str) -> str:
         return ""
@@ -897,6 +846,10 @@ class _LenientContact:
     def __init__(self, language: str) -> None:
         self._sample = sample_contact(language=language)
         self.attributes = _LenientAttributes()
+        # the Recipient fields, as the sample has them
+        self.id = 0
+        self.email = self._sample.email
+        self.language = self._sample.language
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._sample, name, "")

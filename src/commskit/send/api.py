@@ -177,7 +177,7 @@ def send_campaign(
     # a resumed send shows the veille items of its first part: pin the window to that start
     first = ws.store.sends.campaign(campaign.id)
     veille_now = _parse_time(first.created_at) if first is not None else None
-    compiled = campaign.compile(ws, veille_now=veille_now)
+    compiled = ws.compile(campaign, veille_now=veille_now)
     job = _campaign_job(ws, campaign, compiled, recipients, expression, options.test_address)
     refuse_example_sender(ws, campaign.from_ or ws.settings.sender.from_, options)
     runner = workspace_runner(ws, job, from_=campaign.from_)
@@ -221,19 +221,19 @@ def check_campaign(
     must fix (invalid data, no or refused legal basis) are listed as warnings.
     """
     from ..compose.campaign import Campaign
-    from ..compose.preview import contact_for
+    from ..compose.sample import contact_for
     from ..errors import CommskitError
 
     if not isinstance(campaign, Campaign):
         campaign = ws.campaign(Path(os.fspath(campaign)))
-    compiled = campaign.compile(ws)
+    compiled = ws.compile(campaign)
     result = CampaignCheck(campaign.id, compiled.fingerprint, [])
     expression = None if to else (audience or campaign.audience)
     recipients: Any = None
     if expression:
         recipients = ws.segment(expression, include_suppressed=True, list_name=campaign.list_name)
     if recipients is None or recipients.count() == 0:
-        contact = contact_for(ws, to, campaign.language) if to else None
+        contact = contact_for(ws.contacts, to, campaign.language) if to else None
         result.issues = [i.to_dict() for i in compiled.check(contact)]
         return result
     job = _campaign_job(ws, campaign, compiled, recipients, expression, None)
@@ -400,7 +400,7 @@ def resolve_campaign_id(ws: Workspace, name: str) -> str:
     if repo.campaign(name) is not None:
         return name
     try:
-        found = find_campaign(ws, Path(name)).stem
+        found = find_campaign(ws.path(ws.settings.paths.campaigns), Path(name), root=ws.root).stem
     except CampaignError:
         found = None
     if found is None or repo.campaign(found) is None:

@@ -1,6 +1,6 @@
 """Send the veille digest through the campaign engine, at most once per period.
 
-The digest is compiled like a campaign (``commskit.compose.digest.compile_digest``) and sent to
+The digest is compiled like a campaign (``ws.compile_digest``) and sent to
 ``[digest] recipients`` (plain addresses) and/or ``[digest] segment`` (contacts). Its send-log id
 is the digest name plus the period (``veille-2026-W47`` for the default ``period = "week"``), so
 the Monday cron job run twice — or re-run after a crash — finishes the send and never sends the
@@ -83,8 +83,6 @@ def send_digest(
 
     As for campaigns, more than one message needs ``yes=True`` or a ``confirm`` callback.
     """
-    from ..compose.digest import compile_digest
-
     settings = ws.settings.digest
     addresses = list(recipients if recipients is not None else settings.recipients)
     expression = segment if segment is not None else settings.segment
@@ -102,7 +100,7 @@ def send_digest(
         else None
     )
     job_recipients = _Recipients(address_recipients(addresses), people)
-    compiled = compile_digest(ws, digest, list_name=digest.name)
+    compiled = ws.compile_digest(digest, list_name=digest.name)
     job = workspace_job(
         ws,
         campaign_id=campaign_id,

@@ -1,4 +1,7 @@
-"""`commskit preview`: serve a rendered campaign on 127.0.0.1, reloading when files change."""
+"""`commskit preview`: serve a rendered campaign on 127.0.0.1, reloading when files change.
+
+Application code: it re-loads and re-compiles the campaign from the workspace on each change.
+"""
 
 from __future__ import annotations
 
@@ -11,8 +14,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..compose.sample import contact_for
 from ..errors import CommskitError
-from .sample import sample_contact
+from . import campaigns
 
 if TYPE_CHECKING:
     from ..workspace import Workspace
@@ -72,11 +76,11 @@ class CampaignPreview:
         from ..examples import shipped_templates
 
         files = []
-        for folder in (self.ws.path(self.ws.settings.paths.templates), shipped_templates()):
+        for folder in (campaigns.templates_folder(self.ws), shipped_templates()):
             if folder.is_dir():
                 files += sorted(p for p in folder.rglob("*") if p.is_file())
         with contextlib.suppress(CommskitError):  # a broken file is reported by refresh()
-            files.append(self.ws.campaign(self.campaign_ref).path)
+            files.append(campaigns.load(self.ws, self.campaign_ref).path)
         return files
 
     def _signature(self) -> tuple[Any, ...]:
@@ -98,12 +102,11 @@ class CampaignPreview:
             self.signature = signature
             self.version += 1
             try:
-                campaign = self.ws.campaign(self.campaign_ref)
-                compiled = campaign.compile(self.ws)
-                contact = contact_for(self.ws, self.to, campaign.language)
-                url = (
-                    self.ws.settings.unsubscribe.url or "https://example.invalid/unsubscribe"
-                ) + "?t=APERCU"
+                campaign = campaigns.load(self.ws, self.campaign_ref)
+                compiled = campaigns.compile_campaign(self.ws, campaign)
+                contacts = self.ws.contacts if self.to else None
+                contact = contact_for(contacts, self.to, campaign.language)
+                url = campaigns.preview_unsubscribe_url(self.ws)
                 parts = compiled.render(contact, unsubscribe_url=url)
                 self.html, self.text, self.title, self.error = (
                     parts.html,
@@ -126,18 +129,6 @@ class CampaignPreview:
             text=html.escape(self.text),
             version=self.version,
         )
-
-
-def contact_for(ws: Workspace, email: str | None, language: str) -> Any:
-    """Return the stored contact for ``email`` when the audience stage exists, else a sample."""
-    if email:
-        contacts = getattr(ws, "contacts", None)
-        if contacts is not None:
-            found = contacts.get(email)
-            if found is not None:
-                return found
-        return sample_contact(email, language=language)
-    return sample_contact(language=language)
 
 
 #: `commskit preview`'s port: not 8025 (aiosmtpd's) nor 8080 (`commskit serve`'s)

@@ -1,0 +1,114 @@
+"""What layout templates see: the campaign, its veille section, its event, the sender's strings.
+
+Render calls :func:`stage_one_context` once per campaign, passing its own stand-ins for the two
+personal names (``contact`` and ``unsubscribe_url``): compose knows nothing of how render fills
+them in per recipient.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from markupsafe import Markup
+
+from ..config import SenderSettings
+from ..feeds.digest import DigestItem
+from ..i18n import format_date
+from .campaign import Campaign
+from .environment import strings_for
+from .veille import http_url, item_view
+
+
+def event_view(campaign: Campaign, language: str) -> dict[str, Any] | None:
+    """Return the campaign's event as templates show it ("jeudi 3 décembre 2026, 10h00 – …")."""
+    event = campaign.event
+    if event is None:
+        return None
+    time_format = strings_for(language)["time_format"]
+    start, end = event.start, event.end
+    when = (
+        f"{format_date(start, language, weekday=True)}, "
+        f"{start.strftime(time_format)} – {end.strftime(time_format)}"
+    )
+    offset = start.strftime("%z")
+    when += f" (UTC{offset[:3]}:{offset[3:]})" if offset else ""
+    return {
+        "title": event.title or campaign.subject,
+        "when": when,
+        "start_iso": start.isoformat(),
+        "location": event.location,
+        "url": http_url(event.url),
+        "description": event.description,
+    }
+
+
+def list_id(base: str, list_name: str) -> str:
+    """Return the List-Id of ``list_name`` from ``[sender] list_id`` (``""`` when unset).
+
+    ``base`` names the default list ("infolettre.example.gouv.fr"); another list of the same
+    sender swaps the first label ("webinaires.example.gouv.fr").
+    """
+    if not base:
+        return ""
+    base = base.strip("<>")
+    if base.startswith(f"{list_name}."):
+        return f"<{base}>"
+    labels = base.split(".")
+    if len(labels) >= 3:
+        return f"<{list_name}.{'.'.join(labels[1:])}>"
+    return f"<{list_name}.{base}>"
+
+
+def veille_view(campaign: Campaign, items: Sequence[DigestItem]) -> dict[str, Any] | None:
+    """Return the veille section of a campaign's layout (None when it asks for none)."""
+    if campaign.veille is None:
+        return None
+    strings = strings_for(campaign.language)
+    return {
+        "title": campaign.veille.title or strings["veille_title"],
+        "items": [
+            item_view(i, date_format=strings["date_format"], language=campaign.language)
+            for i in items
+        ],
+    }
+
+
+def stage_one_context(
+    campaign: Campaign,
+    *,
+    sender: SenderSettings,
+    body_html: str,
+    veille: Sequence[DigestItem],
+    subject_display: str,
+    contact: object,
+    unsubscribe_url: str,
+) -> dict[str, Any]:
+    """Build what layout templates see: everything but the personal values.
+
+    ``contact`` and ``unsubscribe_url`` are what the layout prints for them (render passes
+    tokens it replaces per recipient).
+    """
+    return {
+        "campaign": {
+            "id": campaign.id,
+            "subject": subject_display,
+            "preheader": campaign.preheader,
+            "language": campaign.language,
+            "list_name": campaign.list_name,
+            "date": campaign.date.isoformat() if campaign.date else "",
+            "template": campaign.template,
+        },
+        "subject": subject_display,
+        "preheader": campaign.preheader,
+        "language": campaign.language,
+        "body": Markup(body_html),  # noqa: S704 - rendered from the author's Markdown
+        "veille": veille_view(campaign, veille),
+        "event": event_view(campaign, campaign.language),
+        "sender": sender,
+        "list_name": campaign.list_name,
+        "t": strings_for(campaign.language),
+        "contact": contact,
+        "unsubscribe_url": unsubscribe_url,
+        "has_attachment": bool(campaign.attachments or campaign.event),
+    }
