@@ -166,7 +166,6 @@ def run_demo(directory: Path | None = None, *, step: Step | None = None) -> Demo
     ``directory`` must be new or empty (default: a fresh temporary folder). ``step`` is called
     with a short description before each stage, for progress display.
     """
-    from .app.campaigns import render_files, veille_digest, write_blog_post
     from .compose.veille import veille_items
     from .feeds.digest_formats import render_digest
 
@@ -195,10 +194,10 @@ def run_demo(directory: Path | None = None, *, step: Step | None = None) -> Demo
 
         say("Composing the newsletter")
         campaign = ws.campaign(DEMO_CAMPAIGN)
-        veille = veille_items(campaign, veille_digest(ws, campaign))
+        veille = veille_items(campaign, ws.veille_digest(campaign))
         audience = campaign.audience or ""
         first = next(iter(ws.segment(audience, list_name=campaign.list_name)), None)
-        files = render_files(ws, campaign, to=first.email if first else None, folder=out)
+        files = ws.render_files(campaign, to=first.email if first else None, folder=out)
 
         # one partner of the segment unsubscribed last month: the send must skip them
         members = list(ws.segment(audience, list_name=campaign.list_name))
@@ -211,7 +210,7 @@ def run_demo(directory: Path | None = None, *, step: Step | None = None) -> Demo
         report = ws.send(campaign, yes=True)
 
         say("Writing the blog draft")
-        blog_post = write_blog_post(ws, campaign, folder=out / "blog")
+        blog_post = ws.write_blog_post(campaign, folder=out / "blog")
 
         outbox = ws.path(DEMO_OUTBOX)
         return DemoResult(

@@ -291,20 +291,34 @@ class Workspace:
     # --- compose and render ----------------------------------------------------------------
 
     if TYPE_CHECKING:
+        from .app.campaigns import CampaignSetup, RenderedFiles
+        from .app.preview import CampaignPreview
         from .compose.campaign import Campaign
         from .render.compiled import CompiledCampaign
+
+    def campaign_setup(self) -> CampaignSetup:
+        """Return what the campaign use cases (:mod:`commskit.app.campaigns`) take from here."""
+        from .app.campaigns import CampaignSetup
+
+        return CampaignSetup(
+            root=self.root,
+            settings=self.settings,
+            store=lambda: self.store,
+            secret=lambda: self.secret,
+            contacts=lambda: self.contacts,
+        )
 
     def campaign(self, path_or_name: str | os.PathLike[str]) -> Campaign:
         """Load and validate a campaign file (a path, or a name in the campaigns folder)."""
         from .app import campaigns
 
-        return campaigns.load(self, Path(path_or_name))
+        return campaigns.load(self.campaign_setup(), Path(path_or_name))
 
     def campaigns(self) -> list[Campaign]:
         """Load every campaign file of the workspace, sorted by file name."""
         from .app import campaigns
 
-        return campaigns.load_all(self)
+        return campaigns.load_all(self.campaign_setup())
 
     def list_names(self) -> set[str]:
         """Return the mailing lists the workspace's files name: [lists], campaigns, the digest.
@@ -313,7 +327,7 @@ class Workspace:
         """
         from .app import campaigns
 
-        return campaigns.list_names(self)
+        return campaigns.list_names(self.campaign_setup())
 
     def compile(
         self,
@@ -331,7 +345,11 @@ class Workspace:
         from .app import campaigns
 
         return campaigns.compile_campaign(
-            self, campaign, digest=digest, veille_now=veille_now, extra_context=extra_context
+            self.campaign_setup(),
+            campaign,
+            digest=digest,
+            veille_now=veille_now,
+            extra_context=extra_context,
         )
 
     def compile_digest(
@@ -340,13 +358,66 @@ class Workspace:
         """Compile a veille digest like a campaign, for the send engine (digest sends)."""
         from .app import campaigns
 
-        return campaigns.compile_digest(self, digest, subject=subject, list_name=list_name)
+        return campaigns.compile_digest(
+            self.campaign_setup(), digest, subject=subject, list_name=list_name
+        )
 
     def render_digest_html(self, digest: Digest) -> str:
         """Render a veille digest to email-ready HTML with the ``digest`` MJML template."""
         from .app import campaigns
 
-        return campaigns.render_digest_html(self, digest)
+        return campaigns.render_digest_html(self.campaign_setup(), digest)
+
+    def veille_digest(self, campaign: Campaign, *, now: datetime | None = None) -> Digest | None:
+        """Return the digest a campaign's ``veille:`` section shows (None: it has none)."""
+        from .app import campaigns
+
+        return campaigns.veille_digest(self.campaign_setup(), campaign, now=now)
+
+    def render_files(
+        self,
+        campaign: Campaign,
+        *,
+        to: str | None = None,
+        folder: str | os.PathLike[str] | None = None,
+    ) -> RenderedFiles:
+        """Render ``campaign`` for one contact (``to``, else a sample) into .html, .txt, .eml."""
+        from .app import campaigns
+
+        return campaigns.render_files(
+            self.campaign_setup(),
+            campaign,
+            to=to,
+            folder=None if folder is None else Path(folder),
+        )
+
+    def campaign_post(self, campaign: Campaign, *, digest: Digest | None = None) -> str:
+        """Return the campaign as a blog post (Markdown with front matter)."""
+        from .app import campaigns
+
+        return campaigns.campaign_post(self.campaign_setup(), campaign, digest=digest)
+
+    def digest_post(self, digest: Digest) -> str:
+        """Return a veille digest as a blog post, one section per topic."""
+        from .app import campaigns
+
+        return campaigns.digest_post(self.campaign_setup(), digest)
+
+    def write_blog_post(
+        self, campaign: Campaign, *, folder: str | os.PathLike[str] | None = None
+    ) -> Path:
+        """Write the campaign as a Markdown post into ``folder`` (default ``out/blog``)."""
+        from .app import campaigns
+
+        return campaigns.write_blog_post(
+            self.campaign_setup(), campaign, folder=None if folder is None else Path(folder)
+        )
+
+    def preview(self, campaign_ref: str, *, to: str | None = None) -> CampaignPreview:
+        """Return a live preview of a campaign (re-rendered when its files change)."""
+        from .app.preview import CampaignPreview
+
+        return CampaignPreview(self.campaign_setup(), campaign_ref, to=to)
 
     # --- audience --------------------------------------------------------------------------
 

@@ -9,7 +9,6 @@ import pytest
 from markdown_it import MarkdownIt
 
 from commskit import Workspace
-from commskit.app.campaigns import campaign_post, digest_post
 from commskit.errors import TemplateError
 
 HOSTILE = [
@@ -53,9 +52,9 @@ def test_feed_text_is_escaped_markdown_with_only_http_links(
     items = [make_item(60 + i, score=100.0 - i, **fields) for i, fields in enumerate(HOSTILE)]
     digest = make_digest(0, extra=items)
     if kind == "campaign":
-        post = campaign_post(ws, ws.campaign("2026-11-infolettre"), digest=digest)
+        post = ws.campaign_post(ws.campaign("2026-11-infolettre"), digest=digest)
     else:
-        post = digest_post(ws, digest)
+        post = ws.digest_post(digest)
     body = _post_body(post)
     doc = _html(body)
     assert doc.findall(".//img") == []
@@ -92,7 +91,7 @@ def test_personal_tag_without_fallback_is_refused_with_its_line(ws: Workspace) -
         "Un grand merci à **{{ contact.organization }}** pour sa participation.\n",
     )
     with pytest.raises(TemplateError) as info:
-        campaign_post(ws, campaign)
+        ws.campaign_post(campaign)
     assert info.value.path == str(campaign.path)
     assert info.value.line == 6
     assert "{{ contact.organization }}" in str(info.value)
@@ -102,15 +101,15 @@ def test_personal_subject_needs_a_title_or_a_fallback(ws: Workspace) -> None:
     text = '---\nsubject: "Infolettre pour {{ contact.organization }}"\n---\nCorps.\n'
     campaign = _campaign(ws, text)
     with pytest.raises(TemplateError) as info:
-        campaign_post(ws, campaign)
+        ws.campaign_post(campaign)
     assert (info.value.path, info.value.line) == (str(campaign.path), 2)
     assert "title" in str(info.value)
     titled = _campaign(ws, text.replace("---\nCorps", "title: Infolettre de novembre\n---\nCorps"))
-    assert "title: Infolettre de novembre\n" in campaign_post(ws, titled)
+    assert "title: Infolettre de novembre\n" in ws.campaign_post(titled)
     fallback = _campaign(
         ws, text.replace("contact.organization }}", "contact.organization or 'vous' }}")
     )
-    assert "title: Infolettre pour vous\n" in campaign_post(ws, fallback)
+    assert "title: Infolettre pour vous\n" in ws.campaign_post(fallback)
 
 
 def test_neutral_forms_render_and_entities_decode(ws: Workspace) -> None:
@@ -122,7 +121,7 @@ def test_neutral_forms_render_and_entities_decode(ws: Workspace) -> None:
         "{% if contact.organization %}Pour {{ contact.organization }}.{% endif %}\n"
         "Colonne : {{ contact.attributes.population or 'inconnue' }}.\n",
     )
-    body = _post_body(campaign_post(ws, campaign))
+    body = _post_body(ws.campaign_post(campaign))
     assert body.startswith("\nBonjour,\n\nHello !\n\nPour votre territoire, l'aide s'étend.")
     assert "Colonne : inconnue." in body
     assert "{{" not in body
@@ -131,6 +130,6 @@ def test_neutral_forms_render_and_entities_decode(ws: Workspace) -> None:
 
 def test_shipped_campaigns_still_make_posts(ws: Workspace, make_digest: Any) -> None:
     for name in ("2026-11-infolettre", "2026-12-webinaire", "2026-11-newsletter-en"):
-        post = campaign_post(ws, ws.campaign(name), digest=make_digest(2))
+        post = ws.campaign_post(ws.campaign(name), digest=make_digest(2))
         assert "{{" not in post
         assert "&#" not in post

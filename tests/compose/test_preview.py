@@ -12,12 +12,12 @@ from collections.abc import Iterator
 import pytest
 
 from commskit import Workspace
-from commskit.app.preview import CampaignPreview, make_server
+from commskit.app.preview import make_server
 
 
 @pytest.fixture
 def server(ws: Workspace) -> Iterator[str]:
-    preview = CampaignPreview(ws, "2026-11-infolettre", to="zoe@example.org")
+    preview = ws.preview("2026-11-infolettre", to="zoe@example.org")
     httpd = make_server(preview, 0)
     thread = threading.Thread(
         target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True

@@ -11,7 +11,6 @@ from typing import Any
 import pytest
 
 from commskit import Workspace
-from commskit.app.campaigns import campaign_post, digest_post
 from commskit.errors import RenderError, TemplateError
 
 UNSUB = "https://covoiturage.example.gouv.fr/desinscription?t=tok123"
@@ -162,7 +161,7 @@ def test_veille_items_are_data_never_template(
     assert "onerror" not in html
     assert "&lt;script&gt;alert('titre')&lt;/script&gt; &amp; co" in html
     assert "<script>alert('titre')</script> & co" in text
-    post = campaign_post(ws, campaign, digest=digest)
+    post = ws.campaign_post(campaign, digest=digest)
     assert "49" not in post
     assert "<script>" not in post
     assert "\\{\\{ 7\\*7 \\}\\}" in post  # Markdown escapes: Liquid/Hugo see no "{{"
@@ -273,7 +272,7 @@ def test_blog_post_has_front_matter_and_no_email_parts(ws: Workspace, make_diges
     import yaml
 
     campaign = ws.campaign("2026-11-infolettre")
-    post = campaign_post(ws, campaign, digest=make_digest(3))
+    post = ws.campaign_post(campaign, digest=make_digest(3))
     _, front, body = post.split("---\n", 2)
     meta = yaml.safe_load(front)
     assert meta["title"] == campaign.subject
@@ -297,7 +296,7 @@ def test_blog_post_has_front_matter_and_no_email_parts(ws: Workspace, make_diges
 
 def test_digest_post_and_html(ws: Workspace, make_digest: Any, make_item: Any) -> None:
     digest = make_digest(2, extra=[make_item(9, title="{{ 7*7 }} <script>x</script>")])
-    post = digest_post(ws, digest)
+    post = ws.digest_post(digest)
     assert post.startswith("---\ntitle: Veille covoiturage et mobilités — 24/11/2026\n")
     assert "## Covoiturage" in post
     assert "49" not in post
@@ -320,13 +319,12 @@ class _PlainRecipient:
 def test_digest_compiles_for_plain_address_recipients(
     ws: Workspace, make_digest: Any, make_item: Any
 ) -> None:
-    from commskit.app.campaigns import compile_digest
 
     digest = make_digest(3, extra=[make_item(9, title="{{ 7*7 }} <b>gras</b>")])
-    compiled = compile_digest(ws, digest)
+    compiled = ws.compile_digest(digest)
     assert compiled.campaign.id == "veille-20261124T0000"
     assert compiled.campaign.subject == "Veille covoiturage et mobilités"
-    assert compiled.fingerprint == compile_digest(ws, digest).fingerprint
+    assert compiled.fingerprint == ws.compile_digest(digest).fingerprint
     raw = compiled.message_for(
         _PlainRecipient("equipe@covoiturage.example.gouv.fr"),
         message_id="<d1@covoiturage.example.gouv.fr>",

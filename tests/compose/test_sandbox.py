@@ -18,7 +18,6 @@ import pytest
 from click.testing import CliRunner, Result
 
 from commskit import Workspace
-from commskit.app.campaigns import campaign_post
 from commskit.cli import main
 from commskit.errors import TemplateError
 
@@ -135,13 +134,13 @@ def test_blog_refuses_escape_in_body_and_post_template(ws: Workspace, name: str)
     path = ws.path("campaigns/evil.md")
     path.write_text(_campaign(body_expr=ESCAPES[name]), encoding="utf-8")
     with pytest.raises(TemplateError) as info:
-        campaign_post(ws, ws.campaign("evil"))
+        ws.campaign_post(ws.campaign("evil"))
     assert (info.value.path, info.value.line) == (str(path), 9)
     ws.path("templates").mkdir(exist_ok=True)
     post = ws.path("templates/post.md")
     post.write_text(f"---\n{{{{ front_matter }}}}---\n{{{{ {ESCAPES[name]} }}}}\n", "utf-8")
     with pytest.raises(TemplateError) as info:
-        campaign_post(ws, ws.campaign("2026-11-infolettre"))
+        ws.campaign_post(ws.campaign("2026-11-infolettre"))
     assert (info.value.path, info.value.line) == (str(post), 3)
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from commskit import Workspace
-from commskit.app.campaigns import veille_digest
 from commskit.compose.veille import veille_items
 
 
@@ -19,14 +18,14 @@ def test_pinned_veille_is_stable_and_follows_the_pin(ws: Workspace) -> None:
     campaign = offline.campaign("2026-11-infolettre")
     pin = datetime(2026, 11, 20, 12, tzinfo=UTC)
 
-    first = veille_items(campaign, veille_digest(offline, campaign, now=pin))
-    again = veille_items(campaign, veille_digest(offline, campaign, now=pin))
+    first = veille_items(campaign, offline.veille_digest(campaign, now=pin))
+    again = veille_items(campaign, offline.veille_digest(campaign, now=pin))
     assert first
     assert [i.id for i in first] == [i.id for i in again]
     assert all(i.published is None or i.published <= pin for i in first)
 
     # a window ending before every sample item holds none of them
-    earlier = veille_digest(offline, campaign, now=pin - timedelta(days=400))
+    earlier = offline.veille_digest(campaign, now=pin - timedelta(days=400))
     assert veille_items(campaign, earlier) == []
 
     compiled = offline.compile(campaign, veille_now=pin)

@@ -83,7 +83,7 @@ def test_serve_on_a_host_that_is_not_one(
 
 
 def test_library_servers_raise_commskit_errors(ws: Workspace, busy_port: int) -> None:
-    from commskit.app.preview import CampaignPreview, make_server
+    from commskit.app.preview import make_server
     from commskit.errors import ServerError
     from commskit.send.unsubscribe import serve
 
@@ -92,7 +92,7 @@ def test_library_servers_raise_commskit_errors(ws: Workspace, busy_port: int) ->
     with pytest.raises(ServerError, match="80000"):
         serve(ws, "127.0.0.1", 80000)
     with pytest.raises(ServerError, match="already in use"):
-        make_server(CampaignPreview(ws, "2026-11-infolettre"), busy_port)
+        make_server(ws.preview("2026-11-infolettre"), busy_port)
 
 
 def test_default_ports_differ_and_are_not_aiosmtpds() -> None:

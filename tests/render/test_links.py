@@ -79,10 +79,9 @@ def test_render_and_send_write_the_same_unsubscribe_link(
 def test_preview_builds_its_sample_link_by_the_same_policy(
     ws: Workspace, base: str, expected: str
 ) -> None:
-    from commskit.app.preview import CampaignPreview
 
     preview = Workspace.open(ws.root, overrides={"unsubscribe": {"url": base}})
-    shown = CampaignPreview(preview, CAMPAIGN)
+    shown = preview.preview(CAMPAIGN)
     assert shown.error == ""
     assert expected in shown.text
     assert expected.replace("&", "&amp;") in shown.html

@@ -33,9 +33,7 @@ PROGRESS_LINE = re.compile(r"Sending \S+: \d+/\d+")
 def one_line_error(result, *texts: str) -> str:
     assert result.returncode == 1, (result.stdout, result.stderr)
     # off a terminal a send writes progress lines ("Sending X: 0/17") on stderr too
-    lines = [
-        x for x in result.stderr.splitlines() if x.strip() and not PROGRESS_LINE.match(x)
-    ]
+    lines = [x for x in result.stderr.splitlines() if x.strip() and not PROGRESS_LINE.match(x)]
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("Error: "), lines
     assert "Internal error" not in result.stderr

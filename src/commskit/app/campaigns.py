@@ -1,14 +1,18 @@
 """Campaign use cases: load, compile (with its veille digest), render to files, blog drafts.
 
-Each function gathers what the stages need from the workspace (settings sections, folders, the
-contact book, the secret, the veille digest) and hands it to compose and render, which never see
-the workspace. The one database read of a compilation is here, in :func:`veille_digest`.
+Each function takes a :class:`CampaignSetup` (what the composition root hands over: the
+workspace folder, its settings, the store, the secret, the contact book), gathers what the stages
+need from it (settings sections, folders, the veille digest) and hands that to compose and render,
+which never see the workspace. The one database read of a compilation is here, in
+:func:`veille_digest`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -17,14 +21,17 @@ from ..compose.campaign import DEFAULT_LIST, Campaign, find_campaign, list_campa
 from ..compose.sample import contact_for
 from ..errors import CommskitError
 from ..policy import message_id_domain, unsubscribe_url
+from . import veille
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
+    from ..audience import ContactBook
     from ..audience.contacts import Recipient
+    from ..config import Settings
     from ..feeds.digest import Digest
     from ..render.compiled import CompiledCampaign
-    from ..workspace import Workspace
+    from ..store import Store
 
 _DATE_PREFIX = re.compile(r"^\d{4}-\d{2}(?:-\d{2})?-")
 PREVIEW_TOKEN = "APERCU"  # noqa: S105 - a visible placeholder in sample links, not a secret
@@ -32,49 +39,69 @@ PREVIEW_TOKEN = "APERCU"  # noqa: S105 - a visible placeholder in sample links, 
 PLACEHOLDER_UNSUBSCRIBE = "https://example.invalid/unsubscribe"
 
 
-def campaigns_folder(ws: Workspace) -> Path:
+@dataclass(frozen=True)
+class CampaignSetup:
+    """What the campaign use cases take from the composition root (``Workspace`` builds it).
+
+    The store, the secret and the contact book are callables: a render needs no database unless
+    the campaign has a veille section or names a stored contact, and no key unless it signs one.
+    """
+
+    root: Path
+    settings: Settings
+    store: Callable[[], Store]
+    secret: Callable[[], bytes]
+    contacts: Callable[[], ContactBook]
+
+    def path(self, relative: str | os.PathLike[str]) -> Path:
+        """Resolve a path given relative to the workspace root (absolute paths pass through)."""
+        p = Path(relative).expanduser()
+        return p if p.is_absolute() else self.root / p
+
+
+def campaigns_folder(setup: CampaignSetup) -> Path:
     """Return the workspace's campaigns folder (``[paths] campaigns``)."""
-    return ws.path(ws.settings.paths.campaigns)
+    return setup.path(setup.settings.paths.campaigns)
 
 
-def templates_folder(ws: Workspace) -> Path:
+def templates_folder(setup: CampaignSetup) -> Path:
     """Return the workspace's templates folder (``[paths] templates``)."""
-    return ws.path(ws.settings.paths.templates)
+    return setup.path(setup.settings.paths.templates)
 
 
-def load(ws: Workspace, path_or_name: str | Path) -> Campaign:
+def load(setup: CampaignSetup, path_or_name: str | os.PathLike[str]) -> Campaign:
     """Load and validate a campaign file (a path, or a name in the campaigns folder)."""
-    path = find_campaign(campaigns_folder(ws), Path(path_or_name), root=ws.root)
+    path = find_campaign(campaigns_folder(setup), Path(path_or_name), root=setup.root)
     return load_campaign(
         path,
-        ws_root=ws.root,
-        default_language=ws.settings.workspace.language,
-        attachment_dirs=tuple(ws.path(d) for d in ws.settings.paths.attachment_dirs),
-        state_dir=ws.state_dir,
+        ws_root=setup.root,
+        default_language=setup.settings.workspace.language,
+        attachment_dirs=tuple(setup.path(d) for d in setup.settings.paths.attachment_dirs),
+        state_dir=setup.path(setup.settings.paths.state),
     )
 
 
-def load_all(ws: Workspace) -> list[Campaign]:
+def load_all(setup: CampaignSetup) -> list[Campaign]:
     """Load every campaign file of the workspace, sorted by file name."""
-    return [load(ws, path) for path in list_campaigns(campaigns_folder(ws))]
+    return [load(setup, path) for path in list_campaigns(campaigns_folder(setup))]
 
 
-def list_names(ws: Workspace) -> set[str]:
+def list_names(setup: CampaignSetup) -> set[str]:
     """Return the mailing lists the workspace's files name: [lists], campaigns, the digest.
 
     A campaign file that does not load is passed over (its own commands report it).
     """
-    names = {*ws.settings.lists, DEFAULT_LIST, ws.settings.digest.name}
-    for path in list_campaigns(campaigns_folder(ws)):
+    names = {*setup.settings.lists, DEFAULT_LIST, setup.settings.digest.name}
+    for path in list_campaigns(campaigns_folder(setup)):
         try:
-            names.add(load(ws, path).list_name)
+            names.add(load(setup, path).list_name)
         except CommskitError:
             continue  # a broken campaign names no list; `commskit check` reports it
     return names
 
 
 def veille_digest(
-    ws: Workspace, campaign: Campaign, *, now: dt.datetime | None = None
+    setup: CampaignSetup, campaign: Campaign, *, now: dt.datetime | None = None
 ) -> Digest | None:
     """Build the veille digest a campaign's ``veille:`` section asks for (None: it asks none).
 
@@ -84,7 +111,13 @@ def veille_digest(
     options = campaign.veille
     if options is None:
         return None
-    return ws.digest(
+    settings = setup.settings
+    return veille.digest(
+        setup.root,
+        settings.feeds,
+        settings.digest,
+        setup.store().feeds,
+        language=settings.workspace.language,
         name=options.name,
         since=options.since,
         topics=list(options.topics) or None,
@@ -94,7 +127,7 @@ def veille_digest(
 
 
 def compile_campaign(
-    ws: Workspace,
+    setup: CampaignSetup,
     campaign: Campaign,
     *,
     digest: Digest | None = None,
@@ -108,65 +141,69 @@ def compile_campaign(
     from ..render.compiled import compile_campaign as compile_stage
 
     if digest is None:
-        digest = veille_digest(ws, campaign, now=veille_now)
+        digest = veille_digest(setup, campaign, now=veille_now)
     return compile_stage(
         campaign,
-        templates=templates_folder(ws),
-        sender=ws.settings.sender,
-        unsubscribe_url=ws.settings.unsubscribe.url,
+        templates=templates_folder(setup),
+        sender=setup.settings.sender,
+        unsubscribe_url=setup.settings.unsubscribe.url,
         digest=digest,
         extra_context=extra_context,
     )
 
 
 def compile_digest(
-    ws: Workspace, digest: Digest, *, subject: str | None = None, list_name: str | None = None
+    setup: CampaignSetup,
+    digest: Digest,
+    *,
+    subject: str | None = None,
+    list_name: str | None = None,
 ) -> CompiledCampaign:
     """Compile a veille digest like a campaign, for digest sends."""
     from ..render.digest import compile_digest as compile_stage
 
     return compile_stage(
         digest,
-        templates=templates_folder(ws),
-        sender=ws.settings.sender,
-        settings=ws.settings.digest,
-        unsubscribe_url=ws.settings.unsubscribe.url,
-        language=ws.settings.workspace.language,
-        path=ws.path("commskit.toml"),
+        templates=templates_folder(setup),
+        sender=setup.settings.sender,
+        settings=setup.settings.digest,
+        unsubscribe_url=setup.settings.unsubscribe.url,
+        language=setup.settings.workspace.language,
+        path=setup.path("commskit.toml"),
         subject=subject,
         list_name=list_name,
     )
 
 
-def render_digest_html(ws: Workspace, digest: Digest, *, language: str | None = None) -> str:
+def render_digest_html(setup: CampaignSetup, digest: Digest, *, language: str | None = None) -> str:
     """Render a veille digest to email-ready HTML with the ``digest`` MJML template."""
     from ..render.digest import render_digest_html as render_stage
 
     return render_stage(
         digest,
-        templates=templates_folder(ws),
-        sender=ws.settings.sender,
-        settings=ws.settings.digest,
-        unsubscribe_url=ws.settings.unsubscribe.url,
-        language=language or ws.settings.workspace.language,
+        templates=templates_folder(setup),
+        sender=setup.settings.sender,
+        settings=setup.settings.digest,
+        unsubscribe_url=setup.settings.unsubscribe.url,
+        language=language or setup.settings.workspace.language,
     )
 
 
-def unsubscribe_url_for(ws: Workspace, contact: Recipient, list_name: str) -> str:
+def unsubscribe_url_for(setup: CampaignSetup, contact: Recipient, list_name: str) -> str:
     """Return the unsubscribe link ``contact`` gets, as send builds it (a signed token).
 
     A contact not stored (id 0, a sample) gets the visible placeholder token ``APERCU``.
     """
     from ..audience.tokens import make_token
 
-    base = ws.settings.unsubscribe.url or PLACEHOLDER_UNSUBSCRIBE
-    token = make_token(ws.secret, contact.id, list_name) if contact.id else PREVIEW_TOKEN
+    base = setup.settings.unsubscribe.url or PLACEHOLDER_UNSUBSCRIBE
+    token = make_token(setup.secret(), contact.id, list_name) if contact.id else PREVIEW_TOKEN
     return unsubscribe_url(base, token)
 
 
-def preview_unsubscribe_url(ws: Workspace) -> str:
+def preview_unsubscribe_url(setup: CampaignSetup) -> str:
     """Return the link previews show: the configured base with the placeholder token."""
-    return unsubscribe_url(ws.settings.unsubscribe.url or PLACEHOLDER_UNSUBSCRIBE, PREVIEW_TOKEN)
+    return unsubscribe_url(setup.settings.unsubscribe.url or PLACEHOLDER_UNSUBSCRIBE, PREVIEW_TOKEN)
 
 
 @dataclass(frozen=True)
@@ -181,21 +218,21 @@ class RenderedFiles:
 
 
 def render_files(
-    ws: Workspace, campaign: Campaign, *, to: str | None = None, folder: Path | None = None
+    setup: CampaignSetup, campaign: Campaign, *, to: str | None = None, folder: Path | None = None
 ) -> RenderedFiles:
     """Render ``campaign`` for one contact (``to``, else a sample) into .html, .txt and .eml."""
-    compiled = compile_campaign(ws, campaign)
-    contact = contact_for(ws.contacts if to else None, to, campaign.language)
-    url = unsubscribe_url_for(ws, contact, campaign.list_name)
+    compiled = compile_campaign(setup, campaign)
+    contact = contact_for(setup.contacts() if to else None, to, campaign.language)
+    url = unsubscribe_url_for(setup, contact, campaign.list_name)
     parts = compiled.render(contact, unsubscribe_url=url)
-    domain = message_id_domain(ws.settings.sender.domain, compiled.static.from_)
+    domain = message_id_domain(setup.settings.sender.domain, compiled.static.from_)
     raw = compiled.message_for(
         contact,
         message_id=f"<render.{campaign.id}@{domain}>",
         unsubscribe_url=url,
-        unsubscribe_mailto=ws.settings.unsubscribe.mailto or None,
+        unsubscribe_mailto=setup.settings.unsubscribe.mailto or None,
     )
-    folder = folder or ws.path(ws.settings.paths.output)
+    folder = folder or setup.path(setup.settings.paths.output)
     folder.mkdir(parents=True, exist_ok=True)
     html = parts.html.encode()
     paths = []
@@ -216,37 +253,39 @@ def blog_file_name(campaign: Campaign, today: dt.date | None = None) -> str:
     return f"{day:%Y-%m-%d}-{stem}.md"
 
 
-def campaign_post(ws: Workspace, campaign: Campaign, *, digest: Digest | None = None) -> str:
+def campaign_post(setup: CampaignSetup, campaign: Campaign, *, digest: Digest | None = None) -> str:
     """Return the campaign as a blog post; its veille section shows ``digest`` (else built)."""
     from ..compose.blog import campaign_post as post_stage
 
     if digest is None:
-        digest = veille_digest(ws, campaign)
+        digest = veille_digest(setup, campaign)
     return post_stage(
         campaign,
-        templates=templates_folder(ws),
-        organization=ws.settings.sender.organization,
+        templates=templates_folder(setup),
+        organization=setup.settings.sender.organization,
         digest=digest,
     )
 
 
-def digest_post(ws: Workspace, digest: Digest) -> str:
+def digest_post(setup: CampaignSetup, digest: Digest) -> str:
     """Return a veille digest as a blog post, one section per topic."""
     from ..compose.blog import digest_post as post_stage
 
     return post_stage(
         digest,
-        templates=templates_folder(ws),
-        language=ws.settings.workspace.language,
-        subject=ws.settings.digest.subject,
-        organization=ws.settings.sender.organization,
+        templates=templates_folder(setup),
+        language=setup.settings.workspace.language,
+        subject=setup.settings.digest.subject,
+        organization=setup.settings.sender.organization,
     )
 
 
-def write_blog_post(ws: Workspace, campaign: Campaign, *, folder: Path | None = None) -> Path:
+def write_blog_post(
+    setup: CampaignSetup, campaign: Campaign, *, folder: Path | None = None
+) -> Path:
     """Write the campaign as a Markdown post into ``folder`` (default ``out/blog``)."""
-    folder = folder or ws.path(ws.settings.paths.output) / "blog"
+    folder = folder or setup.path(setup.settings.paths.output) / "blog"
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / blog_file_name(campaign)
-    target.write_text(campaign_post(ws, campaign), encoding="utf-8")
+    target.write_text(campaign_post(setup, campaign), encoding="utf-8")
     return target

@@ -1,6 +1,7 @@
 """`commskit preview`: serve a rendered campaign on 127.0.0.1, reloading when files change.
 
-Application code: it re-loads and re-compiles the campaign from the workspace on each change.
+Application code: it re-loads and re-compiles the campaign (from a
+:class:`~commskit.app.campaigns.CampaignSetup`) on each change.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from ..errors import CommskitError
 from . import campaigns
 
 if TYPE_CHECKING:
-    from ..workspace import Workspace
+    from .campaigns import CampaignSetup
 
 _PAGE = """<!doctype html>
 <html lang="{lang}"><head><meta charset="utf-8"><title>Aperçu — {title}</title>
@@ -59,8 +60,8 @@ setInterval(async () => {{
 class CampaignPreview:
     """Renders a campaign on demand and re-renders when the campaign or a template changes."""
 
-    def __init__(self, ws: Workspace, campaign_ref: str, *, to: str | None = None) -> None:
-        self.ws = ws
+    def __init__(self, setup: CampaignSetup, campaign_ref: str, *, to: str | None = None) -> None:
+        self.setup = setup
         self.campaign_ref = campaign_ref
         self.to = to
         self.version = 0
@@ -76,11 +77,11 @@ class CampaignPreview:
         from ..examples import shipped_templates
 
         files = []
-        for folder in (campaigns.templates_folder(self.ws), shipped_templates()):
+        for folder in (campaigns.templates_folder(self.setup), shipped_templates()):
             if folder.is_dir():
                 files += sorted(p for p in folder.rglob("*") if p.is_file())
         with contextlib.suppress(CommskitError):  # a broken file is reported by refresh()
-            files.append(campaigns.load(self.ws, self.campaign_ref).path)
+            files.append(campaigns.load(self.setup, self.campaign_ref).path)
         return files
 
     def _signature(self) -> tuple[Any, ...]:
@@ -102,11 +103,11 @@ class CampaignPreview:
             self.signature = signature
             self.version += 1
             try:
-                campaign = campaigns.load(self.ws, self.campaign_ref)
-                compiled = campaigns.compile_campaign(self.ws, campaign)
-                contacts = self.ws.contacts if self.to else None
+                campaign = campaigns.load(self.setup, self.campaign_ref)
+                compiled = campaigns.compile_campaign(self.setup, campaign)
+                contacts = self.setup.contacts() if self.to else None
                 contact = contact_for(contacts, self.to, campaign.language)
-                url = campaigns.preview_unsubscribe_url(self.ws)
+                url = campaigns.preview_unsubscribe_url(self.setup)
                 parts = compiled.render(contact, unsubscribe_url=url)
                 self.html, self.text, self.title, self.error = (
                     parts.html,

@@ -38,10 +38,9 @@ def render(app: AppContext, campaign: str, to: str | None, output: Path | None) 
 
     Example: commskit render 2026-11-infolettre --to camille@example.org -o out/
     """
-    from ..app.campaigns import render_files
 
     ws = app.workspace()
-    files = render_files(ws, ws.campaign(campaign), to=to, folder=output)
+    files = ws.render_files(ws.campaign(campaign), to=to, folder=output)
     for target in (files.html, files.text, files.eml):
         echo(str(target))
     note(f"Rendered for {files.recipient}; {files.html_bytes / 1024:.0f} KB of HTML.")
@@ -67,11 +66,11 @@ def preview(app: AppContext, campaign: str, port: int, to: str | None) -> None:
 
     Example: commskit preview 2026-11-infolettre --port 8081
     """
-    from ..app.preview import CampaignPreview, make_server
+    from ..app.preview import make_server
 
     ws = app.workspace()
     ws.campaign(campaign)  # fail early, with the file and line, on a broken campaign
-    server = make_server(CampaignPreview(ws, campaign, to=to), port)
+    server = make_server(ws.preview(campaign, to=to), port)
     host, bound = server.server_address[:2]
     echo(f"Preview on http://{host!s}:{bound} (Ctrl-C to stop)")
     try:
@@ -101,7 +100,6 @@ def blog(
 
     Example: commskit blog 2026-11-infolettre -o site/_posts/2026-11-24-infolettre.md
     """
-    from ..app.campaigns import campaign_post, digest_post
     from ..errors import DigestError
 
     ws = app.workspace()
@@ -111,10 +109,10 @@ def blog(
         build = getattr(ws, "digest", None)
         if build is None:
             raise DigestError("the veille digest is not available in this version")
-        text = digest_post(ws, build(since=since or ws.settings.digest.since))
+        text = ws.digest_post(build(since=since or ws.settings.digest.since))
     else:
         assert campaign is not None
-        text = campaign_post(ws, ws.campaign(campaign))
+        text = ws.campaign_post(ws.campaign(campaign))
     if output is None:
         print_text(text)
         return
