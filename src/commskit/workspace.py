@@ -52,6 +52,16 @@ class Workspace:
         self.root = root
         self.settings = settings
 
+    @property
+    def settings(self) -> Settings:
+        """The workspace's settings; replacing them also renews what was built from them."""
+        return self._settings
+
+    @settings.setter
+    def settings(self, settings: Settings) -> None:
+        self._settings = settings
+        self.__dict__.pop("contacts", None)  # the contact book holds settings sections
+
     # --- opening and creating --------------------------------------------------------------
 
     @classmethod
@@ -296,9 +306,14 @@ class Workspace:
     @cached_property
     def contacts(self) -> ContactBook:
         """The partner list: import, look up, suppress, erase (see docs/audience.md)."""
-        from .audience import ContactBook
+        from .audience import BookSettings, ContactBook
 
-        return ContactBook(self)
+        return ContactBook(
+            lambda: self.store,  # reopened after close(), as the book may outlive it
+            lambda: self.secret,  # loaded on first use: listing contacts needs no key
+            BookSettings.from_settings(self.settings),
+            list_names=self.list_names,
+        )
 
     def segment(
         self,

@@ -8,6 +8,7 @@ import re
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from dataclasses import fields as dataclass_fields
 from datetime import date, datetime
 from functools import lru_cache
 from types import MappingProxyType
@@ -15,7 +16,11 @@ from typing import Protocol
 
 from email_validator import EmailNotValidError, validate_email
 
-#: Fields of a contact that imports, exports and segment expressions know, in display order.
+#: THE contact field list: the fields imports, exports and segment expressions know, in display
+#: order. Everything else is derived from it: :class:`Contact` has one attribute per field (tests
+#: check it), the store one column each (and a folded copy of each text field), the importer one
+#: ``--map`` target each, segment expressions one field each, the CSV export one column each. A
+#: new field goes here, in :class:`Contact`, in a migration and in the importer's aliases.
 FIELDS: tuple[str, ...] = (
     "email",
     "first_name",
@@ -31,6 +36,9 @@ FIELDS: tuple[str, ...] = (
     "basis_source",
     "basis_date",
 )
+
+#: The fields held as one text value each: all of :data:`FIELDS` but the address and the tags.
+TEXT_FIELDS: tuple[str, ...] = tuple(f for f in FIELDS if f not in ("email", "tags"))
 
 #: Legal bases (GDPR art. 6): consent (a), a public-interest mission (e), and the professional
 #: opt-out regime for B2B prospecting (CPCE L.34-5 as read by the CNIL).
@@ -95,25 +103,15 @@ class Contact:
 
     def to_dict(self) -> dict[str, object]:
         """Return a JSON-ready dict (the shape `contacts export --format json` writes)."""
-        return {
-            "id": self.id,
-            "email": self.email,
-            "first_name": self.first_name,
-            "last_name": self.last_name,
-            "organization": self.organization,
-            "kind": self.kind,
-            "region": self.region,
-            "department": self.department,
-            "language": self.language,
-            "stage": self.stage,
-            "tags": list(self.tags),
-            "attributes": dict(self.attributes),
-            "basis": self.basis,
-            "basis_source": self.basis_source,
-            "basis_date": self.basis_date,
-            "created_at": self.created_at,
-            "updated_at": self.updated_at,
-        }
+        out: dict[str, object] = {name: getattr(self, name) for name in RECORD_FIELDS}
+        out["tags"] = list(self.tags)
+        out["attributes"] = dict(self.attributes)
+        return out
+
+
+#: Contact's attributes in declaration order (FIELDS plus id, attributes and the timestamps):
+#: the columns the store reads a contact from.
+RECORD_FIELDS: tuple[str, ...] = tuple(f.name for f in dataclass_fields(Contact))
 
 
 class InvalidAddress(ValueError):

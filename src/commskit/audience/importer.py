@@ -31,6 +31,7 @@ from .contacts import (
     BASES,
     CONTROL_CHARACTERS,
     FIELDS,
+    TEXT_FIELDS,
     EmailHasher,
     InvalidAddress,
     clean_text,
@@ -98,7 +99,7 @@ _ALIAS_INDEX = {alias: target for target, aliases in _ALIASES.items() for alias 
 #: What ``--map`` accepts as a target.
 MAP_TARGETS: tuple[str, ...] = (*FIELDS, IGNORE)
 
-_SCALARS = tuple(f for f in FIELDS if f not in ("email", "tags"))
+_SCALARS = TEXT_FIELDS  # the fields read as one text value each
 
 
 def header_key(name: str) -> str:

@@ -28,50 +28,26 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import SegmentError
-from .contacts import fold, normalise_tag, slug
+from .contacts import TEXT_FIELDS, fold, normalise_tag, slug
 
-#: Fields an expression may name, mapped to their SQL column (the allow-list).
+#: Fields whose folded copy (:func:`fold` of the value) the store keeps in ``<field>_folded``, so
+#: ``~`` and the text tests on them are plain SQL with no Python call per row: every field of
+#: :data:`~commskit.audience.contacts.FIELDS` but the tags (``tag(…)`` tests those).
+FOLDED_FIELDS: tuple[str, ...] = ("email", *TEXT_FIELDS)
+
+#: Fields an expression may name, mapped to their SQL column (the allow-list): the folded ones
+#: and the store's timestamps.
 SEGMENT_FIELDS: Mapping[str, str] = {
-    "email": "c.email",
-    "first_name": "c.first_name",
-    "last_name": "c.last_name",
-    "organization": "c.organization",
-    "kind": "c.kind",
-    "region": "c.region",
-    "department": "c.department",
-    "language": "c.language",
-    "stage": "c.stage",
-    "basis": "c.basis",
-    "basis_source": "c.basis_source",
-    "basis_date": "c.basis_date",
-    "created_at": "c.created_at",
-    "updated_at": "c.updated_at",
+    name: f"c.{name}" for name in (*FOLDED_FIELDS, "created_at", "updated_at")
 }
 
 #: SQL function registered on the connection by the store (see ``store/audience.py``); only
 #: attributes still need it, the fields below have stored folded copies.
 FOLD_SQL = "commskit_fold"
 
-#: Fields whose folded copy (:func:`fold` of the value) the store keeps in ``<field>_folded``, so
-#: ``~`` and the text tests on them are plain SQL with no Python call per row.
-FOLDED_FIELDS: tuple[str, ...] = (
-    "email",
-    "first_name",
-    "last_name",
-    "organization",
-    "kind",
-    "region",
-    "department",
-    "language",
-    "stage",
-    "basis",
-    "basis_source",
-    "basis_date",
-)
-
 #: Fields always written by the store as ISO 8601 timestamps (ASCII): SQLite's ASCII-only
 #: lower() folds them exactly as :func:`fold` does.
-_ASCII_FIELDS = frozenset({"created_at", "updated_at"})
+_ASCII_FIELDS = frozenset(SEGMENT_FIELDS) - frozenset(FOLDED_FIELDS)
 
 
 def folded_column(field: str) -> str:
