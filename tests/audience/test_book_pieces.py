@@ -10,7 +10,8 @@ from __future__ import annotations
 import pytest
 
 from commskit import Workspace
-from commskit.audience import BookSettings, ContactBook
+from commskit.audience import ContactBook
+from commskit.audience.book import BookSettings
 from commskit.errors import SecretError
 from commskit.store import Store
 

@@ -1,19 +1,12 @@
 """The audience stage: who the partners are, whom a campaign targets, who must never be emailed.
 
 - :class:`Contact` — one partner (its fields: :data:`FIELDS`); :class:`ContactBook` is
-  ``ws.contacts``, built from a store, the secret and :class:`BookSettings`;
+  ``ws.contacts`` (built from a store, the secret and ``book.BookSettings``);
 - :class:`Segment` — what ``ws.segment("…")`` returns (see docs/segments.md);
 - :mod:`commskit.audience.tokens` — unsubscribe tokens (``make_token`` / ``verify_token``).
 """
 
-from .book import (
-    BookSettings,
-    ContactBook,
-    ContactDetails,
-    ForgetReport,
-    ImportReport,
-    Segment,
-)
+from .book import ContactBook, ContactDetails, ForgetReport, ImportReport, Segment
 from .contacts import (
     BASES,
     FIELDS,
@@ -34,7 +27,6 @@ __all__ = [
     "REASONS",
     "SEGMENT_FIELDS",
     "STAGES",
-    "BookSettings",
     "CompiledSegment",
     "Contact",
     "ContactBook",
