@@ -587,7 +587,7 @@ class ContactBook:
             raise ContactNotFoundError(
                 f"{email.strip()!r} is not a valid address: {exc}",
                 hint="Give the address exactly as the person wrote it",
-            ) from None
+            ) from exc
         key = email_hash(self._secret, normalised)
         contact = self._repo.get_by_hash(key)
         store = self._store
@@ -706,7 +706,7 @@ def _drop_erased(row: IncomingContact, erased: set[str], hasher: EmailHasher) ->
             try:
                 if hasher(normalise_email(token)) in erased:
                     return True
-            except InvalidAddress:
+            except InvalidAddress:  # not an address after all: nothing erased in this token
                 continue
         return False
 

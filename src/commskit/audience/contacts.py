@@ -151,7 +151,7 @@ def _validated_domain(domain: str) -> str:
     try:
         result = validate_email(f"x@{domain}", check_deliverability=False)
     except EmailNotValidError as exc:
-        raise InvalidAddress(str(exc)) from None
+        raise InvalidAddress(str(exc)) from exc
     return str(result.ascii_domain).lower()
 
 
@@ -168,7 +168,7 @@ def _normalise_slow(text: str) -> str:
     try:
         result = validate_email(text, check_deliverability=False)
     except EmailNotValidError as exc:
-        raise InvalidAddress(str(exc)) from None
+        raise InvalidAddress(str(exc)) from exc
     if result.ascii_email is not None:
         local, _, domain = result.ascii_email.rpartition("@")
     else:
@@ -326,12 +326,12 @@ def normalise_date(value: str) -> str:
     text = value.strip()
     try:
         return datetime.fromisoformat(text).date().isoformat()
-    except ValueError:
+    except ValueError:  # not ISO: try the day-first spellings below
         pass
     for fmt in _DATE_FORMATS:
         try:
             return datetime.strptime(text, fmt).date().isoformat()
-        except ValueError:
+        except ValueError:  # not this spelling: try the next
             continue
     raise ValueError(f"date {value!r} is not YYYY-MM-DD or DD/MM/YYYY")
 

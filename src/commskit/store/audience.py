@@ -530,7 +530,7 @@ def _segment_query(conn: sqlite3.Connection, sql: str, args: Sequence[object]) -
             raise SegmentError(
                 f"segment: too complex for SQLite ({exc})",
                 hint="Use fewer nested parentheses, not's or named segments, or in (…) lists",
-            ) from None
+            ) from exc
         raise
 
 
