@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
     from datetime import date, datetime
 
-    from .audience import ContactBook, Segment
+    from .audience import Contact, ContactBook, Segment
     from .feeds import Digest, FeedLists, FeedSource, FetchReport, TopicRules
     from .feeds.veille import FeedStatus, ImportReport, RuleTest
     from .progress import Progress
@@ -52,6 +52,16 @@ class Workspace:
     def __init__(self, root: Path, settings: Settings) -> None:
         self.root = root
         self.settings = settings
+
+    @property
+    def settings(self) -> Settings:
+        """The workspace's settings; replacing them also renews what was built from them."""
+        return self._settings
+
+    @settings.setter
+    def settings(self, settings: Settings) -> None:
+        self._settings = settings
+        self.__dict__.pop("contacts", None)  # the contact book holds settings sections
 
     # --- opening and creating --------------------------------------------------------------
 
@@ -425,8 +435,14 @@ class Workspace:
     def contacts(self) -> ContactBook:
         """The partner list: import, look up, suppress, erase (see docs/audience.md)."""
         from .audience import ContactBook
+        from .audience.book import BookSettings
 
-        return ContactBook(self)
+        return ContactBook(
+            lambda: self.store,  # reopened after close(), as the book may outlive it
+            lambda: self.secret,  # loaded on first use: listing contacts needs no key
+            BookSettings.from_settings(self.settings),
+            list_names=self.list_names,
+        )
 
     def segment(
         self,
@@ -452,13 +468,14 @@ class Workspace:
     if TYPE_CHECKING:
         from collections.abc import Iterator
 
-        from .send import SendOptions, SendReport
-        from .send.api import CampaignCheck
+        from .app.sending import SendSetup
+        from .send import PreflightReport, SendOptions, SendReport
         from .send.bounces import BounceReport
+        from .send.reports import CampaignCheck
 
     def send(
         self,
-        campaign: Any,
+        campaign: Campaign | str | os.PathLike[str],
         *,
         dry_run: bool = False,
         test: str | None = None,
@@ -469,19 +486,22 @@ class Workspace:
         allow_changed: bool = False,
         audience: str | None = None,
         options: SendOptions | None = None,
-        progress: Callable[..., None] | None = None,
-        confirm: Callable[[Any], bool] | None = None,
+        progress: Progress | None = None,
+        confirm: Callable[[PreflightReport], bool] | None = None,
     ) -> SendReport:
         """Send a campaign (object, path or name) to its audience; re-running resumes it.
 
         Pre-flight renders every recipient first; more than one message needs ``yes=True`` or a
         ``confirm(preflight_report) -> bool`` callback. See docs/sending.md.
         """
+        from .app.sending import send_campaign
         from .send import SendOptions
-        from .send.api import send_campaign
 
-        if options is None:
-            options = SendOptions(
+        return send_campaign(
+            self.send_setup(),
+            campaign,
+            options=options
+            or SendOptions(
                 dry_run=dry_run,
                 test_address=test,
                 limit=limit,
@@ -489,9 +509,10 @@ class Workspace:
                 retry_failed=retry_failed,
                 retry_unknown=retry_unknown,
                 allow_changed=allow_changed,
-            )
-        return send_campaign(
-            self, campaign, options=options, audience=audience, progress=progress, confirm=confirm
+            ),
+            audience=audience,
+            progress=progress,
+            confirm=confirm,
         )
 
     def send_digest(
@@ -502,9 +523,9 @@ class Workspace:
         segment: str | None = None,
         dry_run: bool = False,
         test: str | None = None,
-        progress: Callable[..., None] | None = None,
+        progress: Progress | None = None,
         yes: bool = False,
-        confirm: Callable[[Any], bool] | None = None,
+        confirm: Callable[[PreflightReport], bool] | None = None,
     ) -> SendReport:
         """Email a veille digest to [digest] recipients/segment, at most once per [digest] period.
 
@@ -512,10 +533,10 @@ class Workspace:
         Marking is left to the caller (``ws.mark_digest(digest)`` once the send finished), so a
         crash before the end leaves the items for the re-run. See docs/scheduling.md.
         """
-        from .send.digest import send_digest
+        from .app.sending import send_digest
 
         return send_digest(
-            self,
+            self.send_setup(),
             digest,
             recipients=recipients,
             segment=segment,
@@ -527,41 +548,82 @@ class Workspace:
         )
 
     def check_campaign(
-        self, campaign: Any, *, to: str | None = None, audience: str | None = None
+        self,
+        campaign: Campaign | str | os.PathLike[str],
+        *,
+        to: str | None = None,
+        audience: str | None = None,
     ) -> CampaignCheck:
         """Check a campaign as ``send`` would, against its real audience (or one contact ``to``).
 
-        See :func:`commskit.send.api.check_campaign`.
+        See :func:`commskit.app.sending.check_campaign`.
         """
-        from .send.api import check_campaign
+        from .app.sending import check_campaign
 
-        return check_campaign(self, campaign, to=to, audience=audience)
+        return check_campaign(self.send_setup(), campaign, to=to, audience=audience)
 
     def send_status(self, campaign_id: str | None = None) -> list[dict[str, Any]]:
         """Return per-campaign send counts (pending, sent, failed, suppressed, unknown, ...)."""
-        from .send.api import campaign_status
+        from .app.sending import send_status
 
-        return campaign_status(self, campaign_id)
+        return send_status(self.store.sends, self._find_campaign, campaign_id)
 
     def send_report(self, campaign_id: str) -> Iterator[dict[str, Any]]:
         """Yield one row per recipient of a campaign's send log."""
-        from .send.api import campaign_report
+        from .app.sending import send_report
 
-        return campaign_report(self, campaign_id)
+        return send_report(self.store.sends, self._find_campaign, campaign_id)
 
-    def send_history(self, contact: Any) -> list[dict[str, Any]]:
+    def send_history(self, contact: Contact | int) -> list[dict[str, Any]]:
         """Return what was sent to a contact (a Contact or its id), newest first."""
-        from .send.api import contact_history
+        from .app.sending import send_history
 
-        return contact_history(self, contact)
+        return send_history(self.store.sends, contact)
 
     def read_bounces(
         self, mailbox: str | os.PathLike[str], *, dry_run: bool = False
     ) -> BounceReport:
         """Read a Maildir or mbox of bounce reports into the suppression list (never deletes)."""
-        from .send.bounces import process_mailbox
+        from .app.bounces import read_bounces
 
-        return process_mailbox(self, Path(mailbox), dry_run=dry_run)
+        return read_bounces(self.store, self.contacts, Path(mailbox), dry_run=dry_run)
+
+    def serve_unsubscribe(self, host: str = "127.0.0.1", port: int = 8080) -> Any:
+        """Return a server for the one-click unsubscribe endpoint (call ``serve_forever()``).
+
+        Raises ServerError when it cannot listen there (port in use, out of range, bad host).
+        """
+        from .app.audience import unsubscribe_server
+
+        return unsubscribe_server(
+            self.contacts, lambda: self.secret, self.settings.sender, host, port
+        )
+
+    def _find_campaign(self, path_or_name: Path) -> Path:
+        from .app.campaigns import campaigns_folder
+        from .compose.campaign import find_campaign
+
+        return find_campaign(campaigns_folder(self.campaign_setup()), path_or_name, root=self.root)
+
+    def send_setup(self) -> SendSetup:
+        """Return the pieces the send use cases of :mod:`commskit.app.sending` take.
+
+        The one place those use cases get campaigns and digests compiled (:meth:`compile`).
+        """
+        from .app.sending import SendSetup
+
+        return SendSetup(
+            settings=self.settings,
+            store=self.store,
+            contacts=self.contacts,
+            secret=lambda: self.secret,
+            root=self.root,
+            load_campaign=self.campaign,
+            find_campaign=self._find_campaign,
+            compile_campaign=lambda campaign, now: self.compile(campaign, veille_now=now),
+            compile_digest=lambda digest, name: self.compile_digest(digest, list_name=name),
+            reopen=lambda: Workspace(self.root, self.settings).send_setup(),
+        )
 
 
 def copy_examples(source: Path, dest: Path) -> list[Path]:

@@ -7,7 +7,6 @@ endswith) and the SQL the compiler emitted before the folded columns existed (th
 
 from __future__ import annotations
 
-import json
 import re
 import sqlite3
 from collections.abc import Callable, Iterator, Sequence
@@ -19,10 +18,10 @@ from hypothesis import strategies as st
 
 from commskit import Workspace
 from commskit.audience import compile_segment
-from commskit.audience.contacts import fold
+from commskit.audience.contacts import TEXT_FIELDS, fold
 from commskit.audience.segments import FOLD_SQL, FOLDED_FIELDS
 from commskit.store import Store
-from commskit.store.audience import FOLDED_META_KEY
+from commskit.store.audience import FOLDED_META_KEY, NewContact
 
 # accents, ligatures (œ has no decomposition, ﬁ has), ß (casefolds to "ss"), dotted İ, fullwidth,
 # LIKE wildcards, a backslash, blanks and the empty value
@@ -114,26 +113,15 @@ def old_sql(where: str) -> str:
     return re.sub(r"lower\((c\.\w+)\)", lambda m: f"{FOLD_SQL}({m.group(1)})", where)
 
 
-def contact_row(contact_id: int, value: str) -> tuple[object, ...]:
+def contact_row(contact_id: int, value: str) -> NewContact:
     """Return an insert_contacts row with ``value`` in every free-text field and attribute."""
-    return (
+    return NewContact(
         contact_id,
         f"{value}@x",  # email: the store takes the value as given
         f"hash-{contact_id}",
-        value,  # first_name
-        value,  # last_name
-        value,  # organization
-        value,  # kind
-        value,  # region
-        value,  # department
-        "fr",
-        value,  # stage
-        "[]",
-        json.dumps({"note": value}),
-        value,  # basis
-        value,  # basis_source
-        value,  # basis_date
-        "2026-11-03T09:00:00+00:00",
+        tuple("fr" if name == "language" else value for name in TEXT_FIELDS),
+        (),
+        {"note": value},
         "2026-11-03T09:00:00+00:00",
     )
 

@@ -46,9 +46,6 @@ def test_finished_files_are_under_the_cap() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-@pytest.mark.xfail(
-    strict=True, reason="issue 12: the other branches bring their files under 12 at merge"
-)
 def test_every_function_is_under_the_cap() -> None:
     result = _complexity("src")
     assert result.returncode == 0, result.stdout + result.stderr

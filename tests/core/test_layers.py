@@ -50,11 +50,6 @@ def test_foundation_imports_no_stage(subprocess_env: dict[str, str]) -> None:
     assert "Contracts: 1 kept, 0 broken." in result.stdout
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 12 restructuring lands at merge: stages still import workspace, compose imports "
-    "render, store.audience imports audience.segments (the lead removes this marker)",
-)
 def test_every_layers_contract_is_kept(subprocess_env: dict[str, str]) -> None:
     result = _run(ROOT, SRC, env=subprocess_env)
     assert result.returncode == 0, result.stdout + result.stderr

@@ -85,12 +85,11 @@ def test_serve_on_a_host_that_is_not_one(
 def test_library_servers_raise_commskit_errors(ws: Workspace, busy_port: int) -> None:
     from commskit.app.preview import make_server
     from commskit.errors import ServerError
-    from commskit.send.unsubscribe import serve
 
     with pytest.raises(ServerError, match="already in use"):
-        serve(ws, "127.0.0.1", busy_port)
+        ws.serve_unsubscribe("127.0.0.1", busy_port)
     with pytest.raises(ServerError, match="80000"):
-        serve(ws, "127.0.0.1", 80000)
+        ws.serve_unsubscribe("127.0.0.1", 80000)
     with pytest.raises(ServerError, match="already in use"):
         make_server(ws.preview("2026-11-infolettre"), busy_port)
 

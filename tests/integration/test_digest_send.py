@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 from commskit import ConfigError, PreflightError, Workspace
 from commskit.cli import main
-from commskit.send.digest import period_key, send_digest
+from commskit.send.digest import period_key
 
 SAMPLES = Path(__file__).resolve().parents[2] / "feeds" / "samples"
 
@@ -84,10 +84,10 @@ def test_monday_job_sends_once_and_never_repeats(team_ws: Workspace) -> None:
 def test_rerun_after_an_interrupted_send_finishes_it_without_doubles(team_ws: Workspace) -> None:
     team_ws.fetch()
     digest = team_ws.digest(since="all")
-    first = send_digest(team_ws, digest, recipients=["equipe@covoiturage.example.gouv.fr"])
+    first = team_ws.send_digest(digest, recipients=["equipe@covoiturage.example.gouv.fr"])
     assert first.sent == 1
     # same period, the full list now (as a re-run after a crash would see it)
-    second = send_digest(team_ws, digest, yes=True)
+    second = team_ws.send_digest(digest, yes=True)
     assert second.sent == 1
     assert second.counts["sent"] == 2
     assert len(_outbox(team_ws)) == 2
@@ -109,7 +109,7 @@ def test_digest_json_with_send(team_ws: Workspace) -> None:
 def test_no_recipients_is_a_clear_error(team_ws: Workspace) -> None:
     team_ws.fetch()
     with pytest.raises(PreflightError, match=r"no recipients.*\[digest\] recipients"):
-        send_digest(team_ws, team_ws.digest(since="all"), recipients=[])
+        team_ws.send_digest(team_ws.digest(since="all"), recipients=[])
 
 
 def test_period_keys() -> None:

@@ -198,7 +198,7 @@ def test_history_for_contacts_show(ws, make_runner, people):
 
 def test_plain_addresses_once_per_period(ws, make_runner):
     """The veille digest goes to [digest] recipients (no contact rows), once per period id."""
-    from commskit.send.api import address_recipients
+    from commskit.send.jobs import address_recipients
 
     team = address_recipients(["equipe@example.org", " veille@example.org ", ""])
     first = make_runner(team, campaign_id="digest-veille-2026-W47").run(YES)

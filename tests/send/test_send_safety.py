@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from commskit import Workspace
 from commskit.cli import main
-from commskit.send.api import address_recipients
+from commskit.send.jobs import address_recipients
 
 CAMPAIGN = "2026-11-infolettre"
 SENDER = "Équipe Covoiturage du quotidien <infolettre@mobilites-territoires.fr>"
@@ -50,17 +50,19 @@ def test_send_test_to_an_erased_address_is_refused(partners) -> None:
 def test_digest_to_plain_addresses_never_writes_an_erased_one_back(ws, make_runner) -> None:
     erased = "ancien.collegue@example.org"
     ws.contacts.forget(erased)
+    from commskit.app.sending import job_runner
     from commskit.send import SendOptions
-    from commskit.send.api import workspace_job, workspace_runner
+    from commskit.send.jobs import make_job
 
-    job = workspace_job(
-        ws,
+    job = make_job(
+        ws.contacts,
+        ws.secret,
         campaign_id="veille-2026-W47",
         compiled=make_runner([]).job.compiled,
         recipients=address_recipients(["equipe@example.org", erased]),
         list_name="veille",
     )
-    report = workspace_runner(ws, job).run(SendOptions(yes=True))
+    report = job_runner(ws.send_setup(), job).run(SendOptions(yes=True))
     assert report.sent == 1
     assert report.preflight.not_mailed == {"erased": 1}
     assert erased not in json.dumps(report.to_dict())

@@ -8,12 +8,11 @@ import httpx
 import pytest
 
 from commskit.audience.tokens import make_token
-from commskit.send.unsubscribe import serve
 
 
 @pytest.fixture
 def endpoint(partners):
-    server = serve(partners, "127.0.0.1", 0)
+    server = partners.serve_unsubscribe("127.0.0.1", 0)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     base = f"http://127.0.0.1:{server.server_port}/desinscription"

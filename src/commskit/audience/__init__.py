@@ -1,6 +1,7 @@
 """The audience stage: who the partners are, whom a campaign targets, who must never be emailed.
 
-- :class:`Contact` — one partner (contract 2); :class:`ContactBook` is ``ws.contacts``;
+- :class:`Contact` — one partner (its fields: :data:`FIELDS`); :class:`ContactBook` is
+  ``ws.contacts`` (built from a store, the secret and ``book.BookSettings``);
 - :class:`Segment` — what ``ws.segment("…")`` returns (see docs/segments.md);
 - :mod:`commskit.audience.tokens` — unsubscribe tokens (``make_token`` / ``verify_token``).
 

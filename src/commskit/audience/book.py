@@ -25,6 +25,7 @@ from .contacts import (
     FIELDS,
     LANGUAGES,
     REASONS,
+    TEXT_FIELDS,
     Contact,
     EmailHasher,
     InvalidAddress,
@@ -43,23 +44,47 @@ from .segments import CompiledSegment, compile_segment
 from .tokens import verify_token
 
 if TYPE_CHECKING:
-    from ..store.audience import AudienceRepo, SuppressionEntry
-    from ..workspace import Workspace
+    from ..config import Settings
+    from ..store import Store
+    from ..store.audience import (
+        AudienceRepo,
+        ContactChange,
+        IndexedContact,
+        NewContact,
+        SuppressionEntry,
+    )
 
+#: The workspace's signing/hashing key, or a function returning it when first needed.
+SecretProvider = bytes | Callable[[], bytes]
 
-_MERGED = (
-    "first_name",
-    "last_name",
-    "organization",
-    "kind",
-    "region",
-    "department",
-    "language",
-    "stage",
-)
-_BASIS = ("basis", "basis_source", "basis_date")
-_BASIS_AT = len(_MERGED)  # where the basis sits in a merged row
+# where the language and the legal basis sit among an import's merged text fields
+_LANGUAGE_AT = TEXT_FIELDS.index("language")
+_BASIS_AT = TEXT_FIELDS.index("basis")
 _SECRET_CHECK_KEY = "audience_secret_check"  # noqa: S105 (a meta key's name)
+
+
+@dataclass(frozen=True)
+class BookSettings:
+    """The settings a :class:`ContactBook` reads: named segments, lists, defaults of imports."""
+
+    #: ``[segments]``: name -> expression
+    segments: Mapping[str, str] = field(default_factory=dict)
+    #: ``[lists.<name>]`` tables (``bases`` / ``basis``: the legal bases a list accepts)
+    lists: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    #: ``[contacts] default_basis``: the basis of imported rows that give none
+    default_basis: str = ""
+    #: ``[workspace] language``: the language of imported rows that give none
+    language: str = "fr"
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> BookSettings:
+        """Return the sections of a workspace's settings a contact book uses."""
+        return cls(
+            segments=settings.segments,
+            lists=settings.lists,
+            default_basis=settings.contacts.default_basis,
+            language=settings.workspace.language,
+        )
 
 
 @dataclass
@@ -202,17 +227,42 @@ class ContactBook:
     Contact(id=1, email='contact@brest-metropole.example.org', ...)
     """
 
-    def __init__(self, workspace: Workspace) -> None:
-        self._ws = workspace
+    def __init__(
+        self,
+        store: Store | Callable[[], Store],
+        secret: SecretProvider,
+        settings: BookSettings | None = None,
+        *,
+        list_names: Callable[[], set[str]] | None = None,
+    ) -> None:
+        """Work on ``store`` with ``secret`` (bytes, or a function called when first needed).
+
+        ``store`` may also be a function returning it, called at each use (the workspace's,
+        which reopens its database after :meth:`commskit.Workspace.close`).
+
+        Listing, counting and segments never need the secret; looking an address up, importing
+        and suppressing do. ``list_names`` returns the mailing lists the workspace's files name
+        (campaigns, the digest), for :meth:`known_lists`.
+        """
+        self._store_provider = store
+        self._secret_provider = secret
+        self._settings = settings or BookSettings()
+        self._list_names = list_names
         self._checked_secret = False
 
     @property
+    def _store(self) -> Store:
+        provider = self._store_provider
+        return provider() if callable(provider) else provider
+
+    @property
     def _repo(self) -> AudienceRepo:
-        return self._ws.store.audience
+        return self._store.audience
 
     @property
     def _secret(self) -> bytes:
-        secret = self._ws.secret
+        provider = self._secret_provider
+        secret = provider if isinstance(provider, bytes) else provider()
         if not self._checked_secret:
             self._check_secret(secret)
         return secret
@@ -220,7 +270,7 @@ class ContactBook:
     def _check_secret(self, secret: bytes) -> None:
         """Refuse to work with another secret than the one the stored hashes were made with."""
         check = hmac.new(secret, b"commskit secret check", hashlib.sha256).hexdigest()[:16]
-        store = self._ws.store
+        store = self._store
         known = store.get_meta(_SECRET_CHECK_KEY)
         if known is None:
             store.set_meta(_SECRET_CHECK_KEY, check)
@@ -294,7 +344,7 @@ class ContactBook:
         out unless ``include_suppressed``; with ``list_name``, so are those unsubscribed from that
         list. Raises SegmentError (with ``position``) on a bad expression.
         """
-        compiled = compile_segment(expression, self._ws.settings.segments)
+        compiled = compile_segment(expression, self._settings.segments)
         return Segment(self, compiled, include_suppressed=include_suppressed, list_name=list_name)
 
     # --- import and export -----------------------------------------------------------------
@@ -327,7 +377,7 @@ class ContactBook:
             report.imported, report.updated, report.unchanged, len(report.skipped)
         """
         # --basis wins; else the workspace's [contacts] default_basis (checked when loaded)
-        basis = basis or self._ws.settings.contacts.default_basis
+        basis = basis or self._settings.default_basis
         options = ImportOptions(
             mapping=dict(mapping or {}), tags=tuple(tags), kind=kind, source=source, basis=basis
         )
@@ -363,100 +413,17 @@ class ContactBook:
         )
         skipped = list(parsed.skipped)
         report.notes = list(parsed.notes)
-        language = self._ws.settings.workspace.language
-        default_language = language if language in LANGUAGES else "fr"
+        language = self._settings.language
         if progress:
             progress(0, total=len(parsed.rows))
-        store = self._ws.store
-        with store.transaction():
-            repo = self._repo
-            index = repo.import_index()
-            suppressed = repo.global_suppressions()
-            erased = {key for key, why in suppressed.items() if why == "erased"}
-            hasher = EmailHasher(secret)
-            now = utcnow()
-            next_id = repo.next_id()
-            inserts: list[tuple[object, ...]] = []
-            updates: list[tuple[object, ...]] = []
-            tag_ids: list[int] = []
-            tag_pairs: list[tuple[int, str]] = []
+        with self._store.transaction():
+            merge = _Merge(self._repo, secret, language if language in LANGUAGES else "fr")
             for position, row in enumerate(parsed.rows, start=1):
                 if progress and position % 5000 == 0:
                     progress(5000)
-                reason = suppressed.get(row.email_hash)
-                if reason:
-                    skipped.append(SkippedRow(row.row, row.email, _refusal(reason)))
-                    continue
-                if erased and _mentions_an_address(row):
-                    dropped = _drop_erased(row, erased, hasher)
-                    if dropped:
-                        report.notes.append(
-                            ImportNote(
-                                row.row,
-                                row.email,
-                                f"{', '.join(dropped)}: holds an address erased at the person's "
-                                "request (GDPR); value not imported",
-                            )
-                        )
-                old = index.get(row.email_hash)
-                if old is None:
-                    merged = _merge_new(row.values, row.defaults, default_language)
-                    report.without_basis += not merged[_BASIS_AT]
-                    contact_id = next_id
-                    next_id += 1
-                    tag_list = row.tags
-                    attributes = row.attributes
-                    inserts.append(
-                        (
-                            contact_id,
-                            row.email,
-                            row.email_hash,
-                            *merged[:8],
-                            _json_list(tag_list),
-                            _json_object(attributes),
-                            *merged[8:],
-                            now,
-                            now,
-                        )
-                    )
-                    if tag_list:
-                        tag_pairs.extend((contact_id, t) for t in tag_list)
-                    # a later row may not repeat this address (seen[] made sure): no index update
-                    report.imported += 1
-                    continue
-                contact_id = old[0]
-                old_scalars = old[1:9] + old[11:14]
-                old_tags: list[str] = json.loads(old[9])
-                old_attributes: dict[str, str] = json.loads(old[10])
-                merged = _merge_existing(row.values, row.defaults, old_scalars)
-                report.without_basis += not merged[_BASIS_AT]
-                tag_list = sorted(set(old_tags) | set(row.tags))
-                attributes = {**old_attributes, **row.attributes}
-                if (
-                    merged == tuple(old_scalars)
-                    and tag_list == old_tags
-                    and attributes == old_attributes
-                ):
-                    report.unchanged += 1
-                    continue
-                updates.append(
-                    (
-                        *merged[:8],
-                        _json_list(tag_list),
-                        _json_object(attributes),
-                        *merged[8:],
-                        now,
-                        contact_id,
-                    )
-                )
-                if tag_list != old_tags:
-                    tag_ids.append(contact_id)
-                    tag_pairs.extend((contact_id, t) for t in tag_list)
-                report.updated += 1
+                merge.add(row, report, skipped)
             if not dry_run:
-                repo.insert_contacts(inserts)
-                repo.update_contacts(updates)
-                repo.set_tags(tag_ids, tag_pairs)
+                merge.write()
         if progress:
             progress(len(parsed.rows) % 5000)
         report.skipped = sorted(skipped, key=lambda s: s.row)
@@ -499,7 +466,8 @@ class ContactBook:
         They come from ``[lists.<name>]`` in commskit.toml, the campaign files' ``list:`` (default
         ``infolettre``), the digest name, and the lists already used in the store.
         """
-        return tuple(sorted(self._ws.list_names() | self._repo.list_names()))
+        files = self._list_names() if self._list_names is not None else set()
+        return tuple(sorted(files | self._repo.list_names()))
 
     def check_list(self, list_name: str) -> str:
         """Return ``list_name`` if the workspace knows it; raise UnknownListError otherwise."""
@@ -516,7 +484,7 @@ class ContactBook:
 
     def allowed_bases(self, list_name: str | None) -> tuple[str, ...]:
         """Return the legal bases ``[lists.<name>] bases`` accepts (empty: any recorded basis)."""
-        return _allowed_bases(self._ws.settings.lists.get(list_name or "", {}))
+        return _allowed_bases(self._settings.lists.get(list_name or "", {}))
 
     def basis_problem(self, contact: Contact, list_name: str | None = None) -> str | None:
         """Return why a contact's legal basis does not allow mail of ``list_name``, or None.
@@ -564,7 +532,7 @@ class ContactBook:
             self.check_list(list_name)
         key = self.hash(email)
         source = clean_text(source)
-        with self._ws.store.transaction():
+        with self._store.transaction():
             if self._repo.suppression_reason(key, None) == "erased":
                 # erased for good already: a new entry would only keep a source in clear
                 return False
@@ -585,7 +553,7 @@ class ContactBook:
         key = self._repo.hash_of(contact_id)
         if key is None:
             return None, list_name
-        with self._ws.store.transaction():
+        with self._store.transaction():
             self._repo.add_suppression(key, list_name, "unsubscribed", clean_text(source), utcnow())
         return self._repo.get_by_id(contact_id), list_name
 
@@ -599,7 +567,7 @@ class ContactBook:
         if list_name:
             self.check_list(list_name)
         key = self.hash(email)
-        with self._ws.store.transaction():
+        with self._store.transaction():
             if list_name:
                 return self._repo.remove_suppression(key, list_name) > 0
             return self._repo.remove_suppressions(key) > 0
@@ -619,10 +587,10 @@ class ContactBook:
             raise ContactNotFoundError(
                 f"{email.strip()!r} is not a valid address: {exc}",
                 hint="Give the address exactly as the person wrote it",
-            ) from None
+            ) from exc
         key = email_hash(self._secret, normalised)
         contact = self._repo.get_by_hash(key)
-        store = self._ws.store
+        store = self._store
         with store.transaction():
             address = contact.email if contact else normalised
             deleted = self._repo.erase(contact, address, key)
@@ -636,6 +604,91 @@ class ContactBook:
             self._repo.add_suppression(key, "", "erased", clean_text(source), utcnow())
         store.checkpoint()
         return ForgetReport(contact is not None, deleted)
+
+
+class _Merge:
+    """One import's merge of the file's rows into the stored contacts, written at the end.
+
+    Values in the file replace stored ones, empty cells erase nothing, tags and attributes are
+    merged; a row whose address is suppressed from every list is skipped.
+    """
+
+    def __init__(self, repo: AudienceRepo, secret: bytes, language: str) -> None:
+        # imported here: commskit.store.audience imports this package's contacts module first
+        from ..store.audience import ContactChange, NewContact
+
+        self.new_contact = NewContact
+        self.contact_change = ContactChange
+        self.repo = repo
+        self.language = language
+        self.index = repo.import_index()
+        self.suppressed = repo.global_suppressions()
+        self.erased = {key for key, why in self.suppressed.items() if why == "erased"}
+        self.hasher = EmailHasher(secret)
+        self.now = utcnow()
+        self.next_id = repo.next_id()
+        self.inserts: list[NewContact] = []
+        self.updates: list[ContactChange] = []
+        self.tag_ids: list[int] = []
+        self.tag_pairs: list[tuple[int, str]] = []
+
+    def add(self, row: IncomingContact, report: ImportReport, skipped: list[SkippedRow]) -> None:
+        """Merge one row of the file, counting it in ``report`` (or in ``skipped``)."""
+        reason = self.suppressed.get(row.email_hash)
+        if reason:
+            skipped.append(SkippedRow(row.row, row.email, _refusal(reason)))
+            return
+        if self.erased and _mentions_an_address(row):
+            dropped = _drop_erased(row, self.erased, self.hasher)
+            if dropped:
+                report.notes.append(
+                    ImportNote(
+                        row.row,
+                        row.email,
+                        f"{', '.join(dropped)}: holds an address erased at the person's "
+                        "request (GDPR); value not imported",
+                    )
+                )
+        old = self.index.get(row.email_hash)
+        if old is None:
+            self._insert(row, report)
+        else:
+            self._update(row, old, report)
+
+    def _insert(self, row: IncomingContact, report: ImportReport) -> None:
+        texts = _merge_new(row.values, row.defaults, self.language)
+        report.without_basis += not texts[_BASIS_AT]
+        contact_id = self.next_id
+        self.next_id += 1
+        self.inserts.append(
+            self.new_contact(
+                contact_id, row.email, row.email_hash, texts, row.tags, row.attributes, self.now
+            )
+        )
+        self.tag_pairs.extend((contact_id, t) for t in row.tags)
+        # a later row may not repeat this address (seen[] made sure): no index update
+        report.imported += 1
+
+    def _update(self, row: IncomingContact, old: IndexedContact, report: ImportReport) -> None:
+        old_tags, old_attributes = old.decoded()
+        texts = _merge_existing(row.values, row.defaults, old.texts)
+        report.without_basis += not texts[_BASIS_AT]
+        tags = sorted(set(old_tags) | set(row.tags))
+        attributes = {**old_attributes, **row.attributes}
+        if texts == old.texts and tags == old_tags and attributes == old_attributes:
+            report.unchanged += 1
+            return
+        self.updates.append(self.contact_change(old.id, texts, tags, attributes, self.now))
+        if tags != old_tags:
+            self.tag_ids.append(old.id)
+            self.tag_pairs.extend((old.id, t) for t in tags)
+        report.updated += 1
+
+    def write(self) -> None:
+        """Store what the rows changed (inside the import's transaction)."""
+        self.repo.insert_contacts(self.inserts)
+        self.repo.update_contacts(self.updates)
+        self.repo.set_tags(self.tag_ids, self.tag_pairs)
 
 
 _ADDRESS_LIKE = re.compile(r"[^\s<>\"',;:()\[\]]+@[^\s<>\"',;:()\[\]]+")
@@ -653,7 +706,7 @@ def _drop_erased(row: IncomingContact, erased: set[str], hasher: EmailHasher) ->
             try:
                 if hasher(normalise_email(token)) in erased:
                     return True
-            except InvalidAddress:
+            except InvalidAddress:  # not an address after all: nothing erased in this token
                 continue
         return False
 
@@ -689,26 +742,19 @@ def _refusal(reason: str) -> str:
 def _merge_new(
     values: Mapping[str, str], defaults: Mapping[str, str], language: str
 ) -> tuple[str, ...]:
-    merged = [values.get(f) or defaults.get(f, "") for f in (*_MERGED, *_BASIS)]
-    if not merged[6]:
-        merged[6] = language
+    """Return a new contact's TEXT_FIELDS: the file's value, else the import's default."""
+    merged = [values.get(f) or defaults.get(f, "") for f in TEXT_FIELDS]
+    if not merged[_LANGUAGE_AT]:
+        merged[_LANGUAGE_AT] = language
     return tuple(merged)
 
 
 def _merge_existing(
     values: Mapping[str, str], defaults: Mapping[str, str], old: Sequence[str]
 ) -> tuple[str, ...]:
-    return tuple(
-        values.get(f) or old[i] or defaults.get(f, "") for i, f in enumerate((*_MERGED, *_BASIS))
-    )
-
-
-def _json_list(items: Sequence[str]) -> str:
-    return json.dumps(list(items), ensure_ascii=False) if items else "[]"
-
-
-def _json_object(data: Mapping[str, str]) -> str:
-    return json.dumps(dict(data), ensure_ascii=False, sort_keys=True) if data else "{}"
+    """Return a stored contact's TEXT_FIELDS: the file's value, else the stored one, else the
+    import's default."""
+    return tuple(values.get(f) or old[i] or defaults.get(f, "") for i, f in enumerate(TEXT_FIELDS))
 
 
 def _write_export(handle: TextIO, contacts: Sequence[Contact], format: str, raw: bool) -> None:
@@ -726,19 +772,7 @@ def _write_export(handle: TextIO, contacts: Sequence[Contact], format: str, raw:
     cell: Callable[[object], object] = str if raw else spreadsheet_safe
     for c in contacts:
         row = (
-            c.email,
-            c.first_name,
-            c.last_name,
-            c.organization,
-            c.kind,
-            c.region,
-            c.department,
-            c.language,
-            c.stage,
-            ", ".join(c.tags),
-            c.basis,
-            c.basis_source,
-            c.basis_date,
+            *(", ".join(c.tags) if name == "tags" else getattr(c, name) for name in FIELDS),
             *(c.attributes.get(k, "") for k in keys),
         )
         writer.writerow([cell(value) for value in row])

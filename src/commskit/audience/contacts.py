@@ -8,12 +8,17 @@ import re
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from dataclasses import fields as dataclass_fields
 from datetime import date, datetime
 from functools import lru_cache
 from types import MappingProxyType
 from typing import Protocol
 
-#: Fields of a contact that imports, exports and segment expressions know, in display order.
+#: THE contact field list: the fields imports, exports and segment expressions know, in display
+#: order. Everything else is derived from it: :class:`Contact` has one attribute per field (tests
+#: check it), the store one column each (and a folded copy of each text field), the importer one
+#: ``--map`` target each, segment expressions one field each, the CSV export one column each. A
+#: new field goes here, in :class:`Contact`, in a migration and in the importer's aliases.
 FIELDS: tuple[str, ...] = (
     "email",
     "first_name",
@@ -29,6 +34,19 @@ FIELDS: tuple[str, ...] = (
     "basis_source",
     "basis_date",
 )
+
+#: The fields held as one text value each: all of :data:`FIELDS` but the address and the tags.
+TEXT_FIELDS: tuple[str, ...] = tuple(f for f in FIELDS if f not in ("email", "tags"))
+
+#: Fields whose folded copy (:func:`fold` of the value) the store keeps in ``<field>_folded``, so
+#: segments' ``~`` and text tests on them are plain SQL with no Python call per row: every field
+#: of :data:`FIELDS` but the tags (``tag(…)`` tests those). Here, beside the record, because the
+#: store (which may import the record module, not the segment language) writes them.
+FOLDED_FIELDS: tuple[str, ...] = ("email", *TEXT_FIELDS)
+
+#: Name of the SQL function folding text that the store registers on its connection and segment
+#: expressions call for free attributes (the fields above have stored folded copies).
+FOLD_SQL = "commskit_fold"
 
 #: Legal bases (GDPR art. 6): consent (a), a public-interest mission (e), and the professional
 #: opt-out regime for B2B prospecting (CPCE L.34-5 as read by the CNIL).
@@ -93,25 +111,15 @@ class Contact:
 
     def to_dict(self) -> dict[str, object]:
         """Return a JSON-ready dict (the shape `contacts export --format json` writes)."""
-        return {
-            "id": self.id,
-            "email": self.email,
-            "first_name": self.first_name,
-            "last_name": self.last_name,
-            "organization": self.organization,
-            "kind": self.kind,
-            "region": self.region,
-            "department": self.department,
-            "language": self.language,
-            "stage": self.stage,
-            "tags": list(self.tags),
-            "attributes": dict(self.attributes),
-            "basis": self.basis,
-            "basis_source": self.basis_source,
-            "basis_date": self.basis_date,
-            "created_at": self.created_at,
-            "updated_at": self.updated_at,
-        }
+        out: dict[str, object] = {name: getattr(self, name) for name in RECORD_FIELDS}
+        out["tags"] = list(self.tags)
+        out["attributes"] = dict(self.attributes)
+        return out
+
+
+#: Contact's attributes in declaration order (FIELDS plus id, attributes and the timestamps):
+#: the columns the store reads a contact from.
+RECORD_FIELDS: tuple[str, ...] = tuple(f.name for f in dataclass_fields(Contact))
 
 
 class InvalidAddress(ValueError):
@@ -155,7 +163,7 @@ def _validated_domain(domain: str) -> str:
     try:
         result = validate_email(f"x@{domain}", check_deliverability=False)
     except EmailNotValidError as exc:
-        raise InvalidAddress(str(exc)) from None
+        raise InvalidAddress(str(exc)) from exc
     return str(result.ascii_domain).lower()
 
 
@@ -174,7 +182,7 @@ def _normalise_slow(text: str) -> str:
     try:
         result = validate_email(text, check_deliverability=False)
     except EmailNotValidError as exc:
-        raise InvalidAddress(str(exc)) from None
+        raise InvalidAddress(str(exc)) from exc
     if result.ascii_email is not None:
         local, _, domain = result.ascii_email.rpartition("@")
     else:
@@ -332,12 +340,12 @@ def normalise_date(value: str) -> str:
     text = value.strip()
     try:
         return datetime.fromisoformat(text).date().isoformat()
-    except ValueError:
+    except ValueError:  # not ISO: try the day-first spellings below
         pass
     for fmt in _DATE_FORMATS:
         try:
             return datetime.strptime(text, fmt).date().isoformat()
-        except ValueError:
+        except ValueError:  # not this spelling: try the next
             continue
     raise ValueError(f"date {value!r} is not YYYY-MM-DD or DD/MM/YYYY")
 

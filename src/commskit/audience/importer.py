@@ -28,6 +28,7 @@ from .contacts import (
     BASES,
     CONTROL_CHARACTERS,
     FIELDS,
+    TEXT_FIELDS,
     EmailHasher,
     InvalidAddress,
     clean_text,
@@ -95,7 +96,7 @@ _ALIAS_INDEX = {alias: target for target, aliases in _ALIASES.items() for alias 
 #: What ``--map`` accepts as a target.
 MAP_TARGETS: tuple[str, ...] = (*FIELDS, IGNORE)
 
-_SCALARS = tuple(f for f in FIELDS if f not in ("email", "tags"))
+_SCALARS = TEXT_FIELDS  # the fields read as one text value each
 
 
 def header_key(name: str) -> str:
@@ -187,17 +188,17 @@ def decode(raw: bytes, path: Path) -> tuple[str, str]:
                 f"starts with a UTF-8 mark but byte {exc.start} is not UTF-8",
                 path=path,
                 hint="Re-export the file as UTF-8",
-            ) from None
+            ) from exc
     if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         try:
             return raw.decode("utf-16"), "utf-16"
-        except UnicodeDecodeError:
+        except UnicodeDecodeError as exc:
             raise ContactImportError(
                 "is not valid UTF-16", path=path, hint="Re-export the file as UTF-8"
-            ) from None
+            ) from exc
     try:
         return raw.decode("utf-8"), "utf-8"
-    except UnicodeDecodeError:
+    except UnicodeDecodeError:  # not UTF-8: a Windows export, tried next
         pass
     try:
         return raw.decode("cp1252"), "windows-1252"
@@ -245,7 +246,7 @@ def _csv_records(text: str, delimiter: str) -> tuple[list[str], Iterator[tuple[i
     except StopIteration:
         header = []
     except csv.Error as exc:
-        raise ContactImportError(f"cannot read the header row: {exc}") from None
+        raise ContactImportError(f"cannot read the header row: {exc}") from exc
 
     def rows() -> Iterator[tuple[int, list[str]]]:
         start = reader.line_num + 1
@@ -257,7 +258,7 @@ def _csv_records(text: str, delimiter: str) -> tuple[list[str], Iterator[tuple[i
             except csv.Error as exc:
                 raise ContactImportError(
                     f"malformed CSV: {exc}", line=start, hint="Check the quotes on that line"
-                ) from None
+                ) from exc
             yield start, record
             start = reader.line_num + 1
 
@@ -273,8 +274,8 @@ def _json_records(text: str, path: Path) -> tuple[str, list[tuple[int, dict[str,
         except json.JSONDecodeError as exc:
             raise ContactImportError(
                 f"invalid JSON: {exc.msg}", path=path, line=exc.lineno, hint="Fix the syntax"
-            ) from None
-        except RecursionError:
+            ) from exc
+        except RecursionError:  # no cause kept: its traceback is thousands of frames
             raise ContactImportError("invalid JSON: it nests too deeply", path=path) from None
         for index, item in enumerate(data, start=1):
             if not isinstance(item, dict):
@@ -291,8 +292,8 @@ def _json_records(text: str, path: Path) -> tuple[str, list[tuple[int, dict[str,
         except json.JSONDecodeError as exc:
             raise ContactImportError(
                 f"invalid JSON Lines: {exc.msg}", path=path, line=number, hint="Fix the syntax"
-            ) from None
-        except RecursionError:
+            ) from exc
+        except RecursionError:  # no cause kept: its traceback is thousands of frames
             raise ContactImportError(
                 "invalid JSON Lines: it nests too deeply", path=path, line=number
             ) from None
@@ -371,6 +372,20 @@ def _did_you_mean(target: str) -> str:
     return f'Did you mean "{field_name}"? ' if field_name else ""
 
 
+@dataclass
+class _Table:
+    """A contact file's cells before validation: its columns, then CSV-like rows or JSON items."""
+
+    format: str
+    encoding: str
+    columns: list[str]
+    delimiter: str | None = None
+    sheet: str | None = None
+    is_json: bool = False
+    cells: list[tuple[int, list[str]]] = field(default_factory=list)
+    items: list[tuple[int, Mapping[str, Any]]] = field(default_factory=list)
+
+
 def read_contact_file(
     path: str | Path,
     secret: bytes,
@@ -384,6 +399,29 @@ def read_contact_file(
     options = options or ImportOptions()
     path = Path(path)
     default_basis = _option_basis(options.basis, path)
+    raw, kind = _read_raw(path)
+    table = _spreadsheet_table(kind, raw, path) if kind else _text_table(raw, path)
+    resolved = resolve_columns(table.columns, options.mapping, path, allow_synonyms=table.is_json)
+    parsed = ParsedFile(
+        path,
+        table.format,
+        table.encoding,
+        table.delimiter,
+        resolved,
+        sheet=table.sheet,
+        total_rows=len(table.items) + len(table.cells),
+    )
+    rows = _RowBuilder(options, default_basis, secret, parsed)
+    if table.is_json:
+        for number, json_item in table.items:
+            rows.add(number, *_split_json(json_item, resolved))
+    else:
+        _add_cells(rows, table, resolved)
+    return parsed
+
+
+def _read_raw(path: Path) -> tuple[bytes, str]:
+    """Return a file's bytes and what they are ("xlsx", "ods", "" for text); refuse the rest."""
     try:
         raw = path.read_bytes()
     except OSError as exc:
@@ -391,7 +429,7 @@ def read_contact_file(
             f"cannot read the file: {exc.strerror or exc}",
             path=path,
             hint="Check the path and that you may read it",
-        ) from None
+        ) from exc
     if not raw.strip():
         raise ContactImportError("the file is empty", path=path, hint="Export the list again")
     # what the bytes are, whatever the file is called (an .xlsx saved as "export.csv" happens)
@@ -402,86 +440,68 @@ def read_contact_file(
             path=path,
             hint="Open it in your spreadsheet and save it as CSV (UTF-8) or .xlsx",
         )
-    sheet: str | None = None
-    json_items: list[tuple[int, Mapping[str, Any]]] = []
-    csv_cells: list[tuple[int, list[str]]] = []
-    columns: list[str] = []
-    delimiter: str | None = None
-    is_json = False
-    if kind:
-        fmt, encoding = kind, ""
-        sheet, table = _SPREADSHEETS[kind](raw, path)
-        header = table[0][1] if table else []
-        width = max((i + 1 for i, name in enumerate(header) if name.strip()), default=0)
-        columns = [h.strip() for h in header[:width]]
-        csv_cells = [
-            (number, cells[:width]) for number, cells in table[1:] if "".join(cells).strip()
-        ]
-    else:
-        text, encoding = decode(raw, path)
-        suffix = path.suffix.lower()
-        is_json = suffix in (".json", ".jsonl", ".ndjson") or (
-            suffix not in (".csv", ".tsv", ".txt") and text.lstrip()[:1] in ("[", "{")
-        )
-        if is_json:
-            fmt, json_records = _json_records(text, path)
-            for _, item in json_records:
-                for key in item:
-                    if key not in columns:
-                        columns.append(key)
-            json_items = list(json_records)
-        else:
-            fmt = "csv"
-            delimiter = _sniff_delimiter(text)
-            try:
-                header, csv_rows = _csv_records(text, delimiter)
-            except ContactImportError as exc:
-                raise ContactImportError(exc.message, path=path, line=1, hint=exc.hint) from None
-            columns = [h.strip() for h in header]
-            try:
-                for number, cells in csv_rows:
-                    if not "".join(cells).strip():
-                        continue
-                    csv_cells.append((number, cells))
-            except ContactImportError as exc:
-                raise ContactImportError(
-                    exc.message, path=path, line=exc.line, hint=exc.hint
-                ) from None
-    resolved = resolve_columns(columns, options.mapping, path, allow_synonyms=is_json)
-    parsed = ParsedFile(
-        path,
-        fmt,
-        encoding,
-        delimiter,
-        resolved,
-        sheet=sheet,
-        total_rows=len(json_items) + len(csv_cells),
+    return raw, kind
+
+
+def _spreadsheet_table(kind: str, raw: bytes, path: Path) -> _Table:
+    sheet, rows = _SPREADSHEETS[kind](raw, path)
+    header = rows[0][1] if rows else []
+    width = max((i + 1 for i, name in enumerate(header) if name.strip()), default=0)
+    cells = [(number, cells[:width]) for number, cells in rows[1:] if "".join(cells).strip()]
+    columns = [h.strip() for h in header[:width]]
+    return _Table(kind, "", columns, sheet=sheet, cells=cells)
+
+
+def _text_table(raw: bytes, path: Path) -> _Table:
+    text, encoding = decode(raw, path)
+    suffix = path.suffix.lower()
+    is_json = suffix in (".json", ".jsonl", ".ndjson") or (
+        suffix not in (".csv", ".tsv", ".txt") and text.lstrip()[:1] in ("[", "{")
     )
-    rows = _RowBuilder(options, default_basis, secret, parsed)
     if is_json:
-        for number, json_item in json_items:
-            rows.add(number, *_split_json(json_item, resolved))
-    else:
-        # per column, where its cells go: computed once, not per row
-        scalars = [(i, t) for i, t in enumerate(resolved.values()) if t in _SCALAR_TARGETS]
-        tag_columns = [i for i, t in enumerate(resolved.values()) if t == "tags"]
-        attribute_columns = [
-            (i, t.removeprefix("attributes."))
-            for i, t in enumerate(resolved.values())
-            if t.startswith("attributes.")
-        ]
-        width = len(columns)
-        for number, cells in csv_cells:
-            if len(cells) < width:
-                cells = cells + [""] * (width - len(cells))
-            if GUARD in "".join(cells):
-                # a commskit export guarded formula-like cells with a leading ': undo it
-                cells = [unguard(cell) for cell in cells]
-            values = {target: cells[i].strip() for i, target in scalars}
-            tags = [t for i in tag_columns if cells[i] for t in split_tags(cells[i])]
-            attributes = {key: cells[i].strip() for i, key in attribute_columns if cells[i].strip()}
-            rows.add(number, values, tags, attributes)
-    return parsed
+        fmt, json_records = _json_records(text, path)
+        columns: list[str] = []
+        for _, item in json_records:
+            for key in item:
+                if key not in columns:
+                    columns.append(key)
+        return _Table(fmt, encoding, columns, is_json=True, items=list(json_records))
+    delimiter = _sniff_delimiter(text)
+    try:
+        header, csv_rows = _csv_records(text, delimiter)
+    except ContactImportError as exc:
+        raise ContactImportError(exc.message, path=path, line=1, hint=exc.hint) from exc
+    table = _Table("csv", encoding, [h.strip() for h in header], delimiter=delimiter)
+    try:
+        for number, cells in csv_rows:
+            if not "".join(cells).strip():
+                continue
+            table.cells.append((number, cells))
+    except ContactImportError as exc:
+        raise ContactImportError(exc.message, path=path, line=exc.line, hint=exc.hint) from exc
+    return table
+
+
+def _add_cells(rows: _RowBuilder, table: _Table, resolved: Mapping[str, str]) -> None:
+    """Validate the CSV-like rows of a table into ``rows``."""
+    # per column, where its cells go: computed once, not per row
+    scalars = [(i, t) for i, t in enumerate(resolved.values()) if t in _SCALAR_TARGETS]
+    tag_columns = [i for i, t in enumerate(resolved.values()) if t == "tags"]
+    attribute_columns = [
+        (i, t.removeprefix("attributes."))
+        for i, t in enumerate(resolved.values())
+        if t.startswith("attributes.")
+    ]
+    width = len(table.columns)
+    for number, row in table.cells:
+        cells = row + [""] * (width - len(row)) if len(row) < width else row
+        if GUARD in "".join(cells):
+            # a commskit export guarded formula-like cells with a leading ': undo it
+            cells = [unguard(cell) for cell in cells]
+        values = {target: cells[i].strip() for i, target in scalars}
+        tags = [t for i in tag_columns if cells[i] for t in split_tags(cells[i])]
+        attributes = {key: cells[i].strip() for i, key in attribute_columns if cells[i].strip()}
+        rows.add(number, values, tags, attributes)
 
 
 # --- spreadsheets and other binary files ------------------------------------------------------
@@ -547,7 +567,7 @@ def _xlsx_rows(raw: bytes, path: Path) -> tuple[str, list[tuple[int, list[str]]]
         # read-only streams the sheet; data_only gives the values Excel computed, never formulas
         workbook = openpyxl.load_workbook(io.BytesIO(raw), read_only=True, data_only=True)
     except Exception as exc:  # openpyxl raises KeyError, ValueError, zip and XML errors alike
-        raise _unreadable("xlsx", path, exc) from None
+        raise _unreadable("xlsx", path, exc) from exc
     try:
         sheet = workbook.worksheets[0]
         rows = [
@@ -555,8 +575,8 @@ def _xlsx_rows(raw: bytes, path: Path) -> tuple[str, list[tuple[int, list[str]]]
             for number, values in enumerate(sheet.iter_rows(values_only=True), start=1)
         ]
         return str(sheet.title), rows
-    except Exception as exc:
-        raise _unreadable("xlsx", path, exc) from None
+    except Exception as exc:  # openpyxl raises many types on a damaged file: one clear error
+        raise _unreadable("xlsx", path, exc) from exc
     finally:
         workbook.close()
 
@@ -570,7 +590,7 @@ def _ods_rows(raw: bytes, path: Path) -> tuple[str, list[tuple[int, list[str]]]]
         sheet = workbook.get_sheet_by_index(0)
         values = sheet.to_python(skip_empty_area=False)
     except Exception as exc:  # calamine raises its own error types for damaged files
-        raise _unreadable("ods", path, exc) from None
+        raise _unreadable("ods", path, exc) from exc
     rows = [(number, [_cell_text(v) for v in row]) for number, row in enumerate(values, start=1)]
     return str(sheet.name), rows
 
@@ -583,12 +603,12 @@ def _option_basis(basis: str, path: Path) -> str:
         return ""
     try:
         return normalise_basis(basis)
-    except ValueError:
+    except ValueError as exc:
         raise ContactImportError(
             f'--basis "{basis}" is not a legal basis commskit knows',
             path=path,
             hint=f"Use one of: {', '.join(BASES)}",
-        ) from None
+        ) from exc
 
 
 def _text(value: Any) -> str:

@@ -28,50 +28,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import SegmentError
-from .contacts import fold, normalise_tag, slug
+from .contacts import FOLD_SQL, FOLDED_FIELDS, fold, normalise_tag, slug
 
-#: Fields an expression may name, mapped to their SQL column (the allow-list).
+#: Fields an expression may name, mapped to their SQL column (the allow-list): the folded ones
+#: and the store's timestamps.
 SEGMENT_FIELDS: Mapping[str, str] = {
-    "email": "c.email",
-    "first_name": "c.first_name",
-    "last_name": "c.last_name",
-    "organization": "c.organization",
-    "kind": "c.kind",
-    "region": "c.region",
-    "department": "c.department",
-    "language": "c.language",
-    "stage": "c.stage",
-    "basis": "c.basis",
-    "basis_source": "c.basis_source",
-    "basis_date": "c.basis_date",
-    "created_at": "c.created_at",
-    "updated_at": "c.updated_at",
+    name: f"c.{name}" for name in (*FOLDED_FIELDS, "created_at", "updated_at")
 }
-
-#: SQL function registered on the connection by the store (see ``store/audience.py``); only
-#: attributes still need it, the fields below have stored folded copies.
-FOLD_SQL = "commskit_fold"
-
-#: Fields whose folded copy (:func:`fold` of the value) the store keeps in ``<field>_folded``, so
-#: ``~`` and the text tests on them are plain SQL with no Python call per row.
-FOLDED_FIELDS: tuple[str, ...] = (
-    "email",
-    "first_name",
-    "last_name",
-    "organization",
-    "kind",
-    "region",
-    "department",
-    "language",
-    "stage",
-    "basis",
-    "basis_source",
-    "basis_date",
-)
 
 #: Fields always written by the store as ISO 8601 timestamps (ASCII): SQLite's ASCII-only
 #: lower() folds them exactly as :func:`fold` does.
-_ASCII_FIELDS = frozenset({"created_at", "updated_at"})
+_ASCII_FIELDS = frozenset(SEGMENT_FIELDS) - frozenset(FOLDED_FIELDS)
 
 
 def folded_column(field: str) -> str:
@@ -489,7 +456,7 @@ class _Parser:
                     detail=detail,
                     position=name_token.position,
                     hint=exc.hint or "Fix that segment in commskit.toml [segments]",
-                ) from None
+                ) from exc
             self.peak = max(self.peak, inner.peak)
             self.depth -= 1
             self.shared.done[name] = done
@@ -558,61 +525,81 @@ class _Parser:
             if not (self.at_keyword("in") or self.at_keyword(*_TEXT_TESTS)):
                 raise self.fail('expected "in", "contains", "startswith" or "endswith" after not')
         if self.at_keyword("in"):
-            self.advance()
-            self.expect_op("(", 'after "in"')
-            values = [self.value().value]
-            while self.at_op(","):
-                self.advance()
-                if self.at_op(")"):
-                    break
-                values.append(self.value().value)
-            self.expect_op(")", "to close the list")
-            self.bind(*values)
-            marks = ", ".join("?" for _ in values)
-            return f"({column} {'NOT IN' if negate else 'IN'} ({marks}))"
+            return self.in_list(column, negate)
         if self.at_keyword(*_TEXT_TESTS):
-            test = self.advance().value.lower()
-            needle = fold(self.value().value)
-            if not needle:
-                # every text contains, starts and ends with the empty text; the condition no
-                # longer names the operand, so its bound attribute path must go too
-                del self.params[operand_params:]
-                return "(NOT 1)" if negate else "1"
-            sql = self.text_test(folded, test, needle)
-            return f"(NOT {sql})" if negate else sql
+            return self.text_condition(folded, negate, operand_params)
         if self.at_keyword("is"):
-            self.advance()
-            empty_negated = False
-            if self.at_keyword("not"):
-                self.advance()
-                empty_negated = True
-            if not self.at_keyword("empty"):
-                raise self.fail(f'expected "empty" after "is", found {self.describe(self.current)}')
-            self.advance()
-            return f"({column} {'!=' if empty_negated else '='} '')"
+            return self.is_empty(column)
         if self.current.kind == "op" and self.current.value in ("=", "==", "!=", "<>", "~", "!~"):
-            op = self.advance().value
-            value = self.value()
-            if op in ("~", "!~"):
-                self.bind(fold(value.value))
-                sql_op = "=" if op == "~" else "!="
-                return f"({folded} {sql_op} ?)"
-            self.bind(value.value)
-            return f"({column} {'=' if op in ('=', '==') else '!='} ?)"
+            return self.equality(column, folded)
         if self.current.kind == "op" and self.current.value in ("<", "<=", ">", ">="):
-            op = self.advance().value
-            value = self.value()
-            if value.kind == "number":
-                self.bind(float(value.value))
-                # empty means unknown: it is neither below nor above any number
-                return f"coalesce(CAST(nullif({column}, '') AS REAL) {op} ?, 0)"
-            self.bind(value.value)
-            return f"({column} {op} ?)"
+            return self.ordering(column)
         raise self.fail(
             f"expected a comparison after {self.describe(operand_token)}, "
             f"found {self.describe(self.current)}",
             hint="Use =, !=, ~, <, >, in (…), not in (…), contains, startswith, is empty",
         )
+
+    def in_list(self, column: str, negate: bool) -> str:
+        """Compile ``in (…)`` / ``not in (…)`` (at ``in``)."""
+        self.advance()
+        self.expect_op("(", 'after "in"')
+        values = [self.value().value]
+        while self.at_op(","):
+            self.advance()
+            if self.at_op(")"):
+                break
+            values.append(self.value().value)
+        self.expect_op(")", "to close the list")
+        self.bind(*values)
+        marks = ", ".join("?" for _ in values)
+        return f"({column} {'NOT IN' if negate else 'IN'} ({marks}))"
+
+    def text_condition(self, folded: str, negate: bool, operand_params: int) -> str:
+        """Compile ``contains`` / ``startswith`` / ``endswith`` (at the keyword)."""
+        test = self.advance().value.lower()
+        needle = fold(self.value().value)
+        if not needle:
+            # every text contains, starts and ends with the empty text; the condition no
+            # longer names the operand, so its bound attribute path must go too
+            del self.params[operand_params:]
+            return "(NOT 1)" if negate else "1"
+        sql = self.text_test(folded, test, needle)
+        return f"(NOT {sql})" if negate else sql
+
+    def is_empty(self, column: str) -> str:
+        """Compile ``is empty`` / ``is not empty`` (at ``is``)."""
+        self.advance()
+        empty_negated = False
+        if self.at_keyword("not"):
+            self.advance()
+            empty_negated = True
+        if not self.at_keyword("empty"):
+            raise self.fail(f'expected "empty" after "is", found {self.describe(self.current)}')
+        self.advance()
+        return f"({column} {'!=' if empty_negated else '='} '')"
+
+    def equality(self, column: str, folded: str) -> str:
+        """Compile ``=``, ``!=`` and the accent- and case-blind ``~``, ``!~`` (at the operator)."""
+        op = self.advance().value
+        value = self.value()
+        if op in ("~", "!~"):
+            self.bind(fold(value.value))
+            sql_op = "=" if op == "~" else "!="
+            return f"({folded} {sql_op} ?)"
+        self.bind(value.value)
+        return f"({column} {'=' if op in ('=', '==') else '!='} ?)"
+
+    def ordering(self, column: str) -> str:
+        """Compile ``<``, ``<=``, ``>``, ``>=``: numbers compare as numbers (at the operator)."""
+        op = self.advance().value
+        value = self.value()
+        if value.kind == "number":
+            self.bind(float(value.value))
+            # empty means unknown: it is neither below nor above any number
+            return f"coalesce(CAST(nullif({column}, '') AS REAL) {op} ?, 0)"
+        self.bind(value.value)
+        return f"({column} {op} ?)"
 
     def text_test(self, folded: str, test: str, needle: str) -> str:
         """Return SQL testing the folded value against the (already folded) needle.
@@ -656,7 +643,7 @@ def compile_segment(
                 f'in segment "{name}" of commskit.toml: {exc.message.removeprefix("segment: ")}',
                 position=exc.position,
                 hint=exc.hint or "Fix it in commskit.toml [segments]",
-            ) from None
+            ) from exc
         return CompiledSegment(segments[name], where, tuple(parser.params), name)
     if _looks_like_a_name(name):
         raise SegmentError(

@@ -71,8 +71,8 @@ def verify_token(secret: bytes, token: str) -> tuple[int, str]:
         raise invalid
     try:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-    except (binascii.Error, ValueError):
-        raise invalid from None
+    except (binascii.Error, ValueError) as exc:
+        raise invalid from exc
     if base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii") != token:
         # non-canonical encodings would give several valid spellings of one token
         raise invalid
@@ -91,8 +91,8 @@ def verify_token(secret: bytes, token: str) -> tuple[int, str]:
         raise invalid
     try:
         list_name = list_bytes.decode("utf-8")
-    except UnicodeDecodeError:
-        raise invalid from None
+    except UnicodeDecodeError as exc:
+        raise invalid from exc
     if not list_name:
         raise invalid
     return contact_id, list_name

@@ -389,7 +389,6 @@ def _send_digest(
     """Send the digest through the campaign engine, then mark it once everyone has it."""
     import sys
 
-    from ..send.digest import send_digest
     from ..send.runner import StopReason
     from .send import no_terminal_hint, not_mailed_lines, send_exit_status
 
@@ -398,10 +397,9 @@ def _send_digest(
 
     interactive = sys.stdin.isatty() and not as_json
     with progress_bar("Sending the digest", lines=True) as advance, no_terminal_hint():
-        report = send_digest(
-            ws,
+        report = ws.send_digest(
             result,
-            test_address=test_address,
+            test=test_address,
             progress=advance,
             yes=yes,
             confirm=confirm if interactive else None,

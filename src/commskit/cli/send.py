@@ -293,7 +293,7 @@ def report(
 
     Example: commskit report 2026-11-infolettre --csv -o envoi.csv
     """
-    from ..send.api import REPORT_COLUMNS
+    from ..send.reports import REPORT_COLUMNS
 
     rows = app.workspace().send_report(campaign)
     if as_json:
@@ -363,9 +363,7 @@ def serve(app: AppContext, host: str, port: int) -> None:
 
     Example: commskit serve --port 8080
     """
-    from ..send.unsubscribe import serve as make_server
-
-    server = make_server(app.workspace(), host, port)
+    server = app.workspace().serve_unsubscribe(host, port)
     note(f"Unsubscribe endpoint on http://{host}:{server.server_port}/ (Ctrl-C to stop)")
     try:
         server.serve_forever()

@@ -400,12 +400,12 @@ class TemplateSandbox(ImmutableSandboxedEnvironment):
         if key in self._safe_attributes:
             try:
                 return getattr(obj, attribute)
-            except AttributeError:
+            except AttributeError:  # no such attribute: fall through to the undefined value
                 pass
         elif attribute not in ("format", "format_map"):  # str.format needs the sandbox's wrapper
             try:
                 value = getattr(obj, attribute)
-            except AttributeError:
+            except AttributeError:  # no such attribute: fall through to the undefined value
                 pass
             else:
                 if self.is_safe_attribute(obj, attribute, value):
@@ -614,12 +614,10 @@ def call_template(
         return func()
     except TemplateError:
         raise
-    except Exception as exc:
+    except Exception as exc:  # anything a template raised: located; anything else re-raised
         if not in_template(exc):
             raise
-        raise template_error(
-            exc, name=name, path=path, line_offset=line_offset, hint=hint
-        ) from None
+        raise template_error(exc, name=name, path=path, line_offset=line_offset, hint=hint) from exc
 
 
 def render_template(env: jinja2.Environment, name: str, context: Mapping[str, Any]) -> str:

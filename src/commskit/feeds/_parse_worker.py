@@ -25,7 +25,7 @@ def serve(inbox: Connection, outbox: Connection) -> None:
             return
         try:
             outbox.send(("ok", parse_timed(job)))
-        except Exception as exc:
+        except Exception as exc:  # a parser fault is this feed's error, sent back, never a crash
             outbox.send(("error", f"{type(exc).__name__}: {exc}"[:300]))
 
 

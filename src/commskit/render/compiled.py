@@ -204,7 +204,7 @@ class PersonalTemplate:
                 f"the {what} part has unbalanced Jinja blocks after rendering: {exc.message}",
                 hint="Keep {% if %}…{% endif %} pairs within the body text, "
                 "not across links or images",
-            ) from None
+            ) from exc
         self.static = not tags
         self.static_qp = mime.qp_join(self.encoded) if self.static else b""
         # What pre-flight evaluates (:meth:`run`). When every tag is an expression (no {% %}),
@@ -277,10 +277,10 @@ class PersonalTemplate:
         template = template or self.template
         try:
             out = render_bounded(template, context) if bounded else template.render(context)
-        except Exception as exc:
+        except Exception as exc:  # what a template raised is located; anything else re-raised
             if not in_template(exc):
                 raise
-            raise self._located(exc, template) from None
+            raise self._located(exc, template) from exc
         parts = self._split(out)
         # every NUL must open one of our markers: any other is in a personal value
         if out.count(_MARK) != len(parts) // 2:
@@ -393,7 +393,7 @@ def _check_body_jinja(env: jinja2.Environment, campaign: Campaign) -> None:
             f"Jinja syntax error: {exc.message}",
             path=campaign.path,
             line=(exc.lineno or 1) + offset,
-        ) from None
+        ) from exc
     unknown = sorted(meta.find_undeclared_variables(ast) - PERSONAL_NAMES)
     if unknown:
         name = unknown[0]
@@ -461,13 +461,13 @@ class CompiledCampaign:
                 path=error.path or self.campaign.path,
                 line=error.line,
                 hint=error.hint,
-            ) from None
-        except UnicodeEncodeError:
+            ) from error
+        except UnicodeEncodeError as exc:
             # a value stored with a lone surrogate: this recipient's data, not the campaign
             raise RenderError(
                 "a personal value contains a character UTF-8 cannot encode (a lone surrogate)",
                 hint="Fix the contact's data",
-            ) from None
+            ) from exc
 
     def subject_for(self, contact: Recipient) -> str:
         """Return the subject one recipient sees."""
@@ -478,7 +478,7 @@ class CompiledCampaign:
         def run() -> str:
             try:
                 return template.render(contact=contact)
-            except Exception as exc:
+            except Exception as exc:  # a template fault is located; anything else re-raised
                 if not in_template(exc):
                     raise
                 error = template_error(exc)
@@ -487,7 +487,7 @@ class CompiledCampaign:
                     path=self.campaign.path,
                     line=self.campaign.line_of("subject"),
                     hint=error.hint,
-                ) from None
+                ) from exc
 
         subject: str = self._guard(run, contact)
         return " ".join(subject.split())
@@ -635,7 +635,7 @@ def _subject_template(env: jinja2.Environment, campaign: Campaign) -> jinja2.Tem
     except jinja2.TemplateSyntaxError as exc:
         raise TemplateError(
             f"Jinja syntax error in subject: {exc.message}", path=campaign.path, line=line
-        ) from None
+        ) from exc
     unknown = sorted(meta.find_undeclared_variables(ast) - {"contact"})
     if unknown:
         raise TemplateError(

@@ -64,7 +64,7 @@ def mjml_to_html(
             path=path,
             line=line if not template else None,
             hint="Check the MJML tags of the template (commskit render -o DIR keeps the HTML)",
-        ) from None
+        ) from exc
 
 
 def inline_css(html: str) -> str:
@@ -72,7 +72,7 @@ def inline_css(html: str) -> str:
     try:
         return str(_INLINER.inline(html))
     except ValueError as exc:
-        raise TemplateError(f"CSS inlining failed: {exc}") from None
+        raise TemplateError(f"CSS inlining failed: {exc}") from exc
 
 
 _ALIGN = re.compile(r"text-align:\s*(right|center)")

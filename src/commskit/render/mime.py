@@ -93,11 +93,11 @@ def check_header_value(value: str, *, field: str) -> str:
     if not value.isascii():
         try:
             value.encode("utf-8")
-        except UnicodeEncodeError:
+        except UnicodeEncodeError as exc:
             raise RenderError(
                 f"{field} contains a character UTF-8 cannot encode (a lone surrogate)",
                 hint="Fix the value where it was stored",
-            ) from None
+            ) from exc
     if _ENCODED_WORD.search(value):
         raise HeaderInjectionError(
             f"{field} contains an RFC 2047 encoded-word (=?…?=)",
@@ -133,7 +133,7 @@ def ascii_address(addr_spec: str, *, field: str = "address", utf8_local: bool = 
     try:
         return f"{local}@{idna.encode(domain, uts46=True).decode('ascii')}"
     except idna.IDNAError as exc:
-        raise RenderError(f"{field} {addr_spec!r} has an invalid domain: {exc}") from None
+        raise RenderError(f"{field} {addr_spec!r} has an invalid domain: {exc}") from exc
 
 
 # --- RFC 2047 --------------------------------------------------------------------------------

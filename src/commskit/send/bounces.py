@@ -40,8 +40,9 @@ from typing import TYPE_CHECKING, Any, Literal
 from ..errors import BounceError
 
 if TYPE_CHECKING:
+    from ..audience import ContactBook
+    from ..store import Store
     from ..store.sends import SentRow
-    from ..workspace import Workspace
 
 Kind = Literal["hard", "soft", "complaint"]
 
@@ -258,7 +259,7 @@ def _flufl(msg: Message) -> list[BounceRecipient]:
 
     try:
         temporary, permanent = all_failures(msg)
-    except Exception:
+    except Exception:  # flufl.bounce fails on odd MIME: that reader finds nothing, others may
         return []
     body = _body_text(msg)
     out: list[BounceRecipient] = []
@@ -414,7 +415,7 @@ def iter_mailbox_messages(path: Path) -> Iterator[MailboxMessage]:
                 continue
             yield MailboxMessage(label, raw)
     except OSError as exc:
-        raise BounceError(f"cannot read the mailbox: {exc.strerror}", path=path) from None
+        raise BounceError(f"cannot read the mailbox: {exc.strerror}", path=path) from exc
     finally:
         box.close()
 
@@ -452,18 +453,20 @@ def read_report(raw: bytes) -> _Reading:
     )
 
 
-def process_mailbox(ws: Workspace, path: Path, *, dry_run: bool = False) -> BounceReport:
+def process_mailbox(
+    store: Store, contacts: ContactBook, path: Path, *, dry_run: bool = False
+) -> BounceReport:
     """Read every report of a mailbox once; suppress the hard/complaint/too-soft recipients of
     those that match a message we sent, and record the rest without suppressing anyone.
 
-    Each message is read on its own: one that cannot be parsed is recorded as unreadable and
+    ``store`` holds the send log and the bounces read; ``contacts`` the suppression list. Each
+    message is read on its own: one that cannot be parsed is recorded as unreadable and
     skipped, and the run goes on. Nothing is deleted from the mailbox.
     """
-    repo = ws.store.sends
-    contacts = ws.contacts
+    repo = store.sends
     report = BounceReport(dry_run=dry_run)
     if not dry_run:
-        with ws.store.transaction():
+        with store.transaction():
             for address in repo.unhashed_bounce_emails():
                 repo.hash_bounce_email(address, contacts.hash(address))
     for item in iter_mailbox_messages(path):
@@ -488,10 +491,10 @@ def process_mailbox(ws: Workspace, path: Path, *, dry_run: bool = False) -> Boun
             report.unreadable += 1
             report.problems.append(f"{item.label}: cannot be read ({reason}): recorded and skipped")
             if not dry_run:
-                with ws.store.transaction():
+                with store.transaction():
                     repo.record_bounce_message(key, "unreadable", reason)
             continue
-        _apply(ws, report, key, reading, dry_run=dry_run)
+        _apply(store, contacts, report, key, reading, dry_run=dry_run)
     return report
 
 
@@ -502,23 +505,28 @@ def _unreadable_reason(exc: Exception) -> str:
 
 
 def _apply(
-    ws: Workspace, report: BounceReport, key: str, reading: _Reading, *, dry_run: bool
+    store: Store,
+    contacts: ContactBook,
+    report: BounceReport,
+    key: str,
+    reading: _Reading,
+    *,
+    dry_run: bool,
 ) -> None:
     """Act on one parsed message: count it, record it and suppress what it proves."""
-    repo = ws.store.sends
-    contacts = ws.contacts
+    repo = store.sends
     verdict = reading.verdict
     if verdict.ignored:
         report.ignored += 1
         if not dry_run:
-            with ws.store.transaction():
+            with store.transaction():
                 repo.record_bounce_message(key, "ignored", verdict.ignored)
         return
     recipients = [r for r in verdict.recipients if "@" in r.email or len(verdict.recipients) == 1]
     if not recipients:
         report.unrecognised += 1
         if not dry_run:
-            with ws.store.transaction():
+            with store.transaction():
                 repo.record_bounce_message(key, "unrecognised", None)
         return
     rows = repo.sent_rows(tokens=reading.tokens, message_ids=reading.message_ids)
@@ -531,7 +539,7 @@ def _apply(
         for _row, rcpt in matched:
             _count(report, rcpt.kind)
         return
-    with ws.store.transaction():
+    with store.transaction():
         for row, rcpt in matched:
             address = row.email or ""
             email_hash = contacts.hash(address)

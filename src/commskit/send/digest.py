@@ -1,4 +1,4 @@
-"""Send the veille digest through the campaign engine, at most once per period.
+"""The veille digest's send: its period key and its recipients (the use case: app/sending.py).
 
 The digest is compiled like a campaign (``ws.compile_digest``) and sent to
 ``[digest] recipients`` (plain addresses) and/or ``[digest] segment`` (contacts). Its send-log id
@@ -11,24 +11,15 @@ protects campaigns is relaxed for digests, on purpose).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Iterator, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from ..errors import ConfigError, PreflightError
-from ..progress import Progress
-from .api import (
-    _test_sample,
-    address_recipients,
-    refuse_example_sender,
-    workspace_job,
-    workspace_runner,
-)
-from .runner import PreflightReport, SendOptions, SendReport
+from ..errors import ConfigError
 
 if TYPE_CHECKING:
-    from ..feeds import Digest
-    from ..workspace import Workspace
+    from ..audience import Contact, Segment
+    from .jobs import Address
 
 PERIODS = ("week", "day", "month", "run")
 
@@ -50,67 +41,17 @@ def period_key(moment: datetime, period: str) -> str:
     )
 
 
-class _Recipients:
+class DigestRecipients:
     """Plain addresses first, then the segment's contacts; re-iterable, as the runner needs."""
 
-    def __init__(self, addresses: list[Any], segment: Any) -> None:
+    def __init__(self, addresses: Sequence[Address], segment: Segment | None) -> None:
         self.addresses = addresses
         self.segment = segment
 
-    def __iter__(self) -> Any:
+    def __iter__(self) -> Iterator[Contact | Address]:
         yield from self.addresses
         if self.segment is not None:
             yield from self.segment
 
     def count(self) -> int:
         return len(self.addresses) + (self.segment.count() if self.segment is not None else 0)
-
-
-def send_digest(
-    ws: Workspace,
-    digest: Digest,
-    *,
-    recipients: list[str] | None = None,
-    segment: str | None = None,
-    dry_run: bool = False,
-    test_address: str | None = None,
-    now: datetime | None = None,
-    progress: Progress | None = None,
-    confirm: Callable[[PreflightReport], bool] | None = None,
-    yes: bool = False,
-) -> SendReport:
-    """Email ``digest`` to the team (settings.digest.recipients / .segment), once per period.
-
-    As for campaigns, more than one message needs ``yes=True`` or a ``confirm`` callback.
-    """
-    settings = ws.settings.digest
-    addresses = list(recipients if recipients is not None else settings.recipients)
-    expression = segment if segment is not None else settings.segment
-    if not addresses and not expression and not test_address:
-        raise PreflightError(
-            "the digest has no recipients",
-            path=ws.path("commskit.toml"),
-            hint='Set [digest] recipients = ["equipe@…"] or [digest] segment in commskit.toml',
-        )
-    moment = now or digest.end
-    campaign_id = f"{digest.name}-{period_key(moment, settings.period)}"
-    people = (
-        ws.segment(expression, include_suppressed=True, list_name=digest.name)
-        if expression
-        else None
-    )
-    job_recipients = _Recipients(address_recipients(addresses), people)
-    compiled = ws.compile_digest(digest, list_name=digest.name)
-    job = workspace_job(
-        ws,
-        campaign_id=campaign_id,
-        compiled=compiled,
-        recipients=job_recipients,
-        list_name=digest.name,
-        subject=compiled.campaign.subject,
-        sample=_test_sample(ws, test_address, compiled.campaign.language),
-    )
-    runner = workspace_runner(ws, job)
-    options = SendOptions(dry_run=dry_run, test_address=test_address, yes=yes, allow_changed=True)
-    refuse_example_sender(ws, compiled.campaign.from_ or ws.settings.sender.from_, options)
-    return runner.run(options, progress=progress, confirm=confirm)

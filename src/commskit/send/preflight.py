@@ -280,7 +280,7 @@ def _normalized(email: str) -> str:
     if match is not None and len(match.group(1)) <= 64:
         try:
             domain = _validated_domain(match.group(2))
-        except InvalidAddress:
+        except InvalidAddress:  # the full check below gives the precise reason
             pass
         else:
             if len(match.group(1)) + 1 + len(domain) <= 254:

@@ -22,7 +22,7 @@ from urllib.parse import parse_qs
 from ..errors import TokenError
 
 if TYPE_CHECKING:
-    from ..workspace import Workspace
+    from ..audience import ContactBook
 
 StartResponse = Callable[..., Any]
 WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
@@ -113,11 +113,16 @@ def _read_form(environ: dict[str, Any]) -> dict[str, str]:
     return {k: v[-1] for k, v in parsed.items()}
 
 
-def make_unsubscribe_app(ws: Workspace) -> WSGIApp:
-    """Return the WSGI app serving the one-click unsubscribe endpoint for a workspace."""
-    from ..audience.tokens import verify_token
+def make_unsubscribe_app(
+    contacts: ContactBook, secret: Callable[[], bytes], organisation: str = ""
+) -> WSGIApp:
+    """Return the WSGI app serving the one-click unsubscribe endpoint.
 
-    organisation = ws.settings.sender.organization
+    A POST records the unsubscribe in ``contacts``; a GET only checks the token with
+    ``secret`` (the workspace's key, read when the first request needs it). ``organisation``
+    (``[sender] organization``) is named on the confirmation page.
+    """
+    from ..audience.tokens import verify_token
 
     def app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         method = str(environ.get("REQUEST_METHOD", "GET")).upper()
@@ -134,10 +139,10 @@ def make_unsubscribe_app(ws: Workspace) -> WSGIApp:
         token = _token_from(environ, form)
         try:
             if method == "POST":
-                _contact, list_name = ws.contacts.unsubscribe_token(token, source="one-click")
+                _contact, list_name = contacts.unsubscribe_token(token, source="one-click")
                 body = _done_page(list_name)
             else:
-                _contact_id, list_name = verify_token(ws.secret, token)
+                _contact_id, list_name = verify_token(secret(), token)
                 body = _confirm_page(list_name, organisation)
         except TokenError:
             start_response("400 Bad Request", headers)
@@ -152,8 +157,9 @@ def make_unsubscribe_app(ws: Workspace) -> WSGIApp:
 DEFAULT_PORT = 8080
 
 
-def serve(ws: Workspace, host: str = "127.0.0.1", port: int = DEFAULT_PORT) -> Any:
-    """Return a wsgiref server for the endpoint (call ``serve_forever()``); logs no tokens.
+def serve(app: WSGIApp, host: str = "127.0.0.1", port: int = DEFAULT_PORT) -> Any:
+    """Return a wsgiref server for the endpoint's ``app`` (call ``serve_forever()``); logs no
+    tokens.
 
     Raises ServerError when it cannot listen there (port in use, out of range, bad host).
     """
@@ -168,5 +174,4 @@ def serve(ws: Workspace, host: str = "127.0.0.1", port: int = DEFAULT_PORT) -> A
                 method = args[0].split(" ", 1)[0]
                 super().log_message("%s %s", method, args[1] if len(args) > 1 else "")
 
-    app = make_unsubscribe_app(ws)
     return open_server(lambda: make_server(host, port, app, handler_class=QuietHandler), host, port)

@@ -12,40 +12,23 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from ..audience.contacts import Contact, fold
-from ..audience.segments import FOLD_SQL, FOLDED_FIELDS
+from ..audience.contacts import FOLD_SQL, FOLDED_FIELDS, RECORD_FIELDS, TEXT_FIELDS, Contact, fold
 from ..errors import SegmentError
 from .db import utcnow
 
 if TYPE_CHECKING:
     from .db import Store
 
-#: Columns of ``contacts`` in the order :func:`_contact` reads them.
-_COLUMNS = (
-    "id",
-    "email",
-    "first_name",
-    "last_name",
-    "organization",
-    "kind",
-    "region",
-    "department",
-    "language",
-    "stage",
-    "tags",
-    "attributes",
-    "basis",
-    "basis_source",
-    "basis_date",
-    "created_at",
-    "updated_at",
-)
+#: Columns of ``contacts`` in the order :func:`_contact` reads them: the Contact record's own.
+_COLUMNS = RECORD_FIELDS
 _SELECT = ", ".join(f"c.{name}" for name in _COLUMNS)
+_TAGS_AT = _COLUMNS.index("tags")
+_ATTRIBUTES_AT = _COLUMNS.index("attributes")
 
 #: Columns the send engine's ``send_log`` table is expected to have (see docs/audience.md);
 #: :meth:`AudienceRepo.history` reads whichever of them exist.
@@ -60,17 +43,23 @@ FOLDED_META_KEY = "audience.folded_fields"
 FOLDED_META_VALUE = "1"
 
 _FOLDED_COLUMNS = tuple(f"{name}_folded" for name in FOLDED_FIELDS)
-# where each folded field's source value sits in the rows insert_contacts / update_contacts take
-_INSERT_FIELDS = (*_COLUMNS[:2], "email_hash", *_COLUMNS[2:])
-# every stored field but the identity and creation columns, then the row to update
-_UPDATE_FIELDS = (
-    *_COLUMNS[_COLUMNS.index("first_name") : _COLUMNS.index("created_at")],
-    "updated_at",
+# FOLDED_FIELDS is the address then TEXT_FIELDS: an update never changes the address
+_TEXT_FOLDED_COLUMNS = tuple(f"{name}_folded" for name in TEXT_FIELDS)
+_INSERT_COLUMNS = (
     "id",
+    "email",
+    "email_hash",
+    *TEXT_FIELDS,
+    "tags",
+    "attributes",
+    "created_at",
+    "updated_at",
+    *_FOLDED_COLUMNS,
 )
-_INSERT_FOLD_AT = tuple(_INSERT_FIELDS.index(name) for name in FOLDED_FIELDS)
-_UPDATED_FOLDED = tuple(name for name in FOLDED_FIELDS if name in _UPDATE_FIELDS)
-_UPDATE_FOLD_AT = tuple(_UPDATE_FIELDS.index(name) for name in _UPDATED_FOLDED)
+_UPDATE_COLUMNS = (*TEXT_FIELDS, "tags", "attributes", "updated_at", *_TEXT_FOLDED_COLUMNS)
+
+# the columns an erased address is looked for in, in the record's order
+_SCRUBBED = tuple(n for n in _COLUMNS if n not in ("id", "email", "created_at", "updated_at"))
 
 _NOT_SUPPRESSED = (
     "NOT EXISTS (SELECT 1 FROM suppressions s"
@@ -79,25 +68,57 @@ _NOT_SUPPRESSED = (
 
 
 def _contact(row: Sequence[Any]) -> Contact:
-    return Contact(
-        id=row[0],
-        email=row[1],
-        first_name=row[2],
-        last_name=row[3],
-        organization=row[4],
-        kind=row[5],
-        region=row[6],
-        department=row[7],
-        language=row[8],
-        stage=row[9],
-        tags=tuple(json.loads(row[10])),
-        attributes=MappingProxyType(json.loads(row[11])),
-        basis=row[12],
-        basis_source=row[13],
-        basis_date=row[14],
-        created_at=row[15],
-        updated_at=row[16],
-    )
+    values = list(row)
+    values[_TAGS_AT] = tuple(json.loads(values[_TAGS_AT]))
+    values[_ATTRIBUTES_AT] = MappingProxyType(json.loads(values[_ATTRIBUTES_AT]))
+    return Contact(*values)
+
+
+class IndexedContact(NamedTuple):
+    """A stored contact as an import compares it with a row of the file."""
+
+    id: int
+    #: the values of :data:`~commskit.audience.contacts.TEXT_FIELDS`, in that order
+    texts: tuple[str, ...]
+    #: the stored JSON, decoded only for the contacts a file names (:meth:`decoded`)
+    tags_json: str
+    attributes_json: str
+
+    def decoded(self) -> tuple[list[str], dict[str, str]]:
+        """Return the tags and the attributes."""
+        return json.loads(self.tags_json), json.loads(self.attributes_json)
+
+
+class NewContact(NamedTuple):
+    """A contact to insert (:meth:`AudienceRepo.insert_contacts`)."""
+
+    id: int
+    email: str
+    email_hash: str
+    #: the values of :data:`~commskit.audience.contacts.TEXT_FIELDS`, in that order
+    texts: Sequence[str]
+    tags: Sequence[str]
+    attributes: Mapping[str, str]
+    created_at: str
+
+
+class ContactChange(NamedTuple):
+    """New values for a stored contact (:meth:`AudienceRepo.update_contacts`)."""
+
+    id: int
+    #: the values of :data:`~commskit.audience.contacts.TEXT_FIELDS`, in that order
+    texts: Sequence[str]
+    tags: Sequence[str]
+    attributes: Mapping[str, str]
+    updated_at: str
+
+
+def _json_list(items: Sequence[str]) -> str:
+    return json.dumps(list(items), ensure_ascii=False) if items else "[]"
+
+
+def _json_object(data: Mapping[str, str]) -> str:
+    return json.dumps(dict(data), ensure_ascii=False, sort_keys=True) if data else "{}"
 
 
 @dataclass(frozen=True)
@@ -227,44 +248,65 @@ class AudienceRepo:
 
     # --- import ----------------------------------------------------------------------------
 
-    def import_index(self) -> dict[str, tuple[Any, ...]]:
-        """Return every contact as ``email_hash -> row`` (id first, then the merged fields)."""
+    def import_index(self) -> dict[str, IndexedContact]:
+        """Return every contact by its address's keyed hash, as an import compares them."""
+        n = len(TEXT_FIELDS)
+        texts = ", ".join(TEXT_FIELDS)
         return {
-            row[0]: tuple(row[1:])
+            row[0]: IndexedContact(row[1], tuple(row[2 : 2 + n]), row[2 + n], row[3 + n])
             for row in self.conn.execute(
-                "SELECT email_hash, id, first_name, last_name, organization, kind, region,"
-                " department, language, stage, tags, attributes, basis, basis_source, basis_date"
-                " FROM contacts"
+                f"SELECT email_hash, id, {texts}, tags, attributes FROM contacts"  # noqa: S608 (fixed names)
             )
         }
 
     def next_id(self) -> int:
         return int(self.conn.execute("SELECT coalesce(MAX(id), 0) + 1 FROM contacts").fetchone()[0])
 
-    def insert_contacts(self, rows: Iterable[Sequence[object]]) -> None:
-        """Insert contacts: (id, email, hash, the 13 fields of import_index, created, updated).
+    def insert_contacts(self, rows: Iterable[NewContact]) -> None:
+        """Insert contacts (created and updated now).
 
         The folded copies the segment operators read are computed here, so no writer can
         forget them.
         """
-        columns = ", ".join((*_INSERT_FIELDS, *_FOLDED_COLUMNS))
-        marks = ", ".join("?" for _ in range(len(_INSERT_FIELDS) + len(_FOLDED_COLUMNS)))
+        columns = ", ".join(_INSERT_COLUMNS)
+        marks = ", ".join("?" for _ in _INSERT_COLUMNS)
         fold_text = _text_folder()
         self.conn.executemany(
             f"INSERT INTO contacts ({columns}) VALUES ({marks})",  # noqa: S608 (fixed names)
-            ((*row, *[fold_text(row[i]) for i in _INSERT_FOLD_AT]) for row in rows),
+            (
+                (
+                    row.id,
+                    row.email,
+                    row.email_hash,
+                    *row.texts,
+                    _json_list(row.tags),
+                    _json_object(row.attributes),
+                    row.created_at,
+                    row.created_at,
+                    fold_text(row.email),
+                    *[fold_text(value) for value in row.texts],
+                )
+                for row in rows
+            ),
         )
 
-    def update_contacts(self, rows: Iterable[Sequence[object]]) -> None:
-        """Update contacts: (12 fields as in import_index, updated_at, id); refold them too."""
-        assign = ", ".join(
-            f"{name} = ?"
-            for name in (*_UPDATE_FIELDS[:-1], *(f"{n}_folded" for n in _UPDATED_FOLDED))
-        )
+    def update_contacts(self, rows: Iterable[ContactChange]) -> None:
+        """Replace the fields, tags and attributes of stored contacts; refold them too."""
+        assign = ", ".join(f"{name} = ?" for name in _UPDATE_COLUMNS)
         fold_text = _text_folder()
         self.conn.executemany(
             f"UPDATE contacts SET {assign} WHERE id = ?",  # noqa: S608 (fixed names)
-            ((*row[:-1], *[fold_text(row[i]) for i in _UPDATE_FOLD_AT], row[-1]) for row in rows),
+            (
+                (
+                    *row.texts,
+                    _json_list(row.tags),
+                    _json_object(row.attributes),
+                    row.updated_at,
+                    *[fold_text(value) for value in row.texts],
+                    row.id,
+                )
+                for row in rows
+            ),
         )
 
     def set_tags(self, contact_ids: Sequence[int], pairs: Iterable[tuple[int, str]]) -> None:
@@ -360,38 +402,26 @@ class AudienceRepo:
         how many contacts changed. Call inside a transaction, after :meth:`erase`.
         """
         needle = email.lower()
-        text = " || ' ' || ".join(f"c.{name}" for name in _COLUMNS[2:15])
+        text = " || ' ' || ".join(f"c.{name}" for name in _SCRUBBED)
         rows = self.conn.execute(
             f"SELECT {_SELECT} FROM contacts c WHERE instr({LOWER_SQL}({text}), ?) > 0",  # noqa: S608 (fixed names)
             (needle,),
         ).fetchall()
-        updates: list[tuple[object, ...]] = []
+        now = utcnow()
+        changes: list[ContactChange] = []
         tag_pairs: list[tuple[int, str]] = []
         for row in rows:
             contact = _contact(row)
-            fields = [
-                "" if needle in str(getattr(contact, name)).lower() else getattr(contact, name)
-                for name in _UPDATE_FIELDS[:8]
+            texts = [
+                "" if needle in value.lower() else value
+                for value in (str(getattr(contact, name)) for name in TEXT_FIELDS)
             ]
             tags = [t for t in contact.tags if needle not in t]
             attributes = {k: v for k, v in contact.attributes.items() if needle not in v.lower()}
-            basis = [
-                "" if needle in str(getattr(contact, name)).lower() else getattr(contact, name)
-                for name in ("basis", "basis_source", "basis_date")
-            ]
-            updates.append(
-                (
-                    *fields,
-                    json.dumps(tags, ensure_ascii=False),
-                    json.dumps(attributes, ensure_ascii=False, sort_keys=True),
-                    *basis,
-                    utcnow(),
-                    contact.id,
-                )
-            )
+            changes.append(ContactChange(contact.id, texts, tags, attributes, now))
             tag_pairs.extend((contact.id, t) for t in tags)
-        self.update_contacts(updates)
-        self.set_tags([row[0] for row in rows], tag_pairs)
+        self.update_contacts(changes)
+        self.set_tags([change.id for change in changes], tag_pairs)
         return len(rows)
 
     def remove_suppression(self, email_hash: str, list_name: str) -> int:
@@ -499,7 +529,7 @@ def _segment_query(conn: sqlite3.Connection, sql: str, args: Sequence[object]) -
             raise SegmentError(
                 f"segment: too complex for SQLite ({exc})",
                 hint="Use fewer nested parentheses, not's or named segments, or in (…) lists",
-            ) from None
+            ) from exc
         raise
 
 
@@ -537,4 +567,11 @@ def _sql_fold(value: str | None) -> str | None:
     return fold(value) if isinstance(value, str) else value
 
 
-__all__ = ["SEND_LOG_COLUMNS", "AudienceRepo", "SuppressionEntry"]
+__all__ = [
+    "SEND_LOG_COLUMNS",
+    "AudienceRepo",
+    "ContactChange",
+    "IndexedContact",
+    "NewContact",
+    "SuppressionEntry",
+]

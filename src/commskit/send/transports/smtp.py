@@ -235,7 +235,7 @@ class SMTPTransport(Transport):
             transport = client.transport
             if not isinstance(transport, asyncio.Transport) or transport.is_closing():
                 raise aiosmtplib.SMTPServerDisconnected("connection lost after EHLO")
-        except BaseException:
+        except BaseException:  # even a cancellation must not leak the half-open socket
             _hard_close(client)
             raise
         self.connections_opened += 1

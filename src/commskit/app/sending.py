@@ -1,0 +1,321 @@
+"""The send use cases: send or check a campaign, send the digest, read the send log.
+
+Each function takes a :class:`SendSetup` (what the composition root hands over: settings, the
+store, the contact book, the secret, and how campaign files are found and compiled) and calls the
+stages: the audience for recipients and suppression, compose/render through the compile
+functions, the send stage's job builders and runner. :class:`commskit.Workspace`'s send methods
+are one call each into this module.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..errors import CampaignError, CommskitError, PreflightError
+from ..progress import Progress
+from ..send.digest import DigestRecipients, period_key
+from ..send.jobs import (
+    address_recipients,
+    make_job,
+    make_runner,
+    refuse_example_sender,
+    sample_recipient,
+    with_legal_basis,
+)
+from ..send.reports import CampaignCheck, campaign_status, preflight_issues
+from ..send.runner import PreflightReport, SendJob, SendOptions, SendReport
+
+if TYPE_CHECKING:
+    from ..audience import Contact, ContactBook, Segment
+    from ..compose.campaign import Campaign
+    from ..config import Settings
+    from ..feeds import Digest
+    from ..render.compiled import CompiledCampaign
+    from ..send.runner import CampaignRunner
+    from ..store import Store
+    from ..store.sends import SendRepo
+
+
+@dataclass(frozen=True)
+class SendSetup:
+    """What the send use cases take from the composition root (``Workspace`` builds it)."""
+
+    settings: Settings
+    store: Store
+    contacts: ContactBook
+    #: the signing key, loaded when first needed
+    secret: Callable[[], bytes]
+    root: Path
+    #: load a campaign file (a path, or a name in the campaigns folder)
+    load_campaign: Callable[[Path], Campaign]
+    #: resolve a campaign's path or name to its file; raises CampaignError
+    find_campaign: Callable[[Path], Path]
+    #: compile a campaign, its veille window ending at the given time (None: now)
+    compile_campaign: Callable[[Campaign, datetime | None], CompiledCampaign]
+    #: compile a veille digest for a list
+    compile_digest: Callable[[Digest, str], CompiledCampaign]
+    #: the same pieces on a new database connection (for a forked sending process)
+    reopen: Callable[[], SendSetup]
+
+    def segment(self, expression: str, list_name: str | None = None) -> Segment:
+        """Return a send's recipients: suppressed ones kept (pre-flight counts and logs them)."""
+        return self.contacts.segment(expression, include_suppressed=True, list_name=list_name)
+
+
+def send_campaign(
+    setup: SendSetup,
+    campaign: Campaign | str | os.PathLike[str],
+    *,
+    options: SendOptions | None = None,
+    audience: str | None = None,
+    progress: Progress | None = None,
+    confirm: Callable[[PreflightReport], bool] | None = None,
+) -> SendReport:
+    """Send (or dry-run, or test) a campaign to its audience; re-running resumes.
+
+    ``audience`` overrides the campaign's ``audience:`` (a segment name or expression).
+    """
+    options = options or SendOptions()
+    campaign = _loaded(setup, campaign)
+    expression = audience or campaign.audience
+    if not expression and not options.test_address:
+        raise PreflightError(
+            f"campaign {campaign.id!r} has no audience",
+            path=campaign.path,
+            hint="Add 'audience: <segment>' to its front matter, or pass --audience",
+        )
+    recipients: Segment | list[Contact] = []
+    if expression:
+        recipients = setup.segment(expression, campaign.list_name)
+        if not options.test_address and recipients.count() == 0:
+            raise PreflightError(
+                f"audience {expression!r} of campaign {campaign.id!r} selects nobody",
+                path=campaign.path,
+                hint="Check it with `commskit segment`, or import contacts first",
+            )
+    # a resumed send shows the veille items of its first part: pin the window to that start
+    first = setup.store.sends.campaign(campaign.id)
+    veille_now = _parse_time(first.created_at) if first is not None else None
+    compiled = setup.compile_campaign(campaign, veille_now)
+    job = _campaign_job(setup, campaign, compiled, recipients, expression, options.test_address)
+    from_ = campaign.from_ or setup.settings.sender.from_
+    refuse_example_sender(setup.settings.transport, setup.root, from_, options)
+    return job_runner(setup, job, from_=campaign.from_).run(
+        options, progress=progress, confirm=confirm
+    )
+
+
+def check_campaign(
+    setup: SendSetup,
+    campaign: Campaign | str | os.PathLike[str],
+    *,
+    to: str | None = None,
+    audience: str | None = None,
+) -> CampaignCheck:
+    """Check a campaign as ``send`` would: against its real audience, or one contact (``to``).
+
+    Every recipient ``send`` would mail is rendered strictly, and the content checks run for
+    the first of them (a sample contact only when there is none), so the partners' own columns
+    (``contact.attributes``), the unsubscribe URL and per-recipient subject lengths are judged
+    exactly as pre-flight judges them. Recipients that would not be mailed for a reason someone
+    must fix (invalid data, no or refused legal basis) are listed as warnings.
+    """
+    from ..compose.sample import contact_for
+
+    campaign = _loaded(setup, campaign)
+    compiled = setup.compile_campaign(campaign, None)
+    result = CampaignCheck(campaign.id, compiled.fingerprint, [])
+    expression = None if to else (audience or campaign.audience)
+    recipients = setup.segment(expression, campaign.list_name) if expression else None
+    if recipients is None or recipients.count() == 0:
+        contact = contact_for(setup.contacts, to, campaign.language) if to else None
+        result.issues = [i.to_dict() for i in compiled.check(contact)]
+        return result
+    job = _campaign_job(setup, campaign, compiled, recipients, expression, None)
+    runner = job_runner(setup, job, from_=campaign.from_)
+    result.audience = expression
+    try:
+        report, _ = runner.preflight(SendOptions(dry_run=True), collect=False, strict=False)
+    except CommskitError as exc:  # what stops a send at the first recipient it concerns
+        result.issues.append({"level": "error", "code": "recipient-render", "message": str(exc)})
+        return result
+    result.preflight = report
+    result.issues = preflight_issues(report)
+    return result
+
+
+def send_digest(
+    setup: SendSetup,
+    digest: Digest,
+    *,
+    recipients: list[str] | None = None,
+    segment: str | None = None,
+    dry_run: bool = False,
+    test_address: str | None = None,
+    now: datetime | None = None,
+    progress: Progress | None = None,
+    confirm: Callable[[PreflightReport], bool] | None = None,
+    yes: bool = False,
+) -> SendReport:
+    """Email ``digest`` to the team ([digest] recipients / segment), at most once per period.
+
+    Its send-log id is the digest name plus the period (see :mod:`commskit.send.digest`). As
+    for campaigns, more than one message needs ``yes=True`` or a ``confirm`` callback.
+    """
+    settings = setup.settings.digest
+    addresses = list(recipients if recipients is not None else settings.recipients)
+    expression = segment if segment is not None else settings.segment
+    if not addresses and not expression and not test_address:
+        raise PreflightError(
+            "the digest has no recipients",
+            path=setup.root / "commskit.toml",
+            hint='Set [digest] recipients = ["equipe@…"] or [digest] segment in commskit.toml',
+        )
+    moment = now or digest.end
+    campaign_id = f"{digest.name}-{period_key(moment, settings.period)}"
+    people = setup.segment(expression, digest.name) if expression else None
+    compiled = setup.compile_digest(digest, digest.name)
+    job = make_job(
+        setup.contacts,
+        setup.secret(),
+        campaign_id=campaign_id,
+        compiled=compiled,
+        recipients=DigestRecipients(address_recipients(addresses), people),
+        list_name=digest.name,
+        subject=compiled.campaign.subject,
+        sample=sample_recipient(setup.contacts, test_address, compiled.campaign.language),
+    )
+    runner = job_runner(setup, job)
+    options = SendOptions(dry_run=dry_run, test_address=test_address, yes=yes, allow_changed=True)
+    from_ = compiled.campaign.from_ or setup.settings.sender.from_
+    refuse_example_sender(setup.settings.transport, setup.root, from_, options)
+    return runner.run(options, progress=progress, confirm=confirm)
+
+
+# --- the send log ------------------------------------------------------------------------------
+
+
+def resolve_campaign_id(repo: SendRepo, find_campaign: Callable[[Path], Path], name: str) -> str:
+    """Return the send-log id a command names: the id itself, or a campaign's path or name.
+
+    ``status`` and ``report`` accept what ``send`` accepts (``campaigns/2026-11-infolettre.md``).
+    Raises PreflightError when that campaign has never been sent.
+    """
+    if repo.campaign(name) is not None:
+        return name
+    try:
+        found: str | None = find_campaign(Path(name)).stem
+    except CampaignError:
+        found = None
+    if found is None or repo.campaign(found) is None:
+        raise PreflightError(
+            f"campaign {name!r} has never been sent",
+            hint="Run `commskit status` to list the campaigns with a send log",
+        )
+    return found
+
+
+def send_status(
+    repo: SendRepo, find_campaign: Callable[[Path], Path], campaign_id: str | None = None
+) -> list[dict[str, Any]]:
+    """Return per-campaign send counts, for one campaign (id, path or name) or every one."""
+    ids = [resolve_campaign_id(repo, find_campaign, campaign_id)] if campaign_id else None
+    return campaign_status(repo, ids if ids is not None else repo.campaign_ids())
+
+
+def send_report(
+    repo: SendRepo, find_campaign: Callable[[Path], Path], campaign_id: str
+) -> Iterator[dict[str, Any]]:
+    """Yield one row per recipient of a campaign (streams; see send.reports.REPORT_COLUMNS).
+
+    ``campaign_id`` may also be the campaign's path or name, as ``send`` takes it.
+    """
+    return (
+        row._asdict() for row in repo.rows(resolve_campaign_id(repo, find_campaign, campaign_id))
+    )
+
+
+def send_history(repo: SendRepo, contact: Contact | int) -> list[dict[str, Any]]:
+    """Return a contact's sends: campaign_id, contact_id, status, sent_at, updated_at, error."""
+    contact_id = contact if isinstance(contact, int) else contact.id
+    return [row._asdict() for row in repo.history(contact_id)]
+
+
+# --- helpers ----------------------------------------------------------------------------------
+
+
+def _loaded(setup: SendSetup, campaign: Campaign | str | os.PathLike[str]) -> Campaign:
+    if isinstance(campaign, str | os.PathLike):
+        return setup.load_campaign(Path(os.fspath(campaign)))
+    return campaign
+
+
+def _campaign_job(
+    setup: SendSetup,
+    campaign: Campaign,
+    compiled: CompiledCampaign,
+    recipients: Segment | list[Contact],
+    expression: str | None,
+    test_address: str | None,
+) -> SendJob:
+    """Build a campaign's job: the audience's suppression plus the legal-basis rule."""
+    job = make_job(
+        setup.contacts,
+        setup.secret(),
+        campaign_id=campaign.id,
+        compiled=compiled,
+        recipients=recipients,
+        list_name=campaign.list_name,
+        subject=campaign.subject,
+        sample=sample_recipient(setup.contacts, test_address, campaign.language),
+    )
+    if expression:
+        job.suppression = with_legal_basis(
+            setup.contacts,
+            setup.settings.segments,
+            expression,
+            campaign.list_name,
+            job.suppression,
+        )
+    return job
+
+
+def job_runner(setup: SendSetup, job: SendJob, *, from_: str = "") -> CampaignRunner:
+    """Build the runner for a job (``commskit.send.jobs.make_job``) with the setup's settings,
+    send log and transport; a forked sending process reopens the pieces."""
+
+    def reopen() -> tuple[SendJob, SendRepo]:
+        # runs in a forked sending process: a new connection, the same compiled campaign
+        fresh = setup.reopen()
+        again = make_job(
+            fresh.contacts,
+            fresh.secret(),
+            campaign_id=job.campaign_id,
+            compiled=job.compiled,
+            recipients=(),
+            list_name=job.list_name,
+            subject=job.subject,
+        )
+        return again, fresh.store.sends
+
+    return make_runner(
+        job,
+        settings=setup.settings,
+        repo=setup.store.sends,
+        secret=setup.secret(),
+        root=setup.root,
+        reopen=reopen,
+        from_=from_,
+    )
+
+
+def _parse_time(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    moment = datetime.fromisoformat(value)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
