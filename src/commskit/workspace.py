@@ -471,7 +471,7 @@ class Workspace:
         from .app.sending import SendSetup
         from .send import PreflightReport, SendOptions, SendReport
         from .send.bounces import BounceReport
-        from .send.reports import CampaignCheck
+        from .send.status import CampaignCheck
 
     def send(
         self,
@@ -564,19 +564,19 @@ class Workspace:
 
     def send_status(self, campaign_id: str | None = None) -> list[dict[str, Any]]:
         """Return per-campaign send counts (pending, sent, failed, suppressed, unknown, ...)."""
-        from .app.sending import send_status
+        from .app.send_log import send_status
 
         return send_status(self.store.sends, self._find_campaign, campaign_id)
 
     def send_report(self, campaign_id: str) -> Iterator[dict[str, Any]]:
         """Yield one row per recipient of a campaign's send log."""
-        from .app.sending import send_report
+        from .app.send_log import send_report
 
         return send_report(self.store.sends, self._find_campaign, campaign_id)
 
     def send_history(self, contact: Contact | int) -> list[dict[str, Any]]:
         """Return what was sent to a contact (a Contact or its id), newest first."""
-        from .app.sending import send_history
+        from .app.send_log import send_history
 
         return send_history(self.store.sends, contact)
 

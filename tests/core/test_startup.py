@@ -105,12 +105,6 @@ def test_status_imports_no_heavy_library(fresh: Path, subprocess_env: dict[str, 
     assert not {m for m in modules if m.startswith(("commskit.compose.", "commskit.feeds.fetch"))}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="status reaches send.runner (email-validator) and send.transports (aiosmtplib) "
-    "through send.api; lands when the transports package loads smtp lazily and the status use "
-    "case stops importing the runner (sendseams/sendapp), see the startup report",
-)
 def test_status_imports_no_sending_engine(fresh: Path, subprocess_env: dict[str, str]) -> None:
     code, _, modules = _loaded(["status"], fresh, subprocess_env)
     assert code == 0

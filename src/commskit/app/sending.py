@@ -10,13 +10,13 @@ are one call each into this module.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from ..errors import CampaignError, CommskitError, PreflightError
+from ..errors import CommskitError, PreflightError
 from ..progress import Progress
 from ..send.digest import DigestRecipients, period_key
 from ..send.jobs import (
@@ -27,8 +27,8 @@ from ..send.jobs import (
     sample_recipient,
     with_legal_basis,
 )
-from ..send.reports import CampaignCheck, campaign_status, preflight_issues
 from ..send.runner import PreflightReport, SendJob, SendOptions, SendReport
+from ..send.status import CampaignCheck, preflight_issues
 
 if TYPE_CHECKING:
     from ..audience import Contact, ContactBook, Segment
@@ -195,55 +195,6 @@ def send_digest(
     from_ = compiled.campaign.from_ or setup.settings.sender.from_
     refuse_example_sender(setup.settings.transport, setup.root, from_, options)
     return runner.run(options, progress=progress, confirm=confirm)
-
-
-# --- the send log ------------------------------------------------------------------------------
-
-
-def resolve_campaign_id(repo: SendRepo, find_campaign: Callable[[Path], Path], name: str) -> str:
-    """Return the send-log id a command names: the id itself, or a campaign's path or name.
-
-    ``status`` and ``report`` accept what ``send`` accepts (``campaigns/2026-11-infolettre.md``).
-    Raises PreflightError when that campaign has never been sent.
-    """
-    if repo.campaign(name) is not None:
-        return name
-    try:
-        found: str | None = find_campaign(Path(name)).stem
-    except CampaignError:
-        found = None
-    if found is None or repo.campaign(found) is None:
-        raise PreflightError(
-            f"campaign {name!r} has never been sent",
-            hint="Run `commskit status` to list the campaigns with a send log",
-        )
-    return found
-
-
-def send_status(
-    repo: SendRepo, find_campaign: Callable[[Path], Path], campaign_id: str | None = None
-) -> list[dict[str, Any]]:
-    """Return per-campaign send counts, for one campaign (id, path or name) or every one."""
-    ids = [resolve_campaign_id(repo, find_campaign, campaign_id)] if campaign_id else None
-    return campaign_status(repo, ids if ids is not None else repo.campaign_ids())
-
-
-def send_report(
-    repo: SendRepo, find_campaign: Callable[[Path], Path], campaign_id: str
-) -> Iterator[dict[str, Any]]:
-    """Yield one row per recipient of a campaign (streams; see send.reports.REPORT_COLUMNS).
-
-    ``campaign_id`` may also be the campaign's path or name, as ``send`` takes it.
-    """
-    return (
-        row._asdict() for row in repo.rows(resolve_campaign_id(repo, find_campaign, campaign_id))
-    )
-
-
-def send_history(repo: SendRepo, contact: Contact | int) -> list[dict[str, Any]]:
-    """Return a contact's sends: campaign_id, contact_id, status, sent_at, updated_at, error."""
-    contact_id = contact if isinstance(contact, int) else contact.id
-    return [row._asdict() for row in repo.history(contact_id)]
 
 
 # --- helpers ----------------------------------------------------------------------------------

@@ -293,7 +293,7 @@ def report(
 
     Example: commskit report 2026-11-infolettre --csv -o envoi.csv
     """
-    from ..send.reports import REPORT_COLUMNS
+    from ..send.status import REPORT_COLUMNS
 
     rows = app.workspace().send_report(campaign)
     if as_json:

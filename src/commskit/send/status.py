@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..store.sends import RecipientExample, ReportRow, SendRepo
-from .runner import NEEDS_ACTION, NOT_MAILED, PreflightReport, describe_recipient
+from .report import NEEDS_ACTION, NOT_MAILED, PreflightReport, describe_recipient
 
 REPORT_COLUMNS = ReportRow._fields
 
