@@ -1,8 +1,8 @@
-"""The foundation modules config reads (legal bases, the ``since`` grammar) agree with the stages.
+"""The legal bases and the ``since`` grammar are defined once, in the foundation.
 
 config.py checks ``[contacts] default_basis`` and ``[digest] since`` with commskit.bases and
-commskit.periods so that it imports no stage; until audience and feeds import those definitions
-from there too, these tests keep the two copies from drifting apart.
+commskit.periods so that it imports no stage; the audience and feeds stages use those very
+definitions (no second copy to drift), and these tests pin the grammar's behaviour.
 """
 
 from __future__ import annotations
@@ -29,8 +29,12 @@ ACCEPTED = [
 REFUSED = ["intérêt légitime", "contrat", ""]
 
 
-def test_the_same_legal_bases() -> None:
-    assert bases.BASES == contacts.BASES
+def test_the_stages_use_the_foundation_definitions() -> None:
+    assert contacts.BASES is bases.BASES
+    assert contacts.normalise_basis is bases.normalise_basis
+    assert digest.parse_since is periods.parse_since
+    assert digest.check_since is periods.check_since
+    assert digest.EPOCH is periods.EPOCH
 
 
 @pytest.mark.parametrize("spelling", ACCEPTED)

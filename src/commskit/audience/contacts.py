@@ -14,6 +14,9 @@ from functools import lru_cache
 from types import MappingProxyType
 from typing import Protocol
 
+from ..bases import BASES as BASES  # the legal bases, defined in the foundation for config too
+from ..bases import normalise_basis as normalise_basis
+
 #: THE contact field list: the fields imports, exports and segment expressions know, in display
 #: order. Everything else is derived from it: :class:`Contact` has one attribute per field (tests
 #: check it), the store one column each (and a folded copy of each text field), the importer one
@@ -47,10 +50,6 @@ FOLDED_FIELDS: tuple[str, ...] = ("email", *TEXT_FIELDS)
 #: Name of the SQL function folding text that the store registers on its connection and segment
 #: expressions call for free attributes (the fields above have stored folded copies).
 FOLD_SQL = "commskit_fold"
-
-#: Legal bases (GDPR art. 6): consent (a), a public-interest mission (e), and the professional
-#: opt-out regime for B2B prospecting (CPCE L.34-5 as read by the CNIL).
-BASES: tuple[str, ...] = ("consent", "public-mission", "professional")
 
 #: Why an address is suppressed.
 REASONS: tuple[str, ...] = ("unsubscribed", "bounced", "complained", "erased", "manual")
@@ -295,37 +294,6 @@ def normalise_language(value: str) -> str:
     if key in _LANGUAGE_ALIASES:
         return _LANGUAGE_ALIASES[key]
     raise ValueError(f"language {value!r} is not fr or en")
-
-
-_BASIS_ALIASES = {
-    "consent": "consent",
-    "consentement": "consent",
-    "opt-in": "consent",
-    "optin": "consent",
-    "public-mission": "public-mission",
-    "public mission": "public-mission",
-    "mission de service public": "public-mission",
-    "mission d'interet public": "public-mission",
-    "mission publique": "public-mission",
-    "interet public": "public-mission",
-    "professional": "professional",
-    "professionnel": "professional",
-    "opt-out professionnel": "professional",
-    "professional opt-out": "professional",
-    "b2b": "professional",
-}
-
-
-@lru_cache(maxsize=1024)
-def normalise_basis(value: str) -> str:
-    """Return one of :data:`BASES` for the usual French and English spellings.
-
-    Raises ValueError naming the accepted values otherwise.
-    """
-    key = " ".join(fold(value.strip()).replace("’", "'").split())
-    if key in _BASIS_ALIASES:
-        return _BASIS_ALIASES[key]
-    raise ValueError(f"legal basis {value!r} is not one of {', '.join(BASES)}")
 
 
 _DATE_FORMATS = ("%Y-%m-%d", "%d/%m/%Y", "%d/%m/%y", "%d.%m.%Y", "%Y/%m/%d")

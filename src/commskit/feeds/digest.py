@@ -14,21 +14,20 @@ digest.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from ..errors import DigestError
+from ..periods import EPOCH as EPOCH  # the since grammar, in the foundation for config too
+from ..periods import check_since as check_since
+from ..periods import parse_since as parse_since
 from ..store.feeds import FeedRepo, StoredItem
 from .rules import TopicMatch, TopicRules
 from .sources import FeedSource
 
 LATE_GRACE = timedelta(days=7)
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(m|min|h|d|w)\s*$", re.IGNORECASE)
-_UNITS = {"m": "minutes", "min": "minutes", "h": "hours", "d": "days", "w": "weeks"}
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass
@@ -114,39 +113,6 @@ class Digest:
             "left_out": self.left_out,
             "sections": [s.to_dict() for s in self.sections],
         }
-
-
-def parse_since(value: str | datetime | date, now: datetime) -> datetime:
-    """Turn a ``since`` value (7d, 24h, 2w, 2026-11-01, all, a datetime) into a UTC datetime."""
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
-    if isinstance(value, date):
-        return datetime(value.year, value.month, value.day, tzinfo=UTC)
-    text = str(value).strip()
-    if text.lower() == "all":
-        return EPOCH
-    match = _DURATION.match(text)
-    if match:
-        amount = float(match.group(1))
-        return now - timedelta(**{_UNITS[match.group(2).lower()]: amount})
-    try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError as exc:
-        raise DigestError(
-            f"cannot understand --since {text!r}",
-            hint="Use a duration (7d, 24h, 2w), a date (2026-11-01), 'last' or 'all'",
-        ) from exc
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
-def check_since(value: str, *, what: str = "--since") -> None:
-    """Raise DigestError naming ``what`` unless ``value`` is a valid ``since`` (or ``last``)."""
-    if value.strip().lower() == "last":
-        return
-    try:
-        parse_since(value, datetime.now(UTC))
-    except DigestError as exc:
-        raise DigestError(exc.message.replace("--since", what), hint=exc.hint) from exc
 
 
 def build_digest(
