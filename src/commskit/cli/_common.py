@@ -160,13 +160,17 @@ def print_table(
 
 
 def echo(message: str = "") -> None:
-    """Print a plain line of result text to stdout."""
-    console().print(printable(message), markup=False)
+    """Print a plain line of result text to stdout.
+
+    A plain line needs no rich console (no markup, no wrapping): click writes it, so a command
+    that only prints lines (``status`` with nothing sent, ``segment``) never loads rich.
+    """
+    click.echo(printable(message))
 
 
 def note(message: str) -> None:
     """Print a side remark (stderr), so stdout stays clean for pipes."""
-    error_console().print(printable(message), markup=False)
+    click.echo(printable(message), err=True)
 
 
 def print_text(text: str) -> None:
