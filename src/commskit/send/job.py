@@ -34,7 +34,13 @@ class CheckIssueLike(Protocol):
 
 
 class CompiledLike(Protocol):
-    """What the runner needs from a compiled campaign (contract 3)."""
+    """What the runner needs from a compiled campaign: the protocol between render and send.
+
+    :class:`commskit.render.compiled.CompiledCampaign` implements it for newsletters and digests;
+    anything with these members can be sent (the runner never imports render). ``fingerprint``
+    identifies the content (a resumed send refuses a changed one unless told), ``check`` returns
+    content findings, ``message_for`` the bytes of one recipient's message.
+    """
 
     @property
     def fingerprint(self) -> str: ...
