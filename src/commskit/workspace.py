@@ -593,18 +593,21 @@ class Workspace:
         """Check the sender's DNS records (SPF, DMARC, MX, DKIM selector) and return findings.
 
         ``nameserver`` (``HOST[:PORT]``) asks that server instead of the system's resolver.
-        Raises DoctorError when the nameserver does not answer in time.
+        The run is recorded under the state folder (``doctor.json``). Raises DoctorError when
+        the nameserver does not answer in time.
         """
-        from .app.doctor import check_domains
+        from .app.doctor import check_domains, record_run
 
         settings = self.settings
-        return check_domains(
+        report = check_domains(
             settings.sender,
             settings.transport,
             # the [dkim] section arrives with DKIM signing (issue 13 item 1): read it when present
             getattr(settings, "dkim", None),
             nameserver=nameserver,
         )
+        record_run(self.state_dir, report)  # `send` warns when it failed or is a week old
+        return report
 
     def serve_unsubscribe(self, host: str = "127.0.0.1", port: int = 8080) -> Any:
         """Return a server for the one-click unsubscribe endpoint (call ``serve_forever()``).
