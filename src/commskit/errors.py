@@ -223,3 +223,8 @@ class SendingProcessError(SendError):
     def __init__(self, message: str, *, details: str = "", **kwargs: object) -> None:
         super().__init__(message, **kwargs)  # type: ignore[arg-type]
         self.details = details
+
+
+class DoctorError(CommskitError):
+    """Raised when ``doctor`` cannot check the domains: the nameserver does not answer or
+    refuses, no resolver is configured, or ``[sender] from`` has no domain to check."""

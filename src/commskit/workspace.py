@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from .feeds import Digest, FeedLists, FeedSource, FetchReport, TopicRules
     from .feeds.veille import FeedStatus, ImportReport, RuleTest
     from .progress import Progress
+    from .send.doctor import DoctorReport
 
 CONFIG_ENV = "COMMSKIT_CONFIG"
 
@@ -587,6 +588,26 @@ class Workspace:
         from .app.bounces import read_bounces
 
         return read_bounces(self.store, self.contacts, Path(mailbox), dry_run=dry_run)
+
+    def doctor(self, *, nameserver: str | None = None) -> DoctorReport:
+        """Check the sender's DNS records (SPF, DMARC, MX, DKIM selector) and return findings.
+
+        ``nameserver`` (``HOST[:PORT]``) asks that server instead of the system's resolver.
+        The run is recorded under the state folder (``doctor.json``). Raises DoctorError when
+        the nameserver does not answer in time.
+        """
+        from .app.doctor import check_domains, record_run
+
+        settings = self.settings
+        report = check_domains(
+            settings.sender,
+            settings.transport,
+            # the [dkim] section arrives with DKIM signing (issue 13 item 1): read it when present
+            getattr(settings, "dkim", None),
+            nameserver=nameserver,
+        )
+        record_run(self.state_dir, report)  # `send` warns when it failed or is a week old
+        return report
 
     def serve_unsubscribe(self, host: str = "127.0.0.1", port: int = 8080) -> Any:
         """Return a server for the one-click unsubscribe endpoint (call ``serve_forever()``).

@@ -29,6 +29,7 @@ from ..send.jobs import (
 )
 from ..send.runner import PreflightReport, SendJob, SendOptions, SendReport
 from ..send.status import CampaignCheck, preflight_issues
+from .doctor import doctor_warning
 
 if TYPE_CHECKING:
     from ..audience import Contact, ContactBook, Segment
@@ -105,9 +106,28 @@ def send_campaign(
     job = _campaign_job(setup, campaign, compiled, recipients, expression, options.test_address)
     from_ = campaign.from_ or setup.settings.sender.from_
     refuse_example_sender(setup.settings.transport, setup.root, from_, options)
-    return job_runner(setup, job, from_=campaign.from_).run(
-        options, progress=progress, confirm=confirm
+    notice = doctor_warning(setup.root / Path(setup.settings.paths.state).expanduser())
+    report = job_runner(setup, job, from_=campaign.from_).run(
+        options, progress=progress, confirm=_warning_first(notice, confirm)
     )
+    if notice and notice not in report.preflight.warnings:
+        report.preflight.warnings.append(notice)
+    return report
+
+
+def _warning_first(
+    notice: str | None, confirm: Callable[[PreflightReport], bool] | None
+) -> Callable[[PreflightReport], bool] | None:
+    """Return ``confirm`` that first adds ``notice`` to the pre-flight warnings it shows."""
+    if notice is None or confirm is None:
+        return confirm
+
+    def confirm_with_notice(report: PreflightReport) -> bool:
+        if notice not in report.warnings:
+            report.warnings.append(notice)
+        return confirm(report)
+
+    return confirm_with_notice
 
 
 def check_campaign(
