@@ -339,3 +339,61 @@ def test_cli_bounces(partners, smtp_server, tmp_path):
     missing = runner.invoke(main, ["-C", str(partners.root), "bounces", str(tmp_path / "none")])
     assert missing.exit_code == 1
     assert "mailbox not found" in missing.stderr
+
+
+def _box_of(path: Path, *raws: bytes) -> dict[str, bytes]:
+    """Write a Maildir holding these messages; return {file name: bytes}."""
+    box = mailbox.Maildir(path, create=True)
+    keys = {box.add(raw): raw for raw in raws}
+    box.close()
+    return keys
+
+
+def test_dry_run_lists_each_message_read(partners, smtp_server, tmp_path):
+    """--dry-run --json lists every message: file, recipient, kind, status and reason."""
+    ws, messages = verp_send(partners, smtp_server)
+    ws.close()
+    files = _box_of(
+        tmp_path / "b",
+        dsn(messages[0].mail_from, messages[0].rcpt),
+        dsn("infolettre@example.org", "gone@example.net", status="4.2.1"),
+        vacation(),
+        b"From: a@example.net\r\nSubject: hello\r\nContent-Type: text/plain\r\n\r\nhi\r\n",
+    )
+    runner = CliRunner()
+    args = ["-C", str(partners.root), "bounces", str(tmp_path / "b"), "--dry-run"]
+    result = runner.invoke(main, [*args, "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert (data["hard"], data["unmatched"], data["ignored"]) == (1, 1, 2)  # totals still there
+    rows = {row["file"]: row for row in data["read"]}
+    assert set(rows) == set(files)
+    by_raw = {files[name]: row for name, row in rows.items()}
+    hard = by_raw[dsn(messages[0].mail_from, messages[0].rcpt)]
+    assert hard == {
+        "file": hard["file"],
+        "recipient": messages[0].rcpt,
+        "kind": "hard",
+        "status": "5.1.1",
+        "reason": "smtp; 550 5.1.1 user unknown",
+        "matched": True,
+    }
+    soft = by_raw[dsn("infolettre@example.org", "gone@example.net", status="4.2.1")]
+    assert (soft["recipient"], soft["kind"], soft["status"], soft["matched"]) == (
+        "gone@example.net",
+        "soft",
+        "4.2.1",
+        False,
+    )
+    assert by_raw[vacation()]["kind"] == "ignored"
+    assert by_raw[vacation()]["reason"] == "auto-reply"
+    assert [r["kind"] for r in data["read"]].count("ignored") == 2
+    # the text form: one line per message, with the same facts
+    text = runner.invoke(main, args)
+    assert text.exit_code == 0, text.output
+    for row in data["read"]:
+        line = next(line for line in text.stdout.splitlines() if row["file"] in line)
+        assert row["kind"] in line
+        assert (row["recipient"] or "") in line
+    assert "Read 4 message(s): 1 hard bounce(s)" in text.stdout
+    assert "Dry run: nothing was recorded or suppressed." in text.stdout

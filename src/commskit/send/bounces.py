@@ -31,7 +31,7 @@ import hashlib
 import mailbox
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from email.message import Message
 from email.utils import getaddresses, parseaddr
 from pathlib import Path
@@ -335,6 +335,23 @@ _ANY_ADDRESS = re.compile(r"[^\s<>()\[\]:;,\"']+@[^\s<>()\[\]:;,\"']+")
 _QUOTED_PARTS = {"message/rfc822", "text/rfc822-headers", "message/rfc822-headers"}
 
 
+@dataclass(frozen=True)
+class MessageRead:
+    """One line of what ``commskit bounces`` read: a message's verdict for one recipient.
+
+    ``kind`` is hard, soft, complaint, ignored, unrecognised, unreadable or already-read;
+    ``matched`` says whether the report is about a message we sent (only then does it act);
+    ``recipient`` is the address the send log names when matched, else the one the report names.
+    """
+
+    file: str
+    recipient: str
+    kind: str
+    status: str
+    reason: str
+    matched: bool
+
+
 @dataclass
 class BounceReport:
     """What ``commskit bounces`` did.
@@ -342,7 +359,8 @@ class BounceReport:
     ``hard``, ``soft`` and ``complaints`` count recipients of reports that matched a message we
     sent (its VERP token or Message-ID is in the send log); ``unmatched`` counts the reports that
     matched none: they are recorded (addresses hashed) and suppress nobody. ``unreadable`` counts
-    messages that could not be read; ``problems`` has one line for each.
+    messages that could not be read; ``problems`` has one line for each. ``read`` lists every
+    message read, one :class:`MessageRead` per recipient it names.
     """
 
     messages: int = 0
@@ -357,10 +375,17 @@ class BounceReport:
     suppressed: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     dry_run: bool = False
+    read: list[MessageRead] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready dict (suppressed addresses included: the user's own data)."""
-        return dict(self.__dict__)
+        out = dict(self.__dict__)
+        out["read"] = [asdict(line) for line in self.read]
+        return out
+
+    def note(self, file: str, kind: str, reason: str = "", *, matched: bool = False) -> None:
+        """List a message that names no recipient (ignored, unreadable, …)."""
+        self.read.append(MessageRead(file, "", kind, "", reason, matched))
 
 
 @dataclass(frozen=True)
@@ -473,6 +498,7 @@ def process_mailbox(
         report.messages += 1
         if item.raw is None:
             report.unreadable += 1
+            report.note(item.label, "unreadable", f"cannot be read from disk ({item.error})")
             report.problems.append(
                 f"{item.label}: cannot be read from disk ({item.error}): skipped, tried again "
                 "next time"
@@ -481,6 +507,7 @@ def process_mailbox(
         key = hashlib.sha256(item.raw).hexdigest()
         if repo.bounce_message_read(key):
             report.already_read += 1
+            report.note(item.label, "already-read")
             continue
         try:
             if len(item.raw) > MAX_MESSAGE_BYTES:
@@ -489,12 +516,13 @@ def process_mailbox(
         except Exception as exc:  # a message is anyone's data: it must never stop the others
             reason = _unreadable_reason(exc)
             report.unreadable += 1
+            report.note(item.label, "unreadable", reason)
             report.problems.append(f"{item.label}: cannot be read ({reason}): recorded and skipped")
             if not dry_run:
                 with store.transaction():
                     repo.record_bounce_message(key, "unreadable", reason)
             continue
-        _apply(store, contacts, report, key, reading, dry_run=dry_run)
+        _apply(store, contacts, report, (item.label, key), reading, dry_run=dry_run)
     return report
 
 
@@ -508,16 +536,19 @@ def _apply(
     store: Store,
     contacts: ContactBook,
     report: BounceReport,
-    key: str,
+    label_key: tuple[str, str],
     reading: _Reading,
     *,
     dry_run: bool,
 ) -> None:
-    """Act on one parsed message: count it, record it and suppress what it proves."""
+    """Act on one parsed message (its file label and hash key): count it, list it, record it
+    and suppress what it proves."""
     repo = store.sends
+    label, key = label_key
     verdict = reading.verdict
     if verdict.ignored:
         report.ignored += 1
+        report.note(label, "ignored", verdict.ignored)
         if not dry_run:
             with store.transaction():
                 repo.record_bounce_message(key, "ignored", verdict.ignored)
@@ -525,6 +556,7 @@ def _apply(
     recipients = [r for r in verdict.recipients if "@" in r.email or len(verdict.recipients) == 1]
     if not recipients:
         report.unrecognised += 1
+        report.note(label, "unrecognised", "no recipient found")
         if not dry_run:
             with store.transaction():
                 repo.record_bounce_message(key, "unrecognised", None)
@@ -535,6 +567,8 @@ def _apply(
     unmatched = [r for r in recipients if id(r) not in used and "@" in r.email]
     if not matched:
         report.unmatched += 1
+    report.read += [_line(label, row.email or "", rcpt, True) for row, rcpt in matched]
+    report.read += [_line(label, rcpt.email, rcpt, False) for rcpt in unmatched]
     if dry_run:
         for _row, rcpt in matched:
             _count(report, rcpt.kind)
@@ -570,6 +604,10 @@ def _apply(
                 campaign_id=None,
             )
         repo.record_bounce_message(key, "matched" if matched else "unmatched", None)
+
+
+def _line(label: str, address: str, rcpt: BounceRecipient, matched: bool) -> MessageRead:
+    return MessageRead(label, address, rcpt.kind, rcpt.status, rcpt.diagnostic, matched)
 
 
 def _match(
