@@ -12,7 +12,9 @@ Classification (docs/deliverability.md):
 - auto-replies (RFC 3834 ``Auto-Submitted: auto-replied``, vacation notices) and successful
   delivery notifications are ignored.
 
-Standard reports are parsed directly; others go to ``flufl.bounce``'s detectors.
+Standard reports are parsed directly; others go to ``flufl.bounce``'s detectors, then to a
+reader of plain-text postmaster bounces (an address at the start of a line, an SMTP error in its
+paragraph). DNS failures of the recipient's domain ("Domain name not found", NXDOMAIN) are hard.
 
 A report is anyone's message, so it acts only when it is about a message we sent: a VERP token
 (``bounces+<campaign>.<token>@…``) or a Message-ID it quotes must be in the send log. Both hold
@@ -63,7 +65,10 @@ _ADDRESS_BAD = re.compile(
     r"|unknown (recipient|mailbox|address)|not a valid mailbox|no mailbox|account (is )?disabled"
     r"|destinataire invalide|adresse (d au moins un destinataire )?invalide|n'existe pas"
     r"|host (or domain name )?not found|domain not found|no mx|unrouteable address"
-    r"|user not found|not our customer|has moved|RecipientNotFound",
+    r"|user not found|not our customer|has moved|RecipientNotFound"
+    # the recipient's domain does not exist (DNS): as final as an unknown user
+    r"|domain name not found|nxdomain|no such domain|unknown domain|the domain is not reachable"
+    r"|address (could ?n[o']t be|not) found",
     re.I,
 )
 _BOUNCE_SUBJECT = re.compile(
@@ -114,7 +119,7 @@ def classify_status(action: str, status: str, diagnostic: str) -> Kind | None:
     action = action.lower()
     if action in {"delivered", "relayed", "expanded"}:
         return None
-    match = _STATUS.search(status) or _STATUS.search(diagnostic)
+    match = _status_code(status, diagnostic)
     klass = match.group(1) if match else ""
     if klass == "2" and action != "failed":
         return None
@@ -134,6 +139,18 @@ def classify_status(action: str, status: str, diagnostic: str) -> Kind | None:
     if _ADDRESS_BAD.search(diagnostic):
         return "hard"
     return "soft"
+
+
+def _status_code(status: str, diagnostic: str) -> re.Match[str] | None:
+    """Return the enhanced status code to classify by: the Status field's, unless it is missing
+    or the non-specific X.0.0 and the diagnostic has a specific one of the same class."""
+    given = _STATUS.search(status)
+    said = _STATUS.search(diagnostic)
+    if given is None:
+        return said
+    if said is not None and given.group(2, 3) == ("0", "0") and said.group(1) == given.group(1):
+        return said
+    return given
 
 
 def _is_auto_reply(msg: Message) -> bool:
@@ -240,11 +257,15 @@ def _dsn(msg: Message) -> list[BounceRecipient] | None:
             continue
         action = block.get("action", "")
         status = block.get("status", "")
-        diagnostic = block.get("diagnostic-code", "")
+        address = _address(rcpt)
+        # without a Diagnostic-Code, the report's human-readable part says what went wrong
+        diagnostic = block.get("diagnostic-code", "") or _diagnostic_near(
+            _notification_text(msg), address
+        )
         kind = classify_status(action, status, diagnostic)
         if kind is None:
             continue
-        out.append(BounceRecipient(_address(rcpt), kind, status, diagnostic, action))
+        out.append(BounceRecipient(address, kind, status, diagnostic, action))
     if not out and any(
         classify_status(b.get("action", ""), b.get("status", ""), "") is None
         for b in blocks
@@ -275,6 +296,69 @@ def _flufl(msg: Message) -> list[BounceRecipient]:
             )
             out.append(BounceRecipient(address, kind, diagnostic=diag))
     return out
+
+
+#: a postmaster's plain-text bounce names each failed address at the start of a line (Postfix
+#: "<a@b>: host … said: 550 …", qmail "<a@b>:", Exim "  a@b"), its SMTP error in the same paragraph
+_PLAIN_RECIPIENT = re.compile(
+    r"(?m)^[ \t]*<?([^\s<>@()\"',;:]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,})>?:?[ \t]*$"
+    r"|^[ \t]*<([^\s<>@()\"',;:]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,})>:"
+)
+_REPLY_CODE = re.compile(r"(?<![\d.])([45])\d\d(?![\d.])")
+_POSTMASTER = re.compile(r"mailer-daemon|postmaster|mail delivery (system|subsystem)", re.I)
+
+
+def _plain_text(msg: Message) -> list[BounceRecipient]:
+    """Read a postmaster's bounce that has no DSN part: the addresses its text names at the
+    start of a line, each with an SMTP error (reply code or status) in the same paragraph."""
+    sender = f"{msg.get('From', '')}"
+    if not (_POSTMASTER.search(sender) or _BOUNCE_SUBJECT.search(str(msg["Subject"] or ""))):
+        return []
+    text = _notification_text(msg)
+    out: dict[str, BounceRecipient] = {}
+    for match in _PLAIN_RECIPIENT.finditer(text):
+        address = (match.group(1) or match.group(2)).lower()
+        paragraph = re.split(r"\n[ \t]*\r?\n", text[match.start() : match.start() + 800])[0]
+        reply = _REPLY_CODE.search(paragraph[len(match.group(0)) :]) or _STATUS.search(paragraph)
+        if address in out or reply is None:
+            continue
+        status = _STATUS.search(paragraph)
+        action = "failed" if reply.group(1) == "5" else "delayed"
+        diagnostic = _text(paragraph)
+        kind = classify_status(action, status.group(0) if status else "", diagnostic) or "soft"
+        out[address] = BounceRecipient(
+            address, kind, status.group(0) if status else "", diagnostic, action
+        )
+    return list(out.values())[:MAX_REPORT_RECIPIENTS]
+
+
+def _notification_text(msg: Message) -> str:
+    """Return the human-readable text of a report: its text/plain parts before the
+    machine-readable fields or the enclosed original."""
+    chunks: list[str] = []
+    for part in msg.walk():
+        ctype = part.get_content_type()
+        if ctype in _QUOTED_PARTS or ctype.endswith("delivery-status"):
+            break
+        if ctype == "text/plain":
+            raw = part.get_payload(decode=True)
+            if isinstance(raw, bytes):
+                chunks.append(_decoded(raw, part.get_content_charset()))
+        if sum(len(c) for c in chunks) > 20000:
+            break
+    if not chunks and isinstance(msg.get_payload(), str):
+        # broken MIME (a wrong boundary): the text before the report's fields
+        raw = str(msg.get_payload())
+        fields = re.search(r"(?im)^(reporting-mta|final-recipient|original-recipient):", raw)
+        chunks.append(raw[: fields.start() if fields else 20000])
+    return "\n".join(chunks).replace("\r\n", "\n")
+
+
+def _decoded(raw: bytes, charset: str | None) -> str:
+    try:
+        return raw.decode(charset or "latin-1", "replace")
+    except LookupError:  # an unknown charset name: latin-1 keeps every byte readable
+        return raw.decode("latin-1")
 
 
 def _body_text(msg: Message) -> str:
@@ -315,7 +399,7 @@ def classify_message(msg: Message) -> BounceVerdict:
     if _is_auto_reply(msg) and not _BOUNCE_SUBJECT.search(str(msg["Subject"] or "")):
         verdict.ignored = "auto-reply"
         return verdict
-    verdict.recipients = _flufl(msg)
+    verdict.recipients = _flufl(msg) or _plain_text(msg)
     if not verdict.recipients:
         verdict.ignored = "not a bounce"
     return verdict
