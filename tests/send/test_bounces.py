@@ -435,3 +435,20 @@ def test_plain_text_bounce_with_a_temporary_error_is_soft():
     raw = PLAIN_POSTMASTER.replace(b"550 5.1.1 mailbox does not exist", b"451 4.3.0 try later")
     verdict = classify_message(email.message_from_bytes(raw, policy=email.policy.compat32))
     assert [(r.email, r.kind) for r in verdict.recipients] == [("partner@example.net", "soft")]
+
+
+def test_a_detector_crash_prints_no_traceback(tmp_path, python, subprocess_env):
+    """flufl.bounce logs a traceback when one of its detectors fails on a message (a headerless
+    one crashes its Yale detector): the CLI must not print it; the message is just not a bounce."""
+    import subprocess
+
+    _box_of(tmp_path / "b", b"\xff\xfe garbage without headers")
+    ws = tmp_path / "ws"
+    run = {"capture_output": True, "text": True, "env": subprocess_env, "check": False}
+    subprocess.run([python, "-m", "commskit", "init", str(ws)], **run)
+    args = ["-C", str(ws), "bounces", str(tmp_path / "b"), "--dry-run"]
+    done = subprocess.run([python, "-m", "commskit", *args], **run)
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    assert "Exception in detector" not in done.stderr
+    assert "not a bounce" in done.stdout

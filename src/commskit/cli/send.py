@@ -401,7 +401,7 @@ def bounces(app: AppContext, mailbox: Path, dry_run: bool, as_json: bool) -> Non
         print_table(
             ("file", "kind", "recipient", "status", "ours", "reason"),
             [
-                (r.file, r.kind, r.recipient, r.status, "yes" if r.matched else "no", r.reason)
+                (r.file, r.kind, r.recipient, r.status, _ours(r.kind, r.matched), r.reason)
                 for r in result.read
             ],
         )
@@ -428,6 +428,13 @@ def bounces(app: AppContext, mailbox: Path, dry_run: bool, as_json: bool) -> Non
         echo("Dry run: nothing was recorded or suppressed.")
     else:
         echo(f"Suppressed {len(result.suppressed)} address(es).")
+
+
+def _ours(kind: str, matched: bool) -> str:
+    """Say whether a bounce line is about a message we sent; blank for a message naming none."""
+    if kind not in {"hard", "soft", "complaint"}:
+        return ""
+    return "yes" if matched else "no"
 
 
 def register(main: click.Group) -> None:

@@ -30,6 +30,7 @@ from __future__ import annotations
 import email
 import email.policy
 import hashlib
+import logging
 import mailbox
 import re
 from collections.abc import Iterator
@@ -47,6 +48,8 @@ if TYPE_CHECKING:
     from ..store.sends import SentRow
 
 Kind = Literal["hard", "soft", "complaint"]
+
+_FLUFL_LOG = logging.getLogger("flufl.bounce")
 
 #: soft bounces an address may collect before it is suppressed
 SOFT_LIMIT = 3
@@ -277,6 +280,13 @@ def _dsn(msg: Message) -> list[BounceRecipient] | None:
 
 def _flufl(msg: Message) -> list[BounceRecipient]:
     from flufl.bounce import all_failures
+
+    # flufl.bounce logs a traceback when one of its detectors fails on odd input; with no
+    # handler configured Python's last resort prints it on stderr. A message it cannot read is
+    # not a bounce to it (the others still try): keep its log for an application that wants it
+    # (records still propagate to the root logger's handlers), never on a user's terminal.
+    if not _FLUFL_LOG.handlers:
+        _FLUFL_LOG.addHandler(logging.NullHandler())
 
     try:
         temporary, permanent = all_failures(msg)
