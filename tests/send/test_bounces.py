@@ -424,11 +424,12 @@ def test_plain_text_postmaster_bounce_is_recognised():
         ("partner@example.net", "hard", "5.1.1")
     ]
     assert "mailbox does not exist" in verdict.recipients[0].diagnostic
-    # the same text in an ordinary mail (not from a postmaster, no bounce subject) is not a bounce
-    other = PLAIN_POSTMASTER.replace(b"postmaster@", b"alice@").replace(
-        b"Delivery failure", b"Notes"
-    )
+    # the same text from a person (a reply quoting an error) is not a bounce, whatever its subject
+    other = PLAIN_POSTMASTER.replace(b"postmaster@", b"alice@")
     assert classify_message(email.message_from_bytes(other)).ignored == "not a bounce"
+    # ... but a mail system's, known by the null Return-Path of every bounce, is
+    null = b"Return-Path: <>\r\n" + other
+    assert [r.kind for r in classify_message(email.message_from_bytes(null)).recipients] == ["hard"]
 
 
 def test_plain_text_bounce_with_a_temporary_error_is_soft():

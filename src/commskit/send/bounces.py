@@ -319,10 +319,12 @@ _POSTMASTER = re.compile(r"mailer-daemon|postmaster|mail delivery (system|subsys
 
 
 def _plain_text(msg: Message) -> list[BounceRecipient]:
-    """Read a postmaster's bounce that has no DSN part: the addresses its text names at the
-    start of a line, each with an SMTP error (reply code or status) in the same paragraph."""
-    sender = f"{msg.get('From', '')}"
-    if not (_POSTMASTER.search(sender) or _BOUNCE_SUBJECT.search(str(msg["Subject"] or ""))):
+    """Read a postmaster's bounce that has no DSN part (from MAILER-DAEMON/postmaster, or with
+    the null ``Return-Path: <>`` of a bounce): the addresses its text names at the start of a
+    line, each with an SMTP error (reply code or status) in the same paragraph."""
+    # only a mail system's own message: a person's reply can quote an address and a number
+    null_sender = str(msg.get("Return-Path", "")).strip() == "<>"
+    if not (null_sender or _POSTMASTER.search(str(msg.get("From", "")))):
         return []
     text = _notification_text(msg)
     out: dict[str, BounceRecipient] = {}
