@@ -375,7 +375,12 @@ def serve(app: AppContext, host: str, port: int) -> None:
 
 @click.command()
 @click.argument("mailbox", type=click.Path(path_type=Path))
-@click.option("--dry-run", is_flag=True, help="Classify only; suppress and record nothing.")
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Classify only and list each message read (file, kind, recipient, status, reason); "
+    "suppress and record nothing.",
+)
 @json_option
 @pass_app
 def bounces(app: AppContext, mailbox: Path, dry_run: bool, as_json: bool) -> None:
@@ -392,6 +397,14 @@ def bounces(app: AppContext, mailbox: Path, dry_run: bool, as_json: bool) -> Non
     if as_json:
         print_json(result.to_dict())
         return
+    if dry_run:
+        print_table(
+            ("file", "kind", "recipient", "status", "ours", "reason"),
+            [
+                (r.file, r.kind, r.recipient, r.status, _ours(r.kind, r.matched), r.reason)
+                for r in result.read
+            ],
+        )
     echo(
         f"Read {result.messages} message(s): {result.hard} hard bounce(s), {result.soft} soft, "
         f"{result.complaints} complaint(s); {result.ignored} ignored (auto-replies, "
@@ -415,6 +428,13 @@ def bounces(app: AppContext, mailbox: Path, dry_run: bool, as_json: bool) -> Non
         echo("Dry run: nothing was recorded or suppressed.")
     else:
         echo(f"Suppressed {len(result.suppressed)} address(es).")
+
+
+def _ours(kind: str, matched: bool) -> str:
+    """Say whether a bounce line is about a message we sent; blank for a message naming none."""
+    if kind not in {"hard", "soft", "complaint"}:
+        return ""
+    return "yes" if matched else "no"
 
 
 def register(main: click.Group) -> None:

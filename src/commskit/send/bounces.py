@@ -12,7 +12,9 @@ Classification (docs/deliverability.md):
 - auto-replies (RFC 3834 ``Auto-Submitted: auto-replied``, vacation notices) and successful
   delivery notifications are ignored.
 
-Standard reports are parsed directly; others go to ``flufl.bounce``'s detectors.
+Standard reports are parsed directly; others go to ``flufl.bounce``'s detectors, then to a
+reader of plain-text postmaster bounces (an address at the start of a line, an SMTP error in its
+paragraph). DNS failures of the recipient's domain ("Domain name not found", NXDOMAIN) are hard.
 
 A report is anyone's message, so it acts only when it is about a message we sent: a VERP token
 (``bounces+<campaign>.<token>@…``) or a Message-ID it quotes must be in the send log. Both hold
@@ -28,10 +30,11 @@ from __future__ import annotations
 import email
 import email.policy
 import hashlib
+import logging
 import mailbox
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from email.message import Message
 from email.utils import getaddresses, parseaddr
 from pathlib import Path
@@ -45,6 +48,8 @@ if TYPE_CHECKING:
     from ..store.sends import SentRow
 
 Kind = Literal["hard", "soft", "complaint"]
+
+_FLUFL_LOG = logging.getLogger("flufl.bounce")
 
 #: soft bounces an address may collect before it is suppressed
 SOFT_LIMIT = 3
@@ -63,7 +68,10 @@ _ADDRESS_BAD = re.compile(
     r"|unknown (recipient|mailbox|address)|not a valid mailbox|no mailbox|account (is )?disabled"
     r"|destinataire invalide|adresse (d au moins un destinataire )?invalide|n'existe pas"
     r"|host (or domain name )?not found|domain not found|no mx|unrouteable address"
-    r"|user not found|not our customer|has moved|RecipientNotFound",
+    r"|user not found|not our customer|has moved|RecipientNotFound"
+    # the recipient's domain does not exist (DNS): as final as an unknown user
+    r"|domain name not found|nxdomain|no such domain|unknown domain|the domain is not reachable"
+    r"|address (could ?n[o']t be|not) found",
     re.I,
 )
 _BOUNCE_SUBJECT = re.compile(
@@ -114,7 +122,7 @@ def classify_status(action: str, status: str, diagnostic: str) -> Kind | None:
     action = action.lower()
     if action in {"delivered", "relayed", "expanded"}:
         return None
-    match = _STATUS.search(status) or _STATUS.search(diagnostic)
+    match = _status_code(status, diagnostic)
     klass = match.group(1) if match else ""
     if klass == "2" and action != "failed":
         return None
@@ -134,6 +142,18 @@ def classify_status(action: str, status: str, diagnostic: str) -> Kind | None:
     if _ADDRESS_BAD.search(diagnostic):
         return "hard"
     return "soft"
+
+
+def _status_code(status: str, diagnostic: str) -> re.Match[str] | None:
+    """Return the enhanced status code to classify by: the Status field's, unless it is missing
+    or the non-specific X.0.0 and the diagnostic has a specific one of the same class."""
+    given = _STATUS.search(status)
+    said = _STATUS.search(diagnostic)
+    if given is None:
+        return said
+    if said is not None and given.group(2, 3) == ("0", "0") and said.group(1) == given.group(1):
+        return said
+    return given
 
 
 def _is_auto_reply(msg: Message) -> bool:
@@ -240,11 +260,15 @@ def _dsn(msg: Message) -> list[BounceRecipient] | None:
             continue
         action = block.get("action", "")
         status = block.get("status", "")
-        diagnostic = block.get("diagnostic-code", "")
+        address = _address(rcpt)
+        # without a Diagnostic-Code, the report's human-readable part says what went wrong
+        diagnostic = block.get("diagnostic-code", "") or _diagnostic_near(
+            _notification_text(msg), address
+        )
         kind = classify_status(action, status, diagnostic)
         if kind is None:
             continue
-        out.append(BounceRecipient(_address(rcpt), kind, status, diagnostic, action))
+        out.append(BounceRecipient(address, kind, status, diagnostic, action))
     if not out and any(
         classify_status(b.get("action", ""), b.get("status", ""), "") is None
         for b in blocks
@@ -256,6 +280,13 @@ def _dsn(msg: Message) -> list[BounceRecipient] | None:
 
 def _flufl(msg: Message) -> list[BounceRecipient]:
     from flufl.bounce import all_failures
+
+    # flufl.bounce logs a traceback when one of its detectors fails on odd input; with no
+    # handler configured Python's last resort prints it on stderr. A message it cannot read is
+    # not a bounce to it (the others still try): keep its log for an application that wants it
+    # (records still propagate to the root logger's handlers), never on a user's terminal.
+    if not _FLUFL_LOG.handlers:
+        _FLUFL_LOG.addHandler(logging.NullHandler())
 
     try:
         temporary, permanent = all_failures(msg)
@@ -275,6 +306,71 @@ def _flufl(msg: Message) -> list[BounceRecipient]:
             )
             out.append(BounceRecipient(address, kind, diagnostic=diag))
     return out
+
+
+#: a postmaster's plain-text bounce names each failed address at the start of a line (Postfix
+#: "<a@b>: host … said: 550 …", qmail "<a@b>:", Exim "  a@b"), its SMTP error in the same paragraph
+_PLAIN_RECIPIENT = re.compile(
+    r"(?m)^[ \t]*<?([^\s<>@()\"',;:]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,})>?:?[ \t]*$"
+    r"|^[ \t]*<([^\s<>@()\"',;:]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,})>:"
+)
+_REPLY_CODE = re.compile(r"(?<![\d.])([45])\d\d(?![\d.])")
+_POSTMASTER = re.compile(r"mailer-daemon|postmaster|mail delivery (system|subsystem)", re.I)
+
+
+def _plain_text(msg: Message) -> list[BounceRecipient]:
+    """Read a postmaster's bounce that has no DSN part (from MAILER-DAEMON/postmaster, or with
+    the null ``Return-Path: <>`` of a bounce): the addresses its text names at the start of a
+    line, each with an SMTP error (reply code or status) in the same paragraph."""
+    # only a mail system's own message: a person's reply can quote an address and a number
+    null_sender = str(msg.get("Return-Path", "")).strip() == "<>"
+    if not (null_sender or _POSTMASTER.search(str(msg.get("From", "")))):
+        return []
+    text = _notification_text(msg)
+    out: dict[str, BounceRecipient] = {}
+    for match in _PLAIN_RECIPIENT.finditer(text):
+        address = (match.group(1) or match.group(2)).lower()
+        paragraph = re.split(r"\n[ \t]*\r?\n", text[match.start() : match.start() + 800])[0]
+        reply = _REPLY_CODE.search(paragraph[len(match.group(0)) :]) or _STATUS.search(paragraph)
+        if address in out or reply is None:
+            continue
+        status = _STATUS.search(paragraph)
+        action = "failed" if reply.group(1) == "5" else "delayed"
+        diagnostic = _text(paragraph)
+        kind = classify_status(action, status.group(0) if status else "", diagnostic) or "soft"
+        out[address] = BounceRecipient(
+            address, kind, status.group(0) if status else "", diagnostic, action
+        )
+    return list(out.values())[:MAX_REPORT_RECIPIENTS]
+
+
+def _notification_text(msg: Message) -> str:
+    """Return the human-readable text of a report: its text/plain parts before the
+    machine-readable fields or the enclosed original."""
+    chunks: list[str] = []
+    for part in msg.walk():
+        ctype = part.get_content_type()
+        if ctype in _QUOTED_PARTS or ctype.endswith("delivery-status"):
+            break
+        if ctype == "text/plain":
+            raw = part.get_payload(decode=True)
+            if isinstance(raw, bytes):
+                chunks.append(_decoded(raw, part.get_content_charset()))
+        if sum(len(c) for c in chunks) > 20000:
+            break
+    if not chunks and isinstance(msg.get_payload(), str):
+        # broken MIME (a wrong boundary): the text before the report's fields
+        raw = str(msg.get_payload())
+        fields = re.search(r"(?im)^(reporting-mta|final-recipient|original-recipient):", raw)
+        chunks.append(raw[: fields.start() if fields else 20000])
+    return "\n".join(chunks).replace("\r\n", "\n")
+
+
+def _decoded(raw: bytes, charset: str | None) -> str:
+    try:
+        return raw.decode(charset or "latin-1", "replace")
+    except LookupError:  # an unknown charset name: latin-1 keeps every byte readable
+        return raw.decode("latin-1")
 
 
 def _body_text(msg: Message) -> str:
@@ -315,7 +411,7 @@ def classify_message(msg: Message) -> BounceVerdict:
     if _is_auto_reply(msg) and not _BOUNCE_SUBJECT.search(str(msg["Subject"] or "")):
         verdict.ignored = "auto-reply"
         return verdict
-    verdict.recipients = _flufl(msg)
+    verdict.recipients = _flufl(msg) or _plain_text(msg)
     if not verdict.recipients:
         verdict.ignored = "not a bounce"
     return verdict
@@ -335,6 +431,23 @@ _ANY_ADDRESS = re.compile(r"[^\s<>()\[\]:;,\"']+@[^\s<>()\[\]:;,\"']+")
 _QUOTED_PARTS = {"message/rfc822", "text/rfc822-headers", "message/rfc822-headers"}
 
 
+@dataclass(frozen=True)
+class MessageRead:
+    """One line of what ``commskit bounces`` read: a message's verdict for one recipient.
+
+    ``kind`` is hard, soft, complaint, ignored, unrecognised, unreadable or already-read;
+    ``matched`` says whether the report is about a message we sent (only then does it act);
+    ``recipient`` is the address the send log names when matched, else the one the report names.
+    """
+
+    file: str
+    recipient: str
+    kind: str
+    status: str
+    reason: str
+    matched: bool
+
+
 @dataclass
 class BounceReport:
     """What ``commskit bounces`` did.
@@ -342,7 +455,8 @@ class BounceReport:
     ``hard``, ``soft`` and ``complaints`` count recipients of reports that matched a message we
     sent (its VERP token or Message-ID is in the send log); ``unmatched`` counts the reports that
     matched none: they are recorded (addresses hashed) and suppress nobody. ``unreadable`` counts
-    messages that could not be read; ``problems`` has one line for each.
+    messages that could not be read; ``problems`` has one line for each. ``read`` lists every
+    message read, one :class:`MessageRead` per recipient it names.
     """
 
     messages: int = 0
@@ -357,10 +471,17 @@ class BounceReport:
     suppressed: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     dry_run: bool = False
+    read: list[MessageRead] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready dict (suppressed addresses included: the user's own data)."""
-        return dict(self.__dict__)
+        out = dict(self.__dict__)
+        out["read"] = [asdict(line) for line in self.read]
+        return out
+
+    def note(self, file: str, kind: str, reason: str = "", *, matched: bool = False) -> None:
+        """List a message that names no recipient (ignored, unreadable, …)."""
+        self.read.append(MessageRead(file, "", kind, "", reason, matched))
 
 
 @dataclass(frozen=True)
@@ -473,6 +594,7 @@ def process_mailbox(
         report.messages += 1
         if item.raw is None:
             report.unreadable += 1
+            report.note(item.label, "unreadable", f"cannot be read from disk ({item.error})")
             report.problems.append(
                 f"{item.label}: cannot be read from disk ({item.error}): skipped, tried again "
                 "next time"
@@ -481,6 +603,7 @@ def process_mailbox(
         key = hashlib.sha256(item.raw).hexdigest()
         if repo.bounce_message_read(key):
             report.already_read += 1
+            report.note(item.label, "already-read")
             continue
         try:
             if len(item.raw) > MAX_MESSAGE_BYTES:
@@ -489,12 +612,13 @@ def process_mailbox(
         except Exception as exc:  # a message is anyone's data: it must never stop the others
             reason = _unreadable_reason(exc)
             report.unreadable += 1
+            report.note(item.label, "unreadable", reason)
             report.problems.append(f"{item.label}: cannot be read ({reason}): recorded and skipped")
             if not dry_run:
                 with store.transaction():
                     repo.record_bounce_message(key, "unreadable", reason)
             continue
-        _apply(store, contacts, report, key, reading, dry_run=dry_run)
+        _apply(store, contacts, report, (item.label, key), reading, dry_run=dry_run)
     return report
 
 
@@ -508,16 +632,19 @@ def _apply(
     store: Store,
     contacts: ContactBook,
     report: BounceReport,
-    key: str,
+    label_key: tuple[str, str],
     reading: _Reading,
     *,
     dry_run: bool,
 ) -> None:
-    """Act on one parsed message: count it, record it and suppress what it proves."""
+    """Act on one parsed message (its file label and hash key): count it, list it, record it
+    and suppress what it proves."""
     repo = store.sends
+    label, key = label_key
     verdict = reading.verdict
     if verdict.ignored:
         report.ignored += 1
+        report.note(label, "ignored", verdict.ignored)
         if not dry_run:
             with store.transaction():
                 repo.record_bounce_message(key, "ignored", verdict.ignored)
@@ -525,6 +652,7 @@ def _apply(
     recipients = [r for r in verdict.recipients if "@" in r.email or len(verdict.recipients) == 1]
     if not recipients:
         report.unrecognised += 1
+        report.note(label, "unrecognised", "no recipient found")
         if not dry_run:
             with store.transaction():
                 repo.record_bounce_message(key, "unrecognised", None)
@@ -535,6 +663,8 @@ def _apply(
     unmatched = [r for r in recipients if id(r) not in used and "@" in r.email]
     if not matched:
         report.unmatched += 1
+    report.read += [_line(label, row.email or "", rcpt, True) for row, rcpt in matched]
+    report.read += [_line(label, rcpt.email, rcpt, False) for rcpt in unmatched]
     if dry_run:
         for _row, rcpt in matched:
             _count(report, rcpt.kind)
@@ -570,6 +700,10 @@ def _apply(
                 campaign_id=None,
             )
         repo.record_bounce_message(key, "matched" if matched else "unmatched", None)
+
+
+def _line(label: str, address: str, rcpt: BounceRecipient, matched: bool) -> MessageRead:
+    return MessageRead(label, address, rcpt.kind, rcpt.status, rcpt.diagnostic, matched)
 
 
 def _match(
