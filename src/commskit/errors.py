@@ -223,3 +223,7 @@ class SendingProcessError(SendError):
     def __init__(self, message: str, *, details: str = "", **kwargs: object) -> None:
         super().__init__(message, **kwargs)  # type: ignore[arg-type]
         self.details = details
+
+
+class DkimError(CommskitError):
+    """Raised when DKIM signing is configured but a key cannot be read, written or used."""

@@ -12,7 +12,8 @@ import dns.resolver
 import pytest
 
 _spec = importlib.util.spec_from_file_location("dns_zone", Path(__file__).with_name("dns_zone.py"))
-assert _spec is not None and _spec.loader is not None
+assert _spec is not None
+assert _spec.loader is not None
 dns_zone = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(dns_zone)
 
