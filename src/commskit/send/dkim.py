@@ -154,3 +154,41 @@ def load_signer(settings: DkimSettings, *, root: Path, from_domain: str) -> Dkim
             ) from exc
         keys.append(DkimKey(algorithm, selector.strip(), domain, private))
     return DkimSigner(keys) if keys else None
+
+
+def generate_key(algorithm: Algorithm) -> bytes:
+    """Return a new private key in the form a key file holds (PEM RSA-2048, base64 Ed25519 seed)."""
+    if algorithm == "ed25519":
+        import base64
+
+        import nacl.signing
+
+        return base64.b64encode(bytes(nacl.signing.SigningKey.generate())) + b"\n"
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.TraditionalOpenSSL,
+        serialization.NoEncryption(),
+    )
+
+
+def dns_record(algorithm: Algorithm, private: bytes) -> str:
+    """Return the TXT value publishing the public half of ``private`` (``v=DKIM1; k=…; p=…``)."""
+    import base64
+
+    if algorithm == "ed25519":
+        import nacl.signing
+
+        seed = base64.b64decode(private.strip())
+        public = bytes(nacl.signing.SigningKey(seed).verify_key)
+        return f"v=DKIM1; k=ed25519; p={base64.b64encode(public).decode()}"
+    from cryptography.hazmat.primitives import serialization
+
+    loaded = serialization.load_pem_private_key(private, password=None)
+    der = loaded.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return f"v=DKIM1; k=rsa; p={base64.b64encode(der).decode()}"
