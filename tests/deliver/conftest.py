@@ -78,6 +78,12 @@ def dns_server(rsa_key: KeyPair, ed_key: KeyPair) -> Iterator[Any]:
 
 
 @pytest.fixture
+def txt_strings() -> Callable[[str], str]:
+    """The zone-file form of a TXT value (quoted strings of at most 255 characters)."""
+    return dns_zone.txt_strings
+
+
+@pytest.fixture
 def dnsfunc(dns_server: Any) -> Callable[..., bytes]:
     """dkimpy's ``dnsfunc``: the TXT record of a name, asked of the loopback server only."""
     resolver = dns.resolver.Resolver(configure=False)

@@ -5,23 +5,15 @@ from __future__ import annotations
 
 import email
 import email.policy
-import importlib.util
 import json
 import stat
 import subprocess
-from pathlib import Path
 
 import dkim
 import pytest
 
 from commskit.app.dkim import set_dkim_settings
 from commskit.workspace import Workspace
-
-_spec = importlib.util.spec_from_file_location("dns_zone", Path(__file__).with_name("dns_zone.py"))
-assert _spec is not None
-assert _spec.loader is not None
-dns_zone = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(dns_zone)
 
 CAMPAIGN = "2026-11-infolettre"
 SENDER = "Équipe Covoiturage du quotidien <infolettre@mobilites-territoires.fr>"
@@ -38,7 +30,7 @@ def keygen(ws, python, env, *args):
 
 
 def test_keygen_turns_signing_on_and_the_printed_record_verifies(
-    ws, python, subprocess_env, dns_server, dnsfunc
+    ws, python, subprocess_env, dns_server, dnsfunc, txt_strings
 ):
     config = ws.root / "commskit.toml"
     before = config.read_text(encoding="utf-8")
@@ -71,7 +63,7 @@ def test_keygen_turns_signing_on_and_the_printed_record_verifies(
     rsa_txt = rsa.stdout.split(" IN TXT ", 1)[1].strip()
     dns_server.set_zone(
         f"2026a._domainkey.mobilites-territoires.fr. 300 IN TXT {rsa_txt}\n"
-        f"{ed_out['dns_name']}. 300 IN TXT {dns_zone.txt_strings(ed_out['dns_txt'])}\n"
+        f"{ed_out['dns_name']}. 300 IN TXT {txt_strings(ed_out['dns_txt'])}\n"
     )
     ws.contacts.import_file(ws.path("contacts/partenaires-demo.csv"))
     outbox = ws.root / "signed"
