@@ -140,6 +140,18 @@ class ContactSettings:
 
 
 @dataclass(frozen=True)
+class DkimSettings:
+    # d= of the signatures; defaults to the From address's domain
+    domain: str = ""
+    # an RSA-2048 key (PEM file) and its selector; the path is relative to the workspace
+    rsa_selector: str = ""
+    rsa_key: str = ""
+    # an Ed25519 key (RFC 8463, base64 seed file) and its selector: a second signature
+    ed25519_selector: str = ""
+    ed25519_key: str = ""
+
+
+@dataclass(frozen=True)
 class Settings:
     """All settings of one workspace, already merged from every source."""
 
@@ -152,6 +164,7 @@ class Settings:
     unsubscribe: UnsubscribeSettings = field(default_factory=UnsubscribeSettings)
     store: StoreSettings = field(default_factory=StoreSettings)
     contacts: ContactSettings = field(default_factory=ContactSettings)
+    dkim: DkimSettings = field(default_factory=DkimSettings)
     segments: Mapping[str, str] = field(default_factory=dict)
     # lists (audiences) a campaign can target, name -> settings such as legal basis
     lists: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
@@ -168,6 +181,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "unsubscribe": UnsubscribeSettings,
     "store": StoreSettings,
     "contacts": ContactSettings,
+    "dkim": DkimSettings,
 }
 _FREE_TABLES = ("segments", "lists")
 

@@ -228,3 +228,7 @@ class SendingProcessError(SendError):
 class DoctorError(CommskitError):
     """Raised when ``doctor`` cannot check the domains: the nameserver does not answer or
     refuses, no resolver is configured, or ``[sender] from`` has no domain to check."""
+
+
+class DkimError(CommskitError):
+    """Raised when DKIM signing is configured but a key cannot be read, written or used."""

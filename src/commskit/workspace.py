@@ -11,7 +11,7 @@ import shutil
 from collections.abc import Mapping
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from .config import CONFIG_FILE, Settings, load_settings
 from .errors import WorkspaceExistsError, WorkspaceNotFoundError
@@ -608,6 +608,25 @@ class Workspace:
         )
         record_run(self.state_dir, report)  # `send` warns when it failed or is a week old
         return report
+
+    def dkim_keygen(self, selector: str, *, algorithm: Literal["rsa", "ed25519"] = "rsa") -> Any:
+        """Write a new DKIM key (0600, in the state folder) and set [dkim] in commskit.toml to it.
+
+        Returns a ``commskit.app.dkim.KeygenResult``: the key file, the settings changed (old and
+        new values) and the DNS TXT record to publish. The workspace's settings are not reloaded:
+        open it again to sign with the new key.
+        """
+        from .app.dkim import keygen
+
+        return keygen(
+            root=self.root,
+            state_dir=self.state_dir,
+            config_path=self.settings.source or self.root / CONFIG_FILE,
+            dkim=self.settings.dkim,
+            sender_from=self.settings.sender.from_,
+            selector=selector,
+            algorithm=algorithm,
+        )
 
     def serve_unsubscribe(self, host: str = "127.0.0.1", port: int = 8080) -> Any:
         """Return a server for the one-click unsubscribe endpoint (call ``serve_forever()``).

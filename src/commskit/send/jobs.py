@@ -20,6 +20,7 @@ from ..audience.tokens import make_token
 from ..config import Settings, TransportSettings
 from ..errors import PreflightError
 from ..store.sends import LogRow, SendRepo
+from .dkim import load_signer
 from .runner import (
     CampaignRunner,
     CompiledLike,
@@ -129,12 +130,18 @@ def make_runner(
     ``reopen`` builds the job and the send log again on a new database connection, in a
     forked sending process.
     """
+    # read the DKIM keys now: a missing key file stops the send before anything is recorded
+    signer = load_signer(
+        settings.dkim,
+        root=root,
+        from_domain=parseaddr(from_ or settings.sender.from_)[1].rpartition("@")[2],
+    )
     return CampaignRunner(
         job,
         repo=repo,
         context=SendContext.from_settings(settings, secret, from_=from_),
         transport_factory=lambda: make_transport(
-            settings.transport.url, settings=settings.transport, root=root
+            settings.transport.url, settings=settings.transport, root=root, signer=signer
         ),
         throttle_factory=default_throttle(settings),
         processes=sending_processes(settings.transport),

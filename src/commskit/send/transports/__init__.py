@@ -9,7 +9,9 @@ The package follows its seams:
   ``smtp[s|+starttls]://`` URLs;
 - :mod:`.registry` — :func:`make_transport`, which finds a transport by URL scheme: the built-in
   ones, then the ``commskit.transports`` entry point group (a package adds ``brevo:`` or ``ses:``
-  without touching commskit).
+  without touching commskit);
+- :mod:`.signing` — :class:`SigningTransport`, which DKIM-signs each message at dispatch before the
+  transport it wraps delivers it (``[dkim]`` settings, :mod:`commskit.send.dkim`).
 
 A new transport goes in its own module here (or in a plug-in package) and subclasses
 :class:`Transport`.
@@ -18,6 +20,7 @@ A new transport goes in its own module here (or in a plug-in package) and subcla
 from .base import DeliveryResult, Outcome, Transport
 from .outbox import OutboxTransport
 from .registry import BUILTIN_SCHEMES, known_schemes, make_transport
+from .signing import SigningTransport
 from .smtp import (
     CA_FILE_ENV,
     PASSWORD_ENV,
@@ -36,6 +39,7 @@ __all__ = [
     "Outcome",
     "SMTPConfig",
     "SMTPTransport",
+    "SigningTransport",
     "Transport",
     "is_loopback_host",
     "known_schemes",

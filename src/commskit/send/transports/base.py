@@ -53,6 +53,8 @@ class Transport(ABC):
     description: str = ""
     #: how many messages may be in flight at once through this transport
     concurrency: int = 1
+    #: True for a provider API that DKIM-signs on its own: commskit's [dkim] signer is not applied
+    signs_itself: bool = False
 
     async def open(self) -> None:  # noqa: B027 - optional hook, most transports need nothing
         """Check the transport works (folder writable, server reachable) or raise TransportError."""

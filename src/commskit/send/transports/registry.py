@@ -17,6 +17,7 @@ from ...config import TransportSettings
 from ...errors import TransportError
 from .base import Transport
 from .outbox import OutboxTransport
+from .signing import Signer, SigningTransport
 from .smtp import SMTPTransport, _redact, parse_smtp_url
 
 BUILTIN_SCHEMES = ("outbox", "smtp", "smtps", "smtp+starttls")
@@ -28,8 +29,26 @@ def make_transport(
     settings: TransportSettings | None = None,
     root: Path | None = None,
     environ: Mapping[str, str] | None = None,
+    signer: Signer | None = None,
 ) -> Transport:
-    """Build the transport a URL names, or raise TransportError listing the known schemes."""
+    """Build the transport a URL names, or raise TransportError listing the known schemes.
+
+    With a ``signer`` (``[dkim]`` configured), every message is DKIM-signed at dispatch, unless
+    the transport ``signs_itself``.
+    """
+    built = _make_transport(url, settings=settings, root=root, environ=environ)
+    if signer is None or built.signs_itself:
+        return built
+    return SigningTransport(built, signer)
+
+
+def _make_transport(
+    url: str,
+    *,
+    settings: TransportSettings | None,
+    root: Path | None,
+    environ: Mapping[str, str] | None,
+) -> Transport:
     settings = settings or TransportSettings()
     environ = os.environ if environ is None else environ
     url = url.strip()
