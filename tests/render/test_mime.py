@@ -353,3 +353,30 @@ def test_a1_from_must_be_one_address(ws: Any, sender: str) -> None:
         return
     with pytest.raises(CommskitError, match="From"):
         ws.compile(campaign)
+
+
+@pytest.mark.parametrize("campaign_name", ["2026-11-infolettre", "2026-12-webinaire"])
+def test_campaigns_ask_exchange_for_no_auto_replies(
+    ws: Any, make_contact: Any, campaign_name: str
+) -> None:
+    """Issue 13 item 7: Exchange/Outlook send no out-of-office or auto-reply to a campaign."""
+    compiled = ws.compile(ws.campaign(campaign_name))
+    contact = make_contact()
+    for raw in (
+        _message(compiled, contact),
+        compiled.message_for_reference(
+            contact, message_id="<c1.r7@covoiturage.example.gouv.fr>", unsubscribe_url=UNSUB
+        ),
+    ):
+        assert _parse(raw).get_all("X-Auto-Response-Suppress") == ["OOF, AutoReply"]
+
+
+def test_an_authors_auto_response_suppress_replaces_ours(ws: Any, make_contact: Any) -> None:
+    path = ws.path("campaigns/2026-11-infolettre.md")
+    text = path.read_text(encoding="utf-8")
+    path.write_text(
+        text.replace("---\n", "---\nheaders:\n  X-Auto-Response-Suppress: All\n", 1),
+        encoding="utf-8",
+    )
+    raw = _message(ws.compile(ws.campaign("2026-11-infolettre")), make_contact())
+    assert _parse(raw).get_all("X-Auto-Response-Suppress") == ["All"]

@@ -739,8 +739,17 @@ def _static_headers(
         subject=None if personal_subject else campaign.subject,
         reply_to=campaign.reply_to or sender.reply_to,
         list_id=list_id(sender.list_id, campaign.list_name),
-        extra=tuple(campaign.headers.items()),
+        extra=_with_auto_response_suppress(campaign.headers),
     )
+
+
+def _with_auto_response_suppress(headers: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
+    """Return the campaign's extra headers, with ours first unless it sets its own value."""
+    name = mime.AUTO_RESPONSE_SUPPRESS[0].lower()
+    own = tuple(headers.items())
+    if any(key.lower() == name for key, _ in own):
+        return own
+    return (mime.AUTO_RESPONSE_SUPPRESS, *own)
 
 
 def _subject_display(
