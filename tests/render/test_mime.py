@@ -419,13 +419,11 @@ def test_a_list_title_that_is_no_string_is_a_config_error(ws: Any) -> None:
         fresh.compile(fresh.campaign("2026-11-newsletter-en"))
 
 
+_VEILLE_TITLE = '[lists.veille]\ntitle = "Veille de l\'équipe"\n'
+
+
 def test_the_digest_footer_names_its_list_by_its_title(ws: Any) -> None:
-    config = ws.path("commskit.toml")
-    config.write_text(
-        config.read_text(encoding="utf-8") + '\n[lists.veille]\ntitle = "Veille de l\'équipe"\n',
-        encoding="utf-8",
-    )
-    with type(ws).open(ws.root) as fresh:
+    with _with_list_table(ws, _VEILLE_TITLE) as fresh:
         digest = fresh.digest(since="all")
         raw = _message(fresh.compile_digest(digest), None, to="equipe@example.org")
     assert "« Veille de l'équipe »" in _footer(raw)
@@ -433,11 +431,6 @@ def test_the_digest_footer_names_its_list_by_its_title(ws: Any) -> None:
 
 def test_the_digest_page_footer_names_its_list(ws: Any) -> None:
     """`commskit digest --format html` renders the same footer: it needs the title too."""
-    config = ws.path("commskit.toml")
-    config.write_text(
-        config.read_text(encoding="utf-8") + '\n[lists.veille]\ntitle = "Veille de l\'équipe"\n',
-        encoding="utf-8",
-    )
-    with type(ws).open(ws.root) as fresh:
+    with _with_list_table(ws, _VEILLE_TITLE) as fresh:
         page = fresh.render_digest_html(fresh.digest(since="all"))
     assert "« Veille de l&#39;équipe »" in page or "« Veille de l'équipe »" in page
