@@ -602,8 +602,7 @@ class Workspace:
         report = check_domains(
             settings.sender,
             settings.transport,
-            # the [dkim] section arrives with DKIM signing (issue 13 item 1): read it when present
-            getattr(settings, "dkim", None),
+            settings.dkim,
             nameserver=nameserver,
         )
         record_run(self.state_dir, report)  # `send` warns when it failed or is a week old

@@ -12,7 +12,6 @@ import socket
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -21,7 +20,7 @@ from click.testing import CliRunner
 from commskit import Workspace
 from commskit.app.doctor import check_domains
 from commskit.cli import main
-from commskit.config import SenderSettings, TransportSettings
+from commskit.config import DkimSettings, SenderSettings, TransportSettings
 from commskit.errors import ConfigError, DoctorError
 
 _spec = importlib.util.spec_from_file_location("dns_zone", Path(__file__).with_name("dns_zone.py"))
@@ -57,12 +56,20 @@ def dns() -> Iterator[Any]:
         server.stop()
 
 
-def run(dns: Any, records: str, *, envelope: str = ENVELOPE, url: str = RELAY_URL, **dkim: str):
+def run(
+    dns: Any,
+    records: str,
+    *,
+    envelope: str = ENVELOPE,
+    url: str = RELAY_URL,
+    selector: str = "",
+    domain: str = "",
+):
     dns.set_zone(records)
     return check_domains(
         SenderSettings(from_=FROM, envelope_from=envelope),
         TransportSettings(url=url),
-        SimpleNamespace(**dkim) if dkim else None,
+        DkimSettings(rsa_selector=selector, domain=domain),
         nameserver=dns.nameserver,
     )
 

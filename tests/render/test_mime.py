@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from commskit.errors import HeaderInjectionError, RenderError
+from commskit.errors import ConfigError, HeaderInjectionError, RenderError
 from commskit.render import mime
 from commskit.render.compiled import CompiledCampaign
 
@@ -353,3 +353,84 @@ def test_a1_from_must_be_one_address(ws: Any, sender: str) -> None:
         return
     with pytest.raises(CommskitError, match="From"):
         ws.compile(campaign)
+
+
+@pytest.mark.parametrize("campaign_name", ["2026-11-infolettre", "2026-12-webinaire"])
+def test_campaigns_ask_exchange_for_no_auto_replies(
+    ws: Any, make_contact: Any, campaign_name: str
+) -> None:
+    """Issue 13 item 7: Exchange/Outlook send no out-of-office or auto-reply to a campaign."""
+    compiled = ws.compile(ws.campaign(campaign_name))
+    contact = make_contact()
+    for raw in (
+        _message(compiled, contact),
+        compiled.message_for_reference(
+            contact, message_id="<c1.r7@covoiturage.example.gouv.fr>", unsubscribe_url=UNSUB
+        ),
+    ):
+        assert _parse(raw).get_all("X-Auto-Response-Suppress") == ["OOF, AutoReply"]
+
+
+def test_an_authors_auto_response_suppress_replaces_ours(ws: Any, make_contact: Any) -> None:
+    path = ws.path("campaigns/2026-11-infolettre.md")
+    text = path.read_text(encoding="utf-8")
+    path.write_text(
+        text.replace("---\n", "---\nheaders:\n  X-Auto-Response-Suppress: All\n", 1),
+        encoding="utf-8",
+    )
+    raw = _message(ws.compile(ws.campaign("2026-11-infolettre")), make_contact())
+    assert _parse(raw).get_all("X-Auto-Response-Suppress") == ["All"]
+
+
+def _footer(raw: bytes) -> str:
+    parsed = _parse(raw)
+    html = parsed.get_body(("html",))
+    assert html is not None
+    return html.get_content()
+
+
+def _with_list_table(ws: Any, table: str) -> Any:
+    """Append ``table`` to the workspace's commskit.toml and return the workspace reopened."""
+    config = ws.path("commskit.toml")
+    config.write_text(config.read_text(encoding="utf-8") + "\n" + table, encoding="utf-8")
+    return type(ws).open(ws.root)
+
+
+def test_the_footer_names_the_list_by_its_title(ws: Any, make_contact: Any) -> None:
+    """Issue 13 item 7: the footer says the list's [lists.<name>] title, not its slug."""
+    table = '[lists.newsletter-en]\ntitle = "Covoiturage du quotidien newsletter"\n'
+    with _with_list_table(ws, table) as fresh:
+        raw = _message(fresh.compile(fresh.campaign("2026-11-newsletter-en")), make_contact())
+    footer = _footer(raw)
+    assert "subscribed to « Covoiturage du quotidien newsletter »" in footer
+    assert "« newsletter-en »" not in footer
+
+
+def test_a_list_without_a_title_is_named_by_its_slug(ws: Any, make_contact: Any) -> None:
+    raw = _message(ws.compile(ws.campaign("2026-11-newsletter-en")), make_contact())
+    assert "« newsletter-en »" in _footer(raw)
+
+
+def test_a_list_title_that_is_no_string_is_a_config_error(ws: Any) -> None:
+    with (
+        _with_list_table(ws, "[lists.newsletter-en]\ntitle = 3\n") as fresh,
+        pytest.raises(ConfigError, match=r"\[lists\.newsletter-en\] title"),
+    ):
+        fresh.compile(fresh.campaign("2026-11-newsletter-en"))
+
+
+_VEILLE_TITLE = '[lists.veille]\ntitle = "Veille de l\'équipe"\n'
+
+
+def test_the_digest_footer_names_its_list_by_its_title(ws: Any) -> None:
+    with _with_list_table(ws, _VEILLE_TITLE) as fresh:
+        digest = fresh.digest(since="all")
+        raw = _message(fresh.compile_digest(digest), None, to="equipe@example.org")
+    assert "« Veille de l'équipe »" in _footer(raw)
+
+
+def test_the_digest_page_footer_names_its_list(ws: Any) -> None:
+    """`commskit digest --format html` renders the same footer: it needs the title too."""
+    with _with_list_table(ws, _VEILLE_TITLE) as fresh:
+        page = fresh.render_digest_html(fresh.digest(since="all"))
+    assert "« Veille de l&#39;équipe »" in page or "« Veille de l'équipe »" in page

@@ -11,6 +11,8 @@
    * whitespace in text is collapsed; ``id`` attributes and empty ``style`` attributes are
      dropped; generated 8/16-hex-digit ids (carousel, navbar) become ``ID``;
    * ``style`` is compared as a set of (property, value) pairs, ``class`` as a set of names;
+     ``font-size: 0px`` equals ``font-size: 0`` (the same length; ``mjml_to_html`` drops the
+     unit because SpamAssassin counts "0px;" as tiny text);
    * what is compared: every element in document order with its tag, its attributes and its
      text and tail text.
 
@@ -86,7 +88,10 @@ def _style(value: str) -> tuple[tuple[str, str], ...]:
     for declaration in value.split(";"):
         key, _, val = declaration.partition(":")
         if key.strip():
-            pairs.add((key.strip().lower(), " ".join(val.lower().split())))
+            val = " ".join(val.lower().split())
+            if key.strip().lower() == "font-size" and val == "0px":
+                val = "0"
+            pairs.add((key.strip().lower(), val))
     return tuple(sorted(pairs))
 
 

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..compose.campaign import DEFAULT_LIST, Campaign, find_campaign, list_campaigns, load_campaign
 from ..compose.sample import contact_for
-from ..errors import CommskitError
+from ..errors import CommskitError, ConfigError
 from ..policy import message_id_domain, unsubscribe_url
 from . import veille
 
@@ -149,7 +149,20 @@ def compile_campaign(
         unsubscribe_url=setup.settings.unsubscribe.url,
         digest=digest,
         extra_context=extra_context,
+        list_title=list_title(setup, campaign.list_name),
     )
+
+
+def list_title(setup: CampaignSetup, list_name: str) -> str:
+    """Return ``[lists.<name>] title`` (how footers name the list), or ``""`` when unset."""
+    title = setup.settings.lists.get(list_name, {}).get("title", "")
+    if not isinstance(title, str):
+        raise ConfigError(
+            f"[lists.{list_name}] title must be a string",
+            path=setup.settings.source,
+            hint='Write it as title = "Infolettre du service"',
+        )
+    return title
 
 
 def compile_digest(
@@ -171,6 +184,7 @@ def compile_digest(
         language=setup.settings.workspace.language,
         path=setup.path("commskit.toml"),
         subject=subject,
+        list_title=list_title(setup, list_name or digest.name),
         list_name=list_name,
     )
 
@@ -186,6 +200,7 @@ def render_digest_html(setup: CampaignSetup, digest: Digest, *, language: str | 
         settings=setup.settings.digest,
         unsubscribe_url=setup.settings.unsubscribe.url,
         language=language or setup.settings.workspace.language,
+        list_title=list_title(setup, digest.name),
     )
 
 

@@ -6,9 +6,9 @@ import json
 import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from ..config import SenderSettings, TransportSettings
+from ..config import DkimSettings, SenderSettings, TransportSettings
 from ..filemodes import open_private
 
 if TYPE_CHECKING:
@@ -23,15 +23,15 @@ STALE_AFTER = timedelta(days=7)
 def check_domains(
     sender: SenderSettings,
     transport: TransportSettings,
-    dkim: Any = None,
+    dkim: DkimSettings | None = None,
     *,
     nameserver: str | None = None,
     timeout: float | None = None,
 ) -> DoctorReport:
     """Check SPF, DMARC, MX and the DKIM selector record for the configured sender.
 
-    ``dkim`` is the ``[dkim]`` settings section when there is one; its ``selector`` and
-    ``domain`` are read with defaults, so the doctor works before (and without) DKIM signing.
+    ``dkim`` is the ``[dkim]`` settings section: the record of its RSA selector is checked (else
+    its Ed25519 one); with no selector set the DKIM check is skipped (the relay must sign).
     ``timeout`` bounds each query (default :data:`commskit.send.doctor.DEFAULT_TIMEOUT`).
     """
     # imported here: `send` reads the record below and should not load dnspython for it
@@ -42,8 +42,8 @@ def check_domains(
         from_address=sender.from_,
         envelope_from=sender.envelope_from,
         transport_url=transport.url,
-        dkim_selector=str(getattr(dkim, "selector", "") or ""),
-        dkim_domain=str(getattr(dkim, "domain", "") or ""),
+        dkim_selector=(dkim.rsa_selector or dkim.ed25519_selector) if dkim else "",
+        dkim_domain=dkim.domain if dkim else "",
     )
 
 

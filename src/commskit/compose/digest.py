@@ -21,8 +21,11 @@ def digest_context(
     sender: SenderSettings,
     settings: DigestSettings,
     unsubscribe_url: str = "",
+    list_title: str = "",
 ) -> dict[str, Any]:
     """Build the template context of the ``digest`` template (items prepared as data).
+
+    ``list_title`` is how the footer names the list (``[lists.<name>] title``; default its name).
 
     ``unsubscribe_url`` defaults to the sender's website (a digest shown, not sent).
     """
@@ -63,6 +66,7 @@ def digest_context(
         "event": None,
         "sender": sender,
         "list_name": digest.name,
+        "list_title": list_title or digest.name,
         "t": strings,
         "contact": None,
         "unsubscribe_url": unsubscribe_url or sender.website,

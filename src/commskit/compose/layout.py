@@ -83,11 +83,13 @@ def stage_one_context(
     subject_display: str,
     contact: object,
     unsubscribe_url: str,
+    list_title: str = "",
 ) -> dict[str, Any]:
     """Build what layout templates see: everything but the personal values.
 
     ``contact`` and ``unsubscribe_url`` are what the layout prints for them (render passes
-    tokens it replaces per recipient).
+    tokens it replaces per recipient). ``list_title`` is how the footer names the list (its
+    ``[lists.<name>] title``; the list's name when empty).
     """
     return {
         "campaign": {
@@ -107,6 +109,7 @@ def stage_one_context(
         "event": event_view(campaign, campaign.language),
         "sender": sender,
         "list_name": campaign.list_name,
+        "list_title": list_title or campaign.list_name,
         "t": strings_for(campaign.language),
         "contact": contact,
         "unsubscribe_url": unsubscribe_url,

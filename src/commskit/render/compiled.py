@@ -739,8 +739,17 @@ def _static_headers(
         subject=None if personal_subject else campaign.subject,
         reply_to=campaign.reply_to or sender.reply_to,
         list_id=list_id(sender.list_id, campaign.list_name),
-        extra=tuple(campaign.headers.items()),
+        extra=_with_auto_response_suppress(campaign.headers),
     )
+
+
+def _with_auto_response_suppress(headers: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
+    """Return the campaign's extra headers, with ours first unless it sets its own value."""
+    name = mime.AUTO_RESPONSE_SUPPRESS[0].lower()
+    own = tuple(headers.items())
+    if any(key.lower() == name for key, _ in own):
+        return own
+    return (mime.AUTO_RESPONSE_SUPPRESS, *own)
 
 
 def _subject_display(
@@ -766,6 +775,7 @@ def compile_campaign(
     unsubscribe_url: str,
     digest: Digest | None = None,
     extra_context: Mapping[str, Any] | None = None,
+    list_title: str = "",
 ) -> CompiledCampaign:
     """Run Jinja, MJML, CSS inlining and html2text once for ``campaign``.
 
@@ -773,7 +783,7 @@ def compile_campaign(
     ``sender`` the ``[sender]`` settings; ``unsubscribe_url`` the ``[unsubscribe] url`` (for the
     checks). ``digest`` is the veille digest the campaign's veille section shows, built by the
     caller: compiling reads no database. ``extra_context`` adds non-personal names for the
-    template (the ``digest`` email uses it).
+    template (the ``digest`` email uses it). ``list_title`` is how the footer names the list.
     """
     dirs = template_dirs(templates)
     env = make_environment(dirs)
@@ -797,6 +807,7 @@ def compile_campaign(
         subject_display=subject_display,
         contact=PlaceholderContact(tokens),
         unsubscribe_url=Markup(tokens.add("{{ unsubscribe_url }}")),  # noqa: S704 - a token
+        list_title=list_title,
     )
     context.update(extra_context or {})
     html = _layout_html(env, dirs, campaign, context)

@@ -25,6 +25,7 @@ def compile_digest(
     path: Path,
     subject: str | None = None,
     list_name: str | None = None,
+    list_title: str = "",
 ) -> CompiledCampaign:
     """Compile a Digest into a CompiledCampaign, so it goes through the same send engine.
 
@@ -52,6 +53,7 @@ def compile_digest(
         sender=sender,
         unsubscribe_url=unsubscribe_url,
         extra_context={"digest": view},
+        list_title=list_title,
     )
 
 
@@ -63,13 +65,19 @@ def render_digest_html(
     settings: DigestSettings,
     unsubscribe_url: str,
     language: str,
+    list_title: str = "",
 ) -> str:
     """Render a Digest with the MJML ``digest`` template to inlined HTML."""
     dirs = template_dirs(templates)
     env = make_environment(dirs)
     name = f"{settings.template or 'digest'}.mjml"
     context = digest_context(
-        digest, language=language, sender=sender, settings=settings, unsubscribe_url=unsubscribe_url
+        digest,
+        language=language,
+        sender=sender,
+        settings=settings,
+        unsubscribe_url=unsubscribe_url,
+        list_title=list_title,
     )
     source = render_template(env, name, context)
     return inline_css(mjml_to_html(source, template=name, include_dirs=dirs))

@@ -18,6 +18,9 @@ _DATA_TABLE = re.compile(
     r"<table(?![^>]*role=\"presentation\")[^>]*>(?:(?!<table).)*?</table>", re.S
 )
 _PREHEADER = re.compile(r'<div style="display:none;[^"]*">.*?</div>', re.S)
+# MJML sizes its layout cells "font-size:0px"; SpamAssassin reads "[0-4]px;" as tiny text
+# (HTML_FONT_TINY_NORDNS, 1.0 behind a relay without reverse DNS). "0" is the same CSS length.
+_ZERO_FONT_SIZE = re.compile(r"font-size:(\s*)0px")
 
 # one inliner for the process: building it parses no CSS, but avoids re-creating Rust state
 _INLINER = css_inline.CSSInliner(keep_style_tags=True, load_remote_stylesheets=False)
@@ -48,7 +51,7 @@ def mjml_to_html(
 ) -> str:
     """Render MJML markup to HTML, raising TemplateError naming the template on failure."""
     try:
-        return mjml2html(
+        html = mjml2html(
             source, disable_comments=True, include_loader=_include_loader(include_dirs)
         )
     except ValueError as exc:
@@ -65,6 +68,7 @@ def mjml_to_html(
             line=line if not template else None,
             hint="Check the MJML tags of the template (commskit render -o DIR keeps the HTML)",
         ) from exc
+    return _ZERO_FONT_SIZE.sub(r"font-size:\g<1>0", html)
 
 
 def inline_css(html: str) -> str:

@@ -327,6 +327,11 @@ class Attachment:
     params: tuple[tuple[str, str], ...] = ()
 
 
+#: Asks Exchange and Outlook not to answer a campaign with an out-of-office or an auto-reply
+#: (MS-OXCMAIL 2.2.3.2.14); a campaign's own ``headers:`` value replaces it.
+AUTO_RESPONSE_SUPPRESS = ("X-Auto-Response-Suppress", "OOF, AutoReply")
+
+
 @dataclass(frozen=True)
 class StaticHeaders:
     """The headers that are the same for every recipient of a campaign."""
