@@ -604,6 +604,7 @@ class Workspace:
             settings.transport,
             settings.dkim,
             nameserver=nameserver,
+            root=self.root,
         )
         record_run(self.state_dir, report)  # `send` warns when it failed or is a week old
         return report

@@ -40,7 +40,8 @@ RELAY = "relay.ex.gouv.fr. 300 IN A 192.0.2.10"
 MX = "bounce.ex.gouv.fr. 300 IN MX 10 mx.ex.gouv.fr."
 DMARC = '_dmarc.ex.gouv.fr. 300 IN TXT "v=DMARC1; p=quarantine; rua=mailto:dmarc@ex.gouv.fr"'
 DKIM = f"s1._domainkey.ex.gouv.fr. 300 IN TXT {dns_zone.txt_strings('v=DKIM1; k=rsa; p=' + KEY)}"
-GOOD = [SPF, SPF_INCLUDED, RELAY, MX, DMARC, DKIM]
+PTR = "10.2.0.192.in-addr.arpa. 300 IN PTR relay.ex.gouv.fr."
+GOOD = [SPF, SPF_INCLUDED, RELAY, MX, DMARC, DKIM, PTR]
 
 
 def zone(*, drop: tuple[str, ...] = (), add: tuple[str, ...] = ()) -> str:
@@ -85,6 +86,7 @@ def test_good_zone_is_all_ok(dns: Any) -> None:
         ("spf", "ok"),
         ("dmarc", "ok"),
         ("mx", "ok"),
+        ("ptr", "ok"),
         ("dkim", "ok"),
     ]
     assert report.ok
@@ -285,6 +287,7 @@ def test_cli_subprocess_good_zone_exits_0_broken_exits_1(
         "spf": ("ok", False),
         "dmarc": ("missing", True),
         "mx": ("missing", True),
+        "ptr": ("ok", False),
         "dkim": ("skipped", False),
     }
 
@@ -311,3 +314,98 @@ def test_cli_unreachable_nameserver_is_one_line(tmp_path: Path) -> None:
     assert len(lines) == 1
     assert lines[0].startswith("Error:")
     assert "did not answer" in lines[0]
+
+
+def _signing_settings(rsa_key: Any, ed_key: Any, folder: Path) -> DkimSettings:
+    return DkimSettings(
+        rsa_selector=rsa_key.selector,
+        rsa_key=rsa_key.write(folder).name,
+        ed25519_selector=ed_key.selector,
+        ed25519_key=str(ed_key.write(folder)),  # an absolute path works too
+    )
+
+
+def _dkim_zone(*records: tuple[str, str]) -> str:
+    published = [
+        f"{sel}._domainkey.ex.gouv.fr. 300 IN TXT {dns_zone.txt_strings(value)}"
+        for sel, value in records
+    ]
+    return zone(drop=(DKIM,), add=tuple(published))
+
+
+def _check_keys(dns: Any, records: str, dkim: DkimSettings, root: Path) -> list[Any]:
+    dns.set_zone(records)
+    report = check_domains(
+        SenderSettings(from_=FROM, envelope_from=ENVELOPE),
+        TransportSettings(url=RELAY_URL),
+        dkim,
+        nameserver=dns.nameserver,
+        root=root,
+    )
+    return [f for f in report.findings if f.check == "dkim"]
+
+
+def test_both_selectors_checked_against_the_key_files(
+    dns: Any, rsa_key: Any, ed_key: Any, tmp_path: Path
+) -> None:
+    dkim = _signing_settings(rsa_key, ed_key, tmp_path)
+    good = _dkim_zone((rsa_key.selector, rsa_key.public_txt), (ed_key.selector, ed_key.public_txt))
+    findings = _check_keys(dns, good, dkim, tmp_path)
+    assert [(f.name, f.status) for f in findings] == [
+        ("rsa2026._domainkey.ex.gouv.fr", "ok"),
+        ("ed2026._domainkey.ex.gouv.fr", "ok"),
+    ]
+    assert all("public half of the key file" in f.detail for f in findings)
+    # the Ed25519 record missing: named, with the exact record its key file gives
+    (rsa, ed) = _check_keys(dns, _dkim_zone((rsa_key.selector, rsa_key.public_txt)), dkim, tmp_path)
+    assert (rsa.status, ed.status) == ("ok", "missing")
+    assert ed.publish == f'ed2026._domainkey.ex.gouv.fr. 3600 IN TXT "{ed_key.public_txt}"'
+
+
+def test_a_published_key_that_is_not_ours_is_wrong(
+    dns: Any, rsa_key: Any, ed_key: Any, tmp_path: Path
+) -> None:
+    # the zone still publishes an old key under the selector (a rotation half done)
+    dkim = _signing_settings(rsa_key, ed_key, tmp_path)
+    stale = _dkim_zone(
+        (rsa_key.selector, "v=DKIM1; k=rsa; p=" + KEY), (ed_key.selector, ed_key.public_txt)
+    )
+    rsa, ed = _check_keys(dns, stale, dkim, tmp_path)
+    assert (rsa.status, ed.status) == ("wrong", "ok")
+    assert "not the public half" in rsa.detail
+    assert rsa.blocking
+    # the record to publish is the one the key file gives, split into 255-byte strings or not
+    assert rsa.publish == f'rsa2026._domainkey.ex.gouv.fr. 3600 IN TXT "{rsa_key.public_txt}"'
+
+
+def test_an_unreadable_key_file_is_named(dns: Any, rsa_key: Any, tmp_path: Path) -> None:
+    (tmp_path / "broken.key").write_text("not a key\n")
+    missing = DkimSettings(rsa_selector=rsa_key.selector, rsa_key="nowhere.key")
+    (finding_,) = _check_keys(dns, _dkim_zone(), missing, tmp_path)
+    assert finding_.status == "wrong"
+    assert "cannot read the rsa key file" in finding_.detail
+    assert str(tmp_path / "nowhere.key") in finding_.detail
+    broken = DkimSettings(rsa_selector=rsa_key.selector, rsa_key="broken.key")
+    (finding_,) = _check_keys(dns, _dkim_zone(), broken, tmp_path)
+    assert (finding_.status, finding_.blocking) == ("wrong", True)
+    assert "is not an RSA private key" in finding_.detail
+
+
+def test_relay_without_forward_confirmed_reverse_dns(dns: Any) -> None:
+    ptr = finding(run(dns, zone(drop=(PTR,))), "ptr")
+    assert (ptr.status, ptr.name, ptr.blocking) == ("missing", "192.0.2.10", True)
+    assert ptr.publish.startswith("10.2.0.192.in-addr.arpa. 3600 IN PTR relay.ex.gouv.fr.")
+    # a PTR naming a host that does not resolve back to the address
+    elsewhere = "10.2.0.192.in-addr.arpa. 300 IN PTR host-10.provider.example."
+    ptr = finding(run(dns, zone(drop=(PTR,), add=(elsewhere,))), "ptr")
+    assert (ptr.status, ptr.blocking) == ("wrong", True)
+    assert "host-10.provider.example" in ptr.detail
+    good = finding(run(dns, zone()), "ptr")
+    assert (good.status, good.name) == ("ok", "relay.ex.gouv.fr")
+    assert "192.0.2.10 ↔ relay.ex.gouv.fr" in good.detail
+    # mail to the outbox or to a relay on this machine: nothing to check, never blocking
+    assert finding(run(dns, zone(drop=(PTR,)), url="outbox:.commskit/outbox"), "ptr").status == (
+        "skipped"
+    )
+    local = finding(run(dns, zone(drop=(PTR,)), url="smtp://127.0.0.1:2525"), "ptr")
+    assert (local.status, local.blocking) == ("skipped", False)

@@ -12,7 +12,7 @@ from ..config import DkimSettings, SenderSettings, TransportSettings
 from ..filemodes import open_private
 
 if TYPE_CHECKING:
-    from ..send.doctor import DoctorReport
+    from ..send.doctor import DkimSelector, DoctorReport
 
 #: The last doctor run, under the state folder (``.commskit/``): when, and whether it passed.
 RECORD_FILE = "doctor.json"
@@ -27,12 +27,15 @@ def check_domains(
     *,
     nameserver: str | None = None,
     timeout: float | None = None,
+    root: Path | None = None,
 ) -> DoctorReport:
-    """Check SPF, DMARC, MX and the DKIM selector record for the configured sender.
+    """Check SPF, DMARC, MX and the DKIM selector records for the configured sender.
 
-    ``dkim`` is the ``[dkim]`` settings section: the record of its RSA selector is checked (else
-    its Ed25519 one); with no selector set the DKIM check is skipped (the relay must sign).
-    ``timeout`` bounds each query (default :data:`commskit.send.doctor.DEFAULT_TIMEOUT`).
+    ``dkim`` is the ``[dkim]`` settings section: the record of each selector set (RSA and
+    Ed25519) is checked, and compared with the public half of its key file when one is set
+    (relative key paths are read from ``root``, default the current folder); with no selector
+    set the DKIM check is skipped (the relay must sign). ``timeout`` bounds each query (default
+    :data:`commskit.send.doctor.DEFAULT_TIMEOUT`).
     """
     # imported here: `send` reads the record below and should not load dnspython for it
     from ..send.doctor import DEFAULT_TIMEOUT, diagnose, make_resolver
@@ -42,9 +45,41 @@ def check_domains(
         from_address=sender.from_,
         envelope_from=sender.envelope_from,
         transport_url=transport.url,
-        dkim_selector=(dkim.rsa_selector or dkim.ed25519_selector) if dkim else "",
+        dkim_selectors=dkim_selectors(dkim, root or Path()) if dkim else (),
         dkim_domain=dkim.domain if dkim else "",
     )
+
+
+def dkim_selectors(dkim: DkimSettings, root: Path) -> list[DkimSelector]:
+    """Return the selectors ``[dkim]`` sets, each with the record its key file implies."""
+    from ..send.doctor import DkimSelector
+
+    wanted = (
+        ("rsa", dkim.rsa_selector, dkim.rsa_key),
+        ("ed25519", dkim.ed25519_selector, dkim.ed25519_key),
+    )
+    return [
+        DkimSelector(selector.strip(), algorithm, *_expected_record(algorithm, key_file, root))
+        for algorithm, selector, key_file in wanted
+        if selector.strip()
+    ]
+
+
+def _expected_record(algorithm: str, key_file: str, root: Path) -> tuple[str, str]:
+    """Return (the TXT value the key file implies, "") or ("", why it cannot be read)."""
+    from ..send.dkim import dns_record
+
+    if not key_file.strip():
+        return "", ""  # a relay signs with this selector: only its presence can be checked
+    path = Path(key_file.strip()).expanduser()
+    path = path if path.is_absolute() else root / path
+    try:
+        return dns_record("ed25519" if algorithm == "ed25519" else "rsa", path.read_bytes()), ""
+    except OSError as exc:
+        return "", f"cannot read the {algorithm} key file {path}: {os.strerror(exc.errno or 0)}"
+    except (ValueError, TypeError):  # not a PEM RSA key / not a base64 Ed25519 seed
+        kind = "an Ed25519" if algorithm == "ed25519" else "an RSA"
+        return "", f"{path} is not {kind} private key (`commskit dkim keygen` writes one)"
 
 
 def record_run(state_dir: Path, report: DoctorReport, *, now: datetime | None = None) -> None:

@@ -186,6 +186,56 @@ class _Lookup:
         return f"{servers}:{self.resolver.port}" if self.resolver.port != 53 else servers
 
 
+# --- reverse DNS --------------------------------------------------------------------------
+
+
+def _reverse_names(lookup: _Lookup, ip: IPAddress) -> list[str]:
+    return [str(r.target).rstrip(".").lower() for r in lookup.records(ip.reverse_pointer, "PTR")]
+
+
+def check_ptr(lookup: _Lookup, relay: str) -> Finding:
+    """Reverse DNS of the relay: each address has a PTR name that resolves back to it (FCrDNS).
+
+    Gmail requires it of bulk senders; SpamAssassin adds ``RDNS_NONE`` without it. The address
+    checked is the relay's in ``[transport] url``: when that relay hands mail on to another
+    server, that server's address is the one receivers see.
+    """
+    if not relay:
+        return Finding("ptr", "-", SKIPPED, "no SMTP relay: the server that delivers is not known")
+    try:
+        addresses: list[IPAddress] = [ipaddress.ip_address(relay)]
+    except ValueError:
+        addresses = lookup.addresses(relay)
+    addresses = [ip for ip in addresses if not ip.is_loopback]
+    if not addresses:
+        return Finding(
+            "ptr", relay, SKIPPED, "the relay is on this machine or has no address to check"
+        )
+    for ip in addresses:
+        names = _reverse_names(lookup, ip)
+        publish = f"{ip.reverse_pointer}. 3600 IN PTR {relay}.  ; set by whoever owns {ip}"
+        if not names:
+            return Finding(
+                "ptr",
+                str(ip),
+                MISSING,
+                f"the relay's address {ip} has no reverse DNS (PTR): Gmail rejects bulk mail "
+                "from it and spam filters add points; ask its host for a PTR",
+                publish,
+            )
+        if not any(ip in lookup.addresses(name) for name in names):
+            return Finding(
+                "ptr",
+                str(ip),
+                WRONG,
+                f"{ip} has PTR {names[0]}, which does not resolve back to {ip} "
+                "(forward-confirmed reverse DNS fails)",
+                publish,
+            )
+    shown = ", ".join(f"{ip} ↔ {_reverse_names(lookup, ip)[0]}" for ip in addresses)
+    return Finding("ptr", relay, OK, f"forward-confirmed reverse DNS: {shown}")
+
+
 # --- SPF -----------------------------------------------------------------------------------
 
 
@@ -410,9 +460,33 @@ def check_mx(lookup: _Lookup, domain: str, from_domain: str) -> Finding:
     return Finding("mx", domain, OK, ", ".join(f"{p} {h}" for p, h in hosts))
 
 
-def check_dkim(lookup: _Lookup, selector: str, domain: str) -> Finding:
-    """The DKIM selector record: present, with a non-empty public key ``p=``."""
-    if not selector:
+@dataclass(frozen=True)
+class DkimSelector:
+    """A DKIM selector to check: its name, its key type, and the record its key file implies.
+
+    ``record`` is the TXT value the private key's public half gives (``v=DKIM1; k=…; p=…``), or
+    empty when no key file is configured (a relay signs with this selector); ``problem`` says why
+    the key file could not be read, if it could not.
+    """
+
+    selector: str
+    algorithm: str = "rsa"
+    record: str = ""
+    problem: str = ""
+
+
+def _public_key(record: str) -> str:
+    return _tags(record.replace(" ", "").replace("\t", "")).get("p", "")
+
+
+def check_dkim(lookup: _Lookup, wanted: DkimSelector | None, domain: str) -> Finding:
+    """The DKIM selector record: present, not revoked, and the public half of the key we sign with.
+
+    A published key that is not the one in the key file (a rotation published too late, a typo
+    in the zone) makes every signature fail at the receiver: that is ``wrong``, with the exact
+    record to publish.
+    """
+    if wanted is None:
         return Finding(
             "dkim",
             domain,
@@ -420,15 +494,38 @@ def check_dkim(lookup: _Lookup, selector: str, domain: str) -> Finding:
             "no [dkim] selector set: commskit does not sign; your relay must sign with "
             "a d= aligned with From",
         )
-    name = f"{selector}._domainkey.{domain}"
-    publish = f'{name}. 3600 IN TXT "v=DKIM1; k=rsa; p=<public key: commskit dkim keygen>"'
+    name = f"{wanted.selector}._domainkey.{domain}"
+    publish = (
+        _txt(name, wanted.record)
+        if wanted.record
+        else (
+            f'{name}. 3600 IN TXT "v=DKIM1; k={wanted.algorithm}; '
+            'p=<public key: commskit dkim keygen>"'
+        )
+    )
+    if wanted.problem:
+        return Finding("dkim", name, WRONG, wanted.problem)
     records = [t for t in lookup.txt(name) if "p=" in t.replace(" ", "")]
     if not records:
-        return Finding("dkim", name, MISSING, f"no DKIM key for selector {selector!r}", publish)
-    tags = _tags(records[0].replace(" ", ""))
-    if not tags.get("p"):
+        return Finding(
+            "dkim", name, MISSING, f"no DKIM key for selector {wanted.selector!r}", publish
+        )
+    published = _public_key(records[0])
+    if not published:
         return Finding("dkim", name, WRONG, "the key is revoked (empty p=)", publish)
-    return Finding("dkim", name, OK, f"k={tags.get('k', 'rsa')} key published")
+    kind = _tags(records[0].replace(" ", "")).get("k", "rsa")
+    if wanted.record and published != _public_key(wanted.record):
+        return Finding(
+            "dkim",
+            name,
+            WRONG,
+            f"the published k={kind} key is not the public half of the {wanted.algorithm} key "
+            "commskit signs with: receivers will fail every signature (a new key not "
+            "published yet?)",
+            publish,
+        )
+    matched = ", the public half of the key file" if wanted.record else ""
+    return Finding("dkim", name, OK, f"k={kind} key published{matched}")
 
 
 def _txt(name: str, value: str) -> str:
@@ -445,13 +542,14 @@ def diagnose(
     from_address: str,
     envelope_from: str,
     transport_url: str,
-    dkim_selector: str = "",
+    dkim_selectors: Sequence[DkimSelector] = (),
     dkim_domain: str = "",
 ) -> DoctorReport:
     """Run every check for the From and envelope domains through ``resolver``.
 
     ``envelope_from`` empty means the From address is the envelope sender; ``dkim_domain``
-    empty means the From domain. Raises DoctorError when the nameserver does not answer.
+    empty means the From domain; each of ``dkim_selectors`` is checked (none: the DKIM check is
+    skipped, the relay must sign). Raises DoctorError when the nameserver does not answer.
     """
     from_domain = address_domain(from_address)
     if not from_domain:
@@ -460,12 +558,16 @@ def diagnose(
             hint='Set it in commskit.toml, e.g. from = "Équipe <lettre@ex.gouv.fr>"',
         )
     bounce_domain = address_domain(envelope_from) or from_domain
-    signing_domain = (dkim_domain.strip().lower() or from_domain) if dkim_selector else ""
+    signing_domain = (dkim_domain.strip().lower() or from_domain) if dkim_selectors else ""
     lookup = _Lookup(resolver)
     checks: Sequence[Check] = (
         lambda lk: check_spf(lk, bounce_domain, relay_host(transport_url)),
         lambda lk: check_dmarc(lk, from_domain, bounce_domain, signing_domain),
         lambda lk: check_mx(lk, bounce_domain, from_domain),
-        lambda lk: check_dkim(lk, dkim_selector, signing_domain or from_domain),
+        lambda lk: check_ptr(lk, relay_host(transport_url)),
     )
-    return DoctorReport(from_domain, bounce_domain, [check(lookup) for check in checks])
+    findings = [check(lookup) for check in checks]
+    # one finding per configured selector (RSA and Ed25519 both, RFC 8463), or one "skipped"
+    for wanted in dkim_selectors or (None,):
+        findings.append(check_dkim(lookup, wanted, signing_domain or from_domain))
+    return DoctorReport(from_domain, bounce_domain, findings)
