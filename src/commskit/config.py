@@ -152,6 +152,16 @@ class DkimSettings:
 
 
 @dataclass(frozen=True)
+class SendingSettings:
+    # `send` warns when one of the last campaigns went over these rates (fractions of 1)
+    max_complaint_rate: float = 0.001
+    max_hard_bounce_rate: float = 0.02
+    # the campaigns judged: the last `rates_campaigns` that sent at least `rates_min_sent`
+    rates_campaigns: int = 3
+    rates_min_sent: int = 100
+
+
+@dataclass(frozen=True)
 class Settings:
     """All settings of one workspace, already merged from every source."""
 
@@ -165,6 +175,7 @@ class Settings:
     store: StoreSettings = field(default_factory=StoreSettings)
     contacts: ContactSettings = field(default_factory=ContactSettings)
     dkim: DkimSettings = field(default_factory=DkimSettings)
+    sending: SendingSettings = field(default_factory=SendingSettings)
     segments: Mapping[str, str] = field(default_factory=dict)
     # lists (audiences) a campaign can target, name -> settings such as legal basis
     lists: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
@@ -182,6 +193,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "store": StoreSettings,
     "contacts": ContactSettings,
     "dkim": DkimSettings,
+    "sending": SendingSettings,
 }
 _FREE_TABLES = ("segments", "lists")
 
@@ -290,6 +302,8 @@ _POSITIVE = {
     ("feeds", "max_bytes"),
     ("feeds", "max_field_chars"),
     ("digest", "max_per_topic"),
+    ("sending", "rates_campaigns"),
+    ("sending", "rates_min_sent"),
 }
 
 
@@ -336,12 +350,23 @@ def _language(value: Any, where: str) -> Any:
     return value
 
 
+def _fraction(value: Any, where: str) -> Any:
+    # a rate: 0.001 is 0.1 %; a percentage written as 0.1 would warn ten times too late
+    if not 0 <= value <= 1:
+        raise ConfigError(
+            f"{where} must be between 0 and 1 (a fraction: 0.001 is 0.1 %), not {value!r}"
+        )
+    return value
+
+
 #: settings whose value is checked (and normalised) by a function: (value, where) -> value
 _CHECKS: dict[tuple[str, str], Callable[[Any, str], Any]] = {
     ("workspace", "language"): _language,
     ("contacts", "default_basis"): _legal_basis,
     ("digest", "since"): _check_since,
     ("digest", "recipients"): _check_addresses,
+    ("sending", "max_complaint_rate"): _fraction,
+    ("sending", "max_hard_bounce_rate"): _fraction,
 }
 
 

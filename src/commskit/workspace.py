@@ -489,11 +489,14 @@ class Workspace:
         options: SendOptions | None = None,
         progress: Progress | None = None,
         confirm: Callable[[PreflightReport], bool] | None = None,
+        warn: Callable[[str], None] | None = None,
     ) -> SendReport:
         """Send a campaign (object, path or name) to its audience; re-running resumes it.
 
         Pre-flight renders every recipient first; more than one message needs ``yes=True`` or a
-        ``confirm(preflight_report) -> bool`` callback. See docs/sending.md.
+        ``confirm(preflight_report) -> bool`` callback. ``warn(text)`` hears the warnings about
+        the sender's standing (doctor, the last campaigns' rates) before anything is sent;
+        they are in ``report.preflight.warnings`` too. See docs/sending.md.
         """
         from .app.sending import send_campaign
         from .send import SendOptions
@@ -514,6 +517,7 @@ class Workspace:
             audience=audience,
             progress=progress,
             confirm=confirm,
+            warn=warn,
         )
 
     def send_digest(

@@ -152,7 +152,7 @@ def test_report_json_and_campaign_paths(partners) -> None:
         assert json.loads(status.stdout)[0]["sent"] == 17
         report = run(partners, "report", name, "--json")
         assert report.exit_code == 0, report.output
-        rows = json.loads(report.stdout)
+        rows = json.loads(report.stdout)["recipients"]
         assert len(rows) == 17
         assert {r["status"] for r in rows} == {"sent"}
         assert all(r["message_id"].startswith(f"<{CAMPAIGN}.") for r in rows)

@@ -28,13 +28,13 @@ from ..send.jobs import (
     with_legal_basis,
 )
 from ..send.runner import PreflightReport, SendJob, SendOptions, SendReport
-from ..send.status import CampaignCheck, preflight_issues
+from ..send.status import CampaignCheck, preflight_issues, rate_warning
 from .doctor import doctor_warning
 
 if TYPE_CHECKING:
     from ..audience import Contact, ContactBook, Segment
     from ..compose.campaign import Campaign
-    from ..config import Settings
+    from ..config import SendingSettings, Settings
     from ..feeds import Digest
     from ..render.compiled import CompiledCampaign
     from ..send.runner import CampaignRunner
@@ -76,10 +76,15 @@ def send_campaign(
     audience: str | None = None,
     progress: Progress | None = None,
     confirm: Callable[[PreflightReport], bool] | None = None,
+    warn: Callable[[str], None] | None = None,
 ) -> SendReport:
     """Send (or dry-run, or test) a campaign to its audience; re-running resumes.
 
     ``audience`` overrides the campaign's ``audience:`` (a segment name or expression).
+    The warnings about the sender's standing (the last doctor run, the last campaigns' bounce
+    and complaint rates) are given to ``warn`` before pre-flight starts, so they come before
+    anything is sent; they are also among the pre-flight warnings (``confirm`` sees them) and
+    in the report. They never stop a send.
     """
     options = options or SendOptions()
     campaign = _loaded(setup, campaign)
@@ -106,25 +111,54 @@ def send_campaign(
     job = _campaign_job(setup, campaign, compiled, recipients, expression, options.test_address)
     from_ = campaign.from_ or setup.settings.sender.from_
     refuse_example_sender(setup.settings.transport, setup.root, from_, options)
-    notice = doctor_warning(setup.root / Path(setup.settings.paths.state).expanduser())
+    notices = [
+        notice
+        for notice in (
+            doctor_warning(setup.root / Path(setup.settings.paths.state).expanduser()),
+            rates_warning(setup.settings.sending, setup.store.sends),
+        )
+        if notice
+    ]
+    if warn is not None:
+        for notice in notices:
+            warn(notice)
     report = job_runner(setup, job, from_=campaign.from_).run(
-        options, progress=progress, confirm=_warning_first(notice, confirm)
+        options, progress=progress, confirm=_warning_first(notices, confirm)
     )
-    if notice and notice not in report.preflight.warnings:
-        report.preflight.warnings.append(notice)
+    _add_warnings(report.preflight, notices)
     return report
 
 
+def rates_warning(sending: SendingSettings, repo: SendRepo) -> str | None:
+    """Return the warning about the last campaigns' complaint and hard-bounce rates, or None.
+
+    Judged: the last ``[sending] rates_campaigns`` campaigns (digests too) that sent at least
+    ``rates_min_sent`` messages, each against ``max_complaint_rate`` and
+    ``max_hard_bounce_rate`` (docs/sending.md "Rates" says why).
+    """
+    recent = repo.recent_rates(campaigns=sending.rates_campaigns, min_sent=sending.rates_min_sent)
+    return rate_warning(
+        recent,
+        max_complaint_rate=sending.max_complaint_rate,
+        max_hard_bounce_rate=sending.max_hard_bounce_rate,
+    )
+
+
+def _add_warnings(report: PreflightReport, notices: list[str]) -> None:
+    for notice in notices:
+        if notice not in report.warnings:
+            report.warnings.append(notice)
+
+
 def _warning_first(
-    notice: str | None, confirm: Callable[[PreflightReport], bool] | None
+    notices: list[str], confirm: Callable[[PreflightReport], bool] | None
 ) -> Callable[[PreflightReport], bool] | None:
-    """Return ``confirm`` that first adds ``notice`` to the pre-flight warnings it shows."""
-    if notice is None or confirm is None:
+    """Return ``confirm`` that first adds ``notices`` to the pre-flight warnings it shows."""
+    if not notices or confirm is None:
         return confirm
 
     def confirm_with_notice(report: PreflightReport) -> bool:
-        if notice not in report.warnings:
-            report.warnings.append(notice)
+        _add_warnings(report, notices)
         return confirm(report)
 
     return confirm_with_notice

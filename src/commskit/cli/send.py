@@ -6,7 +6,7 @@ import contextlib
 import csv
 import json
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -60,7 +60,7 @@ def not_mailed_lines(pre: Any) -> list[str]:
     ]
 
 
-def _preflight_lines(pre: Any) -> list[str]:
+def _preflight_lines(pre: Any, shown: Collection[str] = ()) -> list[str]:
     lines = [
         f"Campaign {pre.campaign_id}: {pre.total} recipient(s) — {pre.to_send} to send, "
         f"{pre.already_sent} already sent, {pre.suppressed} suppressed, {pre.invalid} invalid, "
@@ -69,7 +69,7 @@ def _preflight_lines(pre: Any) -> list[str]:
         + (f", {pre.failed} permanent failure(s) left alone" if pre.failed else "")
     ]
     lines += not_mailed_lines(pre)
-    lines += [f"  warning: {w}" for w in pre.warnings]
+    lines += [f"  warning: {w}" for w in pre.warnings if w not in shown]
     return lines
 
 
@@ -155,10 +155,15 @@ def send(
         allow_changed=allow_changed,
     )
     interactive = sys.stdin.isatty() and not as_json
+    shown: list[str] = []  # warnings said before pre-flight: never repeated after it
+
+    def warn(text: str) -> None:
+        shown.append(text)
+        note(f"  warning: {text}")
 
     def confirm(pre: Any) -> bool:
         to_send = pre.to_send if limit is None else min(pre.to_send, limit)
-        for line in _preflight_lines(pre):
+        for line in _preflight_lines(pre, shown):
             note(line)
         return click.confirm(
             f"Send {to_send} message(s) through {ws.settings.transport.url}?", err=True
@@ -181,12 +186,13 @@ def send(
             audience=audience,
             progress=progress,
             confirm=confirm if interactive else None,
+            warn=warn,
         )
     code = send_exit_status(report)
     if as_json:
         print_json(report.to_dict())
         sys.exit(code)
-    for line in _preflight_lines(report.preflight):
+    for line in _preflight_lines(report.preflight, shown):
         note(line)
     if test_address:
         echo(f"Sent one test copy to {test_address} through {report.transport}.")
@@ -232,7 +238,8 @@ def _outcome_lines(report: Any) -> None:
 @pass_app
 def status(app: AppContext, campaign: str | None, as_json: bool) -> None:
     """Show per-campaign counts (pending, sent, failed, suppressed, unknown) and, for each
-    reason recipients were not mailed, the count and one example.
+    reason recipients were not mailed, the count and one example; then each campaign's
+    delivered messages and hard-bounce, soft-bounce, complaint and unsubscribe rates.
 
     CAMPAIGN is its id, name or file, as `send` takes it.
 
@@ -261,6 +268,12 @@ def status(app: AppContext, campaign: str | None, as_json: bool) -> None:
         [[r["campaign"], *(r[c] for c in columns[1:])] for r in rows],
         justify={c: "right" for c in columns[1:]},
     )
+    echo()
+    print_table(
+        ["campaign", "delivered", "hard bounces", "soft", "complaints", "unsub"],
+        [[r["campaign"], *rates_cells(r["rates"])] for r in rows],
+        justify={c: "right" for c in ("delivered", "hard bounces", "soft", "complaints", "unsub")},
+    )
     for r in rows:
         reasons = r["not_mailed"]
         if not reasons and not r["failed_example"]:
@@ -270,6 +283,32 @@ def status(app: AppContext, campaign: str | None, as_json: bool) -> None:
             echo(f"  not mailed: {entry['count']} {entry['label']} — e.g. {entry['example']}")
         if r["failed_example"]:
             echo(f"  failed: e.g. {r['failed_example']}")
+
+
+def rates_cells(rates: dict[str, Any]) -> list[str]:
+    """Return a campaign's rates as ``status`` shows them: ``2.7 % (4)`` (count in brackets)."""
+    from ..send.status import percent
+
+    return [
+        f"{rates['delivered']} of {rates['sent']}",
+        f"{percent(rates['hard_bounce_rate'], 1)} ({rates['hard_bounces']})",
+        f"{percent(rates['soft_bounce_rate'], 1)} ({rates['soft_bounces']})",
+        f"{percent(rates['complaint_rate'], 2)} ({rates['complaints']})",
+        f"{percent(rates['unsubscribe_rate'], 1)} ({rates['unsubscribes']})",
+    ]
+
+
+def rates_summary(campaign: str, rates: dict[str, Any]) -> str:
+    """Return a campaign's rates with their counts (``report``'s summary line)."""
+    from ..send.status import percent
+
+    return (
+        f"{campaign}: {rates['sent']} sent, {rates['delivered']} delivered; "
+        f"hard bounces {rates['hard_bounces']} ({percent(rates['hard_bounce_rate'], 1)}), "
+        f"soft {rates['soft_bounces']} ({percent(rates['soft_bounce_rate'], 1)}), "
+        f"complaints {rates['complaints']} ({percent(rates['complaint_rate'], 2)}), "
+        f"unsubscribes {rates['unsubscribes']} ({percent(rates['unsubscribe_rate'], 1)})"
+    )
 
 
 @click.command()
@@ -286,8 +325,9 @@ def report(
 ) -> None:
     """Write one row per recipient of CAMPAIGN (status, error, reason, Message-ID, dates).
 
-    CSV by default, a JSON array with --json. CAMPAIGN is its id, name or file, as `send`
-    takes it.
+    CSV by default, with a summary of the bounce, complaint and unsubscribe rates on stderr;
+    with --json, an object: campaign, rates, recipients (the rows). CAMPAIGN is its id, name
+    or file, as `send` takes it.
 
     Cells starting with = + - @ get a leading ' so a spreadsheet never runs them (--raw: as is).
 
@@ -295,16 +335,23 @@ def report(
     """
     from ..send.status import REPORT_COLUMNS
 
-    rows = app.workspace().send_report(campaign)
+    ws = app.workspace()
+    (summary,) = ws.send_status(campaign)
+    rows = ws.send_report(campaign)
     if as_json:
-        data = [{k: row.get(k) for k in REPORT_COLUMNS} for row in rows]
+        data = {
+            "campaign": summary["campaign"],
+            "rates": summary["rates"],
+            "recipients": [{k: row.get(k) for k in REPORT_COLUMNS} for row in rows],
+        }
         if output is None:
             print_json(data)
             return
         with open_private(output) as handle:  # 0600: addresses
             json.dump(data, handle, ensure_ascii=False, indent=2)
             handle.write("\n")
-        note(f"Wrote {len(data)} row(s) to {output}")
+        note(f"Wrote {len(data['recipients'])} row(s) to {output}")
+        note(rates_summary(summary["campaign"], summary["rates"]))
         return
 
     def write(handle: TextIO) -> int:
@@ -321,10 +368,13 @@ def report(
             write(sys.stdout)
         except BrokenPipeError:  # `commskit report X | head` closed the pipe: not an error
             sys.stderr.close()
+            return
+        note(rates_summary(summary["campaign"], summary["rates"]))
         return
     with open_private(output, newline="") as handle:  # 0600: addresses
         n = write(handle)
     note(f"Wrote {n} row(s) to {output}")
+    note(rates_summary(summary["campaign"], summary["rates"]))
 
 
 def _host_option(ctx: click.Context, param: click.Parameter, value: str) -> str:

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..store.sends import RecipientExample, ReportRow, SendRepo
+from ..store.sends import CampaignRates, RecipientExample, ReportRow, SendRepo
 from .report import NEEDS_ACTION, NOT_MAILED, PreflightReport, describe_recipient
 
 REPORT_COLUMNS = ReportRow._fields
@@ -59,9 +59,11 @@ def campaign_status(repo: SendRepo, campaign_ids: Sequence[str]) -> list[dict[st
     Each entry also says why recipients were not mailed: ``not_mailed`` maps a category of
     :data:`commskit.send.runner.NOT_MAILED` to its count and one example, and
     ``failed_example`` shows one permanent failure. ``started_at`` is the first run's start,
-    ``last_started_at`` the latest's.
+    ``last_started_at`` the latest's. ``rates`` holds the bounce, complaint and unsubscribe
+    counts and rates (:meth:`commskit.store.sends.CampaignRates.to_dict`).
     """
     out = []
+    rates = repo.campaign_rates(campaign_ids)
     for cid in campaign_ids:
         row = repo.campaign(cid)
         assert row is not None
@@ -79,6 +81,7 @@ def campaign_status(repo: SendRepo, campaign_ids: Sequence[str]) -> list[dict[st
                 **counts,
                 "not_mailed": _not_mailed(repo, cid),
                 "failed_example": _example(failed) if failed else None,
+                "rates": rates[cid].to_dict(),
             }
         )
     return out
@@ -102,3 +105,41 @@ def _not_mailed(repo: SendRepo, campaign_id: str) -> dict[str, dict[str, Any]]:
                 "example": _example(row, key),
             }
     return out
+
+
+def rate_warning(
+    recent: Sequence[CampaignRates], *, max_complaint_rate: float, max_hard_bounce_rate: float
+) -> str | None:
+    """Return the warning ``send`` gives when recent campaigns went over a threshold, or None.
+
+    ``recent`` are the campaigns judged (``SendRepo.recent_rates``: the last few that sent
+    enough messages for a rate to mean something); each one over ``[sending]
+    max_complaint_rate`` or ``max_hard_bounce_rate`` is named with its rate and counts.
+    """
+    over = []
+    for rates in recent:
+        if rates.complaint_rate > max_complaint_rate:
+            over.append(
+                f"{rates.campaign_id}: complaints {percent(rates.complaint_rate, 2)} "
+                f"({rates.complaints} of {rates.sent}), over [sending] max_complaint_rate "
+                f"{percent(max_complaint_rate, 2)}"
+            )
+        if rates.hard_bounce_rate > max_hard_bounce_rate:
+            over.append(
+                f"{rates.campaign_id}: hard bounces {percent(rates.hard_bounce_rate, 1)} "
+                f"({rates.hard_bounces} of {rates.sent}), over [sending] max_hard_bounce_rate "
+                f"{percent(max_hard_bounce_rate, 1)}"
+            )
+    if not over:
+        return None
+    return (
+        "rates: " + "; ".join(over) + ". Receivers slow down or block senders past such rates "
+        "(Gmail: complaints over 0.3 %): clean the list (read bounces with `commskit bounces`, "
+        "remove addresses nobody asked for), check the consent of the segment's contacts, "
+        "and read docs/deliverability.md before sending more"
+    )
+
+
+def percent(rate: float, decimals: int) -> str:
+    """Return a rate (a fraction of 1) as a percentage: ``percent(0.0067, 2)`` is ``0.67 %``."""
+    return f"{rate * 100:.{decimals}f} %"

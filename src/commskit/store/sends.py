@@ -9,7 +9,8 @@ Message-ID.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Iterator
+import json
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -99,6 +100,124 @@ class HistoryRow(NamedTuple):
     sent_at: str | None
     updated_at: str
     error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignRates:
+    """What became of a campaign's messages: counts, and rates over the messages sent.
+
+    ``sent`` counts the messages the relay accepted (or the outbox took). A bounce or complaint
+    belongs to the campaign of the message its report was matched to; each recipient counts
+    once per kind however many reports name them. An unsubscribe belongs to the campaign whose
+    message the person last received on that list (any list, for an unsubscribe from all)
+    before unsubscribing. ``delivered`` is ``sent`` less the recipients with a hard or soft
+    bounce. A rate is 0.0 when nothing was sent. See docs/sending.md "Rates".
+    """
+
+    campaign_id: str
+    sent: int = 0
+    hard_bounces: int = 0
+    soft_bounces: int = 0
+    complaints: int = 0
+    unsubscribes: int = 0
+    bounced: int = 0  # recipients with a hard or a soft bounce (each once)
+
+    @property
+    def delivered(self) -> int:
+        """Return the messages sent that no bounce report came back for."""
+        return max(self.sent - self.bounced, 0)
+
+    def rate(self, count: int) -> float:
+        """Return ``count`` over the messages sent (0.0 when none was)."""
+        return count / self.sent if self.sent else 0.0
+
+    @property
+    def delivered_rate(self) -> float:
+        """Return the share of the messages sent that did not bounce."""
+        return self.rate(self.delivered)
+
+    @property
+    def hard_bounce_rate(self) -> float:
+        """Return the hard bounces over the messages sent."""
+        return self.rate(self.hard_bounces)
+
+    @property
+    def soft_bounce_rate(self) -> float:
+        """Return the soft bounces over the messages sent."""
+        return self.rate(self.soft_bounces)
+
+    @property
+    def complaint_rate(self) -> float:
+        """Return the complaints (spam reports) over the messages sent."""
+        return self.rate(self.complaints)
+
+    @property
+    def unsubscribe_rate(self) -> float:
+        """Return the unsubscribes over the messages sent."""
+        return self.rate(self.unsubscribes)
+
+    def to_dict(self) -> dict[str, int | float]:
+        """Return the counts and the rates (fractions of 1, not percentages) as numbers."""
+        return {
+            "sent": self.sent,
+            "delivered": self.delivered,
+            "hard_bounces": self.hard_bounces,
+            "soft_bounces": self.soft_bounces,
+            "complaints": self.complaints,
+            "unsubscribes": self.unsubscribes,
+            "delivered_rate": self.delivered_rate,
+            "hard_bounce_rate": self.hard_bounce_rate,
+            "soft_bounce_rate": self.soft_bounce_rate,
+            "complaint_rate": self.complaint_rate,
+            "unsubscribe_rate": self.unsubscribe_rate,
+        }
+
+
+#: The rates of the campaigns in the ``chosen(id, ord)`` table the caller's WITH clause starts
+#: with, in its ``ord`` order: one statement for any number of campaigns (see CampaignRates).
+#: A send-log row is a contact's (``c<id>``) or a plain address's (``a`` + the first 20 hex
+#: digits of the address's keyed hash, the suppression list's key): an unsubscribe finds the
+#: messages its person received through either key, on the unique (campaign, recipient) index.
+_RATES_SQL = """,
+sent AS (
+    SELECT l.campaign_id AS id, COUNT(*) AS n FROM chosen
+    JOIN send_log l ON l.campaign_id = chosen.id AND l.status = 'sent'
+    GROUP BY l.campaign_id
+),
+reported AS (
+    SELECT b.campaign_id AS id,
+        COUNT(DISTINCT CASE WHEN b.kind = 'hard' THEN b.who END) AS hard,
+        COUNT(DISTINCT CASE WHEN b.kind = 'soft' THEN b.who END) AS soft,
+        COUNT(DISTINCT CASE WHEN b.kind = 'complaint' THEN b.who END) AS complaints,
+        COUNT(DISTINCT CASE WHEN b.kind IN ('hard', 'soft') THEN b.who END) AS bounced
+    FROM (SELECT campaign_id, kind, COALESCE(email_hash, email) AS who FROM bounce_events
+          WHERE matched = 1 AND campaign_id IN (SELECT id FROM chosen)) AS b
+    GROUP BY b.campaign_id
+),
+unsubscribed AS (
+    SELECT (
+        SELECT l.campaign_id FROM campaigns c
+        JOIN send_log l ON l.campaign_id = c.id
+            AND l.recipient_key IN ('c' || ct.id, 'a' || substr(s.email_hash, 1, 20))
+        WHERE (s.list_name = '' OR c.list_name = s.list_name)
+            AND l.status = 'sent' AND l.sent_at <= s.created_at
+        ORDER BY l.sent_at DESC, l.id DESC LIMIT 1
+    ) AS id
+    FROM suppressions s LEFT JOIN contacts ct ON ct.email_hash = s.email_hash
+    WHERE s.reason = 'unsubscribed' AND s.created_at >= (
+        SELECT MIN(c.created_at) FROM campaigns c WHERE c.id IN (SELECT id FROM chosen))
+),
+unsubscribes AS (
+    SELECT id, COUNT(*) AS n FROM unsubscribed WHERE id IN (SELECT id FROM chosen) GROUP BY id
+)
+SELECT chosen.id, COALESCE(sent.n, 0), COALESCE(r.hard, 0), COALESCE(r.soft, 0),
+    COALESCE(r.complaints, 0), COALESCE(u.n, 0), COALESCE(r.bounced, 0)
+FROM chosen
+LEFT JOIN sent ON sent.id = chosen.id
+LEFT JOIN reported r ON r.id = chosen.id
+LEFT JOIN unsubscribes u ON u.id = chosen.id
+ORDER BY chosen.ord
+"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -385,6 +504,27 @@ class SendRepo:
                 "SELECT id FROM campaigns ORDER BY COALESCE(started_at, created_at) DESC, id"
             )
         ]
+
+    def campaign_rates(self, campaign_ids: Sequence[str]) -> dict[str, CampaignRates]:
+        """Return each campaign's :class:`CampaignRates`, in the order given (one statement)."""
+        ids = list(dict.fromkeys(campaign_ids))
+        if not ids:
+            return {}
+        chosen = "WITH chosen(id, ord) AS (SELECT value, key FROM json_each(?))"
+        cur = self.conn.execute(chosen + _RATES_SQL, (json.dumps(ids),))
+        return {row[0]: CampaignRates(*row) for row in cur}
+
+    def recent_rates(self, *, campaigns: int, min_sent: int) -> list[CampaignRates]:
+        """Return the rates of the ``campaigns`` most recently started campaigns (digests too)
+        that sent at least ``min_sent`` messages, latest first (one statement)."""
+        chosen = (
+            "WITH chosen(id, ord) AS (SELECT id, ROW_NUMBER() OVER (ORDER BY start DESC, id)"
+            " FROM (SELECT c.id, COALESCE(c.started_at, c.created_at) AS start FROM campaigns c"
+            " WHERE (SELECT COUNT(*) FROM send_log l WHERE l.campaign_id = c.id"
+            " AND l.status = 'sent') >= :min_sent ORDER BY start DESC, c.id LIMIT :campaigns))"
+        )
+        cur = self.conn.execute(chosen + _RATES_SQL, {"min_sent": min_sent, "campaigns": campaigns})
+        return [CampaignRates(*row) for row in cur]
 
     def not_mailed(self, campaign_id: str) -> dict[str | None, tuple[int, RecipientExample]]:
         """Return, per not-mailed category, the count and the first recipient as an example;
