@@ -6,8 +6,9 @@ Classification (docs/deliverability.md):
   address (X.1.x: unknown user/host, moved) or whose diagnostic says so. Suppressed after one.
 - **soft**: everything else that failed or was delayed: mailbox full (5.2.2 too), 4.x.x, and the
   permanent refusals that are about the *sender* (5.7.x policy/spam/authentication, blocks):
-  suppressing the partner's good address after one spam-filter hit would lose it. Counted;
-  suppressed after :data:`SOFT_LIMIT` of them.
+  suppressing the partner's good address after one spam-filter hit would lose it. So is a "user
+  unknown" answered to DATA (a content filter posing as a missing user, sisimai's "filtered").
+  Counted; suppressed after :data:`SOFT_LIMIT` of them.
 - **complaint**: an ARF feedback report. Suppressed at once.
 - auto-replies (RFC 3834 ``Auto-Submitted: auto-replied``, vacation notices) and successful
   delivery notifications are ignored.
