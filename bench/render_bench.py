@@ -92,6 +92,7 @@ class Item:
         self.topics = ["covoiturage"]
         self.score = 100.0 - i
         self.authors: list[str] = []
+        self.language = ""  # the feed's BCP 47 tag; "" = declares none (no lang attribute)
 
 
 class Section:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -22,6 +22,30 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for var in list(os.environ):
         if var.startswith("COMMSKIT_"):
             monkeypatch.delenv(var)
+
+
+def _set_list_setting(config: Path, list_name: str, key: str, value: str | None) -> None:
+    """Set ``key = value`` (TOML text; None removes the key) in ``[lists.<list_name>]`` of a
+    commskit.toml, editing the table in place when the file has it: TOML refuses a table
+    defined twice, and the shipped file already has the shipped lists' tables."""
+    lines = config.read_text(encoding="utf-8").splitlines()
+    header = f"[lists.{list_name}]"
+    if header not in (line.strip() for line in lines):
+        lines += ["", header]
+    start = next(i for i, line in enumerate(lines) if line.strip() == header) + 1
+    end = next(
+        (i for i in range(start, len(lines)) if lines[i].lstrip().startswith("[")), len(lines)
+    )
+    body = [line for line in lines[start:end] if line.split("=", 1)[0].strip() != key]
+    if value is not None:
+        body.insert(0, f"{key} = {value}")
+    config.write_text("\n".join([*lines[:start], *body, *lines[end:]]) + "\n", encoding="utf-8")
+
+
+@pytest.fixture
+def set_list_setting() -> Callable[[Path, str, str, str | None], None]:
+    """Return the ``[lists.<name>]`` editor of a commskit.toml (see :func:`_set_list_setting`)."""
+    return _set_list_setting
 
 
 @pytest.fixture

@@ -31,6 +31,7 @@ class StandInItem:
     topics: list[str] = field(default_factory=list)
     score: float = 1.0
     authors: list[str] = field(default_factory=list)
+    language: str = ""  # the feed's BCP 47 tag (issue 13): "" = the feed declares none
 
 
 @dataclass

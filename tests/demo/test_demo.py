@@ -79,6 +79,10 @@ def test_demo_does_the_whole_pipeline(tmp_path: Path) -> None:
     html = parsed.get_body(("html",))
     assert html is not None
     assert "À lire ce mois-ci" in html.get_content() or "veille" in html.get_content().lower()
+    # the footer names the list by the shipped title, not its slug (issue 13 item 7)
+    for part in (html.get_content(), parsed.get_body(("plain",)).get_content()):
+        assert "« Infolettre Covoiturage du quotidien »" in part
+        assert "« infolettre »" not in part
 
     blog = result.blog_post.read_text(encoding="utf-8")
     assert blog.startswith("---\n")

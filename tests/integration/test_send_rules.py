@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from pathlib import Path
+from typing import Any
 
 from commskit import Workspace
 
@@ -17,12 +19,12 @@ CSV = (
 )
 
 
-def _workspace(tmp_path: Path, extra_config: str = "") -> Workspace:
+def _workspace(tmp_path: Path, edit_config: Callable[[Path], None] | None = None) -> Workspace:
+    """A fresh workspace with three partners; ``edit_config`` changes its commskit.toml first."""
     root = tmp_path / "ws"
     Workspace.init(root).close()
-    if extra_config:
-        with (root / "commskit.toml").open("a", encoding="utf-8") as fh:
-            fh.write(extra_config)
+    if edit_config is not None:
+        edit_config(root / "commskit.toml")
     ws = Workspace.open(root)
     (root / "partners.csv").write_text(CSV, encoding="utf-8")
     ws.contacts.import_file(root / "partners.csv")
@@ -44,8 +46,11 @@ def test_contact_without_legal_basis_is_not_mailed(tmp_path: Path) -> None:
     ws.close()
 
 
-def test_list_restricted_to_consent(tmp_path: Path) -> None:
-    ws = _workspace(tmp_path, '\n[lists.infolettre]\nbases = ["consent"]\n')
+def test_list_restricted_to_consent(tmp_path: Path, set_list_setting: Any) -> None:
+    # in the shipped [lists.infolettre] table: TOML refuses a second one
+    ws = _workspace(
+        tmp_path, lambda cfg: set_list_setting(cfg, "infolettre", "bases", '["consent"]')
+    )
     dry = ws.send("2026-11-infolettre", audience='kind = "AOM"', dry_run=True)
     assert dry.preflight.to_send == 1
     assert dry.preflight.suppressed == 2

@@ -389,48 +389,79 @@ def _footer(raw: bytes) -> str:
     return html.get_content()
 
 
-def _with_list_table(ws: Any, table: str) -> Any:
-    """Append ``table`` to the workspace's commskit.toml and return the workspace reopened."""
-    config = ws.path("commskit.toml")
-    config.write_text(config.read_text(encoding="utf-8") + "\n" + table, encoding="utf-8")
-    return type(ws).open(ws.root)
+@pytest.fixture
+def with_list_title(set_list_setting: Any) -> Any:
+    """Return a function setting ``[lists.<name>] title`` (TOML text; None removes it) in the
+    workspace's commskit.toml, and returning the workspace reopened."""
+
+    def apply(ws: Any, name: str, title: str | None) -> Any:
+        set_list_setting(ws.path("commskit.toml"), name, "title", title)
+        return type(ws).open(ws.root)
+
+    return apply
 
 
-def test_the_footer_names_the_list_by_its_title(ws: Any, make_contact: Any) -> None:
+def test_the_footer_names_the_list_by_its_title(
+    ws: Any, make_contact: Any, with_list_title: Any
+) -> None:
     """Issue 13 item 7: the footer says the list's [lists.<name>] title, not its slug."""
-    table = '[lists.newsletter-en]\ntitle = "Covoiturage du quotidien newsletter"\n'
-    with _with_list_table(ws, table) as fresh:
+    with with_list_title(ws, "newsletter-en", '"Covoiturage du quotidien newsletter"') as fresh:
         raw = _message(fresh.compile(fresh.campaign("2026-11-newsletter-en")), make_contact())
     footer = _footer(raw)
     assert "subscribed to « Covoiturage du quotidien newsletter »" in footer
     assert "« newsletter-en »" not in footer
 
 
-def test_a_list_without_a_title_is_named_by_its_slug(ws: Any, make_contact: Any) -> None:
-    raw = _message(ws.compile(ws.campaign("2026-11-newsletter-en")), make_contact())
+@pytest.mark.parametrize(
+    ("campaign", "title", "slug"),
+    [
+        ("2026-11-infolettre", "Infolettre Covoiturage du quotidien", "infolettre"),
+        ("2026-11-newsletter-en", "Everyday carpooling newsletter", "newsletter-en"),
+        ("2026-12-webinaire", "Webinaires Covoiturage du quotidien", "webinaires"),
+    ],
+)
+def test_the_shipped_lists_have_titles(
+    ws: Any, make_contact: Any, campaign: str, title: str, slug: str
+) -> None:
+    """The workspace `commskit init` writes names its lists by their titles (French ones, the
+    English list's in English), in both parts of the message."""
+    raw = _message(ws.compile(ws.campaign(campaign)), make_contact())
+    parsed = _parse(raw)
+    text = parsed.get_body(("plain",))
+    assert text is not None
+    for part in (_footer(raw), text.get_content()):
+        assert f"« {title} »" in part
+        assert f"« {slug} »" not in part
+
+
+def test_a_list_without_a_title_is_named_by_its_slug(
+    ws: Any, make_contact: Any, with_list_title: Any
+) -> None:
+    with with_list_title(ws, "newsletter-en", None) as fresh:
+        raw = _message(fresh.compile(fresh.campaign("2026-11-newsletter-en")), make_contact())
     assert "« newsletter-en »" in _footer(raw)
 
 
-def test_a_list_title_that_is_no_string_is_a_config_error(ws: Any) -> None:
+def test_a_list_title_that_is_no_string_is_a_config_error(ws: Any, with_list_title: Any) -> None:
     with (
-        _with_list_table(ws, "[lists.newsletter-en]\ntitle = 3\n") as fresh,
+        with_list_title(ws, "newsletter-en", "3") as fresh,
         pytest.raises(ConfigError, match=r"\[lists\.newsletter-en\] title"),
     ):
         fresh.compile(fresh.campaign("2026-11-newsletter-en"))
 
 
-_VEILLE_TITLE = '[lists.veille]\ntitle = "Veille de l\'équipe"\n'
+_VEILLE_TITLE = '"Veille de l\'équipe"'
 
 
-def test_the_digest_footer_names_its_list_by_its_title(ws: Any) -> None:
-    with _with_list_table(ws, _VEILLE_TITLE) as fresh:
+def test_the_digest_footer_names_its_list_by_its_title(ws: Any, with_list_title: Any) -> None:
+    with with_list_title(ws, "veille", _VEILLE_TITLE) as fresh:
         digest = fresh.digest(since="all")
         raw = _message(fresh.compile_digest(digest), None, to="equipe@example.org")
     assert "« Veille de l'équipe »" in _footer(raw)
 
 
-def test_the_digest_page_footer_names_its_list(ws: Any) -> None:
+def test_the_digest_page_footer_names_its_list(ws: Any, with_list_title: Any) -> None:
     """`commskit digest --format html` renders the same footer: it needs the title too."""
-    with _with_list_table(ws, _VEILLE_TITLE) as fresh:
+    with with_list_title(ws, "veille", _VEILLE_TITLE) as fresh:
         page = fresh.render_digest_html(fresh.digest(since="all"))
     assert "« Veille de l&#39;équipe »" in page or "« Veille de l'équipe »" in page

@@ -22,25 +22,29 @@ HARD = {"userunknown", "hostunknown", "hasmoved"}
 IGNORED = {"vacation", "delivered"}
 
 # Messages where commskit deliberately disagrees with sisimai, and why. The test fails if one of
-# them starts agreeing (then remove it) or if any other message disagrees.
+# them starts agreeing (then remove it) or if any other message disagrees. Issue 13 aimed at 113
+# of 119; read message by message, the evidence supports 112: the seven below are the ones where
+# the report itself (its stage, its transcript, its status fields) backs our reading.
 KNOWN_DISAGREEMENTS = {
     # plain-text "unsubscribe" request marked Auto-Submitted: auto-replied, not an ARF report
     "arf-26.eml": "ignored as an auto-reply",
-    # the diagnostic text says the user/address is unknown; sisimai infers a filter from the MTA
-    "lhost-amazonses-01.eml": "5.1.0 'Unknown address error' read as hard",
-    "lhost-amazonses-02.eml": "'Unknown user' in the diagnostic read as hard",
-    "lhost-postfix-03.eml": "'550 Unknown user' read as hard",
-    "lhost-sendmail-02.eml": "second recipient's text says 'User Unknown' (5.2.1): hard",
-    "rfc3464-42.eml": "'account ... does not exist' read as hard",
-    "rfc3464-57.eml": "'550 : User unknown' read as hard",
-    "rfc3464-35.eml": "'is not a registered gateway user' read as hard",
-    # a plain-text Postfix bounce (no DSN part), read from its text: '550 <addr>: User unknown'
-    "lhost-postfix-07.eml": "'said: 550 ... User unknown' read as hard",
-    # status 5.1.1 from the local delivery agent; sisimai reads the procmail text
-    "lhost-postfix-01.eml": "5.1.1 read as hard",
+    # "User unknown" texts with a non-specific 5.0.0 status and no SMTP command named anywhere
+    # (no "in reply to ... command", no transcript): nothing says the refusal came after DATA.
+    # sisimai files a user-unknown text of unknown stage as "filtered" (soft); we believe the
+    # text: it is what a server answers at RCPT for an address it does not have.
+    "rfc3464-42.eml": "Gmail's RCPT-time 'The email account ... does not exist', no command: hard",
+    "rfc3464-57.eml": "'550 : User unknown', relayed by Gmail as 'Address not found': hard",
+    "rfc3464-35.eml": "'550 user unknown' / 'not a registered gateway user', no command: hard",
+    "lhost-postfix-07.eml": "plain-text Postfix 'said: 550 <addr>: User unknown', no command: hard",
+    # the second recipient's "550 5.2.1 ... User Unknown" follows ">>> DATA" in the transcript,
+    # which sisimai reads as a refusal after DATA; but the server then answered DATA with
+    # "503 5.0.0 Need RCPT": both 550s answered pipelined RCPTs (the same test server refuses
+    # filtered@ with 5.2.1 "in reply to RCPT TO command" in lhost-postfix-02, where sisimai says
+    # userunknown too)
+    "lhost-sendmail-02.eml": "second recipient's 5.2.1 'User Unknown' answered RCPT: hard",
+    # the DSN fields say 5.1.1 'User Unknown' for the recipient; sisimai follows the free text,
+    # which names another recipient (<nekochan>) and 'Not enough disk space'
     "rfc3464-01.eml": "5.1.1 'User Unknown' read as hard (sisimai: mailbox full)",
-    # a 4.x.x status is temporary by definition (RFC 3463): counted, not suppressed at once
-    "lhost-postfix-05.eml": "450 4.1.1 read as soft",
 }
 
 
@@ -76,7 +80,7 @@ def test_sisimai_corpus(corpus):
         if case.get("is_bounce") is False:
             assert verdict.ignored, name
     assert disagreements == set(KNOWN_DISAGREEMENTS)
-    assert len(expected) - len(disagreements) >= 107
+    assert len(expected) - len(disagreements) >= 112
     # every ARF report but the plain-text one is a complaint
     assert (
         complaints_found
@@ -186,7 +190,7 @@ def test_sisimai_corpus_through_the_send_log(ws, corpus, tmp_path):
     # rfc3464-35 names three recipients and encloses no original: it reaches us through the
     # first one's VERP address, so only that recipient (soft, as sisimai says) is acted on
     assert disagreements == set(KNOWN_DISAGREEMENTS) - {"rfc3464-35.eml"}
-    assert len(expected) - len(disagreements) == 108
+    assert len(expected) - len(disagreements) == 113
 
 
 @pytest.mark.corpus
@@ -244,6 +248,55 @@ def test_flanker_corpus_through_the_send_log(ws, corpus, tmp_path):
 )
 def test_classify_status(action, status, diagnostic, kind):
     assert classify_status(action, status, diagnostic) == kind
+
+
+@pytest.mark.parametrize(
+    ("action", "status", "diagnostic", "command", "kind"),
+    [
+        # "user unknown" after DATA is a content filter posing as a missing user (sisimai's
+        # "filtered"): soft, counted; at RCPT it is the address: hard
+        ("failed", "5.0.0", "smtp; 550 Unknown user a@example.net", "DATA", "soft"),
+        ("failed", "5.0.0", "smtp; 550 Unknown user a@example.net", "end of DATA", "soft"),
+        ("failed", "5.0.0", "smtp; 550 Unknown user a@example.net", "RCPT TO", "hard"),
+        ("failed", "5.0.0", "smtp; 550 Unknown user a@example.net", "", "hard"),
+        # ... but a status about the address (X.1.x) is the server's own claim, at any stage
+        ("failed", "5.1.1", "smtp; 550 5.1.1 <a@example.net>... User Unknown", "DATA", "hard"),
+        # 5.2.1 "User Unknown" is the address at RCPT (Postfix, qmail, Exim in the corpus), a
+        # filter after DATA
+        ("failed", "5.2.1", "smtp; 550 5.2.1 <a@example.net>... User Unknown", "RCPT TO", "hard"),
+        ("failed", "5.2.1", "smtp; 550 5.2.1 <a@example.net>... User Unknown", "DATA", "soft"),
+        # a code saying the destination mail system exists (X.3.x, RFC 3463) or that the sender
+        # was refused (X.7.x) outweighs an "unknown user" text
+        (
+            "failed",
+            "5.0.0",
+            "smtp; 5.3.0 - Other mail system problem 550-'Unknown user'",
+            "",
+            "soft",
+        ),
+        # a relay's summary first, then the remote's own reply: the remote's code decides
+        (
+            "failed",
+            "5.0.0",
+            "smtp; 5.1.0 - Unknown address error 550-'5.7.1 <b@bounce.example>... Access denied'",
+            "",
+            "soft",
+        ),
+        # a 4.1.1 the reporting MTA gave up on (Action: failed): every try said "unknown"
+        ("failed", "4.1.1", "smtp; 450 4.1.1 <a@example.net>: User unknown", "RCPT TO", "hard"),
+        ("delayed", "4.1.1", "smtp; 450 4.1.1 <a@example.net>: User unknown", "RCPT TO", "soft"),
+        # a local delivery program's exit status (x-unix), mapped to 5.1.1: a mailer error
+        (
+            "failed",
+            "5.1.1",
+            'x-unix; procmail: Couldn\'t create "/var/mail/a": No such user',
+            "",
+            "soft",
+        ),
+    ],
+)
+def test_classify_status_stage_and_code(action, status, diagnostic, command, kind):
+    assert classify_status(action, status, diagnostic, command=command) == kind
 
 
 def dsn(to: str, final_recipient: str, status: str = "5.1.1") -> bytes:

@@ -11,7 +11,7 @@ from typing import Any
 import nh3
 from markupsafe import Markup
 
-from ..feeds.digest import Digest, DigestItem
+from ..feeds.digest import Digest, DigestItem, other_language
 from ..i18n import plural
 from .campaign import Campaign
 from .environment import strings_for
@@ -43,12 +43,17 @@ def veille_items(campaign: Campaign, digest: Digest | None) -> list[DigestItem]:
 
 
 def item_view(item: DigestItem, *, date_format: str, language: str = "fr") -> dict[str, Any]:
-    """Prepare a digest item for templates: text stays text, HTML is re-sanitised."""
+    """Prepare a digest item for templates: text stays text, HTML is re-sanitised.
+
+    ``lang`` is the BCP 47 tag of the item's feed when it is another language than the
+    message's ``language`` (templates put it on the title and summary), else "".
+    """
     published = item.published
     also_in = list(item.also_in)
     strings = strings_for(language)
     return {
         "id": item.id,
+        "lang": other_language(item.language, language),
         "title": str(item.title),
         "url": http_url(str(item.url or "")),
         "summary_html": Markup(nh3.clean(str(item.summary_html or ""))),  # noqa: S704

@@ -46,6 +46,12 @@ class DigestItem:
     score: float
     authors: list[str]
     duplicate_ids: list[str] = field(default_factory=list)
+    #: the BCP 47 tag its feed declares ("en-US"); "" when the feed declares none
+    language: str = ""
+
+    def lang_in(self, language: str) -> str:
+        """Return the ``lang`` attribute this item needs inside a message in ``language``."""
+        return other_language(self.language, language)
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready description."""
@@ -62,6 +68,14 @@ class DigestItem:
             "score": self.score,
             "authors": self.authors,
         }
+
+
+def other_language(tag: str, language: str) -> str:
+    """Return ``tag`` (an item's BCP 47 language) when it is another language than the
+    message's ``language`` ("en-US" in a French message), else "" ("fr-FR" in a French
+    message, or no tag): what an item's ``lang`` attribute must say."""
+    primary = tag.split("-", 1)[0].lower()
+    return tag if primary and primary != language.split("-", 1)[0].lower() else ""
 
 
 @dataclass
@@ -156,12 +170,14 @@ def build_digest(
     rows = repo.window_items(_iso(start), _iso(now), _iso(late_start))
     rows = [r for r in rows if r.id not in exclude]
     duplicates = repo.duplicates_of([r.id for r in rows])
+    languages = repo.feed_languages()
     sections: dict[str, DigestSection] = {}
     for row in rows:
         dups = [d for d in duplicates.get(row.id, []) if d.id not in exclude]
         if not any(m.feed_url in feeds for m in (row, *dups)):
             continue  # its feed was removed from the lists: the user no longer wants it
         item, matches = _digest_item(row, dups, rules, feeds, now, half_life_days)
+        item.language = languages.get(row.feed_url, "")
         if wanted:
             matches = [m for m in matches if m.topic in wanted]
         if not matches:

@@ -213,10 +213,14 @@ def to_html(digest: Digest) -> str:
                 else e(item.title)
             )
             meta = _meta(item, digest, labels)
-            out.append(f"<article><h3>{heading}</h3>")
+            # the feed's language on its title and summary when it is not the page's (the
+            # meta line, dates and sources, is the page's)
+            lang = item.lang_in(digest.language)
+            attr = f' lang="{e(lang)}"' if lang else ""
+            out.append(f"<article><h3{attr}>{heading}</h3>")
             out.append(f'<p class="meta">{e(meta)}</p>')
             if item.summary_html:
-                out.append(f"<div>{item.summary_html}</div>")
+                out.append(f"<div{attr}>{item.summary_html}</div>")
             if _other_links(item):
                 links = ", ".join(f'<a href="{e(a)}">{e(a)}</a>' for a in _other_links(item))
                 out.append(f'<p class="meta">{e(labels["also_in"])} : {links}</p>')

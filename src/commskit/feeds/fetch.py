@@ -658,6 +658,8 @@ def _store(
                 values["title"] = parsed.title
             if parsed.site_url:
                 values["site_url"] = parsed.site_url
+            if parsed.language:
+                values["language"] = parsed.language
             new = _new_items(repo, parsed.items)
             result.duplicates = index.link(new)
             repo.insert_items(new)

@@ -93,6 +93,7 @@ class ParsedFeed:
 
     title: str = ""
     site_url: str = ""
+    language: str = ""  # the BCP 47 tag the feed declares ("en-US"), "" when none or invalid
     items: list[FeedItem] = field(default_factory=list)
     error: str | None = None
     warning: str | None = None
@@ -276,6 +277,28 @@ def _bounded_entity(body: bytes, name: bytes, rest: bytes) -> list[tuple[bytes, 
     return [(name, value)]
 
 
+#: a BCP 47 language tag as feeds write it ("en", "en-us", "fr_FR", "zh-Hant-TW")
+_LANGUAGE_TAG = re.compile(r"[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{1,8})*")
+
+
+def language_tag(value: object) -> str:
+    """Return a feed's declared language as a BCP 47 tag in its usual case ("en-us" → "en-US",
+    "fr_FR" → "fr-FR"), or "" when it declares none or something that is not a tag."""
+    text = str(value or "").strip()
+    if not _LANGUAGE_TAG.fullmatch(text):
+        return ""
+    primary, *rest = re.split(r"[-_]", text)
+    subtags = [primary.lower()]
+    for sub in rest:
+        if len(sub) == 2 and sub.isalpha():
+            subtags.append(sub.upper())  # a region
+        elif len(sub) == 4 and sub.isalpha():
+            subtags.append(sub.title())  # a script
+        else:
+            subtags.append(sub.lower())
+    return "-".join(subtags)
+
+
 def title_key(title: str) -> str:
     """Return the folded, punctuation-free form of a title used for fuzzy comparison."""
     return collapse(re.sub(r"[^\w]+", " ", fold(title)))
@@ -386,6 +409,7 @@ def parse_feed(
     result = ParsedFeed(
         title=plain_text(strip_controls(str(parsed.feed.get("title", ""))))[:300],
         site_url=clean_link(strip_controls(str(parsed.feed.get("link", "")))),
+        language=language_tag(parsed.feed.get("language")),
     )
     entries = parsed.get("entries") or []
     exc = parsed.get("bozo_exception")
@@ -477,6 +501,7 @@ def _parse_json_feed(
     result = ParsedFeed(
         title=plain_text(strip_controls(str(data.get("title", ""))))[:300],
         site_url=clean_link(strip_controls(str(data.get("home_page_url", "")))),
+        language=language_tag(data.get("language")),
     )
     feed_authors = data.get("authors") or ([data["author"]] if data.get("author") else [])
     raw_items = data.get("items")

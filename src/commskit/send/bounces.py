@@ -6,8 +6,9 @@ Classification (docs/deliverability.md):
   address (X.1.x: unknown user/host, moved) or whose diagnostic says so. Suppressed after one.
 - **soft**: everything else that failed or was delayed: mailbox full (5.2.2 too), 4.x.x, and the
   permanent refusals that are about the *sender* (5.7.x policy/spam/authentication, blocks):
-  suppressing the partner's good address after one spam-filter hit would lose it. Counted;
-  suppressed after :data:`SOFT_LIMIT` of them.
+  suppressing the partner's good address after one spam-filter hit would lose it. So is a "user
+  unknown" answered to DATA (a content filter posing as a missing user, sisimai's "filtered").
+  Counted; suppressed after :data:`SOFT_LIMIT` of them.
 - **complaint**: an ARF feedback report. Suppressed at once.
 - auto-replies (RFC 3834 ``Auto-Submitted: auto-replied``, vacation notices) and successful
   delivery notifications are ignored.
@@ -117,8 +118,12 @@ def _address(field_value: str) -> str:
     return addr.lower()
 
 
-def classify_status(action: str, status: str, diagnostic: str) -> Kind | None:
-    """Classify one recipient: hard, soft, or None when it is not a failure at all."""
+def classify_status(action: str, status: str, diagnostic: str, *, command: str = "") -> Kind | None:
+    """Classify one recipient: hard, soft, or None when it is not a failure at all.
+
+    ``command`` is the SMTP command the refusal answered when the report names it ("RCPT TO",
+    "end of DATA", as Postfix writes "(in reply to … command)"), else "".
+    """
     action = action.lower()
     if action in {"delivered", "relayed", "expanded"}:
         return None
@@ -129,16 +134,47 @@ def classify_status(action: str, status: str, diagnostic: str) -> Kind | None:
     if _FULL.search(diagnostic) or (match and match.group(0) == "5.2.2"):
         return "soft"
     permanent = klass == "5" or (action == "failed" and klass != "4")
-    if not permanent:
-        return "soft"
+    if permanent:
+        return _permanent_kind(match, diagnostic, command)
+    # a 4.1.1 the reporting MTA gave up on (Action: failed, after its whole queue lifetime):
+    # every try was told the address is unknown, as sisimai reads it too
+    if action == "failed" and match is not None and match.group(2, 3) == ("1", "1"):
+        return "hard"
+    return "soft"
+
+
+#: the refusal answered the message itself (DATA, or its end; BDAT for CHUNKING)
+_AFTER_DATA = re.compile(r"\b(DATA|BDAT)\b", re.I)
+#: Postfix names the command a remote reply answered: "(in reply to end of DATA command)"
+_IN_REPLY_TO = re.compile(r"\(in reply to ((?:end of )?[A-Z]+(?: (?:TO|FROM))?) command\)", re.I)
+
+
+def _permanent_kind(match: re.Match[str] | None, diagnostic: str, command: str) -> Kind:
+    """Classify a permanent failure by its status code, then by the stage and text.
+
+    A status about the address (X.1.x) is the server's own claim: hard at any stage. A code
+    saying the destination mail system exists and something about it failed (X.3.x, RFC 3463)
+    or that the sender was refused (X.7.x) is not about the address, whatever the text says. A
+    "user unknown" sent in answer to DATA is a content filter posing as a missing user
+    (sisimai's "filtered"): the server took the address at RCPT, then refused the message; soft,
+    so it is counted and suppresses after :data:`SOFT_LIMIT` of them, never after one. Without
+    a stage or such a code, a text saying the address does not exist is believed: it is what a
+    server answers at RCPT for an address it does not have (5.2.1 "User Unknown" included).
+    """
     subject = match.group(2) if match else ""
     detail = match.group(0) if match else ""
     if detail in {"5.1.7", "5.1.8"}:  # the *sender's* address was refused, not the recipient's
+        return "soft"
+    # a local delivery program's exit status (a pipe to procmail…), which Postfix maps to
+    # 5.1.1 from EX_NOUSER: the recipient host's mailer failed, not a verdict on the address
+    if diagnostic.lower().startswith("x-unix;"):
         return "soft"
     if subject == "1":
         return "hard"
     if detail in {"5.4.4", "5.4.1"}:  # no such host / no answer from the host's servers
         return "hard"
+    if subject in {"3", "7"} or _AFTER_DATA.search(command):
+        return "soft"
     if _ADDRESS_BAD.search(diagnostic):
         return "hard"
     return "soft"
@@ -146,14 +182,35 @@ def classify_status(action: str, status: str, diagnostic: str) -> Kind | None:
 
 def _status_code(status: str, diagnostic: str) -> re.Match[str] | None:
     """Return the enhanced status code to classify by: the Status field's, unless it is missing
-    or the non-specific X.0.0 and the diagnostic has a specific one of the same class."""
+    or the non-specific X.0.0 and the diagnostic has a specific one of the same class.
+
+    Of several specific codes in the diagnostic the last one wins: a relay writes its own
+    summary first and quotes the remote server's reply after it (Amazon SES:
+    ``5.1.0 - Unknown address error 550-'5.7.1 <…>... Access denied'``).
+    """
     given = _STATUS.search(status)
-    said = _STATUS.search(diagnostic)
     if given is None:
-        return said
-    if said is not None and given.group(2, 3) == ("0", "0") and said.group(1) == given.group(1):
-        return said
-    return given
+        return _STATUS.search(diagnostic)
+    if given.group(2, 3) != ("0", "0"):
+        return given
+    specific = [
+        m
+        for m in _STATUS.finditer(diagnostic)
+        if m.group(1) == given.group(1) and m.group(2, 3) != ("0", "0")
+    ]
+    return specific[-1] if specific else given
+
+
+def _smtp_command(text: str, address: str) -> str:
+    """Return the SMTP command a refusal answered as the report names it ("RCPT TO",
+    "end of DATA"): in the diagnostic itself or the notification paragraph naming ``address``;
+    "" when the report does not say."""
+    for paragraph in re.split(r"\n[ \t]*\n", text):
+        if address in paragraph.lower():  # "" (a diagnostic of its own): every paragraph
+            found = _IN_REPLY_TO.search(" ".join(paragraph.split()))
+            if found:
+                return found.group(1)
+    return ""
 
 
 def _is_auto_reply(msg: Message) -> bool:
@@ -254,6 +311,7 @@ def _dsn(msg: Message) -> list[BounceRecipient] | None:
             if re.search(r"(?im)^(final|original)-recipient:", chunk)
         ]
     out: list[BounceRecipient] = []
+    notes = _notification_text(msg)
     for block in blocks:
         rcpt = block.get("final-recipient") or block.get("original-recipient") or ""
         if not rcpt:
@@ -262,10 +320,9 @@ def _dsn(msg: Message) -> list[BounceRecipient] | None:
         status = block.get("status", "")
         address = _address(rcpt)
         # without a Diagnostic-Code, the report's human-readable part says what went wrong
-        diagnostic = block.get("diagnostic-code", "") or _diagnostic_near(
-            _notification_text(msg), address
-        )
-        kind = classify_status(action, status, diagnostic)
+        diagnostic = block.get("diagnostic-code", "") or _diagnostic_near(notes, address)
+        command = _smtp_command(diagnostic, "") or _smtp_command(notes, address)
+        kind = classify_status(action, status, diagnostic, command=command)
         if kind is None:
             continue
         out.append(BounceRecipient(address, kind, status, diagnostic, action))
@@ -337,7 +394,16 @@ def _plain_text(msg: Message) -> list[BounceRecipient]:
         status = _STATUS.search(paragraph)
         action = "failed" if reply.group(1) == "5" else "delayed"
         diagnostic = _text(paragraph)
-        kind = classify_status(action, status.group(0) if status else "", diagnostic) or "soft"
+        command = _IN_REPLY_TO.search(diagnostic)
+        kind = (
+            classify_status(
+                action,
+                status.group(0) if status else "",
+                diagnostic,
+                command=command.group(1) if command else "",
+            )
+            or "soft"
+        )
         out[address] = BounceRecipient(
             address, kind, status.group(0) if status else "", diagnostic, action
         )

@@ -33,6 +33,7 @@ class FeedState:
     deactivated: str | None = None  # the reason (e.g. 410 Gone); None = active
     title: str | None = None
     site_url: str | None = None
+    language: str | None = None  # the BCP 47 tag the feed declares ("en-US"), if any
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,6 +170,12 @@ class FeedRepo:
         """Return every feed's fetch state, by list URL."""
         rows = self.conn.execute(f"SELECT {_select(FeedState)} FROM feeds")  # noqa: S608
         return {row[0]: _record(FeedState, row) for row in rows}
+
+    def feed_languages(self) -> dict[str, str]:
+        """Return the language each feed declares (a BCP 47 tag), by list URL; feeds that
+        declare none are left out."""
+        rows = self.conn.execute("SELECT url, language FROM feeds WHERE language IS NOT NULL")
+        return {row[0]: row[1] for row in rows}
 
     def update_feed(self, url: str, **values: Any) -> None:
         """Update fetch-state columns of one feed."""
