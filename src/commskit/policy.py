@@ -45,3 +45,25 @@ def message_id_domain(configured: str, from_address: str) -> str:
     address = parseaddr(from_address)[1]
     domain = address.rpartition("@")[2].strip().rstrip(">") if "@" in address else ""
     return domain or FALLBACK_DOMAIN
+
+
+#: The word before the token in an unsubscribe mail's subject (and body): ``unsubscribe TOKEN``.
+UNSUBSCRIBE_WORD = "unsubscribe"
+
+
+def unsubscribe_mailto(address: str, token: str) -> str:
+    """Return the ``mailto:`` URI of ``List-Unsubscribe`` for ``token`` (RFC 2369, RFC 6068).
+
+    The token travels in the subject *and* the body (``unsubscribe TOKEN``, percent-encoded):
+    Apple Mail, Gmail and Outlook send the mail with the URI's subject, and a client that keeps
+    only the body still carries it. Not in a ``+TOKEN`` local part: subaddressing depends on the
+    receiving server (and some lower-case local parts, while tokens are case-sensitive). ``address``
+    may already start with ``mailto:``; an empty token gives it as it is. A query the configured
+    address has (``?subject=…``) gives way to the token's.
+    """
+    target = address if address.startswith("mailto:") else f"mailto:{address}"
+    if not token:
+        return target
+    target = target.partition("?")[0]
+    words = quote(f"{UNSUBSCRIBE_WORD} {token}", safe="")
+    return f"{target}?subject={words}&body={words}"
