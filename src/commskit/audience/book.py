@@ -557,6 +557,15 @@ class ContactBook:
             self._repo.add_suppression(key, list_name, "unsubscribed", clean_text(source), utcnow())
         return self._repo.get_by_id(contact_id), list_name
 
+    def check_unsubscribe_token(self, token: str) -> tuple[Contact | None, str]:
+        """Return the contact (None if erased) and list a token names, changing nothing.
+
+        What :meth:`unsubscribe_token` would act on (a dry run of it). Raises TokenError for a
+        forged token.
+        """
+        contact_id, list_name = verify_token(self._secret, token)
+        return self._repo.get_by_id(contact_id), list_name
+
     def resubscribe(self, email: str, list_name: str | None = None) -> bool:
         """Lift suppression entries (never an erasure); return whether any was removed.
 
