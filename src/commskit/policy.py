@@ -55,15 +55,17 @@ def unsubscribe_mailto(address: str, token: str) -> str:
     """Return the ``mailto:`` URI of ``List-Unsubscribe`` for ``token`` (RFC 2369, RFC 6068).
 
     The token travels in the subject *and* the body (``unsubscribe TOKEN``, percent-encoded):
-    Apple Mail, Gmail and Outlook send the mail with the URI's subject, and a client that keeps
-    only the body still carries it. Not in a ``+TOKEN`` local part: subaddressing depends on the
-    receiving server (and some lower-case local parts, while tokens are case-sensitive). ``address``
-    may already start with ``mailto:``; an empty token gives it as it is. A query the configured
-    address has (``?subject=…``) gives way to the token's.
+    Gmail and Outlook send the URI's subject, and a client that keeps only the body still
+    carries it. Apple Mail has been seen sending an empty subject and a body of its own: the one
+    part every client keeps is the address, so ``{token}`` in the configured address
+    (``desinscription+{token}@example.org``) puts the token in its local part too. That is
+    opt-in: subaddressing depends on the receiving server. ``address`` may start with
+    ``mailto:``; a query it has (``?subject=…``) gives way to the token's; an empty token gives
+    the address without ``+{token}`` and without a query.
     """
     target = address if address.startswith("mailto:") else f"mailto:{address}"
     if not token:
-        return target
-    target = target.partition("?")[0]
+        return target.replace("+{token}", "").replace("{token}", "")
+    target = target.partition("?")[0].replace("{token}", token)
     words = quote(f"{UNSUBSCRIBE_WORD} {token}", safe="")
     return f"{target}?subject={words}&body={words}"

@@ -183,3 +183,19 @@ def test_bounces_honours_a_valid_token_for_its_list_only(partners, tmp_path, cor
     # read once: a second run finds them already read
     again = json.loads(runner.invoke(main, [*args, "--json"]).stdout)
     assert (again["already_read"], again["unsubscribes"]) == (4, 0)
+
+
+def test_an_address_token_suppresses_that_address_for_that_list_only(ws) -> None:
+    """A plain address (the digest's team list) gets a token of its own: no contact is made."""
+    token = ws.contacts.address_token("equipe@example.org", "veille")
+    assert ws.contacts.address_token("Equipe@example.org", "veille") == token  # stable
+    assert ws.contacts.address_token("autre@example.org", "veille") != token
+    assert ws.contacts.check_unsubscribe_token(token) == (None, "veille")
+    assert (
+        ws.contacts.suppression("equipe@example.org", "veille") is None
+    )  # a check changes nothing
+    assert ws.contacts.unsubscribe_token(token, source="mailto") == (None, "veille")
+    assert ws.contacts.suppression("equipe@example.org", "veille") == "unsubscribed"
+    assert ws.contacts.suppression("equipe@example.org", "infolettre") is None
+    assert ws.contacts.suppression("autre@example.org", "veille") is None
+    assert ws.contacts.get("equipe@example.org") is None

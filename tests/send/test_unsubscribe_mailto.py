@@ -39,6 +39,11 @@ def test_policy_encodes_the_token_in_subject_and_body() -> None:
         "mailto:u@example.org?subject=unsubscribe%20T&body=unsubscribe%20T"
     )
     assert unsubscribe_mailto("u@example.org", "") == "mailto:u@example.org"
+    # the address itself may carry it (for clients that drop the subject), when asked to
+    assert unsubscribe_mailto("u+{token}@example.org", "T") == (
+        "mailto:u+T@example.org?subject=unsubscribe%20T&body=unsubscribe%20T"
+    )
+    assert unsubscribe_mailto("u+{token}@example.org", "") == "mailto:u@example.org"
 
 
 def test_each_message_mailto_carries_the_token_of_its_url(ws, make_runner, people) -> None:
