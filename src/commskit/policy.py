@@ -45,3 +45,27 @@ def message_id_domain(configured: str, from_address: str) -> str:
     address = parseaddr(from_address)[1]
     domain = address.rpartition("@")[2].strip().rstrip(">") if "@" in address else ""
     return domain or FALLBACK_DOMAIN
+
+
+#: The word before the token in an unsubscribe mail's subject (and body): ``unsubscribe TOKEN``.
+UNSUBSCRIBE_WORD = "unsubscribe"
+
+
+def unsubscribe_mailto(address: str, token: str) -> str:
+    """Return the ``mailto:`` URI of ``List-Unsubscribe`` for ``token`` (RFC 2369, RFC 6068).
+
+    The token travels in the subject *and* the body (``unsubscribe TOKEN``, percent-encoded):
+    Gmail and Outlook send the URI's subject, and a client that keeps only the body still
+    carries it. Apple Mail has been seen sending an empty subject and a body of its own: the one
+    part every client keeps is the address, so ``{token}`` in the configured address
+    (``desinscription+{token}@example.org``) puts the token in its local part too. That is
+    opt-in: subaddressing depends on the receiving server. ``address`` may start with
+    ``mailto:``; a query it has (``?subject=…``) gives way to the token's; an empty token gives
+    the address without ``+{token}`` and without a query.
+    """
+    target = address if address.startswith("mailto:") else f"mailto:{address}"
+    if not token:
+        return target.replace("+{token}", "").replace("{token}", "")
+    target = target.partition("?")[0].replace("{token}", token)
+    words = quote(f"{UNSUBSCRIBE_WORD} {token}", safe="")
+    return f"{target}?subject={words}&body={words}"

@@ -588,10 +588,20 @@ class Workspace:
     def read_bounces(
         self, mailbox: str | os.PathLike[str], *, dry_run: bool = False
     ) -> BounceReport:
-        """Read a Maildir or mbox of bounce reports into the suppression list (never deletes)."""
+        """Read a Maildir or mbox of bounce reports into the suppression list (never deletes).
+
+        Unsubscribe mails to ``[unsubscribe] mailto`` are honoured too (their token says whom
+        and from which list).
+        """
         from .app.bounces import read_bounces
 
-        return read_bounces(self.store, self.contacts, Path(mailbox), dry_run=dry_run)
+        return read_bounces(
+            self.store,
+            self.contacts,
+            Path(mailbox),
+            dry_run=dry_run,
+            unsubscribe_address=self.settings.unsubscribe.mailto,
+        )
 
     def doctor(self, *, nameserver: str | None = None) -> DoctorReport:
         """Check the sender's DNS records (SPF, DMARC, MX, DKIM selector) and return findings.

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from commskit import Workspace
+from commskit.policy import unsubscribe_mailto
 
 GOLDEN = Path(__file__).parent / "golden"
 UNSUB = "https://covoiturage.example.gouv.fr/desinscription?t=GOLDENTOKEN"
@@ -57,7 +58,10 @@ def test_shipped_campaign_matches_golden(
         contact,
         message_id=f"<{name}.7@covoiturage.example.gouv.fr>",
         unsubscribe_url=UNSUB,
-        unsubscribe_mailto="desinscription@covoiturage.example.gouv.fr",
+        # as send builds it: the recipient's token in the mailto's subject and body too
+        unsubscribe_mailto=unsubscribe_mailto(
+            "desinscription@covoiturage.example.gouv.fr", "GOLDENTOKEN"
+        ),
         date=dt.datetime(2026, 11, 24, 8, 0, tzinfo=dt.UTC),
     )
     parts = compiled.render(contact, unsubscribe_url=UNSUB)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import email
 import json
-import shutil
 from datetime import UTC, datetime
 from email import policy
 from pathlib import Path
@@ -15,31 +14,6 @@ from click.testing import CliRunner
 from commskit import ConfigError, PreflightError, Workspace
 from commskit.cli import main
 from commskit.send.digest import period_key
-
-SAMPLES = Path(__file__).resolve().parents[2] / "feeds" / "samples"
-
-
-@pytest.fixture
-def team_ws(tmp_path: Path) -> Workspace:
-    root = tmp_path / "ws"
-    Workspace.init(root).close()
-    config = root / "commskit.toml"
-    text = config.read_text(encoding="utf-8")
-    text = text.replace(
-        'sources = ["feeds/*.toml", "feeds/*.opml"]', 'sources = ["feeds/one.toml"]'
-    )
-    text = text.replace('url = "outbox:.commskit/outbox"', 'url = "outbox:outbox"')
-    text = text.replace(
-        'recipients = ["equipe@covoiturage.example.gouv.fr"]',
-        'recipients = ["equipe@covoiturage.example.gouv.fr",'
-        ' "direction@covoiturage.example.gouv.fr"]',
-    )
-    config.write_text(text, encoding="utf-8")
-    shutil.copy(SAMPLES / "ministere.xml", root / "feeds" / "one.xml")
-    (root / "feeds" / "one.toml").write_text(
-        '[[feed]]\nname = "Ministère"\nurl = "one.xml"\ntopics = ["mobilites"]\n', encoding="utf-8"
-    )
-    return Workspace.open(root)
 
 
 def _run(ws: Workspace, *args: str) -> tuple[int, str]:

@@ -92,7 +92,8 @@ class CompiledDouble:
         msg["Message-ID"] = message_id
         links = [f"<{unsubscribe_url}>"]
         if unsubscribe_mailto:
-            links.append(f"<mailto:{unsubscribe_mailto}>")
+            prefix = "" if unsubscribe_mailto.startswith("mailto:") else "mailto:"
+            links.append(f"<{prefix}{unsubscribe_mailto}>")
         msg["List-Unsubscribe"] = ", ".join(links)
         msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
         msg["List-Id"] = "Infolettre <infolettre.example.org>"

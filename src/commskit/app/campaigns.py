@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from ..compose.campaign import DEFAULT_LIST, Campaign, find_campaign, list_campaigns, load_campaign
 from ..compose.sample import contact_for
 from ..errors import CommskitError, ConfigError
-from ..policy import message_id_domain, unsubscribe_url
+from ..policy import message_id_domain, unsubscribe_mailto, unsubscribe_url
 from . import veille
 
 if TYPE_CHECKING:
@@ -209,11 +209,15 @@ def unsubscribe_url_for(setup: CampaignSetup, contact: Recipient, list_name: str
 
     A contact not stored (id 0, a sample) gets the visible placeholder token ``APERCU``.
     """
+    base = setup.settings.unsubscribe.url or PLACEHOLDER_UNSUBSCRIBE
+    return unsubscribe_url(base, _unsubscribe_token(setup, contact, list_name))
+
+
+def _unsubscribe_token(setup: CampaignSetup, contact: Recipient, list_name: str) -> str:
+    """Return the token send gives ``contact`` for ``list_name`` (a sample: ``APERCU``)."""
     from ..audience.tokens import make_token
 
-    base = setup.settings.unsubscribe.url or PLACEHOLDER_UNSUBSCRIBE
-    token = make_token(setup.secret(), contact.id, list_name) if contact.id else PREVIEW_TOKEN
-    return unsubscribe_url(base, token)
+    return make_token(setup.secret(), contact.id, list_name) if contact.id else PREVIEW_TOKEN
 
 
 def preview_unsubscribe_url(setup: CampaignSetup) -> str:
@@ -245,7 +249,14 @@ def render_files(
         contact,
         message_id=f"<render.{campaign.id}@{domain}>",
         unsubscribe_url=url,
-        unsubscribe_mailto=setup.settings.unsubscribe.mailto or None,
+        unsubscribe_mailto=(
+            unsubscribe_mailto(
+                setup.settings.unsubscribe.mailto,
+                _unsubscribe_token(setup, contact, campaign.list_name),
+            )
+            if setup.settings.unsubscribe.mailto
+            else None
+        ),
     )
     folder = folder or setup.path(setup.settings.paths.output)
     folder.mkdir(parents=True, exist_ok=True)

@@ -41,7 +41,7 @@ from .importer import (
     read_contact_file,
 )
 from .segments import CompiledSegment, compile_segment
-from .tokens import verify_token
+from .tokens import address_id_of, make_address_token, verify_token
 
 if TYPE_CHECKING:
     from ..config import Settings
@@ -550,12 +550,43 @@ class ContactBook:
         Idempotent: a second call changes nothing. Raises TokenError for a forged token.
         """
         contact_id, list_name = verify_token(self._secret, token)
-        key = self._repo.hash_of(contact_id)
+        address_id = address_id_of(contact_id)
+        if address_id is not None:  # a plain address's token (the digest's team list)
+            key = self._repo.address_hash(address_id)
+        else:
+            key = self._repo.hash_of(contact_id)
         if key is None:
             return None, list_name
         with self._store.transaction():
             self._repo.add_suppression(key, list_name, "unsubscribed", clean_text(source), utcnow())
+        if address_id is not None:
+            return None, list_name
         return self._repo.get_by_id(contact_id), list_name
+
+    def check_unsubscribe_token(self, token: str) -> tuple[Contact | None, str]:
+        """Return the contact (None if erased) and list a token names, changing nothing.
+
+        What :meth:`unsubscribe_token` would act on (a dry run of it). Raises TokenError for a
+        forged token.
+        """
+        contact_id, list_name = verify_token(self._secret, token)
+        if address_id_of(contact_id) is not None:
+            return None, list_name
+        return self._repo.get_by_id(contact_id), list_name
+
+    def address_token(self, email: str, list_name: str) -> str:
+        """Return the unsubscribe token of a plain address (not a contact) for ``list_name``.
+
+        The digest's ``[digest] recipients`` get one, so its one-click link and mailto work:
+        :meth:`unsubscribe_token` then suppresses that address for that list. Only the keyed
+        hash of the address is stored (a row per address, added the first time).
+        """
+        key = self.hash(email)
+        address_id = self._repo.address_id(key)
+        if address_id is None:  # the first time only: a write
+            with self._store.transaction():
+                address_id = self._repo.add_address(key, utcnow())
+        return make_address_token(self._secret, address_id, list_name)
 
     def resubscribe(self, email: str, list_name: str | None = None) -> bool:
         """Lift suppression entries (never an erasure); return whether any was removed.

@@ -9,6 +9,11 @@ characters long.
     >>> token = make_token(b"0123456789abcdef", 1234, "infolettre")
     >>> verify_token(b"0123456789abcdef", token)
     (1234, 'infolettre')
+
+A plain address that is not a contact (the digest's ``[digest] recipients``) gets a token whose
+id is :data:`ADDRESS_ID_BASE` plus the id of its row in the store's address tokens (only the
+address's keyed hash is kept there): :func:`make_address_token`, :func:`address_id_of`. Such a
+token verifies like any other; ``ContactBook.unsubscribe_token`` tells the two apart.
 """
 
 from __future__ import annotations
@@ -23,6 +28,9 @@ from ..errors import TokenError
 _MAC_BYTES = 10
 _DOMAIN = b"unsubscribe\0"  # separates these MACs from any other use of the secret
 _MAX_ID_BYTES = 9
+#: ids from here up name a plain address's token row, not a contact (contact ids stay far below;
+#: the varint of an id this size is 9 bytes, the most :func:`verify_token` reads)
+ADDRESS_ID_BASE = 1 << 56
 
 
 def _mac(secret: bytes, payload: bytes) -> bytes:
@@ -96,3 +104,15 @@ def verify_token(secret: bytes, token: str) -> tuple[int, str]:
     if not list_name:
         raise invalid
     return contact_id, list_name
+
+
+def make_address_token(secret: bytes, address_id: int, list_name: str) -> str:
+    """Return the unsubscribe token of a plain address (its token row ``address_id``)."""
+    if not isinstance(address_id, int) or address_id < 0 or address_id >= ADDRESS_ID_BASE:
+        raise ValueError(f"address_id must be a small non-negative integer, not {address_id!r}")
+    return make_token(secret, ADDRESS_ID_BASE + address_id, list_name)
+
+
+def address_id_of(token_id: int) -> int | None:
+    """Return the address token row a verified token's id names, or None for a contact id."""
+    return token_id - ADDRESS_ID_BASE if token_id >= ADDRESS_ID_BASE else None

@@ -439,6 +439,8 @@ def bounces(app: AppContext, mailbox: Path, dry_run: bool, as_json: bool) -> Non
     Only a report about a message we sent (its VERP address or Message-ID is in the send log)
     suppresses anyone: hard bounces and complaints at once, soft ones after three. Other reports
     are recorded without suppressing. Mail is never deleted; each message is read once.
+    Unsubscribe mails (to the List-Unsubscribe mailto, e.g. Apple Mail's) suppress the contact
+    their token names for that list only; one without a valid token is listed for a person.
 
     Example: commskit bounces ~/Maildir/.bounces
     """
@@ -459,7 +461,9 @@ def bounces(app: AppContext, mailbox: Path, dry_run: bool, as_json: bool) -> Non
         f"Read {result.messages} message(s): {result.hard} hard bounce(s), {result.soft} soft, "
         f"{result.complaints} complaint(s); {result.ignored} ignored (auto-replies, "
         f"notifications), {result.unrecognised} unrecognised, {result.unmatched} unmatched, "
-        f"{result.unreadable} unreadable, {result.already_read} already read."
+        f"{result.unreadable} unreadable, {result.already_read} already read; "
+        f"{result.unsubscribes} unsubscribe mail(s) honoured, {result.unsubscribes_refused} "
+        "refused (no valid token)."
     )
     for problem in result.problems:
         note(f"  warning: {problem}")
@@ -482,7 +486,7 @@ def bounces(app: AppContext, mailbox: Path, dry_run: bool, as_json: bool) -> Non
 
 def _ours(kind: str, matched: bool) -> str:
     """Say whether a bounce line is about a message we sent; blank for a message naming none."""
-    if kind not in {"hard", "soft", "complaint"}:
+    if kind not in {"hard", "soft", "complaint", "unsubscribe"}:
         return ""
     return "yes" if matched else "no"
 

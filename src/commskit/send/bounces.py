@@ -34,7 +34,7 @@ import hashlib
 import logging
 import mailbox
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from email.message import Message
 from email.utils import getaddresses, parseaddr
@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from ..errors import BounceError
+from .unsubmail import UnsubscribeMail, act_on, read_unsubscribe_mail
 
 if TYPE_CHECKING:
     from ..audience import ContactBook
@@ -538,6 +539,10 @@ class BounceReport:
     problems: list[str] = field(default_factory=list)
     dry_run: bool = False
     read: list[MessageRead] = field(default_factory=list)
+    #: unsubscribe mails (to the List-Unsubscribe mailto) whose token verified: suppressed for
+    #: that list; ``unsubscribes_refused``: forged, test-copy or token-less ones (nobody suppressed)
+    unsubscribes: int = 0
+    unsubscribes_refused: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready dict (suppressed addresses included: the user's own data)."""
@@ -641,10 +646,19 @@ def read_report(raw: bytes) -> _Reading:
 
 
 def process_mailbox(
-    store: Store, contacts: ContactBook, path: Path, *, dry_run: bool = False
+    store: Store,
+    contacts: ContactBook,
+    path: Path,
+    *,
+    dry_run: bool = False,
+    unsubscribe_addresses: Sequence[str] = (),
 ) -> BounceReport:
     """Read every report of a mailbox once; suppress the hard/complaint/too-soft recipients of
     those that match a message we sent, and record the rest without suppressing anyone.
+
+    Unsubscribe mails (:mod:`commskit.send.unsubmail`; ``unsubscribe_addresses`` is the
+    configured ``[unsubscribe] mailto``) are recognised first: a verified token suppresses that
+    contact for that list only; any other request is listed and suppresses nobody.
 
     ``store`` holds the send log and the bounces read; ``contacts`` the suppression list. Each
     message is read on its own: one that cannot be parsed is recorded as unreadable and
@@ -674,7 +688,8 @@ def process_mailbox(
         try:
             if len(item.raw) > MAX_MESSAGE_BYTES:
                 raise ValueError(f"larger than {MAX_MESSAGE_BYTES // (1024 * 1024)} MiB")
-            reading = read_report(item.raw)
+            request = read_unsubscribe_mail(item.raw, unsubscribe_addresses)
+            reading = read_report(item.raw) if request is None else None
         except Exception as exc:  # a message is anyone's data: it must never stop the others
             reason = _unreadable_reason(exc)
             report.unreadable += 1
@@ -684,8 +699,38 @@ def process_mailbox(
                 with store.transaction():
                     repo.record_bounce_message(key, "unreadable", reason)
             continue
-        _apply(store, contacts, report, (item.label, key), reading, dry_run=dry_run)
+        if request is not None:
+            _apply_unsubscribe(store, contacts, report, (item.label, key), request, dry_run)
+        elif reading is not None:
+            _apply(store, contacts, report, (item.label, key), reading, dry_run=dry_run)
     return report
+
+
+def _apply_unsubscribe(
+    store: Store,
+    contacts: ContactBook,
+    report: BounceReport,
+    label_key: tuple[str, str],
+    request: UnsubscribeMail,
+    dry_run: bool,
+) -> None:
+    """Act on one unsubscribe mail: list it (kind ``unsubscribe``), count it, record it."""
+    label, key = label_key
+    outcome = act_on(contacts, request, dry_run=dry_run)
+    report.read.append(
+        MessageRead(label, outcome.recipient, "unsubscribe", "", outcome.reason, outcome.applied)
+    )
+    if outcome.applied:
+        report.unsubscribes += 1
+        if not dry_run and outcome.recipient:
+            report.suppressed.append(outcome.recipient)
+    else:
+        report.unsubscribes_refused += 1
+        report.problems.append(f"{label}: unsubscribe mail from {request.sender}: {outcome.reason}")
+    if not dry_run:
+        detail = f"unsubscribe mail: {outcome.list_name if outcome.applied else 'refused'}"
+        with store.transaction():  # "ignored" as a bounce; the list name only, never an address
+            store.sends.record_bounce_message(key, "ignored", detail)
 
 
 def _unreadable_reason(exc: Exception) -> str:

@@ -15,7 +15,7 @@ import re
 import time
 from typing import Any
 
-from ..policy import unsubscribe_url
+from ..policy import unsubscribe_mailto, unsubscribe_url
 from .job import SendContext, SendJob
 
 _SLUG = re.compile(r"[^A-Za-z0-9._-]+")
@@ -66,16 +66,40 @@ class Identity:
         slug = campaign_slug(self.job.campaign_id).strip("-.")
         return self.ctx.envelope_from.replace("{campaign}", slug).replace("{token}", token)
 
-    def unsubscribe_url(self, recipient: Any) -> str:
+    def unsubscribe_token(self, recipient: Any) -> str:
+        """Return the recipient's unsubscribe token for the job's list ("" when none can be made).
+
+        A contact gets the (contact, list) token; a plain address (the digest's team list) the
+        address token the job's ``address_token`` gives; no token maker or no list: none.
+        """
+        if not self.job.list_name:
+            return ""
+        contact_id = getattr(recipient, "id", None)
+        if contact_id is not None:
+            if self.job.make_token is None:
+                return ""
+            return self.job.make_token(int(contact_id), self.job.list_name)
+        if self.job.address_token is None:
+            return ""
+        return self.job.address_token(recipient.email, self.job.list_name)
+
+    def unsubscribe_url(self, recipient: Any, token: str | None = None) -> str:
         """Return the recipient's one-click link (:func:`commskit.policy.unsubscribe_url`).
 
-        Without a token (no token maker, a plain address, no list) the base is used as it is.
+        Without a token (no token maker, no list) the base is used as it is.
         """
-        base = self.ctx.unsubscribe_url
-        contact_id = getattr(recipient, "id", None)
-        if self.job.make_token is None or contact_id is None or not self.job.list_name:
-            return unsubscribe_url(base, "")
-        return unsubscribe_url(base, self.job.make_token(int(contact_id), self.job.list_name))
+        if token is None:
+            token = self.unsubscribe_token(recipient)
+        return unsubscribe_url(self.ctx.unsubscribe_url, token)
+
+    def unsubscribe_mailto(self, token: str) -> str | None:
+        """Return the ``mailto:`` of List-Unsubscribe carrying ``token`` (None: none configured).
+
+        :func:`commskit.policy.unsubscribe_mailto`: the token in the subject and the body, so
+        ``commskit bounces`` can tell whom a reply unsubscribes, and from which list.
+        """
+        address = self.ctx.unsubscribe_mailto
+        return unsubscribe_mailto(address, token) if address else None
 
     def test_unsubscribe_url(self) -> str:
         """Return the link of a test copy: the base with :data:`TEST_TOKEN` (no base: none)."""

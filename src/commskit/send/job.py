@@ -76,6 +76,8 @@ class SendJob:
     on_hard_bounce: Callable[[str, str], None] | None = None
     # builds the opaque unsubscribe token for (contact id, list); None → no token in the URL
     make_token: Callable[[int, str], str] | None = None
+    # builds the token of a plain address (no contact row) for a list; None → no token
+    address_token: Callable[[str, str], str] | None = None
     # finds a recipient again from its log row (default: index the recipients lazily)
     lookup: Callable[[LogRow], Any] | None = None
     # a sample recipient for --test when the list is empty

@@ -43,8 +43,8 @@ SuppressionCheck = Callable[[str, str | None], str | None]
 class Address:
     """A recipient known only by address (e.g. the digest's team list): no contact row.
 
-    Its ``id`` is None, so the send log keeps no contact id for it (and it gets no
-    unsubscribe token).
+    Its ``id`` is None, so the send log keeps no contact id for it; its unsubscribe token is an
+    address token (``ContactBook.address_token``), so its one-click link and mailto work.
     """
 
     email: str
@@ -110,6 +110,8 @@ def make_job(
         suppression=suppression_check(contacts),
         on_hard_bounce=hard_bounce,
         make_token=lambda contact_id, list_: make_token(secret, contact_id, list_),
+        # a plain address (the digest's team list) gets a token too: its one-click link works
+        address_token=contacts.address_token,
         lookup=lookup,
         sample=sample,
     )

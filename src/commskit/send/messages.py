@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .identity import Identity
+from .identity import TEST_TOKEN, Identity
 from .job import CheckIssueLike
 
 
@@ -15,22 +15,26 @@ class MessageBuilder:
     def __init__(self, identity: Identity) -> None:
         self.identity = identity
         self.compiled = identity.job.compiled
-        self.mailto = identity.ctx.unsubscribe_mailto
 
     def render(self, recipient: Any, message_id: str, *, test: bool = False) -> bytes:
         """Render the final bytes for one recipient (strict: undefined variables raise).
 
-        A ``test`` copy gets an unsubscribe link with no valid token: clicking it in a test
-        message must not unsubscribe the partner whose data filled the sample.
+        A ``test`` copy gets an unsubscribe link and mailto with no valid token
+        (:data:`~commskit.send.identity.TEST_TOKEN`): clicking or replying to a test message must
+        not unsubscribe the partner whose data filled the sample.
         """
         identity = self.identity
+        if test:
+            url, mailto = identity.test_unsubscribe_url(), identity.unsubscribe_mailto(TEST_TOKEN)
+        else:
+            token = identity.unsubscribe_token(recipient)
+            url = identity.unsubscribe_url(recipient, token)
+            mailto = identity.unsubscribe_mailto(token)
         return self.compiled.message_for(
             recipient,
             message_id=message_id,
-            unsubscribe_url=(
-                identity.test_unsubscribe_url() if test else identity.unsubscribe_url(recipient)
-            ),
-            unsubscribe_mailto=self.mailto,
+            unsubscribe_url=url,
+            unsubscribe_mailto=mailto,
             extra_headers=identity.feedback_headers(),
         )
 
@@ -45,11 +49,12 @@ class MessageBuilder:
         if check_recipient is None:
             self.render(recipient, message_id)
             return []
+        token = self.identity.unsubscribe_token(recipient)
         found = check_recipient(
             recipient,
             message_id=message_id,
-            unsubscribe_url=self.identity.unsubscribe_url(recipient),
-            unsubscribe_mailto=self.mailto,
+            unsubscribe_url=self.identity.unsubscribe_url(recipient, token),
+            unsubscribe_mailto=self.identity.unsubscribe_mailto(token),
             extra_headers=self.identity.feedback_headers(),
         )
         return list(found or ())

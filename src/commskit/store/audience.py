@@ -189,6 +189,31 @@ class AudienceRepo:
         ).fetchone()
         return None if row is None else _contact(row)
 
+    def address_id(self, email_hash: str) -> int | None:
+        """Return the id of a plain address's token row (None: it has none yet)."""
+        row = self.conn.execute(
+            "SELECT id FROM address_tokens WHERE email_hash = ?", (email_hash,)
+        ).fetchone()
+        return None if row is None else int(row[0])
+
+    def add_address(self, email_hash: str, when: str) -> int:
+        """Add a plain address's token row (an existing one is kept); return its id."""
+        self.conn.execute(
+            "INSERT INTO address_tokens (email_hash, created_at) VALUES (?, ?)"
+            " ON CONFLICT (email_hash) DO NOTHING",
+            (email_hash, when),
+        )
+        found = self.address_id(email_hash)
+        assert found is not None  # just written in this transaction
+        return found
+
+    def address_hash(self, address_id: int) -> str | None:
+        """Return the keyed hash of the plain address a token row stands for (None: unknown)."""
+        row = self.conn.execute(
+            "SELECT email_hash FROM address_tokens WHERE id = ?", (address_id,)
+        ).fetchone()
+        return None if row is None else str(row[0])
+
     def hash_of(self, contact_id: int) -> str | None:
         row = self.conn.execute(
             "SELECT email_hash FROM contacts WHERE id = ?", (contact_id,)
