@@ -13,6 +13,7 @@ from click.testing import CliRunner
 
 from commskit.cli import main
 from commskit.send.bounces import classify_message, classify_status
+from commskit.send.unsubmail import unsubscribe_mail
 from commskit.workspace import Workspace
 
 pytestmark = []
@@ -23,11 +24,11 @@ IGNORED = {"vacation", "delivered"}
 
 # Messages where commskit deliberately disagrees with sisimai, and why. The test fails if one of
 # them starts agreeing (then remove it) or if any other message disagrees. Issue 13 aimed at 113
-# of 119; read message by message, the evidence supports 112: the seven below are the ones where
-# the report itself (its stage, its transcript, its status fields) backs our reading.
+# of 119; read message by message, the evidence supports 113: the six below are the ones where
+# the report itself (its stage, its transcript, its status fields) backs our reading. The two
+# opt-out reports (arf-12, an ARF one, and arf-26, Apple Mail's plain-text one) agree as
+# unsubscribes: sisimai files them as feedback of type opt-out, a removal request.
 KNOWN_DISAGREEMENTS = {
-    # plain-text "unsubscribe" request marked Auto-Submitted: auto-replied, not an ARF report
-    "arf-26.eml": "ignored as an auto-reply",
     # "User unknown" texts with a non-specific 5.0.0 status and no SMTP command named anywhere
     # (no "in reply to ... command", no transcript): nothing says the refusal came after DATA.
     # sisimai files a user-unknown text of unknown stage as "filtered" (soft); we believe the
@@ -51,12 +52,24 @@ KNOWN_DISAGREEMENTS = {
 def expected_kind(recipient):
     reason = recipient["reason"]
     if reason == "feedback":
+        # RFC 5965 opt-out: a removal request, which we honour as an unsubscribe, not a complaint
+        if recipient.get("feedbacktype_or_other") == "opt-out":
+            return "unsubscribe"
         return "complaint"
     if reason in HARD:
         return "hard"
     if reason in IGNORED:
         return None
     return "soft"
+
+
+def read_as_the_mailbox_reader(msg):
+    """Return the kinds our mailbox reader gives a message: an unsubscribe mail is recognised
+    first (process_mailbox does the same), then the bounce or complaint classification."""
+    if unsubscribe_mail(msg) is not None:
+        return {"unsubscribe"}
+    verdict = classify_message(msg)
+    return set() if verdict.ignored else {r.kind for r in verdict.recipients}
 
 
 def parse(path: Path):
@@ -70,24 +83,23 @@ def test_sisimai_corpus(corpus):
     disagreements = set()
     complaints_found = 0
     for name, case in sorted(expected.items()):
-        verdict = classify_message(parse(folder / name))
+        msg = parse(folder / name)
         want = {k for k in (expected_kind(r) for r in case["recipients"]) if k}
-        got = set() if verdict.ignored else {r.kind for r in verdict.recipients}
+        got = read_as_the_mailbox_reader(msg)
         if want != got:
             disagreements.add(name)
         if "complaint" in got:
             complaints_found += 1
         if case.get("is_bounce") is False:
-            assert verdict.ignored, name
+            assert classify_message(msg).ignored, name
     assert disagreements == set(KNOWN_DISAGREEMENTS)
-    assert len(expected) - len(disagreements) >= 112
-    # every ARF report but the plain-text one is a complaint
-    assert (
-        complaints_found
-        == sum(
-            1 for c in expected.values() if any(r["reason"] == "feedback" for r in c["recipients"])
-        )
-        - 1
+    assert len(expected) - len(disagreements) >= 113
+    # every ARF report but the opt-out ones (a removal request, read as an unsubscribe) is a
+    # complaint; Apple Mail's plain-text opt-out (arf-26) is an unsubscribe mail
+    assert complaints_found == sum(
+        1
+        for c in expected.values()
+        if any(expected_kind(r) == "complaint" for r in c["recipients"])
     )
 
 
@@ -105,7 +117,7 @@ def _quoted_message_id(msg):
     return None
 
 
-def seed_corpus_send_log(ws, folder, names):
+def seed_corpus_send_log(ws, folder, names, list_name=None):
     """Pretend we sent each corpus message's original, as the send log would say, and return
     the bytes to put in the bounce mailbox.
 
@@ -137,7 +149,7 @@ def seed_corpus_send_log(ws, folder, names):
         ]
         with ws.store.transaction():
             repo.start_campaign(
-                campaign, fingerprint="fp", list_name=None, subject=None, transport="outbox:x"
+                campaign, fingerprint="fp", list_name=list_name, subject=None, transport="outbox:x"
             )
             repo.add_recipients(campaign, rows)
             for row in repo.due(campaign, now=0):
@@ -159,8 +171,7 @@ def read_through_send_log(ws, folder, names, box_path):
 
     raws = seed_corpus_send_log(ws, folder, names)
     box = mailbox.Maildir(box_path, create=True)
-    for raw in raws.values():
-        box.add(raw)
+    names_by_file = {box.add(raw): name for name, raw in raws.items()}
     box.close()
     report = ws.read_bounces(box_path)
     assert (report.messages, report.unreadable, report.unmatched) == (len(names), 0, 0)
@@ -173,6 +184,10 @@ def read_through_send_log(ws, folder, names, box_path):
     kinds = {name: [] for name in names}
     for key, kind in events:
         kinds[names_by_key[key]].append(kind)
+    # unsubscribe requests are suppressions, not bounce events: the listing says which they were
+    for line in report.read:
+        if line.kind == "unsubscribe":
+            kinds[names_by_file[line.file]].append("unsubscribe")
     return report, kinds
 
 
@@ -190,7 +205,25 @@ def test_sisimai_corpus_through_the_send_log(ws, corpus, tmp_path):
     # rfc3464-35 names three recipients and encloses no original: it reaches us through the
     # first one's VERP address, so only that recipient (soft, as sisimai says) is acted on
     assert disagreements == set(KNOWN_DISAGREEMENTS) - {"rfc3464-35.eml"}
-    assert len(expected) - len(disagreements) == 113
+    assert len(expected) - len(disagreements) == 114
+
+
+@pytest.mark.corpus
+def test_an_arf_opt_out_unsubscribes_from_that_campaigns_list_only(ws, corpus, tmp_path):
+    """RFC 5965 opt-out (a feedback loop's removal request) is an unsubscribe, not a complaint."""
+    folder = corpus / "bounces" / "sisimai"
+    (raw,) = seed_corpus_send_log(ws, folder, ["arf-12.eml"], list_name="infolettre").values()
+    box = mailbox.Maildir(tmp_path / "box", create=True)
+    box.add(raw)
+    box.close()
+    report = ws.read_bounces(tmp_path / "box")
+    assert (report.unsubscribes, report.complaints, report.hard, report.soft) == (1, 0, 0, 0)
+    assert [(line.kind, line.matched) for line in report.read] == [("unsubscribe", True)]
+    assert report.read[0].reason == "feedback-type opt-out"
+    assert ws.contacts.suppression("user@example.com", "infolettre") == "unsubscribed"
+    assert ws.contacts.suppression("user@example.com", "webinaires") is None
+    again = ws.read_bounces(tmp_path / "box")
+    assert (again.unsubscribes, again.already_read) == (0, 1)
 
 
 @pytest.mark.corpus

@@ -9,7 +9,10 @@ Classification (docs/deliverability.md):
   suppressing the partner's good address after one spam-filter hit would lose it. So is a "user
   unknown" answered to DATA (a content filter posing as a missing user, sisimai's "filtered").
   Counted; suppressed after :data:`SOFT_LIMIT` of them.
-- **complaint**: an ARF feedback report. Suppressed at once.
+- **complaint**: an ARF feedback report. Suppressed at once, for every list.
+- **unsubscribe**: an ARF report of feedback type ``opt-out`` (RFC 5965 §7.3: a request to be
+  removed, not an abuse report, sisimai's "opt-out"): that address is unsubscribed from the list
+  of the campaign the report is about, like a one-click unsubscribe.
 - auto-replies (RFC 3834 ``Auto-Submitted: auto-replied``, vacation notices) and successful
   delivery notifications are ignored.
 
@@ -41,7 +44,7 @@ from email.utils import getaddresses, parseaddr
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from ..errors import BounceError
+from ..errors import BounceError, UnknownListError
 from .unsubmail import UnsubscribeMail, act_on, read_unsubscribe_mail
 
 if TYPE_CHECKING:
@@ -49,7 +52,7 @@ if TYPE_CHECKING:
     from ..store import Store
     from ..store.sends import SentRow
 
-Kind = Literal["hard", "soft", "complaint"]
+Kind = Literal["hard", "soft", "complaint", "unsubscribe"]
 
 _FLUFL_LOG = logging.getLogger("flufl.bounce")
 
@@ -254,12 +257,23 @@ def _arf(msg: Message) -> list[BounceRecipient] | None:
             inner = _inner_headers(part)
             if inner is not None:
                 addresses.extend(a.lower() for _n, a in getaddresses(inner.get_all("To", [])) if a)
-    feedback = "abuse"
+    feedback = _feedback_type(msg)
+    kind: Kind = "unsubscribe" if feedback == "opt-out" else "complaint"
     return [
-        BounceRecipient(a, "complaint", diagnostic=f"feedback-type {feedback}")
+        BounceRecipient(a, kind, diagnostic=f"feedback-type {feedback}")
         for a in dict.fromkeys(addresses)
         if "@" in a
-    ] or [BounceRecipient("", "complaint")]
+    ] or [BounceRecipient("", kind, diagnostic=f"feedback-type {feedback}")]
+
+
+def _feedback_type(msg: Message) -> str:
+    """Return the report's Feedback-Type (RFC 5965 §3.1), lower-cased; "abuse" when absent."""
+    for part in msg.walk():
+        if part.get_content_type() == "message/feedback-report":
+            for block in _field_blocks(part):
+                if block.get("feedback-type"):
+                    return block["feedback-type"].strip().lower()
+    return "abuse"
 
 
 def _field_blocks(part: Message) -> list[dict[str, str]]:
@@ -782,25 +796,10 @@ def _apply(
         return
     with store.transaction():
         for row, rcpt in matched:
-            address = row.email or ""
-            email_hash = contacts.hash(address)
-            if not repo.record_bounce(
-                message_key=key,
-                email_hash=email_hash,
-                matched=True,
-                kind=rcpt.kind,
-                status=rcpt.status or None,
-                diagnostic=_masked(rcpt.diagnostic),
-                campaign_id=row.campaign_id,
-            ):
-                continue
-            _count(report, rcpt.kind)
-            reason = _suppression_for(rcpt, repo.bounce_count(email_hash, "soft"))
-            if reason and contacts.suppress(
-                address, reason, source=f"bounce {rcpt.status or rcpt.kind}"[:200]
-            ):
-                report.suppressed.append(address)
+            _act_on_matched(store, contacts, report, key, row, rcpt)
         for rcpt in unmatched[:MAX_REPORT_RECIPIENTS]:
+            if rcpt.kind == "unsubscribe":
+                continue  # an opt-out about nobody we mailed: nothing to count against anyone
             repo.record_bounce(
                 message_key=key,
                 email_hash=contacts.hash(rcpt.email),
@@ -811,6 +810,39 @@ def _apply(
                 campaign_id=None,
             )
         repo.record_bounce_message(key, "matched" if matched else "unmatched", None)
+
+
+def _act_on_matched(
+    store: Store,
+    contacts: ContactBook,
+    report: BounceReport,
+    key: str,
+    row: SentRow,
+    rcpt: BounceRecipient,
+) -> None:
+    """Record one verdict about a message we sent, count it and suppress what it proves."""
+    repo = store.sends
+    address = row.email or ""
+    if rcpt.kind == "unsubscribe":
+        _unsubscribe_from_report(store, contacts, report, row, address)
+        return
+    email_hash = contacts.hash(address)
+    if not repo.record_bounce(
+        message_key=key,
+        email_hash=email_hash,
+        matched=True,
+        kind=rcpt.kind,
+        status=rcpt.status or None,
+        diagnostic=_masked(rcpt.diagnostic),
+        campaign_id=row.campaign_id,
+    ):
+        return
+    _count(report, rcpt.kind)
+    reason = _suppression_for(rcpt, repo.bounce_count(email_hash, "soft"))
+    if reason and contacts.suppress(
+        address, reason, source=f"bounce {rcpt.status or rcpt.kind}"[:200]
+    ):
+        report.suppressed.append(address)
 
 
 def _line(label: str, address: str, rcpt: BounceRecipient, matched: bool) -> MessageRead:
@@ -844,11 +876,34 @@ def _masked(diagnostic: str) -> str | None:
     return _ANY_ADDRESS.sub("…@…", diagnostic)[:500] or None
 
 
+def _unsubscribe_from_report(
+    store: Store, contacts: ContactBook, report: BounceReport, row: SentRow, address: str
+) -> None:
+    """Unsubscribe the recipient of ``row`` from its campaign's list (an ARF opt-out report).
+
+    Not a bounce: nothing goes to the bounce counts; the rates count it as an unsubscribe, from
+    the suppression entry, as they count a one-click one.
+    """
+    campaign = store.sends.campaign(row.campaign_id)
+    list_name = (campaign.list_name if campaign is not None else None) or None
+    source = "feedback-loop opt-out"
+    try:
+        done = contacts.suppress(address, "unsubscribed", list_name=list_name, source=source)
+    except UnknownListError:
+        # the list has gone from commskit.toml since: the request is still honoured, everywhere
+        done = contacts.suppress(address, "unsubscribed", source=source)
+    if done:
+        report.suppressed.append(address)
+    report.unsubscribes += 1
+
+
 def _count(report: BounceReport, kind: Kind) -> None:
     if kind == "hard":
         report.hard += 1
     elif kind == "soft":
         report.soft += 1
+    elif kind == "unsubscribe":
+        report.unsubscribes += 1
     else:
         report.complaints += 1
 
