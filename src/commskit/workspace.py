@@ -531,10 +531,12 @@ class Workspace:
         progress: Progress | None = None,
         yes: bool = False,
         confirm: Callable[[PreflightReport], bool] | None = None,
+        warn: Callable[[str], None] | None = None,
     ) -> SendReport:
         """Email a veille digest to [digest] recipients/segment, at most once per [digest] period.
 
-        Like :meth:`send`, more than one message needs ``yes=True`` or a ``confirm`` callback.
+        Like :meth:`send`, more than one message needs ``yes=True`` or a ``confirm`` callback,
+        and ``warn`` hears the doctor's and the rates' warnings before anything is sent.
         Marking is left to the caller (``ws.mark_digest(digest)`` once the send finished), so a
         crash before the end leaves the items for the re-run. See docs/scheduling.md.
         """
@@ -550,6 +552,7 @@ class Workspace:
             progress=progress,
             yes=yes,
             confirm=confirm,
+            warn=warn,
         )
 
     def check_campaign(

@@ -106,3 +106,22 @@ def test_digest_send_to_several_needs_yes_off_a_terminal(team_ws: Workspace) -> 
     code, output = _run(team_ws, "digest", "--since", "all", "--mark", "--send", "--yes")
     assert code == 0, output
     assert len(_outbox(team_ws)) == 2
+
+
+def test_digest_send_warns_once_about_the_last_doctor_run(team_ws: Workspace) -> None:
+    # the Monday cron job is a send too: a failed doctor run is said (cron mails stderr), once,
+    # and the digest still goes
+    record = {
+        "checked_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "ok": False,
+        "problems": ["dmarc missing: _dmarc.example.gouv.fr"],
+    }
+    team_ws.state_dir.mkdir(parents=True, exist_ok=True)
+    (team_ws.state_dir / "doctor.json").write_text(json.dumps(record), encoding="utf-8")
+    result = CliRunner().invoke(
+        main, ["-C", str(team_ws.root), "digest", "--fetch", "--since", "all", "--send", "--yes"]
+    )
+    assert result.exit_code == 0, result.output
+    assert result.stderr.count("warning: doctor: the last run") == 1
+    assert "dmarc missing: _dmarc.example.gouv.fr" in result.stderr
+    assert len(_outbox(team_ws)) == 2

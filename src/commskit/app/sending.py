@@ -111,6 +111,17 @@ def send_campaign(
     job = _campaign_job(setup, campaign, compiled, recipients, expression, options.test_address)
     from_ = campaign.from_ or setup.settings.sender.from_
     refuse_example_sender(setup.settings.transport, setup.root, from_, options)
+    notices = standing_notices(setup, warn)
+    report = job_runner(setup, job, from_=campaign.from_).run(
+        options, progress=progress, confirm=_warning_first(notices, confirm)
+    )
+    _add_warnings(report.preflight, notices)
+    return report
+
+
+def standing_notices(setup: SendSetup, warn: Callable[[str], None] | None) -> list[str]:
+    """Return (and give ``warn``, one by one) the warnings about the sender's standing: the
+    last doctor run and the last campaigns' bounce and complaint rates."""
     notices = [
         notice
         for notice in (
@@ -122,11 +133,7 @@ def send_campaign(
     if warn is not None:
         for notice in notices:
             warn(notice)
-    report = job_runner(setup, job, from_=campaign.from_).run(
-        options, progress=progress, confirm=_warning_first(notices, confirm)
-    )
-    _add_warnings(report.preflight, notices)
-    return report
+    return notices
 
 
 def rates_warning(sending: SendingSettings, repo: SendRepo) -> str | None:
@@ -215,11 +222,13 @@ def send_digest(
     progress: Progress | None = None,
     confirm: Callable[[PreflightReport], bool] | None = None,
     yes: bool = False,
+    warn: Callable[[str], None] | None = None,
 ) -> SendReport:
     """Email ``digest`` to the team ([digest] recipients / segment), at most once per period.
 
     Its send-log id is the digest name plus the period (see :mod:`commskit.send.digest`). As
-    for campaigns, more than one message needs ``yes=True`` or a ``confirm`` callback.
+    for campaigns, more than one message needs ``yes=True`` or a ``confirm`` callback, and the
+    warnings about the sender's standing go to ``warn`` before anything is sent.
     """
     settings = setup.settings.digest
     addresses = list(recipients if recipients is not None else settings.recipients)
@@ -248,7 +257,10 @@ def send_digest(
     options = SendOptions(dry_run=dry_run, test_address=test_address, yes=yes, allow_changed=True)
     from_ = compiled.campaign.from_ or setup.settings.sender.from_
     refuse_example_sender(setup.settings.transport, setup.root, from_, options)
-    return runner.run(options, progress=progress, confirm=confirm)
+    notices = standing_notices(setup, warn)
+    report = runner.run(options, progress=progress, confirm=_warning_first(notices, confirm))
+    _add_warnings(report.preflight, notices)
+    return report
 
 
 # --- helpers ----------------------------------------------------------------------------------

@@ -403,6 +403,7 @@ def _send_digest(
             progress=advance,
             yes=yes,
             confirm=confirm if interactive else None,
+            warn=lambda text: note(f"  warning: {text}"),
         )
     if as_json:
         print_json({"digest": result.to_dict(), "send": report.to_dict()})
