@@ -27,6 +27,8 @@ from commskit.send.dkim import (
     DkimSigner,
     fast_body_path,
     relaxed_body,
+    relaxed_header,
+    relaxed_headers,
     split_message,
 )
 from commskit.workspace import Workspace
@@ -145,6 +147,47 @@ def test_shipped_messages_take_the_fast_path() -> None:
 )
 def test_split_message_is_dkimpys_parse(data: bytes) -> None:
     assert split_message(data) == tuple(dkim.rfc822_parse(data))
+
+
+# --- the headers ---------------------------------------------------------------------------
+
+HEADER_VALUES = {
+    "plain": b" simple value\r\n",
+    "no space after the colon": b"value\r\n",
+    "runs of spaces and tabs": b"  a \t  b\t\tc   \r\n",
+    "folded with a tab": b" first\r\n\tsecond\r\n",
+    "folded with spaces": b" first,\r\n    second ,\r\n third\r\n",
+    "empty": b"\r\n",
+    "spaces only": b"   \r\n",
+    "CRLF not followed by whitespace": b" a\r\nb\r\n",
+    "a bare CR": b" a\rb\r\n",
+    "a bare LF": b" a\nb\r\n",
+    "CR CR LF": b" a\r\r\n",
+    "vertical tab and form feed": b" a\x0bb\x0cc \x0b\r\n",
+    "encoded word": b" =?utf-8?q?=C3=A9t=C3=A9?= \r\n",
+    "no trailing CRLF": b" last",
+}
+
+
+@pytest.mark.parametrize("value", HEADER_VALUES.values(), ids=HEADER_VALUES.keys())
+def test_relaxed_header_matches_dkimpy(value: bytes) -> None:
+    [(name, canonical)] = Relaxed.canonicalize_headers([(b"Subject", value)])
+    assert relaxed_header(b"Subject", value) == name + b":" + canonical
+
+
+def test_header_selection_matches_dkimpy() -> None:
+    headers = [
+        [b"Received", b" from a\r\n"],
+        [b"From", b" first@example.org\r\n"],
+        [b"Received", b" from b\r\n"],
+        [b"SUBJECT", b"  Shouting \r\n"],
+        [b"from", b" second@example.org\r\n"],
+        [b"To", b" x@example.org,\r\n y@example.org\r\n"],
+    ]
+    include = (b"from", b"from", b"from", b"received", b"subject", b"to", b"list-id", b"received")
+    expected = Relaxed.canonicalize_headers(dkim.select_headers(headers, include))
+    assert len(expected) == 6  # two From (the third selects nothing), two Received
+    assert relaxed_headers(headers, include) == b"".join(n + b":" + v for n, v in expected)
 
 
 # --- the signatures ------------------------------------------------------------------------
