@@ -7,7 +7,8 @@ moves every variant alike). Prints, per round, the signed/unsigned ratios, then 
 each variant's median rate end to end and for the dispatch phase alone (from the first message
 on) with the median ratio to unsigned, and the CPU time per message of the whole send (this
 process, its threads and its forked sending processes: the cost of signing, little moved by other
-work on the machine). Usage (see docs/benchmarks.md)::
+work on the machine). Last, signing one of those messages, by commskit's signer and by
+dkimpy's ``DKIM.sign`` (what commskit used before), alternating. Usage (see docs/benchmarks.md)::
 
     python bench/dkim_bench.py                    # the documented figures (10,000 messages)
     python bench/dkim_bench.py --recipients 200   # quick
@@ -22,13 +23,14 @@ import statistics
 import sys
 import tempfile
 import time
+import timeit
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
 from commskit import Workspace  # noqa: E402
-from commskit.send.dkim import generate_key  # noqa: E402
+from commskit.send.dkim import DkimKey, DkimSigner, generate_key  # noqa: E402
 
 # the synthetic partners and campaign of the send benchmark, not a copy of them
 _spec = importlib.util.spec_from_file_location(
@@ -126,7 +128,11 @@ def main() -> None:
                 f"{LABELS[v]} {runs[v][n][0] / runs['unsigned'][n][0]:.0%}" for v in VARIANTS[1:]
             )
             print(f"round {n + 1} ({' → '.join(order)}): end to end {ratios}")
+        sample = next((tmpdir / "outbox-unsigned-0" / "new").iterdir()).read_bytes()
+        sample = sample.split(b"\r\n", 2)[2]  # the outbox's Return-Path and Delivered-To
+        private = {a: (tmpdir / f"{a}.key").read_bytes().strip() for a in ("rsa", "ed25519")}
     _table(args.recipients, rounds, runs)
+    _signatures(sample, private)
 
 
 def _table(recipients: int, rounds: int, runs: dict[str, list[tuple[float, float, float]]]) -> None:
@@ -147,6 +153,42 @@ def _table(recipients: int, rounds: int, runs: dict[str, list[tuple[float, float
                 ratio = median(m[i] / b[i] for m, b in zip(mine, base, strict=True))
                 cells[i] += f" ({ratio:.0%})" if i < 2 else f" ({ratio:.2f}×)"
         print(f"| {LABELS[variant]} | {' | '.join(cells)} |")
+
+
+def _signatures(sample: bytes, private: dict[str, bytes]) -> None:
+    """Print one signature's time, commskit's signer against dkimpy's DKIM.sign, alternating."""
+    import dkim
+
+    algorithms = {"rsa": b"rsa-sha256", "ed25519": b"ed25519-sha256"}
+    print()
+    print(f"| signing one {len(sample) / 1000:.0f} KB message | commskit | dkimpy DKIM.sign |")
+    print("|---|---|---|")
+    for label, chosen in (("RSA-2048", ["rsa"]), ("Ed25519", ["ed25519"]), ("both", list(private))):
+        ours = DkimSigner([DkimKey(a, "bench", "bench.example", private[a]) for a in chosen])  # type: ignore[arg-type]
+        include = ours.headers_for(sample)
+
+        def theirs(chosen: list[str] = chosen, include: list[bytes] = include) -> None:
+            message = dkim.DKIM(sample, linesep=b"\r\n")
+            for a in chosen:
+                message.sign(
+                    b"bench",
+                    b"bench.example",
+                    private[a],
+                    signature_algorithm=algorithms[a],
+                    canonicalize=(b"relaxed", b"relaxed"),
+                    include_headers=include,
+                )
+
+        def mine(ours: DkimSigner = ours) -> None:
+            ours.sign(sample)
+
+        mine()
+        times: dict[str, list[float]] = {"mine": [], "theirs": []}
+        for _ in range(5):
+            times["mine"].append(timeit.timeit(mine, number=50) / 50)
+            times["theirs"].append(timeit.timeit(theirs, number=5) / 5)
+        a_ms, b_ms = (statistics.median(times[k]) * 1000 for k in ("mine", "theirs"))
+        print(f"| {label} | {a_ms:.3f} ms | {b_ms:.2f} ms ({b_ms / a_ms:.0f}×) |")
 
 
 if __name__ == "__main__":

@@ -24,7 +24,8 @@ def test_dkim_bench_smoke(python, subprocess_env):
         "round 2 (rsa → ed25519 → unsigned)",
     ]
     table = [line for line in lines if line.startswith("| ")]
-    assert len(table) == 4  # header + unsigned, RSA, Ed25519
+    signatures = table[4:]
+    table = table[:4]  # header + unsigned, RSA, Ed25519
     assert table[0].startswith("| send of 6 messages to the outbox, median of 2 rounds")
     assert [row.split(" | ")[0] for row in table[1:]] == [
         "| unsigned",
@@ -32,3 +33,10 @@ def test_dkim_bench_smoke(python, subprocess_env):
         "| DKIM Ed25519",
     ]
     assert all("msg/s (" in row and "ms (" in row for row in table[2:])
+    # one signature, commskit's signer against dkimpy's
+    assert signatures[0].startswith("| signing one ")
+    assert [row.split(" | ")[0] for row in signatures[1:]] == [
+        "| RSA-2048",
+        "| Ed25519",
+        "| both",
+    ]

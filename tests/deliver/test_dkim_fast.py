@@ -21,7 +21,7 @@ import pytest
 from dkim.canonicalization import Relaxed
 
 from commskit.demo import run_demo
-from commskit.errors import DkimError
+from commskit.errors import CommskitError, DkimError
 from commskit.send.dkim import (
     DkimKey,
     DkimSigner,
@@ -325,3 +325,30 @@ def test_the_demos_messages_signed_verify(tmp_path, rsa_key, ed_key, dnsfunc) ->
     signer = _signer(rsa_key, ed_key)
     for data in messages:
         assert _verify_all(signer.sign(data), dnsfunc) == [True, True]
+
+
+def test_a_key_file_without_a_key_stops_the_send_before_anything_is_recorded(
+    ws: Workspace, tmp_path, ed_key
+) -> None:
+    ws.contacts.import_file(ws.path("contacts/partenaires-demo.csv"))
+    (ws.root / ".commskit" / "broken.key").write_bytes(b"not a key\n")
+    ed_key.write(ws.root / ".commskit")
+    outbox = tmp_path / "outbox"
+    broken = Workspace.open(
+        ws.root,
+        overrides={
+            "transport": {"url": f"outbox:{outbox}"},
+            "sender": {"from": f"Équipe <infolettre@{DOMAIN}>"},
+            "dkim": {
+                "rsa_selector": "s1",
+                "rsa_key": ".commskit/broken.key",
+                "ed25519_selector": ed_key.selector,
+                "ed25519_key": f".commskit/{ed_key.selector}.key",
+            },
+        },
+    )
+    with pytest.raises(CommskitError, match=r"rsa DKIM key of selector 's1'"):
+        broken.send("2026-11-infolettre", yes=True)
+    assert list(broken.store.sends.rows("2026-11-infolettre")) == []
+    assert not (outbox / "new").exists() or not any((outbox / "new").iterdir())
+    broken.close()
