@@ -1,10 +1,14 @@
 """Benchmark DKIM signing at dispatch: the same send unsigned, RSA-2048-signed and Ed25519-signed.
 
 Three campaigns to the same N synthetic partners, sent in one run through the Maildir outbox
-(offline; the cheapest transport, so signing's share is the largest it can be), in the order
-unsigned, RSA, Ed25519. Prints a Markdown table with each rate end to end and for the dispatch
-phase alone (from the first message on), and the signed/unsigned ratios. Usage (see
-docs/benchmarks.md)::
+(offline; the cheapest transport, so signing's share is the largest it can be). With ``--rounds
+R`` the three are sent R times, each round in another order (a machine shared with other work
+moves every variant alike). Prints, per round, the signed/unsigned ratios, then a Markdown table:
+each variant's median rate end to end and for the dispatch phase alone (from the first message
+on) with the median ratio to unsigned, and the CPU time per message of the whole send (this
+process, its threads and its forked sending processes: the cost of signing, little moved by other
+work on the machine). Last, signing one of those messages, by commskit's signer and by
+dkimpy's ``DKIM.sign`` (what commskit used before), alternating. Usage (see docs/benchmarks.md)::
 
     python bench/dkim_bench.py                    # the documented figures (10,000 messages)
     python bench/dkim_bench.py --recipients 200   # quick
@@ -14,16 +18,19 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import resource
+import statistics
 import sys
 import tempfile
 import time
+import timeit
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
 from commskit import Workspace  # noqa: E402
-from commskit.send.dkim import generate_key  # noqa: E402
+from commskit.send.dkim import DkimKey, DkimSigner, generate_key  # noqa: E402
 
 # the synthetic partners and campaign of the send benchmark, not a copy of them
 _spec = importlib.util.spec_from_file_location(
@@ -37,14 +44,28 @@ _spec.loader.exec_module(send_bench)
 VARIANTS = ("unsigned", "rsa", "ed25519")
 
 
+LABELS = {"unsigned": "unsigned", "rsa": "DKIM RSA-2048", "ed25519": "DKIM Ed25519"}
+
+
+def _cpu() -> float:
+    """CPU seconds (user + system) of this process, its threads and its waited-for children."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
 def timed_send(
-    root: Path, campaign: str, dkim: dict[str, str], outbox: Path
-) -> tuple[float, float]:
-    """Send ``campaign`` to the outbox; return (end-to-end, dispatch-only) messages per second."""
+    root: Path, campaign: str, dkim: dict[str, str], outbox: Path, processes: int | None
+) -> tuple[float, float, float]:
+    """Send ``campaign`` to the outbox; return (end-to-end msg/s, dispatch-only msg/s, CPU ms
+    per message)."""
+    transport: dict[str, object] = {"url": f"outbox:{outbox}"}
+    if processes is not None:
+        transport["processes"] = processes
     ws = Workspace.open(
         root,
         overrides={
-            "transport": {"url": f"outbox:{outbox}"},
+            "transport": transport,
             "sender": {"from": send_bench.BENCH_SENDER},
             "dkim": dkim,
         },
@@ -55,19 +76,28 @@ def timed_send(
         if total is not None and not marks:
             marks.append(time.perf_counter())
 
+    cpu = _cpu()
     start = time.perf_counter()
     report = ws.send(campaign, yes=True, progress=progress)
     end = time.perf_counter()
+    cpu = _cpu() - cpu
     ws.close()
-    sent = report.sent
-    return sent / (end - start), sent / max(end - (marks[0] if marks else start), 1e-9)
+    sent = max(report.sent, 1)
+    dispatch = sent / max(end - (marks[0] if marks else start), 1e-9)
+    return sent / (end - start), dispatch, cpu / sent * 1000
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--recipients", type=int, default=10_000)
     parser.add_argument("--paragraphs", type=int, default=11, help="newsletter length")
+    parser.add_argument("--rounds", type=int, default=1, help="send the three variants R times")
+    parser.add_argument(
+        "--processes", type=int, default=None, help="[transport] processes (default: settings')"
+    )
     args = parser.parse_args()
+    rounds = max(1, args.rounds)
+    runs: dict[str, list[tuple[float, float, float]]] = {v: [] for v in VARIANTS}
     with tempfile.TemporaryDirectory(prefix="commskit-dkim-bench-") as tmp:
         tmpdir = Path(tmp)
         ws = Workspace.init(tmpdir / "ws")
@@ -75,8 +105,9 @@ def main() -> None:
             tmpdir / "partners.csv", args.recipients, tag_first={"envoi": args.recipients}
         )
         ws.contacts.import_file(tmpdir / "partners.csv")
-        for name in VARIANTS:
-            send_bench.write_campaign(ws, name, 'tag("envoi")', args.paragraphs)
+        for n in range(rounds):
+            for name in VARIANTS:
+                send_bench.write_campaign(ws, f"{name}-{n}", 'tag("envoi")', args.paragraphs)
         root = ws.root
         ws.close()
         keys: dict[str, dict[str, str]] = {"unsigned": {}}
@@ -86,22 +117,78 @@ def main() -> None:
             keys[algorithm] = {f"{algorithm}_selector": "bench", f"{algorithm}_key": str(path)}
         # imports and the first compile, not timed
         Workspace.open(root, overrides={"sender": {"from": send_bench.BENCH_SENDER}}).send(
-            "unsigned", dry_run=True
+            "unsigned-0", dry_run=True
         )
-        rates = {v: timed_send(root, v, keys[v], tmpdir / f"outbox-{v}") for v in VARIANTS}
-    base_e2e, base_dispatch = rates["unsigned"]
-    print(f"| send of {args.recipients:,} messages to the outbox | end to end | dispatch phase |")
-    print("|---|---|---|")
-    for variant in VARIANTS:
-        e2e, dispatch = rates[variant]
-        label = {"unsigned": "unsigned", "rsa": "DKIM RSA-2048", "ed25519": "DKIM Ed25519"}[variant]
-        cells = f"{e2e:,.0f} msg/s", f"{dispatch:,.0f} msg/s"
-        if variant != "unsigned":
-            cells = (
-                f"{cells[0]} ({e2e / base_e2e:.0%})",
-                f"{cells[1]} ({dispatch / base_dispatch:.0%})",
+        for n in range(rounds):
+            order = VARIANTS[n % 3 :] + VARIANTS[: n % 3]
+            for v in order:
+                outbox = tmpdir / f"outbox-{v}-{n}"
+                runs[v].append(timed_send(root, f"{v}-{n}", keys[v], outbox, args.processes))
+            ratios = ", ".join(
+                f"{LABELS[v]} {runs[v][n][0] / runs['unsigned'][n][0]:.0%}" for v in VARIANTS[1:]
             )
-        print(f"| {label} | {cells[0]} | {cells[1]} |")
+            print(f"round {n + 1} ({' → '.join(order)}): end to end {ratios}")
+        sample = next((tmpdir / "outbox-unsigned-0" / "new").iterdir()).read_bytes()
+        sample = sample.split(b"\r\n", 2)[2]  # the outbox's Return-Path and Delivered-To
+        private = {a: (tmpdir / f"{a}.key").read_bytes().strip() for a in ("rsa", "ed25519")}
+    _table(args.recipients, rounds, runs)
+    _signatures(sample, private)
+
+
+def _table(recipients: int, rounds: int, runs: dict[str, list[tuple[float, float, float]]]) -> None:
+    """Print the medians over the rounds, as a Markdown table."""
+    median = statistics.median
+    base = runs["unsigned"]
+    title = f"send of {recipients:,} messages to the outbox"
+    if rounds > 1:
+        title += f", median of {rounds} rounds"
+    print(f"| {title} | end to end | dispatch phase | CPU per message |")
+    print("|---|---|---|---|")
+    for variant in VARIANTS:
+        mine = runs[variant]
+        e2e, dispatch, cpu = (median(run[i] for run in mine) for i in range(3))
+        cells = [f"{e2e:,.0f} msg/s", f"{dispatch:,.0f} msg/s", f"{cpu:.2f} ms"]
+        if variant != "unsigned":
+            for i in range(3):
+                ratio = median(m[i] / b[i] for m, b in zip(mine, base, strict=True))
+                cells[i] += f" ({ratio:.0%})" if i < 2 else f" ({ratio:.2f}×)"
+        print(f"| {LABELS[variant]} | {' | '.join(cells)} |")
+
+
+def _signatures(sample: bytes, private: dict[str, bytes]) -> None:
+    """Print one signature's time, commskit's signer against dkimpy's DKIM.sign, alternating."""
+    import dkim
+
+    algorithms = {"rsa": b"rsa-sha256", "ed25519": b"ed25519-sha256"}
+    print()
+    print(f"| signing one {len(sample) / 1000:.0f} KB message | commskit | dkimpy DKIM.sign |")
+    print("|---|---|---|")
+    for label, chosen in (("RSA-2048", ["rsa"]), ("Ed25519", ["ed25519"]), ("both", list(private))):
+        ours = DkimSigner([DkimKey(a, "bench", "bench.example", private[a]) for a in chosen])  # type: ignore[arg-type]
+        include = ours.headers_for(sample)
+
+        def theirs(chosen: list[str] = chosen, include: list[bytes] = include) -> None:
+            message = dkim.DKIM(sample, linesep=b"\r\n")
+            for a in chosen:
+                message.sign(
+                    b"bench",
+                    b"bench.example",
+                    private[a],
+                    signature_algorithm=algorithms[a],
+                    canonicalize=(b"relaxed", b"relaxed"),
+                    include_headers=include,
+                )
+
+        def mine(ours: DkimSigner = ours) -> None:
+            ours.sign(sample)
+
+        mine()
+        times: dict[str, list[float]] = {"mine": [], "theirs": []}
+        for _ in range(5):
+            times["mine"].append(timeit.timeit(mine, number=50) / 50)
+            times["theirs"].append(timeit.timeit(theirs, number=5) / 5)
+        a_ms, b_ms = (statistics.median(times[k]) * 1000 for k in ("mine", "theirs"))
+        print(f"| {label} | {a_ms:.3f} ms | {b_ms:.2f} ms ({b_ms / a_ms:.0f}×) |")
 
 
 if __name__ == "__main__":
