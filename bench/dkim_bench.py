@@ -144,7 +144,7 @@ def main() -> None:
             sample = next((tmpdir / "outbox-unsigned-0" / "new").iterdir()).read_bytes()
             sample = sample.split(b"\r\n", 2)[2]  # the outbox's Return-Path and Delivered-To
         private = {a: (tmpdir / f"{a}.key").read_bytes().strip() for a in ("rsa", "ed25519")}
-    _table(args.recipients, rounds, runs, "SMTP to smtp-sink" if args.smtp else "the outbox")
+    _table(args.recipients, rounds, runs, "over SMTP to smtp-sink" if args.smtp else "to the outbox")
     if not args.smtp:
         _signatures(sample, private)
 
@@ -155,7 +155,7 @@ def _table(
     """Print the medians over the rounds, as a Markdown table."""
     median = statistics.median
     base = runs["unsigned"]
-    title = f"send of {recipients:,} messages through {where}"
+    title = f"send of {recipients:,} messages {where}"
     if rounds > 1:
         title += f", median of {rounds} rounds"
     print(f"| {title} | end to end | dispatch phase | CPU per message |")

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 from pathlib import Path
+
+import pytest
 
 BENCH = Path(__file__).resolve().parents[2] / "bench" / "dkim_bench.py"
 
@@ -39,4 +42,27 @@ def test_dkim_bench_smoke(python, subprocess_env):
         "| RSA-2048",
         "| Ed25519",
         "| both",
+    ]
+
+
+@pytest.mark.skipif(
+    not (shutil.which("smtp-sink") or Path("/usr/sbin/smtp-sink").exists()),
+    reason="Postfix's smtp-sink is not installed (Debian package postfix)",
+)
+def test_dkim_bench_smtp_smoke(python, subprocess_env):
+    result = subprocess.run(
+        [python, str(BENCH), "--smtp", "--recipients", "6", "--paragraphs", "1"],
+        env=subprocess_env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert result.returncode == 0, result.stderr
+    table = [line for line in result.stdout.splitlines() if line.startswith("| ")]
+    assert table[0].startswith("| send of 6 messages over SMTP to smtp-sink")
+    # a rate for each leg, and no one-signature table (there is no outbox to take a sample from)
+    assert [row.split(" | ")[0] for row in table[1:]] == [
+        "| unsigned",
+        "| DKIM RSA-2048",
+        "| DKIM Ed25519",
     ]
