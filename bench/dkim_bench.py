@@ -144,7 +144,8 @@ def main() -> None:
             sample = next((tmpdir / "outbox-unsigned-0" / "new").iterdir()).read_bytes()
             sample = sample.split(b"\r\n", 2)[2]  # the outbox's Return-Path and Delivered-To
         private = {a: (tmpdir / f"{a}.key").read_bytes().strip() for a in ("rsa", "ed25519")}
-    _table(args.recipients, rounds, runs, "over SMTP to smtp-sink" if args.smtp else "to the outbox")
+    where = "over SMTP to smtp-sink" if args.smtp else "to the outbox"
+    _table(args.recipients, rounds, runs, where)
     if not args.smtp:
         _signatures(sample, private)
 
