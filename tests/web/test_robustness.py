@@ -1,0 +1,255 @@
+"""`commskit serve` under load, against idle and slow clients, and while another process holds
+the database's write lock (issue 16, the first two acceptance lines).
+
+The server is the real one, started as `python -m commskit serve` on a free port of 127.0.0.1;
+the clients are threads with httpx or raw sockets, all on loopback, every loop bounded in count.
+Outcomes are asserted (every answer, every row in the store), never durations: the p99 latency
+is bench/web_bench.py's.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+
+import httpx
+import pytest
+
+from commskit import Workspace
+from commskit.audience.tokens import make_token
+
+LIST = "infolettre"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def running_server(
+    ws: Workspace, python: str, env: dict[str, str], **settings: str
+) -> Iterator[tuple[int, list[str]]]:
+    """Run `commskit serve` on a free port; yield (port, its stderr lines once it has stopped)."""
+    port = free_port()
+    env = dict(env)
+    env.update({f"COMMSKIT_{key.upper()}": value for key, value in settings.items()})
+    proc = subprocess.Popen(
+        [python, "-m", "commskit", "-C", str(ws.root), "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(proc.stderr or ()), daemon=True)
+    reader.start()
+    try:
+        for _ in range(600):  # up to a minute for a loaded machine to start Python
+            if proc.poll() is not None:
+                reader.join(10)
+                pytest.fail(f"serve exited {proc.returncode}: {''.join(lines)}")
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        else:
+            pytest.fail("serve never listened")
+        yield port, lines
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(30)
+        reader.join(10)
+        if proc.stderr is not None:
+            proc.stderr.close()
+
+
+@pytest.fixture
+def crowd(ws: Workspace) -> tuple[Workspace, list[tuple[str, str]]]:
+    """The workspace with 1,000 contacts; (address, one-click token for LIST) of each."""
+    rows = "".join(f"personne{i}@example.org;mission de service public\n" for i in range(1000))
+    (ws.root / "crowd.csv").write_text("Courriel;Base légale\n" + rows, encoding="utf-8")
+    ws.contacts.import_file(ws.root / "crowd.csv")
+    people = [
+        (c.email, make_token(ws.secret, c.id, LIST))
+        for c in ws.segment("all")
+        if c.email.startswith("personne") and c.id is not None
+    ]
+    assert len(people) == 1000
+    return ws, people
+
+
+def one_click(client: httpx.Client, port: int, token: str) -> int:
+    response = client.post(
+        f"http://127.0.0.1:{port}/desinscription?t={token}",
+        data={"List-Unsubscribe": "One-Click"},
+    )
+    return response.status_code
+
+
+def post_all(port: int, tokens: list[str], clients: int) -> list[int]:
+    """POST each token once from ``clients`` concurrent clients; return the statuses."""
+    shares = [tokens[i::clients] for i in range(clients)]
+
+    def run(share: list[str]) -> list[int]:
+        with httpx.Client(timeout=120) as client:
+            return [one_click(client, port, token) for token in share]
+
+    with ThreadPoolExecutor(clients) as pool:
+        return [status for statuses in pool.map(run, shares) for status in statuses]
+
+
+def assert_recorded(ws: Workspace, people: list[tuple[str, str]]) -> None:
+    missing = [email for email, _ in people if ws.contacts.suppression(email, LIST) is None]
+    assert missing == []
+
+
+def assert_clean_log(lines: list[str], people: list[tuple[str, str]]) -> None:
+    log = "".join(lines)
+    assert "Traceback" not in log
+    assert "This is a bug" not in log
+    assert not [token for _, token in people if token in log]
+    assert "?t=" not in log
+
+
+def test_thousand_posts_from_a_hundred_clients_beside_fifty_idle_connections(
+    crowd: tuple[Workspace, list[tuple[str, str]]], python: str, subprocess_env: dict[str, str]
+) -> None:
+    ws, people = crowd
+    with running_server(ws, python, subprocess_env) as (port, lines):
+        idle = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(50)]
+        try:
+            # half of them silent, half stopped in the middle of a request line
+            for sock in idle[::2]:
+                sock.sendall(b"POST /desinscription HTTP/1.1\r\nHost: 127.0")
+            statuses = post_all(port, [token for _, token in people], clients=100)
+        finally:
+            for sock in idle:
+                sock.close()
+    assert statuses == [200] * 1000
+    assert_recorded(ws, people)
+    assert_clean_log(lines, people)
+
+
+def raw_request(port: int, head: bytes) -> bytes:
+    """Send ``head`` (request line and headers) on a new connection; return what comes back."""
+    with socket.create_connection(("127.0.0.1", port), timeout=60) as sock:
+        sock.sendall(head)
+        return sock.recv(65536)
+
+
+def test_big_and_slow_bodies_are_refused_without_harming_others(
+    crowd: tuple[Workspace, list[tuple[str, str]]], python: str, subprocess_env: dict[str, str]
+) -> None:
+    ws, people = crowd
+    (slow_email, slow_token), others = people[0], people[1:201]
+    settings = {"web_channel_timeout": "3"}
+    with running_server(ws, python, subprocess_env, **settings) as (port, lines):
+        answer = raw_request(
+            port,
+            f"POST /desinscription?t={people[-1][1]} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            "Content-Type: application/x-www-form-urlencoded\r\n"
+            f"Content-Length: {1024 * 1024}\r\n\r\n".encode(),
+        )
+        assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
+
+        body = b"List-Unsubscribe=One-Click"
+        slow = socket.create_connection(("127.0.0.1", port), timeout=60)
+        slow.sendall(
+            f"POST /desinscription?t={slow_token} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            "Content-Type: application/x-www-form-urlencoded\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n".encode()
+        )
+        done = threading.Event()
+
+        def trickle() -> None:
+            # one byte at a time while the others are served, then silence (never the last byte)
+            for byte in body[:-1]:
+                if done.is_set():
+                    return
+                slow.sendall(bytes([byte]))
+                time.sleep(0.1)
+
+        trickler = threading.Thread(target=trickle)
+        trickler.start()
+        try:
+            statuses = post_all(port, [token for _, token in others], clients=20)
+            done.set()
+            trickler.join(30)
+            try:
+                cut = slow.recv(65536)  # the server closes the silent connection: b"" (EOF)
+            except ConnectionResetError:
+                cut = b""
+        finally:
+            slow.close()
+    assert statuses == [200] * len(others)
+    assert cut == b""
+    assert_recorded(ws, others)
+    assert ws.contacts.suppression(slow_email, LIST) is None  # its body never arrived whole
+    assert ws.contacts.suppression(people[-1][0], LIST) is None  # the 1 MB one was refused
+    assert_clean_log(lines, people)
+
+
+HOLD_LOCK = """
+import sqlite3, sys, time
+conn = sqlite3.connect(sys.argv[1], isolation_level=None)
+conn.execute("BEGIN IMMEDIATE")
+print("locked", flush=True)
+time.sleep(float(sys.argv[2]))
+conn.execute("COMMIT")
+print("released", flush=True)
+"""
+
+
+def test_posts_during_another_process_write_lock_are_answered_and_recorded(
+    crowd: tuple[Workspace, list[tuple[str, str]]], python: str, subprocess_env: dict[str, str]
+) -> None:
+    ws, people = crowd
+    waiting = people[:20]
+    # each SQLite wait gives up after 1 s: the lock, held for 6 s, outlasts several of them
+    settings = {"store_lock_timeout": "1", "web_lock_wait": "120"}
+    with running_server(ws, python, subprocess_env, **settings) as (port, lines):
+        locker = subprocess.Popen(
+            [sys.executable, "-c", HOLD_LOCK, str(ws.store.path), "6"],
+            stdout=subprocess.PIPE,
+            text=True,
+            env={**os.environ},
+        )
+        try:
+            assert locker.stdout is not None
+            assert locker.stdout.readline().strip() == "locked"
+            statuses = post_all(port, [token for _, token in waiting], clients=10)
+            assert locker.stdout.readline().strip() == "released"
+        finally:
+            locker.wait(60)
+            if locker.stdout is not None:
+                locker.stdout.close()
+    assert statuses == [200] * len(waiting)
+    assert_recorded(ws, waiting)
+    assert_clean_log(lines, people)
+
+
+def test_serve_help_names_the_web_settings(python: str, subprocess_env: dict[str, str]) -> None:
+    proc = subprocess.run(
+        [python, "-m", "commskit", "serve", "--help"],
+        capture_output=True,
+        text=True,
+        env=subprocess_env,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0
+    assert "[web]" in proc.stdout
