@@ -75,6 +75,7 @@ def running_server(
         reader.join(10)
         if proc.stderr is not None:
             proc.stderr.close()
+        lines.append(f"exit status {proc.returncode}\n")
 
 
 @pytest.fixture
@@ -142,6 +143,8 @@ def test_thousand_posts_from_a_hundred_clients_beside_fifty_idle_connections(
     assert statuses == [200] * 1000
     assert_recorded(ws, people)
     assert_clean_log(lines, people)
+    # SIGTERM (a service manager's stop) is a clean stop, like Ctrl-C
+    assert lines[-2:] == ["Stopped.\n", "exit status 0\n"]
 
 
 def raw_request(port: int, head: bytes) -> bytes:

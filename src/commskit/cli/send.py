@@ -366,6 +366,7 @@ def serve(app: AppContext, host: str, port: int) -> None:
     Example: commskit serve --port 8080
     """
     import logging
+    import signal
 
     from ..web import create_app, make_server
 
@@ -377,11 +378,12 @@ def serve(app: AppContext, host: str, port: int) -> None:
     for name in ("commskit.web", "waitress"):
         logging.getLogger(name).addHandler(handler)
         logging.getLogger(name).setLevel(logging.INFO)
+    # a service manager's stop (SIGTERM) ends it like Ctrl-C: requests in progress get 5 s to finish
+    signal.signal(signal.SIGTERM, lambda _signum, _frame: server.shutdown())
     note(f"Serving on http://{host}:{server.port}/ (Ctrl-C to stop)")
-    try:
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C: serve_forever closed the connections
         server.serve_forever()
-    except KeyboardInterrupt:
-        note("Stopped.")
+    note("Stopped.")
 
 
 @click.command()
