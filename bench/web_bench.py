@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -49,6 +50,7 @@ ws = Workspace.open(sys.argv[1])
 make_server("127.0.0.1", int(sys.argv[2]), create_app(ws), handler_class=Quiet).serve_forever()
 """
 
+#: a second process holding the database's write lock (tests/web/test_robustness.py runs it too)
 HOLD_LOCK = """
 import sqlite3, sys, time
 conn = sqlite3.connect(sys.argv[1], isolation_level=None)
@@ -56,6 +58,7 @@ conn.execute("BEGIN IMMEDIATE")
 print("locked", flush=True)
 time.sleep(float(sys.argv[2]))
 conn.execute("COMMIT")
+print("released", flush=True)
 """
 
 
@@ -71,6 +74,20 @@ def env() -> dict[str, str]:
     return out
 
 
+def wait_listening(port: int, proc: subprocess.Popen[Any]) -> bool:
+    """Wait (a minute at most: a loaded machine starts Python slowly) until ``port`` accepts;
+    False if ``proc`` exits first or the minute passes."""
+    for _ in range(600):
+        if proc.poll() is not None:
+            return False
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return True
+        except OSError:
+            time.sleep(0.1)
+    return False
+
+
 @contextmanager
 def server(kind: str, root: Path) -> Iterator[int]:
     port = free_port()
@@ -80,13 +97,7 @@ def server(kind: str, root: Path) -> Iterator[int]:
         argv = [sys.executable, "-c", WSGIREF, str(root), str(port)]
     proc = subprocess.Popen(argv, env=env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        for _ in range(600):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.1)
-        else:
+        if not wait_listening(port, proc):
             raise SystemExit(f"{kind} never listened")
         yield port
     finally:
@@ -96,6 +107,12 @@ def server(kind: str, root: Path) -> Iterator[int]:
 
 def workspace(folder: Path, n: int) -> tuple[Workspace, list[tuple[str, str]]]:
     ws = Workspace.init(folder)
+    return ws, add_crowd(ws, n)
+
+
+def add_crowd(ws: Workspace, n: int) -> list[tuple[str, str]]:
+    """Import ``n`` contacts into ``ws``; return (address, one-click token for LIST) of each."""
+    folder = ws.root
     rows = "".join(f"personne{i}@example.org;mission de service public\n" for i in range(n))
     (folder / "crowd.csv").write_text("Courriel;Base légale\n" + rows, encoding="utf-8")
     ws.contacts.import_file(folder / "crowd.csv")
@@ -104,7 +121,7 @@ def workspace(folder: Path, n: int) -> tuple[Workspace, list[tuple[str, str]]]:
         for c in ws.segment("all")
         if c.email.startswith("personne") and c.id is not None
     ]
-    return ws, people
+    return people
 
 
 def load(port: int, tokens: list[str], clients: int, timeout: float) -> tuple[list[float], int]:

@@ -5,11 +5,13 @@ helper the forms will use."""
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import logging
 import re
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from types import SimpleNamespace
 
 import httpx
@@ -130,16 +132,25 @@ FORM_PAGE = SimpleNamespace(
 )
 
 
-@pytest.fixture
-def form_site(partners: Workspace) -> Iterator[str]:
-    context = create_app(partners).context
-    app = WebApp(context, pages=(FORM_PAGE, *PAGES))
-    server = make_server(app, "127.0.0.1", 0, settings=partners.settings.web)
+@contextmanager
+def serving(ws: Workspace, page: SimpleNamespace, **settings: str) -> Iterator[str]:
+    """Serve the real pages plus ``page`` on waitress; yield the base URL."""
+    app = WebApp(create_app(ws).context, pages=(page, *PAGES))
+    web = dataclasses.replace(ws.settings.web, **settings)
+    server = make_server(app, "127.0.0.1", 0, settings=web)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{server.port}/essai"
-    server.shutdown()
-    thread.join(10)
+    try:
+        yield f"http://127.0.0.1:{server.port}"
+    finally:
+        server.shutdown()
+        thread.join(10)
+
+
+@pytest.fixture
+def form_site(partners: Workspace) -> Iterator[str]:
+    with serving(partners, FORM_PAGE) as base:
+        yield f"{base}/essai"
 
 
 def test_csrf_accepts_its_own_form_and_refuses_forgeries(form_site):
@@ -166,3 +177,33 @@ def test_csrf_accepts_its_own_form_and_refuses_forgeries(form_site):
         assert [r.status_code for r in refused] == [400] * 4
     with httpx.Client(timeout=30) as stranger:  # the field without the cookie it belongs to
         assert stranger.post(form_site, data={csrf.FIELD: value}).status_code == 400
+
+
+# --- forwarded headers: believed from the configured proxy only -----------------------------------
+
+
+def _whoami(context: WebContext, request: Request) -> Response:
+    return Response(f"{request.remote_addr} {request.scheme} {request.host}")
+
+
+WHOAMI_PAGE = SimpleNamespace(ROUTES=[(Rule("/qui", endpoint="qui"), _whoami)])
+FORWARDED = {
+    "X-Forwarded-For": "203.0.113.9",
+    "X-Forwarded-Proto": "https",
+    "X-Forwarded-Host": "lettres.example.org",
+}
+
+
+@pytest.mark.parametrize(
+    ("proxy", "seen"),
+    [
+        ("", "127.0.0.1 http 127.0.0.1"),
+        ("127.0.0.1", "203.0.113.9 https lettres.example.org"),
+        ("192.0.2.1", "127.0.0.1 http 127.0.0.1"),  # another proxy's word is not taken
+    ],
+)
+def test_forwarded_headers_only_from_the_trusted_proxy(partners, proxy, seen):
+    with serving(partners, WHOAMI_PAGE, trusted_proxy=proxy) as base:
+        answer = httpx.get(f"{base}/qui", headers=FORWARDED, timeout=30).text
+    address, scheme, host = answer.split(" ")
+    assert f"{address} {scheme} {host.split(':')[0]}" == seen  # the port of 127.0.0.1 varies

@@ -9,6 +9,7 @@ is bench/web_bench.py's.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import socket
 import subprocess
@@ -18,20 +19,29 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from pathlib import Path
+from types import ModuleType
 
 import httpx
 import pytest
 
 from commskit import Workspace
-from commskit.audience.tokens import make_token
 
 LIST = "infolettre"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+def _bench() -> ModuleType:
+    """bench/web_bench.py, for its crowd of contacts and its lock-holding script."""
+    path = Path(__file__).resolve().parents[2] / "bench" / "web_bench.py"
+    spec = importlib.util.spec_from_file_location("web_bench", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+BENCH = _bench()
 
 
 @contextmanager
@@ -39,7 +49,7 @@ def running_server(
     ws: Workspace, python: str, env: dict[str, str], **settings: str
 ) -> Iterator[tuple[int, list[str]]]:
     """Run `commskit serve` on a free port; yield (port, its stderr lines once it has stopped)."""
-    port = free_port()
+    port = BENCH.free_port()
     env = dict(env)
     env.update({f"COMMSKIT_{key.upper()}": value for key, value in settings.items()})
     proc = subprocess.Popen(
@@ -53,17 +63,11 @@ def running_server(
     reader = threading.Thread(target=lambda: lines.extend(proc.stderr or ()), daemon=True)
     reader.start()
     try:
-        for _ in range(600):  # up to a minute for a loaded machine to start Python
-            if proc.poll() is not None:
-                reader.join(10)
-                pytest.fail(f"serve exited {proc.returncode}: {''.join(lines)}")
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.1)
-        else:
-            pytest.fail("serve never listened")
+        if not BENCH.wait_listening(port, proc):
+            proc.kill()
+            proc.wait(30)
+            reader.join(10)
+            pytest.fail(f"serve did not listen (exit {proc.returncode}): {''.join(lines)}")
         yield port, lines
     finally:
         proc.terminate()
@@ -81,14 +85,7 @@ def running_server(
 @pytest.fixture
 def crowd(ws: Workspace) -> tuple[Workspace, list[tuple[str, str]]]:
     """The workspace with 1,000 contacts; (address, one-click token for LIST) of each."""
-    rows = "".join(f"personne{i}@example.org;mission de service public\n" for i in range(1000))
-    (ws.root / "crowd.csv").write_text("Courriel;Base légale\n" + rows, encoding="utf-8")
-    ws.contacts.import_file(ws.root / "crowd.csv")
-    people = [
-        (c.email, make_token(ws.secret, c.id, LIST))
-        for c in ws.segment("all")
-        if c.email.startswith("personne") and c.id is not None
-    ]
+    people = BENCH.add_crowd(ws, 1000)
     assert len(people) == 1000
     return ws, people
 
@@ -206,17 +203,6 @@ def test_big_and_slow_bodies_are_refused_without_harming_others(
     assert_clean_log(lines, people)
 
 
-HOLD_LOCK = """
-import sqlite3, sys, time
-conn = sqlite3.connect(sys.argv[1], isolation_level=None)
-conn.execute("BEGIN IMMEDIATE")
-print("locked", flush=True)
-time.sleep(float(sys.argv[2]))
-conn.execute("COMMIT")
-print("released", flush=True)
-"""
-
-
 def test_posts_during_another_process_write_lock_are_answered_and_recorded(
     crowd: tuple[Workspace, list[tuple[str, str]]], python: str, subprocess_env: dict[str, str]
 ) -> None:
@@ -226,7 +212,7 @@ def test_posts_during_another_process_write_lock_are_answered_and_recorded(
     settings = {"store_lock_timeout": "1", "web_lock_wait": "120"}
     with running_server(ws, python, subprocess_env, **settings) as (port, lines):
         locker = subprocess.Popen(
-            [sys.executable, "-c", HOLD_LOCK, str(ws.store.path), "6"],
+            [sys.executable, "-c", BENCH.HOLD_LOCK, str(ws.store.path), "6"],
             stdout=subprocess.PIPE,
             text=True,
             env={**os.environ},
