@@ -242,3 +242,34 @@ def test_serve_help_names_the_web_settings(python: str, subprocess_env: dict[str
     )
     assert proc.returncode == 0
     assert "[web]" in proc.stdout
+
+
+def test_a_lock_held_past_lock_wait_is_a_503_to_retry_never_a_500(
+    crowd: tuple[Workspace, list[tuple[str, str]]], python: str, subprocess_env: dict[str, str]
+) -> None:
+    ws, people = crowd
+    settings = {"store_lock_timeout": "1", "web_lock_wait": "0"}
+    with running_server(ws, python, subprocess_env, **settings) as (port, lines):
+        locker = subprocess.Popen(
+            [sys.executable, "-c", BENCH.HOLD_LOCK, str(ws.store.path), "30"],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert locker.stdout is not None
+            assert locker.stdout.readline().strip() == "locked"
+            with httpx.Client(timeout=120) as client:
+                response = client.post(
+                    f"http://127.0.0.1:{port}/desinscription?t={people[0][1]}",
+                    data={"List-Unsubscribe": "One-Click"},
+                )
+        finally:
+            locker.terminate()
+            locker.wait(60)
+            if locker.stdout is not None:
+                locker.stdout.close()
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "120"
+    assert "Réessayez" in response.text
+    assert ws.contacts.suppression(people[0][0], LIST) is None
+    assert_clean_log(lines, people)
