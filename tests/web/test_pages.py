@@ -82,6 +82,18 @@ def test_odd_paths_never_redirect(served):
         assert "location" not in response.headers
 
 
+def test_robots_are_kept_out_and_a_favicon_is_not_an_invalid_link(served):
+    _ws, base, client = served
+    root = base.rsplit("/", 1)[0]
+    robots = client.get(f"{root}/robots.txt")
+    assert robots.status_code == 200
+    assert robots.text == "User-agent: *\nDisallow: /\n"
+    assert_secure_headers(robots)
+    assert client.get(f"{root}/favicon.ico").status_code == 404
+    # a POST falls to the one-click catch-all, which finds no token there
+    assert client.post(f"{root}/robots.txt").status_code == 400
+
+
 def test_the_access_log_never_holds_a_token_or_a_query(served, caplog):
     ws, base, client = served
     token = a_token(ws)
