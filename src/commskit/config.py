@@ -162,6 +162,22 @@ class SendingSettings:
 
 
 @dataclass(frozen=True)
+class WebSettings:
+    # `commskit serve` (commskit.web on waitress): worker threads running requests
+    threads: int = 8
+    # open connections served at once (idle ones included); past it new ones wait in the backlog
+    connection_limit: int = 1000
+    # seconds a connection may stay silent (idle keep-alive, a body that stopped) before it is cut
+    channel_timeout: int = 60
+    # largest request body accepted, in bytes; a larger one gets 413
+    max_body: int = 64 * 1024
+    # seconds a one-click POST keeps retrying while another process holds the database's lock
+    lock_wait: float = 300.0
+    # address of the reverse proxy whose X-Forwarded-For/-Proto headers are believed ("*": any)
+    trusted_proxy: str = ""
+
+
+@dataclass(frozen=True)
 class Settings:
     """All settings of one workspace, already merged from every source."""
 
@@ -176,6 +192,7 @@ class Settings:
     contacts: ContactSettings = field(default_factory=ContactSettings)
     dkim: DkimSettings = field(default_factory=DkimSettings)
     sending: SendingSettings = field(default_factory=SendingSettings)
+    web: WebSettings = field(default_factory=WebSettings)
     segments: Mapping[str, str] = field(default_factory=dict)
     # lists (audiences) a campaign can target, name -> settings such as legal basis
     lists: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
@@ -194,6 +211,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "contacts": ContactSettings,
     "dkim": DkimSettings,
     "sending": SendingSettings,
+    "web": WebSettings,
 }
 _FREE_TABLES = ("segments", "lists")
 
@@ -304,6 +322,10 @@ _POSITIVE = {
     ("digest", "max_per_topic"),
     ("sending", "rates_campaigns"),
     ("sending", "rates_min_sent"),
+    ("web", "threads"),
+    ("web", "connection_limit"),
+    ("web", "channel_timeout"),
+    ("web", "max_body"),
 }
 
 

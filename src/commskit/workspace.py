@@ -645,17 +645,6 @@ class Workspace:
             algorithm=algorithm,
         )
 
-    def serve_unsubscribe(self, host: str = "127.0.0.1", port: int = 8080) -> Any:
-        """Return a server for the one-click unsubscribe endpoint (call ``serve_forever()``).
-
-        Raises ServerError when it cannot listen there (port in use, out of range, bad host).
-        """
-        from .app.audience import unsubscribe_server
-
-        return unsubscribe_server(
-            self.contacts, lambda: self.secret, self.settings.sender, host, port
-        )
-
     def _find_campaign(self, path_or_name: Path) -> Path:
         from .app.campaigns import campaigns_folder
         from .compose.campaign import find_campaign

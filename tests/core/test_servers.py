@@ -85,11 +85,15 @@ def test_serve_on_a_host_that_is_not_one(
 def test_library_servers_raise_commskit_errors(ws: Workspace, busy_port: int) -> None:
     from commskit.app.preview import make_server
     from commskit.errors import ServerError
+    from commskit.web import create_app
+    from commskit.web import make_server as make_web_server
 
-    with pytest.raises(ServerError, match="already in use"):
-        ws.serve_unsubscribe("127.0.0.1", busy_port)
-    with pytest.raises(ServerError, match="80000"):
-        ws.serve_unsubscribe("127.0.0.1", 80000)
+    app = create_app(ws)
+    for port, match in ((busy_port, "already in use"), (80000, "80000"), (-1, "-1")):
+        with pytest.raises(ServerError, match=match):
+            make_web_server(app, "127.0.0.1", port, settings=ws.settings.web)
+    with pytest.raises(ServerError, match=r"no-such-host\.invalid"):
+        make_web_server(app, "no-such-host.invalid", 0, settings=ws.settings.web)
     with pytest.raises(ServerError, match="already in use"):
         make_server(ws.preview("2026-11-infolettre"), busy_port)
 

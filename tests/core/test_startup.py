@@ -35,6 +35,9 @@ HEAVY = frozenset(
         "markdown_it",
         "html2text",
         "flufl",
+        # commskit.web's, imported by `serve` only
+        "werkzeug",
+        "waitress",
     }
 )
 #: What `status` still loads through send.api → send.runner → send.transports on this branch.

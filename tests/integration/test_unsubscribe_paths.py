@@ -77,14 +77,16 @@ def partners(ws: Workspace) -> Workspace:
 
 @pytest.fixture
 def endpoint(team_ws: Workspace):
-    server = team_ws.serve_unsubscribe("127.0.0.1", 0)
+    """The public web app on the production server (waitress), as `commskit serve` runs it."""
+    from commskit.web import create_app, make_server
+
+    server = make_server(create_app(team_ws), "127.0.0.1", 0, settings=team_ws.settings.web)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     with httpx.Client(follow_redirects=False, timeout=10) as client:
-        yield f"http://127.0.0.1:{server.server_port}", client
+        yield f"http://127.0.0.1:{server.port}", client
     server.shutdown()
-    server.server_close()
-    thread.join(5)
+    thread.join(10)
 
 
 def test_digest_one_click_works_for_plain_addresses(team_ws, endpoint, tmp_path) -> None:

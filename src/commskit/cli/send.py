@@ -407,20 +407,33 @@ def _host_option(ctx: click.Context, param: click.Parameter, value: str) -> str:
 )
 @pass_app
 def serve(app: AppContext, host: str, port: int) -> None:
-    """Serve the one-click unsubscribe endpoint (RFC 8058) until interrupted.
+    """Serve the public web pages (the one-click unsubscribe, RFC 8058) until interrupted.
 
-    Put it behind your HTTPS reverse proxy at [unsubscribe] url.
+    A production server (waitress): concurrent requests, idle connections and slow clients do
+    not block each other. Put it behind your HTTPS reverse proxy at [unsubscribe] url (see
+    docs/serving.md); settings in [web].
 
     Example: commskit serve --port 8080
     """
-    server = app.workspace().serve_unsubscribe(host, port)
-    note(f"Unsubscribe endpoint on http://{host}:{server.server_port}/ (Ctrl-C to stop)")
-    try:
+    import logging
+    import signal
+
+    from ..web import create_app, make_server
+
+    ws = app.workspace()
+    server = make_server(create_app(ws), host, port, settings=ws.settings.web)
+    # the access log (method, page, status: never a path, a query string or a token) on stderr
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(message)s"))
+    for name in ("commskit.web", "waitress"):
+        logging.getLogger(name).addHandler(handler)
+        logging.getLogger(name).setLevel(logging.INFO)
+    # a service manager's stop (SIGTERM) ends it like Ctrl-C: requests in progress get 5 s to finish
+    signal.signal(signal.SIGTERM, lambda _signum, _frame: server.shutdown())
+    note(f"Serving on http://{host}:{server.port}/ (Ctrl-C to stop)")
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C: serve_forever closed the connections
         server.serve_forever()
-    except KeyboardInterrupt:
-        note("Stopped.")
-    finally:
-        server.server_close()
+    note("Stopped.")
 
 
 @click.command()

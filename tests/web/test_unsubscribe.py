@@ -1,26 +1,16 @@
-"""The RFC 8058 one-click endpoint over real HTTP on 127.0.0.1 (wsgiref server, httpx client)."""
+"""The RFC 8058 one-click endpoint of commskit.web over real HTTP on 127.0.0.1 (the production
+server, waitress, in a thread; httpx client)."""
 
 from __future__ import annotations
 
-import threading
-
-import httpx
 import pytest
 
 from commskit.audience.tokens import make_token
 
 
 @pytest.fixture
-def endpoint(partners):
-    server = partners.serve_unsubscribe("127.0.0.1", 0)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{server.server_port}/desinscription"
-    with httpx.Client(follow_redirects=False, timeout=10) as client:
-        yield partners, base, client
-    server.shutdown()
-    server.server_close()
-    thread.join(5)
+def endpoint(served):
+    return served
 
 
 def first_contact(ws):
