@@ -152,6 +152,14 @@ class DkimSettings:
 
 
 @dataclass(frozen=True)
+class EventSettings:
+    # the IANA time zone event files' local times are in, unless a file says `timezone`
+    timezone: str = "Europe/Paris"
+    # the folder of the events/NAME.toml files, relative to the workspace
+    folder: str = "events"
+
+
+@dataclass(frozen=True)
 class Settings:
     """All settings of one workspace, already merged from every source."""
 
@@ -165,6 +173,7 @@ class Settings:
     store: StoreSettings = field(default_factory=StoreSettings)
     contacts: ContactSettings = field(default_factory=ContactSettings)
     dkim: DkimSettings = field(default_factory=DkimSettings)
+    events: EventSettings = field(default_factory=EventSettings)
     segments: Mapping[str, str] = field(default_factory=dict)
     # lists (audiences) a campaign can target, name -> settings such as legal basis
     lists: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
@@ -182,6 +191,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "store": StoreSettings,
     "contacts": ContactSettings,
     "dkim": DkimSettings,
+    "events": EventSettings,
 }
 _FREE_TABLES = ("segments", "lists")
 
@@ -336,12 +346,26 @@ def _language(value: Any, where: str) -> Any:
     return value
 
 
+def _check_timezone(value: Any, where: str) -> Any:
+    # the zone event files' local times are localised with (zoneinfo; tzdata on Windows)
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(str(value))
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ConfigError(
+            f"{where} {value!r} is not a known time zone; use an IANA name such as Europe/Paris"
+        ) from exc
+    return value
+
+
 #: settings whose value is checked (and normalised) by a function: (value, where) -> value
 _CHECKS: dict[tuple[str, str], Callable[[Any, str], Any]] = {
     ("workspace", "language"): _language,
     ("contacts", "default_basis"): _legal_basis,
     ("digest", "since"): _check_since,
     ("digest", "recipients"): _check_addresses,
+    ("events", "timezone"): _check_timezone,
 }
 
 

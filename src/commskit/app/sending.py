@@ -30,6 +30,7 @@ from ..send.jobs import (
 from ..send.runner import PreflightReport, SendJob, SendOptions, SendReport
 from ..send.status import CampaignCheck, preflight_issues
 from .doctor import doctor_warning
+from .events import record_invitations
 
 if TYPE_CHECKING:
     from ..audience import Contact, ContactBook, Segment
@@ -107,9 +108,14 @@ def send_campaign(
     from_ = campaign.from_ or setup.settings.sender.from_
     refuse_example_sender(setup.settings.transport, setup.root, from_, options)
     notice = doctor_warning(setup.root / Path(setup.settings.paths.state).expanduser())
-    report = job_runner(setup, job, from_=campaign.from_).run(
-        options, progress=progress, confirm=_warning_first(notice, confirm)
-    )
+    try:
+        report = job_runner(setup, job, from_=campaign.from_).run(
+            options, progress=progress, confirm=_warning_first(notice, confirm)
+        )
+    finally:
+        # whatever stopped the send, who got the invitation is recorded (a re-run adds the rest)
+        if campaign.event is not None and not options.test_address:
+            record_invitations(setup.store.events, campaign.event.name, campaign.id)
     if notice and notice not in report.preflight.warnings:
         report.preflight.warnings.append(notice)
     return report
