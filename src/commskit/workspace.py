@@ -620,8 +620,17 @@ class Workspace:
             default_timezone=self.settings.events.timezone,
         )
 
-    def import_attendance(self, name: str, path: str | os.PathLike[str]) -> AttendanceReport:
-        """Import a webinar tool's attendance export: registrants become attended or no-show."""
+    def import_attendance(
+        self,
+        name: str,
+        path: str | os.PathLike[str],
+        *,
+        mapping: Mapping[str, str] | None = None,
+    ) -> AttendanceReport:
+        """Import a webinar tool's attendance export: registrants become attended or no-show.
+
+        ``mapping`` names columns as in contact imports (``{"Participant": "email"}``).
+        """
         from .app.events import import_attendance
         from .policy import message_id_domain
 
@@ -634,6 +643,7 @@ class Workspace:
             self.path(path),
             default_timezone=self.settings.events.timezone,
             domain=message_id_domain(sender.domain, sender.from_),
+            mapping=mapping or {},
         )
 
     def read_bounces(

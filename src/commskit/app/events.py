@@ -10,6 +10,7 @@ secret), never the workspace.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -240,6 +241,7 @@ def import_attendance(
     *,
     default_timezone: str,
     domain: str,
+    mapping: Mapping[str, str] | None = None,
 ) -> AttendanceReport:
     """Import a webinar tool's attendance export for an event.
 
@@ -248,12 +250,13 @@ def import_attendance(
     become ``attended``, the other registrants ``no-show``; contacts who were not registered are
     walk-ins (``attended``); addresses that are no contact are reported, not stored; a row
     without a valid address is reported and skipped. A file without an address column raises
-    (nothing stored). Importing the same file again changes nothing.
+    (nothing stored). Importing the same file again changes nothing. ``mapping`` names columns
+    as ``contacts import --map`` does.
     """
-    from ..audience.importer import read_contact_file
+    from ..audience.importer import ImportOptions, read_contact_file
 
     spec = load(folder, name, default_timezone=default_timezone)
-    parsed = read_contact_file(path, secret)
+    parsed = read_contact_file(path, secret, ImportOptions(mapping=mapping or {}))
     record = sync_event(store.events, spec, domain=domain)
     report = AttendanceReport(spec.name, path)
     report.skipped = [

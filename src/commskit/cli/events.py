@@ -132,9 +132,18 @@ def show(app: AppContext, name: str, as_json: bool, as_csv: bool) -> None:
 @events.command("attendance")
 @click.argument("name")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--map",
+    "maps",
+    multiple=True,
+    metavar="COLUMN=email",
+    help='Read this column as the address, e.g. --map "Participant=email" (as in contacts import).',
+)
 @json_option
 @pass_app
-def attendance(app: AppContext, name: str, file: Path, as_json: bool) -> None:
+def attendance(
+    app: AppContext, name: str, file: Path, maps: tuple[str, ...], as_json: bool
+) -> None:
     """Import a webinar tool's attendance export (CSV, .xlsx, .ods, JSON) for an event.
 
     The address column is found as `contacts import` finds it. Registrants in the file become
@@ -143,7 +152,9 @@ def attendance(app: AppContext, name: str, file: Path, as_json: bool) -> None:
 
     Example: commskit events attendance webinaire-tableau-de-bord presents.csv
     """
-    report = app.workspace().import_attendance(name, file.resolve())
+    from .audience import _parse_maps
+
+    report = app.workspace().import_attendance(name, file.resolve(), mapping=_parse_maps(maps))
     if as_json:
         print_json(report.to_dict())
         return

@@ -242,7 +242,7 @@ def _organizer(text: str, path: Path, lines: Mapping[str, int]) -> str:
 
 def load_event(path: Path, *, default_timezone: str = DEFAULT_TIMEZONE) -> EventSpec:
     """Read and check an event file; raise EventError naming the file, the line and the field."""
-    data, text = read_toml(path, error=EventError, what="the event file")
+    data, text = read_toml(path, error=EventError, what="the event file", docs="docs/events.md")
     lines = _key_lines(text)
     _check_types(data, path, lines)
     tz_name = str(data.get("timezone") or default_timezone)
