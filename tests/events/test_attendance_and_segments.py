@@ -17,7 +17,7 @@ from commskit.cli import main
 from commskit.errors import ContactImportError
 from commskit.store.events import Registration
 
-from .conftest import clear_outbox, outbox
+from .conftest import EVENT, clear_outbox, outbox
 
 
 def people_of(ws: Workspace, event: str = "atelier") -> list[Registration]:
@@ -166,12 +166,24 @@ def test_segments_reach_exactly_attended_and_registered_but_absent(
     assert recipients(ws) == {invited[2]}
 
 
-def test_events_list_and_show(ws: Workspace, invited: list[str]) -> None:
+def test_events_list_and_show(
+    ws: Workspace, invited: list[str], write_event: Callable[..., Path]
+) -> None:
+    # dates far from today whenever the suite runs
+    write_event("ancien", EVENT.replace("2027-03-2", "2020-03-2"))
+    write_event("futur", EVENT.replace("2027-03-2", "2099-03-2"))
+    write_event("casse", EVENT.replace("end = 2027-03-27T11:30:00", "end = 2027-03-27T09:00:00"))
     listed = run(ws, "events", "list", "--json")
     assert listed.exit_code == 0, listed.output
-    [row] = [r for r in json.loads(listed.output) if r["name"] == "atelier"]
+    rows = json.loads(listed.output)
+    # upcoming first, then past; a broken file is listed with its error, the others still shown
+    mine = [(r["name"], r["upcoming"]) for r in rows if r["name"] in ("futur", "ancien")]
+    assert mine == [("futur", True), ("ancien", False)]
+    [broken] = [r for r in rows if r["error"]]
+    assert broken["name"] == "casse"
+    assert "end is not after start" in broken["error"]
+    [row] = [r for r in rows if r["name"] == "atelier"]
     assert (row["invited"], row["registered"], row["capacity"], row["attended"]) == (5, 3, 30, 0)
-    assert row["upcoming"] is True
     table = run(ws, "events", "list")
     assert "atelier" in table.output
     assert "upcoming" in table.output

@@ -86,7 +86,13 @@ def _organizer(event: EventSpec, fallback: tuple[str, str]) -> object | None:
 
 
 def _attendee_line(attendee: Attendee) -> bytes:
-    from icalendar import Event, vCalAddress
+    """Return the folded ``ATTENDEE`` content line of one recipient (CRLF-terminated).
+
+    One icalendar content line (parameter quoting, folding) rather than a component around it:
+    this runs once per message, and a component's serialisation folds three lines.
+    """
+    from icalendar import vCalAddress
+    from icalendar.parser import Contentline
 
     address = vCalAddress(f"mailto:{attendee.email}")
     if attendee.name:
@@ -95,10 +101,9 @@ def _attendee_line(attendee: Attendee) -> bytes:
     address.params["ROLE"] = "REQ-PARTICIPANT"
     address.params["PARTSTAT"] = "NEEDS-ACTION"
     address.params["RSVP"] = "TRUE"
-    holder = Event()
-    holder.add("attendee", address)
-    text: bytes = holder.to_ical()
-    return text.removeprefix(b"BEGIN:VEVENT\r\n").removesuffix(b"END:VEVENT\r\n")
+    line = Contentline.from_parts("ATTENDEE", address.params, address, sorted=True)
+    text: bytes = line.to_ical()
+    return text + b"\r\n"
 
 
 class CalendarTemplate:
