@@ -205,3 +205,21 @@ def test_erasing_a_contact_erases_their_event_history(ws: Workspace, invited: li
     ws.contacts.forget(invited[0])
     assert [p.email for p in people_of(ws)] == invited[1:]
     assert ws.contacts.segment('registered("atelier")').count() == 2
+
+
+def test_an_invitation_send_resumes_exactly_once_though_each_ics_is_stamped_anew(
+    ws: Workspace,
+    write_event: Callable[..., Path],
+    write_campaign: Callable[..., Path],
+    people: Callable[[int], list[str]],
+) -> None:
+    addresses = people(5)
+    write_event()
+    write_campaign("invitation", audience='kind = "AOM"')
+    assert ws.send("invitation", limit=2, yes=True).sent == 2
+    assert len(people_of(ws)) == 2  # the stopped part is recorded already
+    # a later compile stamps new DTSTAMPs: the fingerprint must not see it, the rest goes out
+    assert ws.send("invitation", yes=True).sent == 3
+    sent = [str(m["To"].addresses[0].addr_spec) for m in outbox(ws)]
+    assert sorted(sent) == sorted(addresses)  # each person exactly once
+    assert [p.email for p in people_of(ws)] == addresses
