@@ -178,6 +178,14 @@ class WebSettings:
 
 
 @dataclass(frozen=True)
+class EventSettings:
+    # the IANA time zone event files' local times are in, unless a file says `timezone`
+    timezone: str = "Europe/Paris"
+    # the folder of the events/NAME.toml files, relative to the workspace
+    folder: str = "events"
+
+
+@dataclass(frozen=True)
 class Settings:
     """All settings of one workspace, already merged from every source."""
 
@@ -193,6 +201,7 @@ class Settings:
     dkim: DkimSettings = field(default_factory=DkimSettings)
     sending: SendingSettings = field(default_factory=SendingSettings)
     web: WebSettings = field(default_factory=WebSettings)
+    events: EventSettings = field(default_factory=EventSettings)
     segments: Mapping[str, str] = field(default_factory=dict)
     # lists (audiences) a campaign can target, name -> settings such as legal basis
     lists: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
@@ -212,6 +221,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "dkim": DkimSettings,
     "sending": SendingSettings,
     "web": WebSettings,
+    "events": EventSettings,
 }
 _FREE_TABLES = ("segments", "lists")
 
@@ -381,6 +391,19 @@ def _fraction(value: Any, where: str) -> Any:
     return value
 
 
+def _check_timezone(value: Any, where: str) -> Any:
+    # the zone event files' local times are localised with (zoneinfo; tzdata on Windows)
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(str(value))
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ConfigError(
+            f"{where} {value!r} is not a known time zone; use an IANA name such as Europe/Paris"
+        ) from exc
+    return value
+
+
 #: settings whose value is checked (and normalised) by a function: (value, where) -> value
 _CHECKS: dict[tuple[str, str], Callable[[Any, str], Any]] = {
     ("workspace", "language"): _language,
@@ -389,6 +412,7 @@ _CHECKS: dict[tuple[str, str], Callable[[Any, str], Any]] = {
     ("digest", "recipients"): _check_addresses,
     ("sending", "max_complaint_rate"): _fraction,
     ("sending", "max_hard_bounce_rate"): _fraction,
+    ("events", "timezone"): _check_timezone,
 }
 
 

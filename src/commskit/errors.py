@@ -232,3 +232,8 @@ class DoctorError(CommskitError):
 
 class DkimError(CommskitError):
     """Raised when DKIM signing is configured but a key cannot be read, written or used."""
+
+
+class EventError(CommskitError):
+    """Raised when an event file (``events/NAME.toml``) is unreadable or a field is invalid, when
+    a command names an unknown event, or when an attendance file cannot be used at all."""

@@ -23,7 +23,9 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
     from datetime import date, datetime
 
+    from .app.events import AttendanceReport, EventDetails, EventSummary
     from .audience import Contact, ContactBook, Segment
+    from .events.model import EventSpec
     from .feeds import Digest, FeedLists, FeedSource, FetchReport, TopicRules
     from .feeds.veille import FeedStatus, ImportReport, RuleTest
     from .progress import Progress
@@ -587,6 +589,69 @@ class Workspace:
         from .app.send_log import send_history
 
         return send_history(self.store.sends, contact)
+
+    # --- events (docs/events.md) ----------------------------------------------------------------
+
+    @property
+    def events_folder(self) -> Path:
+        """The folder of the ``events/NAME.toml`` files (``[events] folder``)."""
+        from .app.events import event_folder
+
+        return event_folder(self.root, self.settings.events.folder)
+
+    def event(self, name: str) -> EventSpec:
+        """Load and check ``events/NAME.toml`` (EventError names the file and the field)."""
+        from .app.events import load
+
+        return load(self.events_folder, name, default_timezone=self.settings.events.timezone)
+
+    def events(self, *, now: datetime | None = None) -> list[EventSummary]:
+        """Return every event file with its invited/registered/attended counts, upcoming first."""
+        from .app.events import summaries
+
+        return summaries(
+            self.events_folder,
+            self.store.events,
+            default_timezone=self.settings.events.timezone,
+            now=now,
+        )
+
+    def event_details(self, name: str) -> EventDetails:
+        """Return an event, its stored UID/SEQUENCE and everyone's status (``events show``)."""
+        from .app.events import details
+
+        return details(
+            self.events_folder,
+            self.store.events,
+            name,
+            default_timezone=self.settings.events.timezone,
+        )
+
+    def import_attendance(
+        self,
+        name: str,
+        path: str | os.PathLike[str],
+        *,
+        mapping: Mapping[str, str] | None = None,
+    ) -> AttendanceReport:
+        """Import a webinar tool's attendance export: registrants become attended or no-show.
+
+        ``mapping`` names columns as in contact imports (``{"Participant": "email"}``).
+        """
+        from .app.events import import_attendance
+        from .policy import message_id_domain
+
+        sender = self.settings.sender
+        return import_attendance(
+            self.events_folder,
+            self.store,
+            self.secret,
+            name,
+            self.path(path),
+            default_timezone=self.settings.events.timezone,
+            domain=message_id_domain(sender.domain, sender.from_),
+            mapping=mapping or {},
+        )
 
     def read_bounces(
         self, mailbox: str | os.PathLike[str], *, dry_run: bool = False

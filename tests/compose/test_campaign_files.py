@@ -14,7 +14,12 @@ from commskit.errors import CampaignError
 
 def test_shipped_campaigns_load(ws: Workspace) -> None:
     campaigns = {c.id: c for c in ws.campaigns()}
-    assert set(campaigns) == {"2026-11-infolettre", "2026-12-webinaire", "2026-11-newsletter-en"}
+    assert set(campaigns) == {
+        "2026-11-infolettre",
+        "2026-12-webinaire",
+        "2026-11-newsletter-en",
+        "2026-12-webinar-en",
+    }
     letter = campaigns["2026-11-infolettre"]
     assert letter.subject.startswith("Infolettre")
     assert letter.template == "newsletter"
@@ -28,7 +33,11 @@ def test_shipped_campaigns_load(ws: Workspace) -> None:
     webinar = campaigns["2026-12-webinaire"]
     assert webinar.event is not None
     assert webinar.event.start == dt.datetime(2026, 12, 3, 9, 0, tzinfo=dt.UTC)
+    assert webinar.event.name == "webinaire-tableau-de-bord"
+    assert str(webinar.event.start.tzinfo) == "Europe/Paris"
     assert campaigns["2026-11-newsletter-en"].language == "en"
+    # the English invitation names the same event file: one event, one UID, two languages
+    assert campaigns["2026-12-webinar-en"].event == webinar.event
     # the same campaign by path, by name and by file name
     assert ws.campaign(letter.path) == ws.campaign("2026-11-infolettre.md") == letter
 
@@ -60,20 +69,9 @@ def test_shipped_campaigns_load(ws: Workspace) -> None:
         (
             "---\nsubject: Hi\nevent:\n  start: 2026-12-03T10:00:00+01:00\n---\nB\n",
             3,
-            "event.end is missing",
+            "event: must name an event file",
         ),
-        (
-            "---\nsubject: Hi\nevent:\n  start: 2026-12-03T10:00:00\n"
-            "  end: 2026-12-03T11:00:00\n---\nB\n",
-            4,
-            "no time zone",
-        ),
-        (
-            "---\nsubject: Hi\nevent:\n  start: 2026-12-03T10:00:00+01:00\n"
-            "  end: 2026-12-03T09:00:00+01:00\n---\nB\n",
-            5,
-            "not after",
-        ),
+        ("---\nsubject: Hi\nevent: no-such-event\n---\nB\n", 3, "event 'no-such-event' not found"),
     ],
 )
 def test_invalid_front_matter_names_file_and_line(

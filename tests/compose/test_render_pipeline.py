@@ -192,12 +192,13 @@ def test_announcement_has_ics_attachment(ws: Workspace, make_contact: Any) -> No
     alternative, ics = list(parsed.iter_parts())
     assert alternative.get_content_type() == "multipart/alternative"
     assert ics.get_content_type() == "text/calendar"
-    assert ics.get_filename() == "2026-12-webinaire.ics"
+    assert ics.get_filename() == "webinaire-tableau-de-bord.ics"
     data = ics.get_content()
     data = data.decode() if isinstance(data, bytes) else data
-    assert "DTSTART:20261203T090000Z" in data
-    assert "DTEND:20261203T100000Z" in data
-    assert "UID:2026-12-webinaire@covoiturage.example.gouv.fr" in data
+    # local time with its zone (the VTIMEZONE travels with it), no longer UTC only
+    assert "DTSTART;TZID=Europe/Paris:20261203T100000" in data
+    assert "DTEND;TZID=Europe/Paris:20261203T110000" in data
+    assert "UID:webinaire-tableau-de-bord@covoiturage.example.gouv.fr" in data
     assert all(len(line.encode()) <= 75 for line in data.split("\r\n"))
     html_part = alternative.get_body(("html",))
     assert html_part is not None

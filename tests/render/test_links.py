@@ -111,5 +111,6 @@ def test_render_message_id_and_calendar_uid_share_the_policy_domain(
     calendars = [p for p in msg.walk() if p.get_content_type() == "text/calendar"]
     assert len(calendars) == 1
     assert (
-        "UID:2026-12-webinaire@lists.ex.org\r\n" in calendars[0].get_payload(decode=True).decode()
+        "UID:webinaire-tableau-de-bord@lists.ex.org\r\n"
+        in calendars[0].get_payload(decode=True).decode()
     )

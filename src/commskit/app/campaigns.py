@@ -21,7 +21,7 @@ from ..compose.campaign import DEFAULT_LIST, Campaign, find_campaign, list_campa
 from ..compose.sample import contact_for
 from ..errors import CommskitError, ConfigError
 from ..policy import message_id_domain, unsubscribe_mailto, unsubscribe_url
-from . import veille
+from . import events, veille
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -78,6 +78,8 @@ def load(setup: CampaignSetup, path_or_name: str | os.PathLike[str]) -> Campaign
         default_language=setup.settings.workspace.language,
         attachment_dirs=tuple(setup.path(d) for d in setup.settings.paths.attachment_dirs),
         state_dir=setup.path(setup.settings.paths.state),
+        events_dir=setup.path(setup.settings.events.folder),
+        default_timezone=setup.settings.events.timezone,
     )
 
 
@@ -142,6 +144,13 @@ def compile_campaign(
 
     if digest is None:
         digest = veille_digest(setup, campaign, now=veille_now)
+    event_identity = None
+    if campaign.event is not None:
+        # the event's stable UID and SEQUENCE: stored on first use, bumped when it moved
+        sender = setup.settings.sender
+        domain = message_id_domain(sender.domain, campaign.from_ or sender.from_)
+        record = events.sync_event(setup.store().events, campaign.event, domain=domain)
+        event_identity = events.identity(record)
     return compile_stage(
         campaign,
         templates=templates_folder(setup),
@@ -150,6 +159,7 @@ def compile_campaign(
         digest=digest,
         extra_context=extra_context,
         list_title=list_title(setup, campaign.list_name),
+        event_identity=event_identity,
     )
 
 

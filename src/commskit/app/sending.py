@@ -30,6 +30,7 @@ from ..send.jobs import (
 from ..send.runner import PreflightReport, SendJob, SendOptions, SendReport
 from ..send.status import CampaignCheck, preflight_issues, rate_warning
 from .doctor import doctor_warning
+from .events import record_invitations
 
 if TYPE_CHECKING:
     from ..audience import Contact, ContactBook, Segment
@@ -112,9 +113,14 @@ def send_campaign(
     from_ = campaign.from_ or setup.settings.sender.from_
     refuse_example_sender(setup.settings.transport, setup.root, from_, options)
     notices = standing_notices(setup, warn)
-    report = job_runner(setup, job, from_=campaign.from_).run(
-        options, progress=progress, confirm=_warning_first(notices, confirm)
-    )
+    try:
+        report = job_runner(setup, job, from_=campaign.from_).run(
+            options, progress=progress, confirm=_warning_first(notices, confirm)
+        )
+    finally:
+        # whatever stopped the send, who got the invitation is recorded (a re-run adds the rest)
+        if campaign.event is not None and not options.test_address:
+            record_invitations(setup.store.events, campaign.event.name, campaign.id)
     _add_warnings(report.preflight, notices)
     return report
 

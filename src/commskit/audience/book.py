@@ -147,12 +147,15 @@ class ContactDetails:
     contact: Contact
     suppressions: list[SuppressionEntry]
     history: list[dict[str, Any]]
+    #: the events they were invited to, registered for, attended (store.events.history)
+    events: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             **self.contact.to_dict(),
             "suppressions": [s.to_dict() for s in self.suppressions],
             "history": self.history,
+            "events": self.events,
         }
 
 
@@ -323,12 +326,13 @@ class ContactBook:
         return self._repo.total()
 
     def show(self, email: str) -> ContactDetails:
-        """Return a contact's fields, suppression entries and send history."""
+        """Return a contact's fields, suppression entries, send history and events."""
         contact = self.require(email)
         return ContactDetails(
             contact,
             self._repo.suppressions_of(self.hash(contact.email)),
             self._repo.history(contact.id),
+            [row._asdict() for row in self._store.events.history(contact.id)],
         )
 
     def segment(

@@ -63,6 +63,13 @@ _KEYWORDS = {
     "all",
 }
 _TEXT_TESTS = {"contains", "startswith", "endswith"}
+#: event predicates -> the condition on the person's registration row (migration 0016):
+#: registered counts whoever registered and did not cancel, whether they came or not
+EVENT_TESTS: Mapping[str, str] = {
+    "invited": "r.invited_at != ''",
+    "registered": "r.registered_at != '' AND r.status IN ('registered', 'attended', 'no-show')",
+    "attended": "r.status = 'attended'",
+}
 
 #: Deepest nesting of parentheses, ``not`` and ``segment(…)`` references (each costs a few Python
 #: frames and SQL levels; real expressions stay under 10).
@@ -391,6 +398,9 @@ class _Parser:
             return self.tag_test()
         if word == "segment" and is_call:
             return self.segment_ref()
+        if word in EVENT_TESTS and is_call:
+            self.count(1, token)
+            return self.event_test(word)
         self.count(1, token)
         return self.condition()
 
@@ -405,6 +415,19 @@ class _Parser:
         self.bind(*tags)
         marks = ", ".join("?" for _ in tags)
         return f"c.id IN (SELECT contact_id FROM contact_tags WHERE tag IN ({marks}))"  # noqa: S608
+
+    def event_test(self, word: str) -> str:
+        """``invited("NAME")``, ``registered("NAME")``, ``attended("NAME")``: a person's
+        standing for the event of ``events/NAME.toml`` (store: event_registrations)."""
+        self.advance()
+        self.expect_op("(", f"after {word}")
+        name = self.expect_string(f"in {word}(…)").value
+        self.expect_op(")", f"to close {word}(…)")
+        self.bind(name)
+        return (
+            "c.id IN (SELECT r.contact_id FROM event_registrations r"  # noqa: S608 - constants
+            f" JOIN events e ON e.id = r.event_id WHERE e.name = ? AND {EVENT_TESTS[word]})"
+        )
 
     def segment_ref(self) -> str:
         self.advance()

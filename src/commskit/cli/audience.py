@@ -223,6 +223,9 @@ def show(app: AppContext, email: str, as_json: bool) -> None:
         print_table(columns, [[h.get(k) for k in columns] for h in details.history], title="Sent")
     else:
         echo("Nothing sent yet.")
+    if details.events:
+        columns = ["event", "status", "invited_at", "registered_at", "attended_at", "source"]
+        print_table(columns, [[e.get(k) for k in columns] for e in details.events], title="Events")
 
 
 @contacts.command("export")

@@ -15,8 +15,12 @@ from typing import Any
 
 import yaml
 
-from ..errors import CampaignError, DigestError
+from ..errors import CampaignError, DigestError, EventError
+from ..events.model import DEFAULT_TIMEZONE, EventSpec, find_event, load_event
 from ..feeds.digest import check_since
+
+#: an event announced by a campaign: its ``event:`` names an ``events/NAME.toml`` file
+Event = EventSpec
 
 DEFAULT_LIST = "infolettre"
 DEFAULT_TEMPLATE = "newsletter"
@@ -36,7 +40,7 @@ FIELDS: dict[str, str] = {
     "language": _STR,
     "veille": "a mapping",
     "attachments": _LIST,
-    "event": "a mapping",
+    "event": "the name of an event file",
     "date": "a date",
     "title": _STR,
     "author": _STR,
@@ -51,16 +55,6 @@ VEILLE_FIELDS: dict[str, str] = {
     "title": _STR,
     "name": _STR,
 }
-EVENT_FIELDS: dict[str, str] = {
-    "title": _STR,
-    "start": "a date and time",
-    "end": "a date and time",
-    "location": _STR,
-    "url": _STR,
-    "description": _STR,
-    "organizer": _STR,
-}
-_REQUIRED_EVENT = ("start", "end")
 
 
 @dataclass(frozen=True)
@@ -72,19 +66,6 @@ class VeilleOptions:
     max: int = 5
     title: str | None = None
     name: str | None = None
-
-
-@dataclass(frozen=True)
-class Event:
-    """An event or webinar announced by a campaign (becomes an .ics attachment)."""
-
-    start: dt.datetime
-    end: dt.datetime
-    title: str = ""
-    location: str = ""
-    url: str = ""
-    description: str = ""
-    organizer: str = ""
 
 
 @dataclass(frozen=True)
@@ -217,8 +198,8 @@ def _check_type(value: Any, kind: str) -> bool:
         return isinstance(value, int) and not isinstance(value, bool)
     if kind == "a date":
         return isinstance(value, dt.date)
-    if kind == "a date and time":
-        return isinstance(value, dt.datetime | dt.date | str)
+    if kind == "the name of an event file":
+        return isinstance(value, str | dict)
     return True
 
 
@@ -248,30 +229,6 @@ def _validate(
                 lines.get(name),
                 f"front matter {name!r} must be {fields[key]}, not {type(value).__name__}",
             )
-
-
-def _to_datetime(value: Any, *, path: Path, line: int | None, name: str) -> dt.datetime:
-    if isinstance(value, str):
-        try:
-            value = dt.datetime.fromisoformat(value)
-        except ValueError as exc:
-            raise _fail(
-                path,
-                line,
-                f"{name} {value!r} is not a date and time",
-                hint="Write it as 2026-12-03T10:00:00+01:00",
-            ) from exc
-    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
-        value = dt.datetime(value.year, value.month, value.day)
-    assert isinstance(value, dt.datetime)
-    if value.tzinfo is None:
-        raise _fail(
-            path,
-            line,
-            f"{name} has no time zone offset",
-            hint="Add the offset, e.g. 2026-12-03T10:00:00+01:00 for Paris in winter",
-        )
-    return value
 
 
 #: never attached, whatever the settings allow: kernel and device files (/proc/self/environ)
@@ -412,28 +369,28 @@ def _veille(raw: Mapping[str, Any], path: Path, lines: Mapping[str, int]) -> Vei
     )
 
 
-def _event(raw: Mapping[str, Any], path: Path, lines: Mapping[str, int]) -> Event:
-    _validate(raw, EVENT_FIELDS, path=path, lines=lines, prefix="event.")
-    for key in _REQUIRED_EVENT:
-        if raw.get(key) is None:
-            raise _fail(
-                path,
-                lines.get("event"),
-                f"event.{key} is missing",
-                hint="An event needs start and end, e.g. 2026-12-03T10:00:00+01:00",
-            )
-    start = _to_datetime(raw["start"], path=path, line=lines.get("event.start"), name="event.start")
-    end = _to_datetime(raw["end"], path=path, line=lines.get("event.end"), name="event.end")
-    if end <= start:
-        raise _fail(path, lines.get("event.end"), "event.end is not after event.start")
-    return Event(
-        start=start,
-        end=end,
-        **{
-            k: str(raw.get(k) or "")
-            for k in ("title", "location", "url", "description", "organizer")
-        },
-    )
+def _event(
+    raw: str | Mapping[str, Any],
+    path: Path,
+    lines: Mapping[str, int],
+    events_dir: Path | None,
+    default_timezone: str,
+) -> EventSpec:
+    """Load the event file a campaign's ``event: NAME`` names (``events/NAME.toml``)."""
+    if not isinstance(raw, str):
+        raise _fail(
+            path,
+            lines.get("event"),
+            "event: must name an event file, not hold the event",
+            hint="Move the block to events/NAME.toml (see docs/events.md) and write 'event: NAME'",
+        )
+    folder = events_dir if events_dir is not None else path.parent.parent / "events"
+    try:
+        return load_event(find_event(folder, raw.strip()), default_timezone=default_timezone)
+    except EventError as exc:
+        if exc.path:  # the event file's own error: it names that file and line
+            raise
+        raise _fail(path, lines.get("event"), exc.message, hint=exc.hint) from exc
 
 
 def _headers(raw: Mapping[str, Any], path: Path, lines: Mapping[str, int]) -> dict[str, str]:
@@ -458,11 +415,15 @@ def load_campaign(
     default_language: str = "fr",
     attachment_dirs: tuple[Path, ...] = (),
     state_dir: Path | None = None,
+    events_dir: Path | None = None,
+    default_timezone: str = DEFAULT_TIMEZONE,
 ) -> Campaign:
     """Read and validate a campaign file, raising CampaignError with the file and line.
 
     Attachments must be files of the workspace (or of ``attachment_dirs``), never of its state
-    folder (``.commskit/``, or ``state_dir``).
+    folder (``.commskit/``, or ``state_dir``). ``event: NAME`` is read from
+    ``events_dir/NAME.toml`` (default: ``events/`` next to the campaigns folder); its local
+    times are in ``default_timezone`` unless the file says otherwise (EventError names it).
     """
     source, body, body_line = split_front_matter(_read_text(path), path)
     data, lines = parse_front_matter(source, path)
@@ -470,7 +431,11 @@ def load_campaign(
     subject = _subject(data, path, lines)
     language = _language(data, default_language, path, lines)
     veille = _veille(data["veille"], path, lines) if data.get("veille") is not None else None
-    event = _event(data["event"], path, lines) if data.get("event") is not None else None
+    event = (
+        _event(data["event"], path, lines, events_dir, default_timezone)
+        if data.get("event") is not None
+        else None
+    )
     attachments = tuple(
         _resolve_attachment(
             ws_root,

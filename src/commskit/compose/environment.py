@@ -51,6 +51,8 @@ STRINGS: Mapping[str, Mapping[str, str]] = {
         "also_in": "Aussi dans",
         "when": "Quand",
         "where": "Où",
+        # what follows a label: French typography puts a space before the colon, English none
+        "colon": " :",
         "register": "S'inscrire",
         "add_calendar": "L'invitation (.ics) est jointe pour l'ajouter à votre agenda.",
         "digest_title": "Veille",
@@ -75,6 +77,7 @@ STRINGS: Mapping[str, Mapping[str, str]] = {
         "also_in": "Also in",
         "when": "When",
         "where": "Where",
+        "colon": ":",
         "register": "Register",
         "add_calendar": "The invitation (.ics) is attached so you can add it to your calendar.",
         "digest_title": "Watch",

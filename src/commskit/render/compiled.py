@@ -15,6 +15,7 @@ How personal values stay out of the expensive steps:
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import datetime as dt
 import functools
 import hashlib
@@ -43,12 +44,14 @@ from ..compose.environment import (
     template_dirs,
     template_error,
 )
-from ..compose.ics import build_ics
+from ..compose.ics import invitation_calendar
 from ..compose.layout import list_id, stage_one_context
 from ..compose.sample import sample_contact
 from ..compose.veille import veille_items
 from ..config import SenderSettings
 from ..errors import RenderError, TemplateError
+from ..events.calendar import Attendee, CalendarTemplate
+from ..events.model import CalendarIdentity
 from ..feeds.digest import Digest
 from ..policy import message_id_domain
 from . import mime
@@ -442,6 +445,15 @@ class CompiledCampaign:
     veille_count: int
     settings_unsubscribe_url: str
     warnings: list[CheckIssue] = field(default_factory=list)
+    #: the event's invitation, personal per recipient (ATTENDEE, DTSTAMP); None without event
+    calendar: CalendarTemplate | None = None
+    calendar_part: mime.Attachment | None = None
+
+    def calendar_for(self, address: str, name: str, date: dt.datetime) -> bytes | None:
+        """Return the recipient's own .ics (ATTENDEE = them, DTSTAMP = ``date``), or None."""
+        if self.calendar is None:
+            return None
+        return self.calendar.personal(Attendee(address, name), date)
 
     @property
     def id(self) -> str:
@@ -543,11 +555,13 @@ class CompiledCampaign:
         )
         text_qp = self._guard(lambda: self.text.render_qp(context), contact)
         html_qp = self._guard(lambda: self.html.render_qp(context), contact)
+        date = date or dt.datetime.now(dt.UTC)
         return self.skeleton.assemble(
             to_name=to_name,
             to_addr=address,
             subject=self.subject_for(contact) if self.subject_template is not None else None,
-            date=date or dt.datetime.now(dt.UTC),
+            date=date,
+            personal_data=self.calendar_for(address, to_name, date),
             message_id=message_id,
             list_unsubscribe=list_unsubscribe,
             text_qp=text_qp,
@@ -604,17 +618,22 @@ class CompiledCampaign:
     ) -> bytes:
         """Build the same message through ``EmailMessage`` (slow; proves the fast path right)."""
         parts = self.render(contact, unsubscribe_url=unsubscribe_url)
+        date = date or dt.datetime.now(dt.UTC)
+        attachments = self.attachments
+        personal = self.calendar_for(contact.email, _display_name(contact), date)
+        if personal is not None and self.calendar_part is not None:
+            attachments = (dataclasses.replace(self.calendar_part, data=personal), *attachments)
         return mime.build_message(
             self.static,
             to_name=_display_name(contact),
             to_addr=contact.email,
             subject=parts.subject,
-            date=date or dt.datetime.now(dt.UTC),
+            date=date,
             message_id=message_id,
             list_unsubscribe=mime.list_unsubscribe_value(unsubscribe_url, unsubscribe_mailto),
             text=parts.text,
             html=parts.html,
-            attachments=self.attachments,
+            attachments=attachments,
             extra_headers=extra_headers,
         )
 
@@ -681,21 +700,38 @@ def _layout_html(
     return inline_css(mjml_to_html(mjml_source, template=template_name, include_dirs=dirs))
 
 
-def _attachments(
-    campaign: Campaign, static: mime.StaticHeaders, *, domain: str
-) -> list[mime.Attachment]:
-    """Return the campaign's attachments: its event's .ics first, then its files."""
+def _calendar(
+    campaign: Campaign,
+    static: mime.StaticHeaders,
+    *,
+    domain: str,
+    identity: CalendarIdentity | None,
+) -> tuple[CalendarTemplate, mime.Attachment] | None:
+    """Return the event's invitation template and its MIME part (``method=REQUEST``)."""
+    event = campaign.event
+    if event is None:
+        return None
+    from_name, from_addr = mime.parse_mailbox(static.from_, field="From")
+    reply_name, reply_addr = (
+        mime.parse_mailbox(static.reply_to, field="Reply-To") if static.reply_to else ("", "")
+    )
+    organizer = (reply_name or from_name, reply_addr or from_addr)
+    calendar = invitation_calendar(
+        campaign, event, domain=domain, organizer=organizer, identity=identity
+    )
+    part = mime.Attachment(
+        filename=f"{event.name or campaign.id}.ics",
+        content_type="text/calendar",
+        # the stable template (no DTSTAMP, no ATTENDEE): what the fingerprint is made of
+        data=calendar.template,
+        params=(("charset", "utf-8"), ("method", calendar.method)),
+    )
+    return calendar, part
+
+
+def _attachments(campaign: Campaign) -> list[mime.Attachment]:
+    """Return the campaign's attached files (the event's .ics is the personal part)."""
     attachments: list[mime.Attachment] = []
-    if campaign.event is not None:
-        organizer = mime.parse_mailbox(static.reply_to or static.from_, field="Reply-To")[1]
-        attachments.append(
-            mime.Attachment(
-                filename=f"{campaign.id}.ics",
-                content_type="text/calendar",
-                data=build_ics(campaign, campaign.event, domain=domain, organizer=organizer),
-                params=(("charset", "utf-8"), ("method", "PUBLISH")),
-            )
-        )
     for path in campaign.attachments:
         try:
             data = read_attachment(path)
@@ -776,6 +812,7 @@ def compile_campaign(
     digest: Digest | None = None,
     extra_context: Mapping[str, Any] | None = None,
     list_title: str = "",
+    event_identity: CalendarIdentity | None = None,
 ) -> CompiledCampaign:
     """Run Jinja, MJML, CSS inlining and html2text once for ``campaign``.
 
@@ -784,6 +821,8 @@ def compile_campaign(
     checks). ``digest`` is the veille digest the campaign's veille section shows, built by the
     caller: compiling reads no database. ``extra_context`` adds non-personal names for the
     template (the ``digest`` email uses it). ``list_title`` is how the footer names the list.
+    ``event_identity`` is the stored UID and SEQUENCE of the campaign's event (the caller reads
+    them; without, a UID derived from the event's name and SEQUENCE 0).
     """
     dirs = template_dirs(templates)
     env = make_environment(dirs)
@@ -817,11 +856,24 @@ def compile_campaign(
     text_template = PersonalTemplate(text_env, text, tokens, what="text", path=campaign_file)
 
     static = _static_headers(campaign, sender, personal_subject=subject_template is not None)
-    attachments = _attachments(
-        campaign, static, domain=message_id_domain(sender.domain, static.from_)
+    attachments = _attachments(campaign)
+    calendar = _calendar(
+        campaign,
+        static,
+        domain=message_id_domain(sender.domain, static.from_),
+        identity=event_identity,
     )
-    fingerprint = _fingerprint(html_template, text_template, campaign, static, attachments)
-    skeleton = mime.MessageSkeleton(static, seed=fingerprint, attachments=attachments)
+    calendar_part = calendar[1] if calendar is not None else None
+    fingerprint = _fingerprint(
+        html_template,
+        text_template,
+        campaign,
+        static,
+        [calendar_part, *attachments] if calendar_part is not None else attachments,
+    )
+    skeleton = mime.MessageSkeleton(
+        static, seed=fingerprint, attachments=attachments, personal=calendar_part
+    )
     compiled = CompiledCampaign(
         campaign=campaign,
         html=html_template,
@@ -833,6 +885,8 @@ def compile_campaign(
         fingerprint=fingerprint,
         veille_count=len(items),
         settings_unsubscribe_url=unsubscribe_url,
+        calendar=calendar[0] if calendar is not None else None,
+        calendar_part=calendar_part,
     )
     if campaign.veille is not None and not items:
         compiled.warnings.append(

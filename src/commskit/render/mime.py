@@ -433,6 +433,22 @@ class CRLFMessage(bytes):
     __slots__ = ()
 
 
+def _part_head(attachment: Attachment, mixed: str) -> str:
+    """Return the delimiter and headers of an attachment part (its base64 body follows)."""
+    filename = attachment.filename
+    check_header_value(filename, field="attachment name")
+    params = "".join(f';\r\n {k}="{v}"' for k, v in attachment.params)
+    if filename.isascii() and '"' not in filename and "\\" not in filename:
+        disposition = f'filename="{filename}"'
+    else:  # RFC 2231 for non-ASCII names
+        disposition = f"filename*=utf-8''{quote(filename, safe='')}"
+    return (
+        f"\r\n--{mixed}\r\nContent-Type: {attachment.content_type}{params}\r\n"
+        f"Content-Transfer-Encoding: base64\r\n"
+        f"Content-Disposition: attachment;\r\n {disposition}\r\n\r\n"
+    )
+
+
 def _boundary(seed: str, kind: str) -> str:
     # "=_" can never occur in quoted-printable or base64 output, so the boundary needs no check
     return f"=_ck_{kind}_{hashlib.sha256(seed.encode()).hexdigest()[:24]}"
@@ -447,7 +463,10 @@ class MessageSkeleton:
         *,
         seed: str,
         attachments: Sequence[Attachment] = (),
+        personal: Attachment | None = None,
     ) -> None:
+        """``personal`` is an attachment whose bytes differ per recipient (an event's .ics with
+        the recipient as ATTENDEE): it comes first, with the data :meth:`assemble` is given."""
         from_name, from_addr = parse_mailbox(static.from_, field="From")
         check_header_value(from_name, field="From name")
         head = [format_mailbox("From", from_name, from_addr)]
@@ -472,6 +491,9 @@ class MessageSkeleton:
             'Content-Type: text/{}; charset="utf-8"\r\n'
             "Content-Transfer-Encoding: quoted-printable\r\n\r\n"
         )
+        self.personal = personal
+        if personal is not None:
+            attachments = [personal, *attachments]
         if attachments:
             mixed = _boundary(seed, "mix")
             mime.append(f'Content-Type: multipart/mixed;\r\n boundary="{mixed}"\r\n\r\n')
@@ -484,24 +506,19 @@ class MessageSkeleton:
         self.before_text = ("".join(mime) + f"--{alt}\r\n" + part_head.format("plain")).encode()
         # the CRLF before a boundary belongs to the delimiter (RFC 2046 §5.1.1)
         self.before_html = f"\r\n--{alt}\r\n{part_head.format('html')}".encode()
-        tail = f"\r\n--{alt}--\r\n"
+        # with a personal part, the alternative's end is written before it (_personal_part)
+        tail = "" if personal is not None else f"\r\n--{alt}--\r\n"
+        self.personal_head = b""
         if attachments:
             for attachment in attachments:
                 encoded = base64.encodebytes(attachment.data).replace(b"\n", b"\r\n").decode()
-                filename = attachment.filename
-                check_header_value(filename, field="attachment name")
-                params = "".join(f';\r\n {k}="{v}"' for k, v in attachment.params)
-                if filename.isascii() and '"' not in filename and "\\" not in filename:
-                    disposition = f'filename="{filename}"'
-                else:  # RFC 2231 for non-ASCII names
-                    disposition = f"filename*=utf-8''{quote(filename, safe='')}"
-                tail += (
-                    f"\r\n--{mixed}\r\nContent-Type: {attachment.content_type}{params}\r\n"
-                    f"Content-Transfer-Encoding: base64\r\n"
-                    f"Content-Disposition: attachment;\r\n {disposition}\r\n\r\n{encoded}"
-                )
+                if attachment is personal:  # its bytes are the recipient's: kept apart
+                    self.personal_head = _part_head(attachment, mixed).encode("ascii")
+                    continue
+                tail += _part_head(attachment, mixed) + encoded
             tail += f"\r\n--{mixed}--\r\n"
         self.tail = tail.encode("ascii")
+        self.alt_end = f"\r\n--{alt}--\r\n".encode("ascii")
 
     def check(
         self,
@@ -540,8 +557,12 @@ class MessageSkeleton:
         text_qp: bytes,
         html_qp: bytes,
         extra_headers: Mapping[str, str] | None = None,
+        personal_data: bytes | None = None,
     ) -> bytes:
-        """Return the message bytes for one recipient from already-encoded body parts."""
+        """Return the message bytes for one recipient from already-encoded body parts.
+
+        ``personal_data`` fills the skeleton's ``personal`` attachment (its template's bytes
+        when None)."""
         ascii_to = self.check(
             to_name=to_name,
             to_addr=to_addr,
@@ -571,10 +592,17 @@ class MessageSkeleton:
                     text_qp,
                     self.before_html,
                     html_qp,
+                    *self._personal_part(personal_data),
                     self.tail,
                 )
             )
         )
+
+    def _personal_part(self, data: bytes | None) -> tuple[bytes, ...]:
+        if self.personal is None:
+            return ()
+        encoded = base64.encodebytes(self.personal.data if data is None else data)
+        return (self.alt_end, self.personal_head, encoded.replace(b"\n", b"\r\n"))
 
 
 @lru_cache(maxsize=4)

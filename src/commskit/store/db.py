@@ -26,6 +26,7 @@ from ..filemodes import create_private_file, private_dir
 
 if TYPE_CHECKING:
     from .audience import AudienceRepo
+    from .events import EventRepo
     from .feeds import FeedRepo
     from .leases import LeaseRepo
     from .sends import SendRepo
@@ -327,6 +328,12 @@ class Store:
         from .leases import LeaseRepo
 
         return LeaseRepo(self)
+
+    @cached_property
+    def events(self) -> EventRepo:
+        from .events import EventRepo
+
+        return EventRepo(self)
 
 
 def _split_sql(script: str) -> list[str]:
