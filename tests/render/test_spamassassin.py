@@ -16,6 +16,7 @@ fails in CI (as the browser tests do).
 from __future__ import annotations
 
 import datetime as dt
+import email.utils
 import os
 import re
 import shutil
@@ -32,12 +33,23 @@ from commskit.demo import run_demo
 
 UNSUB = "https://covoiturage.example.gouv.fr/desinscription?t=SPAMASSASSIN"
 MAILTO = "desinscription@covoiturage.example.gouv.fr"
+
+
 #: a hop from a relay whose address has no PTR record ("unknown"), as Postfix writes it
-RELAY_NO_RDNS = (
-    b"Received: from relay.example.net (unknown [80.67.169.12])\r\n"
-    b"\tby mx.example.org (Postfix) with ESMTPS id 4N2X3c0Zz1\r\n"
-    b"\tfor <camille.martin@example.org>; Wed, 2 Dec 2026 02:00:00 +0000\r\n"
-)
+def relay_no_rdns(when: dt.datetime) -> bytes:
+    """The Received line a receiving MX adds for a relay without reverse DNS, stamped ``when``.
+
+    Stamped at the time the messages are dated: a fixed stamp makes SpamAssassin see a Date
+    hours after the hop (DATE_IN_FUTURE_*) as soon as the test runs later that day.
+    """
+    stamp = email.utils.format_datetime(when).encode()
+    return (
+        b"Received: from relay.example.net (unknown [80.67.169.12])\r\n"
+        b"\tby mx.example.org (Postfix) with ESMTPS id 4N2X3c0Zz1\r\n"
+        b"\tfor <camille.martin@example.org>; " + stamp + b"\r\n"
+    )
+
+
 _TOTAL = re.compile(r"^Content analysis details:\s+\((-?\d+\.\d+) points", re.M)
 _HIT = re.compile(r"^\s*(-?\d+\.\d+)\s+([A-Z0-9_]+)\s", re.M)
 
@@ -114,7 +126,8 @@ def scored(tmp_path_factory: pytest.TempPathFactory) -> list[tuple[str, float, d
     jobs = []
     for name, raw in _messages(result.root, result.outbox):
         jobs.append((name, raw))
-        jobs.append((f"{name} via a relay without rDNS", RELAY_NO_RDNS + raw))
+        received = relay_no_rdns(dt.datetime.now(dt.UTC))  # a moment after the Date header
+        jobs.append((f"{name} via a relay without rDNS", received + raw))
     with ThreadPoolExecutor(max_workers=2) as pool:  # each run is a perl process
         scores = list(pool.map(lambda job: score(binary, job[1]), jobs))
     return [(name, total, hits) for (name, _raw), (total, hits) in zip(jobs, scores, strict=True)]
