@@ -67,12 +67,11 @@ def dkim_selectors(dkim: DkimSettings, root: Path) -> list[DkimSelector]:
 
 def _expected_record(algorithm: str, key_file: str, root: Path) -> tuple[str, str]:
     """Return (the TXT value the key file implies, "") or ("", why it cannot be read)."""
-    from ..send.dkim import dns_record
+    from ..send.dkim import dns_record, key_path
 
     if not key_file.strip():
         return "", ""  # a relay signs with this selector: only its presence can be checked
-    path = Path(key_file.strip()).expanduser()
-    path = path if path.is_absolute() else root / path
+    path = key_path(root, key_file)
     try:
         return dns_record("ed25519" if algorithm == "ed25519" else "rsa", path.read_bytes()), ""
     except OSError as exc:

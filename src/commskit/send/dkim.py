@@ -297,6 +297,12 @@ def fast_body_path(body: bytes) -> bool:
     return b"\t" not in body and b" \r\n" not in body
 
 
+def key_path(root: Path, key_file: str) -> Path:
+    """Return where a ``[dkim]`` key file setting points: ``~`` expanded, relative to ``root``."""
+    path = Path(key_file.strip()).expanduser()
+    return path if path.is_absolute() else root / path
+
+
 def load_signer(settings: DkimSettings, *, root: Path, from_domain: str) -> DkimSigner | None:
     """Return the signer ``[dkim]`` configures, or None when no key is configured.
 
@@ -322,9 +328,7 @@ def load_signer(settings: DkimSettings, *, root: Path, from_domain: str) -> Dkim
             raise DkimError(
                 "DKIM signing needs a domain: set [dkim] domain or [sender] from",
             )
-        path = Path(key_file).expanduser()
-        if not path.is_absolute():
-            path = root / path
+        path = key_path(root, key_file)
         try:
             private = path.read_bytes().strip()
         except OSError as exc:

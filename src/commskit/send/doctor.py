@@ -211,6 +211,7 @@ def check_ptr(lookup: _Lookup, relay: str) -> Finding:
         return Finding(
             "ptr", relay, SKIPPED, "the relay is on this machine or has no address to check"
         )
+    confirmed: list[str] = []
     for ip in addresses:
         names = _reverse_names(lookup, ip)
         publish = f"{ip.reverse_pointer}. 3600 IN PTR {relay}.  ; set by whoever owns {ip}"
@@ -232,7 +233,8 @@ def check_ptr(lookup: _Lookup, relay: str) -> Finding:
                 "(forward-confirmed reverse DNS fails)",
                 publish,
             )
-    shown = ", ".join(f"{ip} ↔ {_reverse_names(lookup, ip)[0]}" for ip in addresses)
+        confirmed.append(f"{ip} ↔ {names[0]}")
+    shown = ", ".join(confirmed)
     return Finding("ptr", relay, OK, f"forward-confirmed reverse DNS: {shown}")
 
 
