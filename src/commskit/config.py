@@ -175,6 +175,9 @@ class WebSettings:
     lock_wait: float = 300.0
     # address of the reverse proxy whose X-Forwarded-For/-Proto headers are believed ("*": any)
     trusted_proxy: str = ""
+    # the public base URL of these pages, as mails link to them (https://comms.example.org);
+    # empty: the scheme and host of [unsubscribe] url
+    public_url: str = ""
 
 
 @dataclass(frozen=True)

@@ -71,3 +71,47 @@ def unsubscribe_mailto(address: str, token: str) -> str:
     # is without its slow path, which quoting "word token" as one string took for every message
     words = f"{quote(UNSUBSCRIBE_WORD, safe='')}%20{quote(token, safe='')}"
     return f"{target}?subject={words}&body={words}"
+
+
+#: The public pages of ``commskit.web``, by name, as paths under the app's public base URL
+#: (:func:`public_base`). The web app routes exactly these; mails link to them with
+#: :func:`page_url`. French paths: the pages are French first.
+PAGE_PATHS = {
+    # the preference centre (token: a ``preferences`` link token)
+    "preferences": "/preferences/{token}",
+    # an event's public page: what it is, and a sign-up form for people not in the contacts
+    "event": "/evenements/{event}",
+    # a contact's personal registration page (token: an ``event`` link token)
+    "event_register": "/evenements/{event}/inscription/{token}",
+    # a registrant's cancellation page (the same ``event`` token)
+    "event_cancel": "/evenements/{event}/annulation/{token}",
+    # the double opt-in link of a public event sign-up (token: ``event-signup``)
+    "event_confirm": "/evenements/{event}/confirmation/{token}",
+    # where the embeddable sign-up form of a list posts
+    "signup": "/abonnement/{list}",
+    # the double opt-in link of a list sign-up (token: ``signup``)
+    "signup_confirm": "/abonnement/{list}/confirmation/{token}",
+}
+
+
+def public_base(public_url: str, unsubscribe_url: str) -> str:
+    """Return the base URL the public pages live under, without a trailing slash.
+
+    ``[web] public_url`` wins; else the scheme and host of ``[unsubscribe] url`` (the same web
+    app answers both); else ``""`` (no page can be linked).
+    """
+    if public_url.strip():
+        return public_url.strip().rstrip("/")
+    parts = urlsplit(unsubscribe_url.replace("{token}", ""))
+    if not parts.scheme or not parts.netloc:
+        return ""
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def page_url(base: str, page: str, **parts: str) -> str:
+    """Return the URL of public page ``page`` (a :data:`PAGE_PATHS` name) under ``base``.
+
+    Each part (token, event, list) is percent-encoded as one path segment.
+    """
+    path = PAGE_PATHS[page].format(**{k: quote(v, safe="") for k, v in parts.items()})
+    return f"{base}{path}"

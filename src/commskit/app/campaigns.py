@@ -22,6 +22,7 @@ from ..compose.sample import contact_for
 from ..errors import CommskitError, ConfigError
 from ..policy import message_id_domain, unsubscribe_mailto, unsubscribe_url
 from . import events, veille
+from .links import link_builder
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -160,6 +161,11 @@ def compile_campaign(
         extra_context=extra_context,
         list_title=list_title(setup, campaign.list_name),
         event_identity=event_identity,
+        links=link_builder(
+            setup.settings,
+            setup.secret,
+            event_name=campaign.event.name if campaign.event is not None else None,
+        ),
     )
 
 

@@ -84,6 +84,7 @@ def stage_one_context(
     contact: object,
     unsubscribe_url: str,
     list_title: str = "",
+    links: object = None,
 ) -> dict[str, Any]:
     """Build what layout templates see: everything but the personal values.
 
@@ -113,5 +114,7 @@ def stage_one_context(
         "t": strings_for(campaign.language),
         "contact": contact,
         "unsubscribe_url": unsubscribe_url,
+        # the recipient's personal links (links.preferences, links.register…): tokens too
+        "links": links if links is not None else {},
         "has_attachment": bool(campaign.attachments or campaign.event),
     }

@@ -21,7 +21,7 @@ import functools
 import hashlib
 import re
 import secrets
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -57,7 +57,39 @@ from ..policy import message_id_domain
 from . import mime
 from .html import html_to_text, inline_css, mjml_to_html
 
-PERSONAL_NAMES = frozenset({"contact", "unsubscribe_url"})
+PERSONAL_NAMES = frozenset({"contact", "unsubscribe_url", "links"})
+
+#: Builds one recipient's personal links (``links.preferences``, ``links.register``…): the app
+#: layer passes it to :func:`compile_campaign`; it is called at most once per recipient, and only
+#: when a template prints a link.
+LinkBuilder = Callable[[Any], Mapping[str, str]]
+
+
+class PersonalLinks(Mapping[str, str]):
+    """``links`` as a recipient's templates see it: built on first use, then kept."""
+
+    __slots__ = ("_build", "_contact", "_links")
+
+    def __init__(self, build: LinkBuilder | None, contact: Any) -> None:
+        self._build = build
+        self._contact = contact
+        self._links: Mapping[str, str] | None = None
+
+    def _get(self) -> Mapping[str, str]:
+        if self._links is None:
+            self._links = self._build(self._contact) if self._build is not None else {}
+        return self._links
+
+    def __getitem__(self, key: str) -> str:
+        return self._get()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._get())
+
+    def __len__(self) -> int:
+        return len(self._get())
+
+
 MAX_HTML_BYTES = 100 * 1024
 
 _TAG_RE = re.compile(
@@ -409,7 +441,8 @@ def _check_body_jinja(env: jinja2.Environment, campaign: Campaign) -> None:
             f"undefined variable {name!r} in the campaign body",
             path=campaign.path,
             line=line,
-            hint="The body may use contact.* (first_name, organization…) and unsubscribe_url",
+            hint="The body may use contact.* (first_name, organization…), links.* "
+            "and unsubscribe_url",
         )
     _refuse_internal_names(ast, campaign, offset)
 
@@ -448,6 +481,8 @@ class CompiledCampaign:
     #: the event's invitation, personal per recipient (ATTENDEE, DTSTAMP); None without event
     calendar: CalendarTemplate | None = None
     calendar_part: mime.Attachment | None = None
+    #: one recipient's personal links (see :data:`LinkBuilder`); None: ``links`` is empty
+    links: LinkBuilder | None = None
 
     def calendar_for(self, address: str, name: str, date: dt.datetime) -> bytes | None:
         """Return the recipient's own .ics (ATTENDEE = them, DTSTAMP = ``date``), or None."""
@@ -460,7 +495,11 @@ class CompiledCampaign:
         return self.campaign.id
 
     def _context(self, contact: Recipient, unsubscribe_url: str) -> dict[str, Any]:
-        return {"contact": contact, "unsubscribe_url": unsubscribe_url}
+        return {
+            "contact": contact,
+            "unsubscribe_url": unsubscribe_url,
+            "links": PersonalLinks(self.links, contact),
+        }
 
     def _guard(self, func: Callable[[], Any], contact: Recipient) -> Any:
         try:
@@ -813,6 +852,7 @@ def compile_campaign(
     extra_context: Mapping[str, Any] | None = None,
     list_title: str = "",
     event_identity: CalendarIdentity | None = None,
+    links: LinkBuilder | None = None,
 ) -> CompiledCampaign:
     """Run Jinja, MJML, CSS inlining and html2text once for ``campaign``.
 
@@ -822,7 +862,9 @@ def compile_campaign(
     caller: compiling reads no database. ``extra_context`` adds non-personal names for the
     template (the ``digest`` email uses it). ``list_title`` is how the footer names the list.
     ``event_identity`` is the stored UID and SEQUENCE of the campaign's event (the caller reads
-    them; without, a UID derived from the event's name and SEQUENCE 0).
+    them; without, a UID derived from the event's name and SEQUENCE 0). ``links`` builds each
+    recipient's personal links (``{{ links.register }}``); a template printing a link it does not
+    give fails at compile time, naming the line.
     """
     dirs = template_dirs(templates)
     env = make_environment(dirs)
@@ -847,6 +889,7 @@ def compile_campaign(
         contact=PlaceholderContact(tokens),
         unsubscribe_url=Markup(tokens.add("{{ unsubscribe_url }}")),  # noqa: S704 - a token
         list_title=list_title,
+        links=_PlaceholderMapping(tokens, "links"),
     )
     context.update(extra_context or {})
     html = _layout_html(env, dirs, campaign, context)
@@ -887,6 +930,7 @@ def compile_campaign(
         settings_unsubscribe_url=unsubscribe_url,
         calendar=calendar[0] if calendar is not None else None,
         calendar_part=calendar_part,
+        links=links,
     )
     if campaign.veille is not None and not items:
         compiled.warnings.append(

@@ -52,6 +52,11 @@ class WebContext:
     secret: Callable[[], bytes]
     organisation: str
     settings: WebSettings
+    #: the workspace the pages serve (events, lists, settings); None in bare test contexts
+    workspace: Workspace | None = None
+    #: called (event name, contact id) once a person's registration is recorded, by whichever
+    #: page recorded it (personal link or public sign-up): it sends the confirmation mail
+    on_registered: Callable[[str, int], None] = field(default=lambda _event, _contact: None)
     _store_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def write(self, call: Callable[[], T]) -> T:
@@ -155,5 +160,6 @@ def create_app(workspace: Workspace) -> WebApp:
         secret=lambda: workspace.secret,
         organisation=workspace.settings.sender.organization,
         settings=workspace.settings.web,
+        workspace=workspace,
     )
     return WebApp(context)
