@@ -186,6 +186,9 @@ class EventSettings:
     timezone: str = "Europe/Paris"
     # the folder of the events/NAME.toml files, relative to the workspace
     folder: str = "events"
+    # the mailing list event mails (confirmation, reminders, update, cancellation) go under:
+    # their List-Id, unsubscribe link and suppression
+    list: str = "webinaires"
 
 
 @dataclass(frozen=True)

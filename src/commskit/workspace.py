@@ -23,12 +23,14 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
     from datetime import date, datetime
 
-    from .app.events import AttendanceReport, EventDetails, EventSummary
+    from .app.event_mail import EventMailReport, EventMailSetup
+    from .app.events import AttendanceReport, EventDetails, EventSummary, RegisterResult
     from .audience import Contact, ContactBook, Segment
     from .events.model import EventSpec
     from .feeds import Digest, FeedLists, FeedSource, FetchReport, TopicRules
     from .feeds.veille import FeedStatus, ImportReport, RuleTest
     from .progress import Progress
+    from .send import PreflightReport
     from .send.doctor import DoctorReport
 
 CONFIG_ENV = "COMMSKIT_CONFIG"
@@ -651,6 +653,122 @@ class Workspace:
             default_timezone=self.settings.events.timezone,
             domain=message_id_domain(sender.domain, sender.from_),
             mapping=mapping or {},
+        )
+
+    def event_mail_setup(self) -> EventMailSetup:
+        """Return the pieces the event mails of :mod:`commskit.app.event_mail` take."""
+        from .app.event_mail import EventMailSetup
+        from .policy import message_id_domain
+
+        sender = self.settings.sender
+        return EventMailSetup(
+            campaigns=self.campaign_setup(),
+            sending=self.send_setup(),
+            folder=self.events_folder,
+            default_timezone=self.settings.events.timezone,
+            list_name=self.settings.events.list,
+            domain=message_id_domain(sender.domain, sender.from_),
+        )
+
+    def register_for_event(
+        self, name: str, contact_id: int, *, source: str = "web", now: datetime | None = None
+    ) -> RegisterResult:
+        """Register a contact for an event if the deadline, capacity and status allow it.
+
+        Idempotent (a second call returns ``ALREADY``); see :func:`commskit.app.events.register`.
+        The confirmation mail is not sent here: :meth:`send_event_confirmations` does.
+        """
+        from .app.events import register, stored_event
+
+        spec = self.event(name)
+        record = stored_event(self.store.events, spec, domain=self.event_mail_setup().domain)
+        return register(self.store.events, record, spec, contact_id, source=source, now=now)
+
+    def cancel_event_registration(self, name: str, contact_id: int) -> bool:
+        """Cancel a registrant's place (True if it changed; a second call changes nothing)."""
+        from .app.events import cancel_registration
+
+        record = self.store.events.get(self.event(name).name)
+        return record is not None and cancel_registration(self.store.events, record, contact_id)
+
+    def send_event_confirmations(
+        self,
+        name: str | None = None,
+        *,
+        now: datetime | None = None,
+        dry_run: bool = False,
+        progress: Progress | None = None,
+    ) -> list[EventMailReport]:
+        """Send the confirmation (join URL, .ics, cancel link) to every registrant without one.
+
+        One event (``name``) or all; over and cancelled events are passed over.
+        """
+        from .app.event_mail import send_confirmations
+
+        return send_confirmations(
+            self.event_mail_setup(), name, now=now, dry_run=dry_run, progress=progress
+        )
+
+    def send_event_reminders(
+        self,
+        name: str | None = None,
+        *,
+        now: datetime | None = None,
+        dry_run: bool = False,
+        progress: Progress | None = None,
+    ) -> list[EventMailReport]:
+        """Send the reminders that are due (offset reached, event not started), once each."""
+        from .app.event_mail import send_reminders
+
+        return send_reminders(
+            self.event_mail_setup(), name, now=now, dry_run=dry_run, progress=progress
+        )
+
+    def event_update(
+        self,
+        name: str,
+        *,
+        dry_run: bool = False,
+        yes: bool = False,
+        progress: Progress | None = None,
+        confirm: Callable[[PreflightReport], bool] | None = None,
+    ) -> EventMailReport:
+        """Store an event file's changes; mail registrants an update (SEQUENCE + 1) if it moved.
+
+        More than one message needs ``yes=True`` or a ``confirm`` callback, as for :meth:`send`.
+        """
+        from .app.event_mail import update_event
+
+        return update_event(
+            self.event_mail_setup(),
+            name,
+            dry_run=dry_run,
+            yes=yes,
+            progress=progress,
+            confirm=confirm,
+        )
+
+    def event_cancel(
+        self,
+        name: str,
+        *,
+        note: str = "",
+        dry_run: bool = False,
+        yes: bool = False,
+        progress: Progress | None = None,
+        confirm: Callable[[PreflightReport], bool] | None = None,
+    ) -> EventMailReport:
+        """Cancel an event and mail its registrants METHOD:CANCEL with ``note``."""
+        from .app.event_mail import cancel_event
+
+        return cancel_event(
+            self.event_mail_setup(),
+            name,
+            note=note,
+            dry_run=dry_run,
+            yes=yes,
+            progress=progress,
+            confirm=confirm,
         )
 
     def read_bounces(

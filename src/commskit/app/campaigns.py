@@ -136,10 +136,12 @@ def compile_campaign(
     digest: Digest | None = None,
     veille_now: dt.datetime | None = None,
     extra_context: Mapping[str, Any] | None = None,
+    calendar_method: str = "REQUEST",
 ) -> CompiledCampaign:
     """Compile ``campaign`` (see :func:`commskit.render.compiled.compile_campaign`).
 
     Its veille section shows ``digest``, else the digest :func:`veille_digest` builds.
+    ``calendar_method`` is its event's iTIP method (the event mails' cancellation: CANCEL).
     """
     from ..render.compiled import compile_campaign as compile_stage
 
@@ -147,10 +149,11 @@ def compile_campaign(
         digest = veille_digest(setup, campaign, now=veille_now)
     event_identity = None
     if campaign.event is not None:
-        # the event's stable UID and SEQUENCE: stored on first use, bumped when it moved
+        # the event's stable UID and SEQUENCE: stored on first use, never bumped here (a
+        # preview would move it without anyone being told): `events update` does that
         sender = setup.settings.sender
         domain = message_id_domain(sender.domain, campaign.from_ or sender.from_)
-        record = events.sync_event(setup.store().events, campaign.event, domain=domain)
+        record = events.stored_event(setup.store().events, campaign.event, domain=domain)
         event_identity = events.identity(record)
     return compile_stage(
         campaign,
@@ -166,6 +169,7 @@ def compile_campaign(
             setup.secret,
             event_name=campaign.event.name if campaign.event is not None else None,
         ),
+        calendar_method=calendar_method,
     )
 
 

@@ -3,13 +3,18 @@ events, import a webinar tool's attendance export.
 
 The stored copy gives an event what its file cannot: a UID that never changes (calendars match
 every later message by it) and a SEQUENCE that grows when the time, place or join URL changes
-(:func:`sync_event`). Functions take the pieces they use (the events folder, the repository, the
-secret), never the workspace.
+(:func:`sync_event`). Compiling or previewing a campaign never moves the SEQUENCE
+(:func:`stored_event`): only ``commskit events update`` does, and it mails the change to the
+registrants in the same step, so no change reaches the store without being announced.
+:func:`register` holds the rules of who may register (deadline, capacity, a cancelled event) for
+every page that records a registration. Functions take the pieces they use (the events folder,
+the repository, the secret), never the workspace.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -82,6 +87,36 @@ def sync_event(repo: EventRepo, spec: EventSpec, *, domain: str) -> EventRecord:
     return found
 
 
+def stored_event(repo: EventRepo, spec: EventSpec, *, domain: str) -> EventRecord:
+    """Return the stored copy of an event, storing it on first use; never change a stored one.
+
+    What compiling an invitation uses: a preview or a render must not move the SEQUENCE (the
+    registrants would never hear of the change). ``events update`` (:func:`sync_event`) stores
+    changes and announces them.
+    """
+    stored = repo.get(spec.name)
+    if stored is not None:
+        return stored
+    return repo.create(fields_of(spec), uid=f"{spec.name}@{domain}")
+
+
+def pending_changes(record: EventRecord | None, spec: EventSpec) -> list[str]:
+    """Return what the file changed since the stored copy (significant fields first).
+
+    Empty: nothing to announce. ``events list`` and ``show`` print it, ``events update`` acts.
+    """
+    if record is None:
+        return []
+    fields = fields_of(spec)
+    significant = significant_changes(_significant(record.fields), _significant(fields))
+    others = [
+        name
+        for name in ("title", "timezone", "organizer", "capacity", "deadline_at", "reminders")
+        if getattr(record.fields, name) != getattr(fields, name)
+    ]
+    return [*significant, *others]
+
+
 def identity(record: EventRecord) -> CalendarIdentity:
     """Return the UID and SEQUENCE calendars see for a stored event."""
     return CalendarIdentity(record.uid, record.sequence)
@@ -119,6 +154,9 @@ class EventSummary:
     upcoming: bool = True
     #: the one-line error of an event file that does not load
     error: str = ""
+    #: what the file changed that registrants were not told yet (``events update`` does)
+    changes: tuple[str, ...] = ()
+    cancelled: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -130,6 +168,8 @@ class EventSummary:
             "capacity": self.capacity,
             **self.counts._asdict(),
             "error": self.error,
+            "unannounced_changes": list(self.changes),
+            "cancelled": self.cancelled,
         }
 
 
@@ -140,7 +180,10 @@ def summaries(
 
     A file that does not load is listed with its error; the others are still shown.
     """
-    now = now or dt.datetime.now(dt.UTC)
+    if now is None:
+        from ..clock import now as clock_now
+
+        now = clock_now()
     found: list[EventSummary] = []
     for path in list_events(folder):
         try:
@@ -158,9 +201,20 @@ def summaries(
                 capacity=spec.capacity,
                 counts=repo.counts(record.id) if record else _NO_COUNTS,
                 upcoming=spec.end >= now,
+                changes=tuple(_unannounced(record, spec)),
+                cancelled=bool(record and record.cancelled_at),
             )
         )
     return sorted(found, key=lambda s: (not s.upcoming, s.start if s.upcoming else _neg(s.start)))
+
+
+def _unannounced(record: EventRecord | None, spec: EventSpec) -> list[str]:
+    """Return the changes registrants were not told of: the file's, and a stored one whose
+    update mail did not finish (``SEQUENCE`` above the announced one)."""
+    found = pending_changes(record, spec)
+    if record is not None and record.unannounced and not record.cancelled_at:
+        found = found or ["stored change"]
+    return found
 
 
 def _neg(text: str) -> str:
@@ -192,6 +246,8 @@ class EventDetails:
             "reminders": list(spec.reminder_texts),
             "uid": self.record.uid if self.record else None,
             "sequence": self.record.sequence if self.record else None,
+            "cancelled_at": self.record.cancelled_at if self.record else "",
+            "unannounced_changes": _unannounced(self.record, spec),
             "people": [r._asdict() for r in self.registrations],
         }
 
@@ -257,7 +313,7 @@ def import_attendance(
 
     spec = load(folder, name, default_timezone=default_timezone)
     parsed = read_contact_file(path, secret, ImportOptions(mapping=mapping or {}))
-    record = sync_event(store.events, spec, domain=domain)
+    record = stored_event(store.events, spec, domain=domain)
     report = AttendanceReport(spec.name, path)
     report.skipped = [
         (s.row, s.email, s.reason)
@@ -284,3 +340,62 @@ def event_folder(root: Path, folder: str) -> Path:
     """Return the workspace's events folder (``[events] folder``)."""
     path = Path(folder).expanduser()
     return path if path.is_absolute() else root / path
+
+
+# --- registration ------------------------------------------------------------------------------
+
+
+class RegisterResult(enum.Enum):
+    """What :func:`register` did, for the page (or the caller) to say."""
+
+    #: recorded now: a confirmation mail is owed
+    REGISTERED = "registered"
+    #: was registered already: nothing changed
+    ALREADY = "already"
+    #: the registration deadline (or the start) has passed
+    CLOSED = "closed"
+    #: every place is taken
+    FULL = "full"
+    #: the event was cancelled (``events cancel``)
+    CANCELLED = "cancelled"
+
+
+def register(
+    repo: EventRepo,
+    record: EventRecord,
+    spec: EventSpec,
+    contact_id: int,
+    *,
+    source: str,
+    now: dt.datetime | None = None,
+) -> RegisterResult:
+    """Register a contact for an event if the rules allow it; idempotent.
+
+    The rules, in this order: someone already registered stays so (ALREADY, whatever the
+    deadline or capacity say now); a cancelled event takes nobody; registrations close at
+    ``registration_deadline`` (else at the start); at ``capacity`` registrants the event is
+    FULL. Anyone who is a contact may register (invited or not, cancelled before or not): the
+    public sign-up creates the contact first. The count and the write are one transaction, so
+    two people taking the last place at once cannot both get it.
+    """
+    from ..clock import now as clock_now
+
+    moment = now or clock_now()
+    with repo.store.transaction():
+        status = repo.status(record.id, contact_id)
+        if status in ("registered", "attended", "no-show"):
+            return RegisterResult.ALREADY
+        if record.cancelled_at:
+            return RegisterResult.CANCELLED
+        closes = spec.registration_deadline or spec.start
+        if moment >= closes:
+            return RegisterResult.CLOSED
+        if spec.capacity is not None and repo.registered_count(record.id) >= spec.capacity:
+            return RegisterResult.FULL
+        repo.register(record.id, contact_id, source=source)
+    return RegisterResult.REGISTERED
+
+
+def cancel_registration(repo: EventRepo, record: EventRecord, contact_id: int) -> bool:
+    """Cancel a registrant's place; True if it changed (a second call changes nothing)."""
+    return repo.cancel_registration(record.id, contact_id)

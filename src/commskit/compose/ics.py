@@ -26,16 +26,18 @@ def invitation_calendar(
     domain: str,
     organizer: tuple[str, str],
     identity: CalendarIdentity | None = None,
+    method: str = REQUEST,
 ) -> CalendarTemplate:
     """Return the campaign's invitation, built once; ``.personal()`` makes each copy.
 
     ``domain`` is :func:`commskit.policy.message_id_domain`'s, as for Message-IDs;
-    ``organizer`` the (name, address) used when the event file names none.
+    ``organizer`` the (name, address) used when the event file names none; ``method`` the iTIP
+    method (REQUEST; CANCEL for a cancellation).
     """
     return CalendarTemplate(
         event,
         identity or CalendarIdentity(default_uid(event, campaign, domain)),
-        method=REQUEST,
+        method=method,
         organizer=organizer,
         summary=campaign.subject,
     )

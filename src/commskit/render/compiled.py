@@ -50,7 +50,7 @@ from ..compose.sample import sample_contact
 from ..compose.veille import veille_items
 from ..config import SenderSettings
 from ..errors import RenderError, TemplateError
-from ..events.calendar import Attendee, CalendarTemplate
+from ..events.calendar import REQUEST, Attendee, CalendarTemplate
 from ..events.model import CalendarIdentity
 from ..feeds.digest import Digest
 from ..policy import message_id_domain
@@ -745,8 +745,10 @@ def _calendar(
     *,
     domain: str,
     identity: CalendarIdentity | None,
+    method: str = REQUEST,
 ) -> tuple[CalendarTemplate, mime.Attachment] | None:
-    """Return the event's invitation template and its MIME part (``method=REQUEST``)."""
+    """Return the event's calendar template and its MIME part (``method=`` the iTIP method:
+    REQUEST for invitations and confirmations, CANCEL for a cancellation)."""
     event = campaign.event
     if event is None:
         return None
@@ -756,7 +758,7 @@ def _calendar(
     )
     organizer = (reply_name or from_name, reply_addr or from_addr)
     calendar = invitation_calendar(
-        campaign, event, domain=domain, organizer=organizer, identity=identity
+        campaign, event, domain=domain, organizer=organizer, identity=identity, method=method
     )
     part = mime.Attachment(
         filename=f"{event.name or campaign.id}.ics",
@@ -853,6 +855,7 @@ def compile_campaign(
     list_title: str = "",
     event_identity: CalendarIdentity | None = None,
     links: LinkBuilder | None = None,
+    calendar_method: str = REQUEST,
 ) -> CompiledCampaign:
     """Run Jinja, MJML, CSS inlining and html2text once for ``campaign``.
 
@@ -864,7 +867,8 @@ def compile_campaign(
     ``event_identity`` is the stored UID and SEQUENCE of the campaign's event (the caller reads
     them; without, a UID derived from the event's name and SEQUENCE 0). ``links`` builds each
     recipient's personal links (``{{ links.register }}``); a template printing a link it does not
-    give fails at compile time, naming the line.
+    give fails at compile time, naming the line. ``calendar_method`` is the event's iTIP
+    method (``CANCEL`` for a cancellation mail; the MIME part's ``method=`` follows).
     """
     dirs = template_dirs(templates)
     env = make_environment(dirs)
@@ -905,6 +909,7 @@ def compile_campaign(
         static,
         domain=message_id_domain(sender.domain, static.from_),
         identity=event_identity,
+        method=calendar_method,
     )
     calendar_part = calendar[1] if calendar is not None else None
     fingerprint = _fingerprint(

@@ -47,10 +47,20 @@ class EventRecord(NamedTuple):
     fields: EventFields
     created_at: str
     updated_at: str
+    #: the SEQUENCE registrants were last mailed; below ``sequence``: a change not announced
+    announced_sequence: int = 0
+    #: when ``events cancel`` ran ("" = not cancelled), and the note its mail carries
+    cancelled_at: str = ""
+    cancel_note: str = ""
 
     @property
     def name(self) -> str:
         return self.fields.name
+
+    @property
+    def unannounced(self) -> bool:
+        """Whether a stored change has not been mailed to registrants yet."""
+        return self.sequence > self.announced_sequence
 
 
 class Registration(NamedTuple):
@@ -97,7 +107,10 @@ _FIELD_COLUMNS = (
     "name, title, start_at, end_at, timezone, location, join_url, organizer, capacity,"
     " deadline_at, reminders"
 )
-_EVENT_SELECT = f"SELECT id, uid, sequence, {_FIELD_COLUMNS}, created_at, updated_at FROM events"  # noqa: S608 - constants
+_EVENT_SELECT = (
+    f"SELECT id, uid, sequence, {_FIELD_COLUMNS}, created_at, updated_at,"  # noqa: S608 - constants
+    " announced_sequence, cancelled_at, cancel_note FROM events"
+)
 _REG_COLUMNS = (
     "r.contact_id, c.email, c.first_name, c.last_name, c.organization, r.status, r.source,"
     " r.invited_at, r.registered_at, r.cancelled_at, r.attended_at"
@@ -115,6 +128,9 @@ def _record(row: Sequence[object]) -> EventRecord:
         EventFields(*fields),  # type: ignore[arg-type]
         str(values[14]),
         str(values[15]),
+        int(str(values[16])),
+        str(values[17]),
+        str(values[18]),
     )
 
 
@@ -160,7 +176,85 @@ class EventRepo:
             (*values, 1 if bump else 0, utcnow(), event_id),
         )
 
+    def set_announced(self, event_id: int, sequence: int) -> None:
+        """Record that registrants were mailed SEQUENCE ``sequence`` (never moves back)."""
+        self.conn.execute(
+            "UPDATE events SET announced_sequence = MAX(announced_sequence, ?) WHERE id = ?",
+            (sequence, event_id),
+        )
+
+    def cancel(self, event_id: int, note: str) -> bool:
+        """Mark an event cancelled (SEQUENCE + 1, RFC 5546 §3.2.5); True if it was not yet.
+
+        A second call changes nothing but the note, so a re-run after a crash keeps the
+        SEQUENCE the first cancellation mails carried.
+        """
+        now = utcnow()
+        with self.store.transaction() as conn:
+            cur = conn.execute(
+                "UPDATE events SET cancelled_at = ?, cancel_note = ?, sequence = sequence + 1,"
+                " updated_at = ? WHERE id = ? AND cancelled_at = ''",
+                (now, note, now, event_id),
+            )
+            if cur.rowcount == 0 and note:
+                conn.execute("UPDATE events SET cancel_note = ? WHERE id = ?", (note, event_id))
+        return cur.rowcount > 0
+
     # --- registrations -----------------------------------------------------------------------
+
+    def status(self, event_id: int, contact_id: int) -> str:
+        """Return where a contact stands for an event ("" when it has no row)."""
+        row = self.conn.execute(
+            "SELECT status FROM event_registrations WHERE event_id = ? AND contact_id = ?",
+            (event_id, contact_id),
+        ).fetchone()
+        return "" if row is None else str(row[0])
+
+    def registered_count(self, event_id: int) -> int:
+        """Return how many people hold a place (registered, and not cancelled)."""
+        row = self.conn.execute(
+            "SELECT COUNT(*) FROM event_registrations WHERE event_id = ?"
+            " AND status IN ('registered', 'attended', 'no-show') AND registered_at != ''",
+            (event_id,),
+        ).fetchone()
+        return int(row[0])
+
+    def registered_ids(self, event_id: int) -> list[int]:
+        """Return the contact ids of the people registered (not cancelled), in id order."""
+        rows = self.conn.execute(
+            "SELECT contact_id FROM event_registrations WHERE event_id = ?"
+            " AND status IN ('registered', 'attended', 'no-show') AND registered_at != ''"
+            " ORDER BY contact_id",
+            (event_id,),
+        ).fetchall()
+        return [int(row[0]) for row in rows]
+
+    def registered_without(self, event_id: int, campaign_prefix: str) -> list[int]:
+        """Return the registrants no send of a campaign id starting ``campaign_prefix`` reached.
+
+        The confirmation catch-up: whoever registered and has no ``sent`` row in any of the
+        event's confirmation jobs (one per SEQUENCE) still needs one.
+        """
+        pattern = campaign_prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        rows = self.conn.execute(
+            "SELECT r.contact_id FROM event_registrations r WHERE r.event_id = ?"
+            " AND r.status = 'registered' AND r.registered_at != ''"
+            " AND NOT EXISTS (SELECT 1 FROM send_log s WHERE s.contact_id = r.contact_id"
+            "   AND s.status = 'sent' AND s.campaign_id LIKE ? ESCAPE '\\')"
+            " ORDER BY r.contact_id",
+            (event_id, pattern + "%"),
+        ).fetchall()
+        return [int(row[0]) for row in rows]
+
+    def cancel_registration(self, event_id: int, contact_id: int) -> bool:
+        """Mark a registrant cancelled; True if it changed (a second call changes nothing)."""
+        now = utcnow()
+        cur = self.conn.execute(
+            "UPDATE event_registrations SET status = 'cancelled', cancelled_at = ?,"
+            " updated_at = ? WHERE event_id = ? AND contact_id = ? AND status = 'registered'",
+            (now, now, event_id, contact_id),
+        )
+        return cur.rowcount > 0
 
     def record_invitations(self, event_id: int, campaign_id: str) -> int:
         """Record as invited everyone the campaign's send log shows as sent; return how many

@@ -20,7 +20,7 @@ from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
 from ..errors import StoreLockedError
-from . import site, unsubscribe
+from . import events, site, unsubscribe
 from .render import SECURITY_HEADERS, error_page
 
 if TYPE_CHECKING:
@@ -37,7 +37,7 @@ View = Callable[..., Response]
 log = logging.getLogger("commskit.web")
 
 #: The page modules, each with its ROUTES.
-PAGES = (site, unsubscribe)
+PAGES = (site, events, unsubscribe)
 
 
 @dataclass
@@ -161,5 +161,7 @@ def create_app(workspace: Workspace) -> WebApp:
         organisation=workspace.settings.sender.organization,
         settings=workspace.settings.web,
         workspace=workspace,
+        # a recorded registration's confirmation goes out on a thread, after the answer
+        on_registered=events.ConfirmationNotifier(events.confirmation_sender(workspace)),
     )
     return WebApp(context)

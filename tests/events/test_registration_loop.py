@@ -1,0 +1,238 @@
+"""The webinar loop end to end (issue 14 items 3-5): an invitation through aiosmtpd, a
+registration POSTed to the production web server with the token of the received message, the
+confirmation with its personal .ics, then `events update` and `events cancel` to registrants only.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import email
+import email.policy
+import re
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from email.message import EmailMessage
+from pathlib import Path
+
+import httpx
+import pytest
+import vobject
+from aiosmtpd.controller import Controller
+
+from commskit import Workspace
+from commskit.audience.tokens import make_link_token
+from commskit.web import create_app, make_server
+
+from .conftest import calendar_part
+
+SENDER = "Équipe Covoiturage <equipe@covoiturage-lettres.fr>"
+
+#: a winter event (UTC+1) and a summer one (UTC+2), each side of the 2027-03-28 change
+WINTER = (
+    'title = "Atelier d\'hiver"\nstart = 2027-03-26T10:00:00\nend = 2027-03-26T11:00:00\n'
+    'location = "En ligne"\njoin_url = "https://visio.example.org/hiver"\n'
+    'organizer = "Équipe Covoiturage <contact@covoiturage-lettres.fr>"\ncapacity = 2\n'
+    'reminders = ["P1D", "PT1H"]\n'
+)
+SUMMER = WINTER.replace("hiver", "ete").replace("2027-03-26", "2027-03-30")
+
+
+class Inbox:
+    """An aiosmtpd handler keeping every message it accepts."""
+
+    def __init__(self) -> None:
+        self.messages: list[EmailMessage] = []
+        self.lock = threading.Lock()
+
+    async def handle_DATA(self, server: object, session: object, envelope: object) -> str:
+        raw = envelope.original_content or envelope.content  # type: ignore[attr-defined]
+        message = email.message_from_bytes(raw, policy=email.policy.default)
+        with self.lock:
+            self.messages.append(message)  # type: ignore[arg-type]
+        return "250 OK"
+
+    def to(self, address: str, subject: str = "") -> list[EmailMessage]:
+        with self.lock:
+            return [
+                m for m in self.messages if address in str(m["To"]) and subject in str(m["Subject"])
+            ]
+
+    def wait(self, count: int, timeout: float = 60) -> None:
+        """Wait until ``count`` messages arrived (a bound on the wait, never asserted)."""
+        deadline = time.monotonic() + timeout
+        while len(self.messages) < count and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+
+@pytest.fixture
+def loop(
+    ws: Workspace, tmp_path: Path
+) -> Iterator[tuple[Workspace, Inbox, str, Callable[[], None]]]:
+    """(workspace, inbox, web base URL, wait-for-confirmations) with aiosmtpd and waitress."""
+    inbox = Inbox()
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    events = ws.path("events")
+    events.mkdir(exist_ok=True)
+    (events / "hiver.toml").write_text(WINTER, encoding="utf-8")
+    (events / "ete.toml").write_text(SUMMER, encoding="utf-8")
+    for name in ("hiver", "ete"):
+        ws.path(f"campaigns/invitation-{name}.md").write_text(
+            f"---\nsubject: Invitation {name}\ntemplate: announcement\nlist: webinaires\n"
+            f"audience: all\nevent: {name}\n---\nBonjour,\n\n"
+            "Inscription : {{ links.register }}\n",
+            encoding="utf-8",
+        )
+    rows = "\n".join(
+        f"personne{i}@aom{i}.example.org;Prénom{i};{'en' if i == 2 else 'fr'};"
+        "mission de service public"
+        for i in range(1, 5)
+    )
+    ws.path("contacts/people.csv").write_text(
+        f"Courriel;Prénom;Langue;Base légale\n{rows}\n", encoding="utf-8"
+    )
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        web_port = sock.getsockname()[1]
+    base = f"http://127.0.0.1:{web_port}"
+    settings = ws.settings
+    ws.settings = dataclasses.replace(
+        settings,
+        sender=dataclasses.replace(settings.sender, from_=SENDER, reply_to=""),
+        transport=dataclasses.replace(settings.transport, url=f"smtp://127.0.0.1:{port}"),
+        web=dataclasses.replace(settings.web, public_url=base),
+    )
+    ws.contacts.import_file(ws.path("contacts/people.csv"))
+    app = create_app(ws)
+    server = make_server(app, "127.0.0.1", web_port, settings=ws.settings.web)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield ws, inbox, base, app.context.on_registered.join  # type: ignore[attr-defined]
+    finally:
+        server.shutdown()
+        thread.join(10)
+        controller.stop()
+
+
+def _register_link(message: EmailMessage) -> str:
+    text = message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    return re.search(r"http://127\.0\.0\.1:\d+/evenements/\S+/inscription/[\w-]+", text).group(0)  # type: ignore[union-attr]
+
+
+def _form_value(client: httpx.Client, url: str) -> str:
+    found = re.search(r'name="csrf" value="([^"]+)"', client.get(url).text)
+    return found.group(1) if found else ""
+
+
+def _post(client: httpx.Client, url: str) -> httpx.Response:
+    return client.post(url, data={"csrf": _form_value(client, url)})
+
+
+def _vevent(message: EmailMessage) -> tuple[object, str]:
+    data, method = calendar_part(message)
+    return vobject.readOne(data.decode("utf-8")), method
+
+
+def test_invitation_registration_confirmation_update_cancel(loop, monkeypatch) -> None:
+    ws, inbox, _base, drain = loop
+    monkeypatch.setenv("COMMSKIT_NOW", "2027-03-01T09:00:00+01:00")
+    for name in ("hiver", "ete"):
+        ws.send(f"invitation-{name}", yes=True)
+    inbox.wait(8)
+    me = "personne1@aom1.example.org"
+    [invitation] = inbox.to(me, "Invitation hiver")
+    link = _register_link(invitation)
+    with httpx.Client(timeout=30) as browser:
+        # GET never registers
+        assert browser.get(link).status_code == 200
+        assert browser.head(link).status_code == 200
+        record = ws.store.events.get("hiver")
+        assert ws.store.events.status(record.id, 1) == "invited"
+        value = _form_value(browser, link)
+        first = browser.post(link, data={"csrf": value})
+        assert first.status_code == 200
+        assert "inscrit" in first.text
+        drain()
+        second = browser.post(link, data={"csrf": value})  # the form again: nothing changes
+        assert second.status_code == 200
+        assert second.text == first.text
+        drain()
+        # another person registers for the summer event
+        [summer] = inbox.to("personne2@aom2.example.org", "Invitation ete")
+        assert _post(browser, _register_link(summer)).status_code == 200
+        drain()
+    inbox.wait(10)
+    [confirmation] = inbox.to(me, "Inscription confirmée")
+    calendar, method = _vevent(confirmation)
+    assert method == "REQUEST"
+    assert calendar.method.value == "REQUEST"
+    event = calendar.vevent
+    assert event.attendee.value == f"mailto:{me}"
+    assert event.organizer.params["CN"] == ["Équipe Covoiturage"]
+    assert b"DTSTART;TZID=Europe/Paris:20270326T100000" in calendar_part(confirmation)[0]
+    assert b"BEGIN:VTIMEZONE" in calendar_part(confirmation)[0]
+    assert event.dtstart.value.astimezone(dt.UTC) == dt.datetime(2027, 3, 26, 9, tzinfo=dt.UTC)
+    body = confirmation.get_body(("plain",)).get_content()
+    assert "https://visio.example.org/hiver" in body
+    assert "/annulation/" in body
+    # the English contact got the English text, and the summer instant is UTC+2
+    [english] = inbox.to("personne2@aom2.example.org", "Registration confirmed")
+    summer_event = _vevent(english)[0].vevent
+    assert summer_event.dtstart.value.astimezone(dt.UTC) == dt.datetime(
+        2027, 3, 30, 8, tzinfo=dt.UTC
+    )
+    assert len(inbox.to(me, "Inscription confirmée")) == 1  # once, after two POSTs
+    assert ws.store.events.status(record.id, 1) == "registered"
+
+    # a compile never moves the SEQUENCE; `events update` does, and mails registrants only
+    path = ws.path("events/hiver.toml")
+    path.write_text(WINTER.replace("T10:00", "T10:30"), encoding="utf-8")
+    ws.compile(ws.campaign("invitation-hiver"))
+    assert ws.store.events.get("hiver").sequence == 0
+    assert ws.events()[0].changes or ws.events()[1].changes
+    before = len(inbox.messages)
+    report = ws.event_update("hiver", yes=True)
+    assert (report.sent, report.job_id) == (1, "event:hiver:update:1")
+    inbox.wait(before + 1)
+    [update] = inbox.to(me, "Changement")
+    assert int(_vevent(update)[0].vevent.sequence.value) == 1
+    assert len(inbox.messages) == before + 1  # nobody only invited got it
+    assert ws.event_update("hiver", yes=True).sent == 0  # nothing more to announce
+
+    report = ws.event_cancel("hiver", note="Reporté en mai.", yes=True)
+    inbox.wait(before + 2)
+    [cancel] = inbox.to(me, "Annulé")
+    calendar, method = _vevent(cancel)
+    assert method == "CANCEL"
+    assert calendar.method.value == "CANCEL"
+    assert int(calendar.vevent.sequence.value) == 2
+    assert "Reporté en mai." in cancel.get_body(("plain",)).get_content()
+    assert ws.event_cancel("hiver", yes=True).sent == 0  # again: nothing more
+    assert len(inbox.messages) == before + 2
+
+
+def test_forged_and_other_event_tokens_get_400(loop) -> None:
+    ws, _inbox, base, _drain = loop
+    ws.compile(ws.campaign("invitation-hiver"))  # stores the event
+    secret = ws.secret
+    good = make_link_token(secret, "event", 1, "hiver")
+    other = make_link_token(secret, "event", 1, "ete")
+    forged = make_link_token(b"another key of sixteen+", "event", 1, "hiver")
+    with httpx.Client(timeout=30) as client:
+        assert client.get(f"{base}/evenements/hiver/inscription/{good}").status_code == 200
+        for token in (other, forged, good[:-3] + "AAA"):
+            assert client.get(f"{base}/evenements/hiver/inscription/{token}").status_code == 400
+            assert client.post(f"{base}/evenements/hiver/inscription/{token}").status_code == 400
+        unknown = make_link_token(secret, "event", 1, "nope")
+        assert client.get(f"{base}/evenements/nope/inscription/{unknown}").status_code == 400
+        # a POST without the page's CSRF field registers nobody
+        assert client.post(f"{base}/evenements/hiver/inscription/{good}").status_code == 400
+    record = ws.store.events.get("hiver")
+    assert ws.store.events.registered_ids(record.id) == []
