@@ -679,9 +679,12 @@ class Workspace:
         The confirmation mail is not sent here: :meth:`send_event_confirmations` does.
         """
         from .app.events import register, stored_event
+        from .policy import message_id_domain
 
         spec = self.event(name)
-        record = stored_event(self.store.events, spec, domain=self.event_mail_setup().domain)
+        sender = self.settings.sender
+        domain = message_id_domain(sender.domain, sender.from_)
+        record = stored_event(self.store.events, spec, domain=domain)
         return register(self.store.events, record, spec, contact_id, source=source, now=now)
 
     def cancel_event_registration(self, name: str, contact_id: int) -> bool:
