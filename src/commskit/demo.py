@@ -53,12 +53,16 @@ class DemoResult:
     suppressed: int
     outbox: Path
     blog_post: Path
+    webinar: WebinarResult
     elapsed: float
     next_commands: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, object]:
         """Return a JSON-ready dict (paths as strings)."""
-        return {k: str(v) if isinstance(v, Path) else v for k, v in self.__dict__.items()}
+        return {
+            k: str(v) if isinstance(v, Path) else v.to_dict() if hasattr(v, "to_dict") else v
+            for k, v in self.__dict__.items()
+        }
 
 
 _ISO_TAGS = re.compile(
@@ -161,7 +165,11 @@ def _prepare(directory: Path | None) -> Path:
 
 
 def run_demo(directory: Path | None = None, *, step: Step | None = None) -> DemoResult:
-    """Run fetch → digest → import → compose → send (to the outbox) → blog, offline.
+    """Run fetch → digest → import → compose → send (to the outbox) → blog → webinar, offline.
+
+    The webinar part invites partners to the shipped event (moved to next week), registers a
+    few through the web app on a loopback port, sends their confirmations and a reminder, and
+    imports an attendance export.
 
     ``directory`` must be new or empty (default: a fresh temporary folder). ``step`` is called
     with a short description before each stage, for progress display.
@@ -175,6 +183,7 @@ def run_demo(directory: Path | None = None, *, step: Step | None = None) -> Demo
     Workspace.init(root).close()
     _point_settings_at_samples(root / "commskit.toml")
     shift_sample_dates(root / "feeds" / "samples", datetime.now(UTC))
+    event_start = move_demo_event(root, datetime.now(UTC))
 
     with Workspace.open(root) as ws:
         say("Fetching the sample feeds")
@@ -212,6 +221,8 @@ def run_demo(directory: Path | None = None, *, step: Step | None = None) -> Demo
         say("Writing the blog draft")
         blog_post = ws.write_blog_post(campaign, folder=out / "blog")
 
+        webinar = run_webinar(ws, event_start, say)
+
         outbox = ws.path(DEMO_OUTBOX)
         return DemoResult(
             root=root,
@@ -234,6 +245,7 @@ def run_demo(directory: Path | None = None, *, step: Step | None = None) -> Demo
             suppressed=report.preflight.suppressed,
             outbox=outbox / "new",
             blog_post=blog_post,
+            webinar=webinar,
             elapsed=time.monotonic() - started,
             next_commands=[
                 f"cd {root}",
@@ -242,5 +254,190 @@ def run_demo(directory: Path | None = None, *, step: Step | None = None) -> Demo
                 f"commskit preview {campaign.id}",
                 "commskit status",
                 f"commskit send {campaign.id} --yes    # a re-run sends nothing twice",
+                f"commskit events show {DEMO_EVENT}",
+                "commskit serve    # the registration and unsubscribe pages",
             ],
         )
+
+
+# --- the webinar: invitation, registrations over HTTP, confirmations, a reminder, attendance ---
+
+DEMO_EVENT = "webinaire-tableau-de-bord"
+DEMO_INVITATION = "2026-12-webinaire"
+#: how many invited partners register through the web app (one of them then misses it)
+DEMO_REGISTRANTS = 3
+_REGISTER_LINK = re.compile(r"https?://[^\s\"'<>]+/evenements/[^\s\"'<>/]+/inscription/[\w-]+")
+_FRENCH_MONTHS = [
+    "janvier",
+    "février",
+    "mars",
+    "avril",
+    "mai",
+    "juin",
+    "juillet",
+    "août",
+    "septembre",
+    "octobre",
+    "novembre",
+    "décembre",
+]
+
+
+@dataclass(frozen=True)
+class WebinarResult:
+    """What the demo's webinar did."""
+
+    event: str
+    start: datetime
+    invited: int
+    registered: int
+    confirmations: int
+    reminders: int
+    attended: int
+    no_show: int
+    attendance_file: Path
+
+    def to_dict(self) -> dict[str, object]:
+        """Return a JSON-ready dict."""
+        return {
+            k: str(v) if isinstance(v, Path) else v.isoformat() if isinstance(v, datetime) else v
+            for k, v in self.__dict__.items()
+        }
+
+
+def move_demo_event(root: Path, now: datetime) -> datetime:
+    """Move the shipped webinar to next week (10:00 Paris time), in the demo workspace only.
+
+    The shipped event file has a fixed date; the demo must tell the same story whatever the day:
+    registrations open, the deadline the day before at 18:00. Returns the new start (local time,
+    naive, as the file writes it). The invitations' subjects name the new date.
+    """
+    day = (now + timedelta(days=7)).date()
+    start = datetime(day.year, day.month, day.day, 10, 0)
+    deadline = start - timedelta(days=1) + timedelta(hours=8)
+    path = root / "events" / f"{DEMO_EVENT}.toml"
+    text = path.read_text(encoding="utf-8")
+    for key, value in (
+        ("start", start),
+        ("end", start + timedelta(hours=1)),
+        ("registration_deadline", deadline),
+    ):
+        text = re.sub(rf"(?m)^{key}\s*=.*$", f"{key} = {value.isoformat()}", text)
+    path.write_text(text, encoding="utf-8")
+    for name, date_text in (
+        (f"{DEMO_INVITATION}.md", f"{day.day} {_FRENCH_MONTHS[day.month - 1]}"),
+        ("2026-12-webinar-en.md", f"{day.day} {day.strftime('%B')}"),
+    ):
+        campaign = root / "campaigns" / name
+        if campaign.exists():
+            body = campaign.read_text(encoding="utf-8")
+            body = body.replace("3 décembre", date_text).replace("3 December", date_text)
+            campaign.write_text(body, encoding="utf-8")
+    return start
+
+
+def _registration_links(outbox: Path, since: set[str]) -> list[str]:
+    """Return the personal registration links in the invitations added to the outbox."""
+    from email import message_from_bytes, policy
+
+    links = []
+    for path in sorted((outbox / "new").iterdir()):
+        if path.name in since:
+            continue
+        message = message_from_bytes(path.read_bytes(), policy=policy.default)
+        body = message.get_body(preferencelist=("plain",))
+        found = _REGISTER_LINK.search(body.get_content() if body is not None else "")
+        if found:
+            links.append(found.group(0))
+    return links
+
+
+def _register_over_http(base: str, link: str) -> int:
+    """Open a registration link on the local web app as a browser would, then press the button.
+
+    Returns the POST's status. GET shows the page and sets the CSRF cookie; the form's hidden
+    field goes back with the cookie.
+    """
+    from urllib.parse import urlencode, urlsplit
+    from urllib.request import ProxyHandler, Request, build_opener
+
+    # straight to loopback: a proxy from the environment must not see these links
+    urlopen = build_opener(ProxyHandler({})).open
+    local = base + urlsplit(link).path
+    with urlopen(local, timeout=30) as answer:
+        page = answer.read().decode("utf-8")
+        cookie = answer.headers.get("Set-Cookie", "").split(";", 1)[0]
+    field = re.search(r'name="csrf" value="([^"]+)"', page)
+    if field is None:
+        raise CommskitError("the registration page shows no button", hint="Run the test suite")
+    data = urlencode({"csrf": field.group(1)}).encode("ascii")
+    request = Request(local, data=data, headers={"Cookie": cookie}, method="POST")  # noqa: S310
+    with urlopen(request, timeout=30) as answer:
+        return int(answer.status)
+
+
+def run_webinar(ws: Workspace, start: datetime, say: Step) -> WebinarResult:
+    """Invite, register a few partners through the real web app, confirm, remind, import who came.
+
+    The web app runs on a free loopback port with the production server (waitress), as
+    ``commskit serve`` runs it; the registrations are the links in the invitations just sent.
+    """
+    import threading
+    from zoneinfo import ZoneInfo
+
+    from .web.app import create_app
+    from .web.server import make_server
+
+    outbox = ws.path(DEMO_OUTBOX)
+    before = {p.name for p in (outbox / "new").iterdir()} if (outbox / "new").exists() else set()
+    say("Sending the webinar invitation")
+    invited = ws.send(ws.campaign(DEMO_INVITATION), yes=True).sent
+    links = _registration_links(outbox, before)[:DEMO_REGISTRANTS]
+
+    say(f"Registering {len(links)} partners through the web app")
+    app = create_app(ws)
+    server = make_server(app, "127.0.0.1", 0, settings=ws.settings.web)
+    thread = threading.Thread(target=server.serve_forever, name="commskit-demo-web", daemon=True)
+    thread.start()
+    try:
+        base = f"http://127.0.0.1:{server.port}"
+        registered = sum(_register_over_http(base, link) == 200 for link in links)
+        notifier = app.context.on_registered
+        if hasattr(notifier, "join"):
+            notifier.join()  # the confirmations the web app sent in the background
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+    # whatever the background thread could not send (none, normally) goes now
+    ws.send_event_confirmations(DEMO_EVENT)
+    confirmations = sum(
+        int(row["sent"])
+        for row in ws.send_status()
+        if str(row["campaign"]).startswith(f"event:{DEMO_EVENT}:confirmation:")
+    )
+
+    say("Sending the reminder the day before")
+    zone = ZoneInfo(ws.event(DEMO_EVENT).timezone or "Europe/Paris")
+    eve = start.replace(tzinfo=zone).astimezone(UTC) - timedelta(hours=23)
+    reminders = sum(r.sent for r in ws.send_event_reminders(DEMO_EVENT, now=eve))
+
+    say("Importing the webinar tool's attendance export")
+    people = ws.event_details(DEMO_EVENT).registrations
+    came = [r.email for r in people if r.status == "registered"][:-1]
+    attendance = ws.path(ws.settings.paths.output) / "participants-webinaire.csv"
+    attendance.write_text(
+        "Adresse e-mail;Durée (min)\n" + "".join(f"{email};55\n" for email in came),
+        encoding="utf-8",
+    )
+    report = ws.import_attendance(DEMO_EVENT, attendance)
+    return WebinarResult(
+        event=DEMO_EVENT,
+        start=start,
+        invited=invited,
+        registered=registered,
+        confirmations=confirmations,
+        reminders=reminders,
+        attended=report.attended,
+        no_show=report.no_show,
+        attendance_file=attendance,
+    )

@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import email
+import email.message
 import importlib.util
 import json
 import os
 import re
 import subprocess
+from datetime import datetime
 from email import policy
 from pathlib import Path
 
 import pytest
 
 from commskit import Workspace
-from commskit.demo import run_demo, shift_sample_dates
+from commskit.demo import DemoResult, run_demo, shift_sample_dates
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "tests" / "artifacts"
@@ -70,9 +72,13 @@ def test_demo_does_the_whole_pipeline(tmp_path: Path) -> None:
     assert expected > 0
     assert result.sent == expected
     assert result.suppressed == 1  # the demo's partner who unsubscribed is skipped
-    messages = sorted(result.outbox.iterdir())
+    everything = [
+        email.message_from_bytes(path.read_bytes(), policy=policy.default)
+        for path in sorted(result.outbox.iterdir())
+    ]
+    messages = [m for m in everything if m["Subject"] == result.subject]
     assert len(messages) == expected
-    parsed = email.message_from_bytes(messages[0].read_bytes(), policy=policy.default)
+    parsed = messages[0]
     assert parsed["List-Unsubscribe"].startswith("<https://")
     assert parsed["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert parsed.get_body(("plain",)) is not None
@@ -83,6 +89,8 @@ def test_demo_does_the_whole_pipeline(tmp_path: Path) -> None:
     for part in (html.get_content(), parsed.get_body(("plain",)).get_content()):
         assert "« Infolettre Covoiturage du quotidien »" in part
         assert "« infolettre »" not in part
+
+    _check_webinar(result, everything)
 
     blog = result.blog_post.read_text(encoding="utf-8")
     assert blog.startswith("---\n")
@@ -156,3 +164,27 @@ def test_demo_newsletter_screenshot(tmp_path: Path) -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     assert "docs/img/demo-newsletter.png" in readme
     assert (ROOT / "docs" / "img" / "demo-newsletter.png").exists()
+
+
+def _check_webinar(result: DemoResult, messages: list[email.message.EmailMessage]) -> None:
+    """The demo's webinar: invited, three registered over HTTP, confirmed, reminded, attended."""
+    webinar = result.webinar
+    assert webinar.start > datetime.now()  # moved to next week, whatever today is
+    assert webinar.registered == 3
+    assert webinar.confirmations == 3
+    assert webinar.reminders == 3
+    assert (webinar.attended, webinar.no_show) == (2, 1)
+    by_subject = [str(m["Subject"]) for m in messages]
+    assert sum(s.startswith("Invitation") for s in by_subject) == webinar.invited
+    assert sum(s.startswith("Inscription confirmée") for s in by_subject) == 3
+    assert sum(s.startswith("Rappel") for s in by_subject) == 3
+    confirmation = next(m for m in messages if str(m["Subject"]).startswith("Inscription"))
+    calendar = next(p for p in confirmation.walk() if p.get_content_type() == "text/calendar")
+    assert "METHOD:REQUEST" in calendar.get_content()
+    with Workspace.open(result.root) as ws:
+        people = ws.event_details(webinar.event).registrations
+    assert sorted(p.status for p in people if p.status != "invited") == [
+        "attended",
+        "attended",
+        "no-show",
+    ]

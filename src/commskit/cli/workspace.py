@@ -53,7 +53,9 @@ def demo(directory: Path | None, as_json: bool) -> None:
     Creates a workspace from the shipped examples, fetches the sample feeds, writes the veille
     digest, imports demo partners, composes the November newsletter with veille items, sends it
     to a segment through a local outbox (nothing leaves the machine) and writes the blog draft.
-    Then prints where to look and what to try next.
+    Then runs a webinar: invitations, three registrations through the web app on a loopback
+    port, their confirmations, a reminder and an attendance import. Then prints where to look
+    and what to try next.
 
     Example: commskit demo --dir /tmp/demo
     """
@@ -88,6 +90,12 @@ def demo(directory: Path | None, as_json: bool) -> None:
         f"     {result.outbox}   (one .eml file each: the Maildir outbox)",
         "6. Blog draft:",
         f"     {result.blog_post}",
+        f"7. Webinar {result.webinar.event!r} on {result.webinar.start:%Y-%m-%d %H:%M}: "
+        f"{result.webinar.invited} invited, {result.webinar.registered} registered through the "
+        f"web app, {result.webinar.confirmations} confirmations and {result.webinar.reminders} "
+        f"reminders sent, {result.webinar.attended} attended and {result.webinar.no_show} "
+        "no-show imported from",
+        f"     {result.webinar.attendance_file}",
     ]
     for line in lines:
         echo(line)
