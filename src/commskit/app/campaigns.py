@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from ..config import Settings
     from ..feeds.digest import Digest
     from ..render.compiled import CompiledCampaign
+    from ..render.variants import CompiledVariants
     from ..store import Store
 
 _DATE_PREFIX = re.compile(r"^\d{4}-\d{2}(?:-\d{2})?-")
@@ -136,15 +137,35 @@ def compile_campaign(
     digest: Digest | None = None,
     veille_now: dt.datetime | None = None,
     extra_context: Mapping[str, Any] | None = None,
-) -> CompiledCampaign:
+) -> CompiledCampaign | CompiledVariants:
     """Compile ``campaign`` (see :func:`commskit.render.compiled.compile_campaign`).
 
-    Its veille section shows ``digest``, else the digest :func:`veille_digest` builds.
+    Its veille section shows ``digest``, else the digest :func:`veille_digest` builds. A
+    campaign in several languages compiles every variant (the same digest for all) into one
+    :class:`commskit.render.variants.CompiledVariants`.
     """
-    from ..render.compiled import compile_campaign as compile_stage
-
     if digest is None:
         digest = veille_digest(setup, campaign, now=veille_now)
+    if not campaign.variants:
+        return _compile_one(setup, campaign, digest, extra_context)
+    from ..render.variants import CompiledVariants
+
+    compiled = {
+        variant.language: _compile_one(setup, variant, digest, extra_context)
+        for variant in (campaign.variant(lang) for lang in campaign.languages)
+    }
+    return CompiledVariants(default=compiled[campaign.language], variants=compiled)
+
+
+def _compile_one(
+    setup: CampaignSetup,
+    campaign: Campaign,
+    digest: Digest | None,
+    extra_context: Mapping[str, Any] | None,
+) -> CompiledCampaign:
+    """Compile one language of a campaign."""
+    from ..render.compiled import compile_campaign as compile_stage
+
     event_identity = None
     if campaign.event is not None:
         # the event's stable UID and SEQUENCE: stored on first use, bumped when it moved
@@ -159,7 +180,7 @@ def compile_campaign(
         unsubscribe_url=setup.settings.unsubscribe.url,
         digest=digest,
         extra_context=extra_context,
-        list_title=list_title(setup, campaign.list_name),
+        list_title=list_title(setup, campaign.list_name, campaign.language),
         event_identity=event_identity,
         links=link_builder(
             setup.settings,
@@ -169,12 +190,18 @@ def compile_campaign(
     )
 
 
-def list_title(setup: CampaignSetup, list_name: str) -> str:
-    """Return ``[lists.<name>] title`` (how footers name the list), or ``""`` when unset."""
-    title = setup.settings.lists.get(list_name, {}).get("title", "")
+def list_title(setup: CampaignSetup, list_name: str, language: str = "") -> str:
+    """Return ``[lists.<name>] title`` (how footers name the list), or ``""`` when unset.
+
+    ``title_<language>`` (``title_en``) names it in a message of that language: one list, one
+    campaign in several languages, each footer in its reader's words.
+    """
+    table = setup.settings.lists.get(list_name, {})
+    key = f"title_{language}" if language and f"title_{language}" in table else "title"
+    title = table.get(key, "")
     if not isinstance(title, str):
         raise ConfigError(
-            f"[lists.{list_name}] title must be a string",
+            f"[lists.{list_name}] {key} must be a string",
             path=setup.settings.source,
             hint='Write it as title = "Infolettre du service"',
         )
