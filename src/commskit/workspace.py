@@ -304,6 +304,7 @@ class Workspace:
     # --- compose and render ----------------------------------------------------------------
 
     if TYPE_CHECKING:
+        from .app.archive import ArchiveReport
         from .app.campaigns import CampaignSetup, RenderedFiles
         from .app.preview import CampaignPreview
         from .compose.campaign import Campaign
@@ -430,6 +431,15 @@ class Workspace:
         return campaigns.write_blog_post(
             self.campaign_setup(), campaign, folder=None if folder is None else Path(folder)
         )
+
+    def archive(self, folder: str | os.PathLike[str]) -> ArchiveReport:
+        """Write the public archive (campaigns sent to ``public = true`` lists) into ``folder``.
+
+        See :mod:`commskit.app.archive`: idempotent, token-free, French first.
+        """
+        from .app.archive import write_archive
+
+        return write_archive(self.campaign_setup(), Path(folder))
 
     def preview(
         self, campaign_ref: str, *, to: str | None = None, language: str | None = None

@@ -165,6 +165,7 @@ def _compile_one(
 ) -> CompiledCampaign:
     """Compile one language of a campaign."""
     from ..render.compiled import compile_campaign as compile_stage
+    from .archive import online_url
 
     event_identity = None
     if campaign.event is not None:
@@ -179,7 +180,7 @@ def _compile_one(
         sender=setup.settings.sender,
         unsubscribe_url=setup.settings.unsubscribe.url,
         digest=digest,
-        extra_context=extra_context,
+        extra_context=_with_online_url(online_url(setup.settings, campaign), extra_context),
         list_title=list_title(setup, campaign.list_name, campaign.language),
         event_identity=event_identity,
         links=link_builder(
@@ -188,6 +189,11 @@ def _compile_one(
             event_name=campaign.event.name if campaign.event is not None else None,
         ),
     )
+
+
+def _with_online_url(url: str, extra: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
+    """Add the campaign's archive page (``{{ online_url }}``, "Voir en ligne") when it has one."""
+    return {"online_url": url, **(extra or {})} if url else extra
 
 
 def list_title(setup: CampaignSetup, list_name: str, language: str = "") -> str:

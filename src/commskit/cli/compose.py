@@ -223,7 +223,43 @@ def check(
         raise SystemExit(1)
 
 
+@click.command()
+@click.option(
+    "-o",
+    "--output",
+    "output",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Folder of the static site (created; re-running rewrites only what changed).",
+)
+@pass_app
+def archive(app: AppContext, output: Path) -> None:
+    """Write the public archive: a static site of the campaigns sent to public lists.
+
+    A list is public with `public = true` in its [lists.NAME] table. Every campaign of such a
+    list that the send log shows as sent gets one page per language, rendered for nobody (no
+    name, no address, no token, no unsubscribe link); each list gets an index and an Atom feed
+    per language (LIST/fr/index.html, LIST/fr/atom.xml), and index.html links them, French
+    first. With [archive] base_url set, messages of public lists link to their page ("Voir en
+    ligne"). Pages of campaigns whose file was removed, or whose list is no longer public, are
+    removed.
+
+    Example: commskit archive -o site/archives
+    """
+    report = app.workspace().archive(output)
+    for name in report.written:
+        echo(str(output / name))
+    for name in report.removed:
+        note(f"removed {output / name}")
+    for campaign_id in report.missing:
+        note(f"campaign {campaign_id!r} was sent but its file is gone: not in the archive")
+    note(
+        f"{report.pages} page(s); {len(report.written)} file(s) written, "
+        f"{report.unchanged} unchanged, {len(report.removed)} removed."
+    )
+
+
 def register(main: click.Group) -> None:
     """Attach this module's commands to the root group."""
-    for command in (render, preview, blog, check):
+    for command in (render, preview, blog, check, archive):
         main.add_command(command)
