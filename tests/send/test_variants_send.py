@@ -133,3 +133,50 @@ def test_an_unknown_language_file_is_refused(bilingual):
     stray.write_text(EN, encoding="utf-8")
     with pytest.raises(CampaignError, match="language 'de' is not supported"):
         bilingual.campaign("bilingue")
+
+
+def test_render_preview_and_blog_per_language(bilingual, tmp_path):
+    from click.testing import CliRunner
+
+    from commskit.cli import main
+
+    def run(*args: str) -> str:
+        result = CliRunner().invoke(main, ["-C", str(bilingual.root), *args])
+        assert result.exit_code == 0, result.output
+        return result.stdout
+
+    run("render", "bilingue", "--lang", "en", "-o", str(tmp_path / "en"))
+    assert "Here is this month's news." in (tmp_path / "en" / "bilingue.txt").read_text()
+    run("render", "bilingue", "-o", str(tmp_path / "fr"))
+    assert "Voici les nouvelles du mois." in (tmp_path / "fr" / "bilingue.txt").read_text()
+    # an English contact's own render is in English without --lang
+    run("render", "bilingue", "--to", "en3@example.net", "-o", str(tmp_path / "en3"))
+    assert "Hello P3," in (tmp_path / "en3" / "bilingue.txt").read_text()
+    post = run("blog", "bilingue", "--lang", "en")
+    assert "lang: en" in post
+    assert "Here is this month's news." in post
+    campaign = bilingual.campaign("bilingue")
+    french = bilingual.write_blog_post(campaign, folder=tmp_path / "blog")
+    english = bilingual.write_blog_post(campaign.variant("en"), folder=tmp_path / "blog")
+    assert english.name == french.name.replace(".md", ".en.md")
+    preview = bilingual.preview("bilingue", language="en")
+    assert preview.title == "Bilingual newsletter — December"
+    assert "Here is" in preview.text
+    assert bilingual.campaign_post(campaign.variant("en")) != bilingual.campaign_post(campaign)
+
+
+def test_an_unknown_variant_is_a_one_line_error(bilingual):
+    from click.testing import CliRunner
+
+    from commskit.cli import main
+
+    result = CliRunner().invoke(
+        main, ["-C", str(bilingual.root), "render", "2026-12-webinaire", "--lang", "fr"]
+    )
+    assert result.exit_code == 0, result.output
+    result = CliRunner().invoke(
+        main, ["-C", str(bilingual.root), "render", "2026-12-webinaire", "--lang", "en"]
+    )
+    assert result.exit_code != 0
+    assert "has no 'en' variant" in result.stderr
+    assert "Traceback" not in result.output

@@ -355,12 +355,21 @@ def digest_post(setup: CampaignSetup, digest: Digest) -> str:
     )
 
 
+def _is_variant(campaign: Campaign) -> bool:
+    """Return True for one language of a campaign folder (``campaigns/NAME/en.md``)."""
+    return campaign.path.stem == campaign.language and campaign.path.parent.name == campaign.id
+
+
 def write_blog_post(
     setup: CampaignSetup, campaign: Campaign, *, folder: Path | None = None
 ) -> Path:
     """Write the campaign as a Markdown post into ``folder`` (default ``out/blog``)."""
     folder = folder or setup.path(setup.settings.paths.output) / "blog"
     folder.mkdir(parents=True, exist_ok=True)
-    target = folder / blog_file_name(campaign)
+    name = blog_file_name(campaign)
+    if _is_variant(campaign) and campaign.language != setup.settings.workspace.language:
+        # Hugo's translation by file name: post.md and post.en.md are one post in two languages
+        name = f"{name.removesuffix('.md')}.{campaign.language}.md"
+    target = folder / name
     target.write_text(campaign_post(setup, campaign), encoding="utf-8")
     return target

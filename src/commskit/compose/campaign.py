@@ -706,6 +706,9 @@ def find_campaign(folder: Path, path_or_name: str | Path, *, root: Path | None =
     for candidate in candidates:
         if is_campaign_folder(candidate):
             return candidate.resolve()
+        if candidate.suffix == ".md" and is_campaign_folder(candidate.with_suffix("")):
+            # NAME.md once a campaign became the folder NAME/ of its languages
+            return candidate.with_suffix("").resolve()
         # the folder's README explains campaigns; it is not one
         if candidate.is_file() and candidate.name.lower() != "readme.md":
             if candidate.stem in LANGUAGES and is_campaign_folder(candidate.parent):
