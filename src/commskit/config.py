@@ -181,6 +181,13 @@ class WebSettings:
 
 
 @dataclass(frozen=True)
+class ArchiveSettings:
+    # the public address of the `commskit archive` site (https://comms.example.org/archives);
+    # set, the messages of a list with `public = true` link to their page ("Voir en ligne")
+    base_url: str = ""
+
+
+@dataclass(frozen=True)
 class EventSettings:
     # the IANA time zone event files' local times are in, unless a file says `timezone`
     timezone: str = "Europe/Paris"
@@ -208,6 +215,7 @@ class Settings:
     sending: SendingSettings = field(default_factory=SendingSettings)
     web: WebSettings = field(default_factory=WebSettings)
     events: EventSettings = field(default_factory=EventSettings)
+    archive: ArchiveSettings = field(default_factory=ArchiveSettings)
     segments: Mapping[str, str] = field(default_factory=dict)
     # lists (audiences) a campaign can target, name -> settings such as legal basis
     lists: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
@@ -228,6 +236,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "sending": SendingSettings,
     "web": WebSettings,
     "events": EventSettings,
+    "archive": ArchiveSettings,
 }
 _FREE_TABLES = ("segments", "lists")
 

@@ -306,10 +306,12 @@ class Workspace:
     # --- compose and render ----------------------------------------------------------------
 
     if TYPE_CHECKING:
+        from .app.archive import ArchiveReport
         from .app.campaigns import CampaignSetup, RenderedFiles
         from .app.preview import CampaignPreview
         from .compose.campaign import Campaign
         from .render.compiled import CompiledCampaign
+        from .render.variants import CompiledVariants
 
     def campaign_setup(self) -> CampaignSetup:
         """Return what the campaign use cases (:mod:`commskit.app.campaigns`) take from here."""
@@ -351,8 +353,12 @@ class Workspace:
         digest: Digest | None = None,
         veille_now: datetime | None = None,
         extra_context: Mapping[str, Any] | None = None,
-    ) -> CompiledCampaign:
+    ) -> CompiledCampaign | CompiledVariants:
         """Render everything that is the same for every recipient of ``campaign`` once.
+
+        A campaign in several languages gives a
+        :class:`~commskit.render.variants.CompiledVariants` (one compiled object per language;
+        ``campaign.variant("en")`` compiles one language alone).
 
         Its veille section shows ``digest``, else the veille digest its ``veille:`` options
         select (``veille_now`` pins that window's end). Replaces ``campaign.compile(ws)``.
@@ -428,11 +434,25 @@ class Workspace:
             self.campaign_setup(), campaign, folder=None if folder is None else Path(folder)
         )
 
-    def preview(self, campaign_ref: str, *, to: str | None = None) -> CampaignPreview:
-        """Return a live preview of a campaign (re-rendered when its files change)."""
+    def archive(self, folder: str | os.PathLike[str]) -> ArchiveReport:
+        """Write the public archive (campaigns sent to ``public = true`` lists) into ``folder``.
+
+        See :mod:`commskit.app.archive`: idempotent, token-free, French first.
+        """
+        from .app.archive import write_archive
+
+        return write_archive(self.campaign_setup(), Path(folder))
+
+    def preview(
+        self, campaign_ref: str, *, to: str | None = None, language: str | None = None
+    ) -> CampaignPreview:
+        """Return a live preview of a campaign (re-rendered when its files change).
+
+        ``language`` shows that variant of a campaign written in several languages.
+        """
         from .app.preview import CampaignPreview
 
-        return CampaignPreview(self.campaign_setup(), campaign_ref, to=to)
+        return CampaignPreview(self.campaign_setup(), campaign_ref, to=to, language=language)
 
     # --- audience --------------------------------------------------------------------------
 

@@ -222,7 +222,7 @@ def test_bad_cells_skip_their_row_with_the_reason(ws: Workspace, write_export) -
         "bad-cells.csv",
         [
             ["Courriel", "Langue", "Base légale", "Date de collecte"],
-            ["a@example.org", "de", "", ""],
+            ["a@example.org", "allemand", "", ""],
             ["b@example.org", "", "intérêt légitime", ""],
             ["c@example.org", "", "", "03/15/2025"],
             ["d@example.org", "fr", "professionnel", "2025-03-15"],
@@ -231,9 +231,21 @@ def test_bad_cells_skip_their_row_with_the_reason(ws: Workspace, write_export) -
     report = ws.contacts.import_file(path)
     assert report.imported == 1
     reasons = {s.row: s.reason for s in report.skipped}
-    assert "not fr or en" in reasons[2]
+    assert "neither fr, en nor a two-letter code" in reasons[2]
     assert "legal basis" in reasons[3]
     assert "DD/MM/YYYY" in reasons[4]
+
+
+def test_a_language_code_other_than_fr_or_en_is_kept(ws: Workspace, write_export) -> None:
+    """A German-speaking partner keeps "de": a campaign in several languages counts them and
+    gives them its default variant (issue 16 item 4)."""
+    path = write_export(
+        "languages.csv",
+        [["Courriel", "Langue"], ["a@example.org", "DE"], ["b@example.org", "es-ES"]],
+    )
+    report = ws.contacts.import_file(path, basis="public-mission")
+    assert report.imported == 2
+    assert [ws.contacts.get(a).language for a in ("a@example.org", "b@example.org")] == ["de", "es"]
 
 
 def test_map_option_reads_a_column_as_a_field(ws: Workspace, write_export) -> None:

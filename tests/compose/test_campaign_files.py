@@ -17,7 +17,6 @@ def test_shipped_campaigns_load(ws: Workspace) -> None:
     assert set(campaigns) == {
         "2026-11-infolettre",
         "2026-12-webinaire",
-        "2026-11-newsletter-en",
         "2026-12-webinar-en",
     }
     letter = campaigns["2026-11-infolettre"]
@@ -35,11 +34,21 @@ def test_shipped_campaigns_load(ws: Workspace) -> None:
     assert webinar.event.start == dt.datetime(2026, 12, 3, 9, 0, tzinfo=dt.UTC)
     assert webinar.event.name == "webinaire-tableau-de-bord"
     assert str(webinar.event.start.tzinfo) == "Europe/Paris"
-    assert campaigns["2026-11-newsletter-en"].language == "en"
+    # the November newsletter is one campaign in French (the default) and English
+    assert letter.languages == ("fr", "en")
+    english = letter.variant("en")
+    assert english.language == "en"
+    assert english.subject.startswith("Everyday carpooling newsletter")
+    assert (english.list_name, english.audience, english.veille) == (
+        letter.list_name,
+        letter.audience,
+        letter.veille,
+    )
     # the English invitation names the same event file: one event, one UID, two languages
     assert campaigns["2026-12-webinar-en"].event == webinar.event
     # the same campaign by path, by name and by file name
-    assert ws.campaign(letter.path) == ws.campaign("2026-11-infolettre.md") == letter
+    assert ws.campaign(letter.path) == ws.campaign("2026-11-infolettre") == letter
+    assert ws.campaign(english.path) == letter  # a variant's file names its campaign
 
 
 @pytest.mark.parametrize(

@@ -170,12 +170,12 @@ def test_veille_items_are_data_never_template(
 
 def test_veille_takes_top_items_by_score(ws: Workspace, make_digest: Any) -> None:
     digest = make_digest(9)
-    compiled = ws.compile(ws.campaign("2026-11-newsletter-en"), digest=digest)
-    assert compiled.veille_count == 3
+    compiled = ws.compile(ws.campaign("2026-11-infolettre").variant("en"), digest=digest)
+    assert compiled.veille_count == 5
     parts = compiled.render(_en_contact(), unsubscribe_url=UNSUB)
     assert "numéro 1 " in parts.text
-    assert "numéro 3 " in parts.text
-    assert "numéro 4 " not in parts.text
+    assert "numéro 5 " in parts.text
+    assert "numéro 6 " not in parts.text
 
 
 def _en_contact() -> Any:

@@ -124,7 +124,7 @@ def test_digest_marks_only_the_english_items(feed_server: Any, make_ws: Any) -> 
 
 def test_an_english_campaign_marks_the_french_items(feed_server: Any, make_ws: Any) -> None:
     ws = _two_feeds(feed_server, make_ws)
-    campaign = ws.campaign("2026-11-newsletter-en")
+    campaign = ws.campaign("2026-11-infolettre").variant("en")
     assert campaign.language == "en"
     digest = ws.veille_digest(campaign)
     assert digest is not None

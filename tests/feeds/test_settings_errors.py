@@ -42,14 +42,14 @@ def test_bad_digest_since_from_the_environment_names_the_variable(ws: Workspace)
 
 
 def test_bad_campaign_veille_since_names_the_campaign_and_line(ws: Workspace) -> None:
-    path = ws.root / "campaigns" / "2026-11-infolettre.md"
+    path = ws.root / "campaigns" / "2026-11-infolettre" / "fr.md"
     text = path.read_text(encoding="utf-8").replace("  since: 30d", "  since: 30j", 1)
     path.write_text(text, encoding="utf-8")
     line = text.splitlines().index("  since: 30j") + 1
     with pytest.raises(CampaignError) as caught:
         ws.campaign("2026-11-infolettre")
     assert caught.value.line == line
-    assert Path(caught.value.path or "").name == "2026-11-infolettre.md"
+    assert Path(caught.value.path or "") == path
     assert "veille.since '30j'" in str(caught.value)
 
 

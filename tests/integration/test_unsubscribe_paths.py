@@ -161,7 +161,7 @@ def test_a_mailto_reply_unsubscribes_that_contact_from_that_list_only(
             assert ws.contacts.suppression(address, "infolettre") == "unsubscribed"
             assert ws.contacts.suppression(address, "webinaires") is None
         # the next campaign on that list skips them ...
-        shutil.copy(ws.path("campaigns/2026-11-infolettre.md"), ws.path("campaigns/2026-12-x.md"))
+        shutil.copytree(ws.path("campaigns/2026-11-infolettre"), ws.path("campaigns/2026-12-x"))
         seen = {p.name for p in (outbox / "new").iterdir()}
         again = ws.send("2026-12-x", yes=True)
         assert again.sent == sent.sent - 2

@@ -38,7 +38,7 @@ def test_render_and_send_write_the_same_unsubscribe_link(
 ) -> None:
     ws.contacts.import_file(ws.path("contacts/partenaires-demo.csv"))
     first = next(iter(ws.segment("aom-bretagne", list_name="infolettre")))
-    text = ws.path(f"campaigns/{CAMPAIGN}.md").read_text(encoding="utf-8")
+    text = ws.path(f"campaigns/{CAMPAIGN}/fr.md").read_text(encoding="utf-8")
     # one recipient: the campaign's audience is that contact alone
     text = text.replace("audience: aom-bretagne", f'audience: email = "{first.email}"', 1)
     ws.path("campaigns/one.md").write_text(text, encoding="utf-8")

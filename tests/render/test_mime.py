@@ -233,7 +233,7 @@ def _comparable(raw: bytes) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize(
-    "campaign_name", ["2026-11-infolettre", "2026-12-webinaire", "2026-11-newsletter-en"]
+    "campaign_name", ["2026-11-infolettre", "2026-12-webinaire", "2026-12-webinar-en"]
 )
 @pytest.mark.parametrize(
     "fields",
@@ -372,7 +372,7 @@ def test_campaigns_ask_exchange_for_no_auto_replies(
 
 
 def test_an_authors_auto_response_suppress_replaces_ours(ws: Any, make_contact: Any) -> None:
-    path = ws.path("campaigns/2026-11-infolettre.md")
+    path = ws.path("campaigns/2026-11-infolettre/fr.md")
     text = path.read_text(encoding="utf-8")
     path.write_text(
         text.replace("---\n", "---\nheaders:\n  X-Auto-Response-Suppress: All\n", 1),
@@ -405,18 +405,26 @@ def test_the_footer_names_the_list_by_its_title(
     ws: Any, make_contact: Any, with_list_title: Any
 ) -> None:
     """Issue 13 item 7: the footer says the list's [lists.<name>] title, not its slug."""
-    with with_list_title(ws, "newsletter-en", '"Covoiturage du quotidien newsletter"') as fresh:
-        raw = _message(fresh.compile(fresh.campaign("2026-11-newsletter-en")), make_contact())
+    with with_list_title(ws, "webinaires", '"Covoiturage du quotidien webinars"') as fresh:
+        raw = _message(fresh.compile(fresh.campaign("2026-12-webinar-en")), make_contact())
     footer = _footer(raw)
-    assert "subscribed to « Covoiturage du quotidien newsletter »" in footer
-    assert "« newsletter-en »" not in footer
+    assert "subscribed to « Covoiturage du quotidien webinars »" in footer
+    assert "« webinaires »" not in footer
+
+
+def test_a_variant_names_the_list_in_its_language(ws: Any, make_contact: Any) -> None:
+    """A campaign in several languages: one list, its footer in each reader's language."""
+    compiled = ws.compile(ws.campaign("2026-11-infolettre"))
+    english = _footer(_message(compiled, make_contact(language="en")))
+    french = _footer(_message(compiled, make_contact(language="fr")))
+    assert "« Everyday carpooling newsletter »" in english
+    assert "« Infolettre Covoiturage du quotidien »" in french
 
 
 @pytest.mark.parametrize(
     ("campaign", "title", "slug"),
     [
         ("2026-11-infolettre", "Infolettre Covoiturage du quotidien", "infolettre"),
-        ("2026-11-newsletter-en", "Everyday carpooling newsletter", "newsletter-en"),
         ("2026-12-webinaire", "Webinaires Covoiturage du quotidien", "webinaires"),
     ],
 )
@@ -437,17 +445,17 @@ def test_the_shipped_lists_have_titles(
 def test_a_list_without_a_title_is_named_by_its_slug(
     ws: Any, make_contact: Any, with_list_title: Any
 ) -> None:
-    with with_list_title(ws, "newsletter-en", None) as fresh:
-        raw = _message(fresh.compile(fresh.campaign("2026-11-newsletter-en")), make_contact())
-    assert "« newsletter-en »" in _footer(raw)
+    with with_list_title(ws, "webinaires", None) as fresh:
+        raw = _message(fresh.compile(fresh.campaign("2026-12-webinar-en")), make_contact())
+    assert "« webinaires »" in _footer(raw)
 
 
 def test_a_list_title_that_is_no_string_is_a_config_error(ws: Any, with_list_title: Any) -> None:
     with (
-        with_list_title(ws, "newsletter-en", "3") as fresh,
-        pytest.raises(ConfigError, match=r"\[lists\.newsletter-en\] title"),
+        with_list_title(ws, "webinaires", "3") as fresh,
+        pytest.raises(ConfigError, match=r"\[lists\.webinaires\] title"),
     ):
-        fresh.compile(fresh.campaign("2026-11-newsletter-en"))
+        fresh.compile(fresh.campaign("2026-12-webinar-en"))
 
 
 _VEILLE_TITLE = '"Veille de l\'équipe"'

@@ -146,7 +146,9 @@ def test_status_started_at_is_the_first_runs_start(partners) -> None:
 def test_report_json_and_campaign_paths(partners) -> None:
     assert run(partners, "send", CAMPAIGN, "--yes").exit_code == 0
     path = str(partners.path(f"campaigns/{CAMPAIGN}.md"))
-    for name in (path, f"campaigns/{CAMPAIGN}.md", CAMPAIGN):
+    # the folder of the bilingual campaign, one of its files, or its old single-file name
+    folder = str(partners.path(f"campaigns/{CAMPAIGN}"))
+    for name in (path, folder, f"campaigns/{CAMPAIGN}/en.md", f"campaigns/{CAMPAIGN}.md", CAMPAIGN):
         status = run(partners, "status", name, "--json")
         assert status.exit_code == 0, status.output
         assert json.loads(status.stdout)[0]["sent"] == 17

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from ..config import Settings
     from ..feeds.digest import Digest
     from ..render.compiled import CompiledCampaign
+    from ..render.variants import CompiledVariants
     from ..store import Store
 
 _DATE_PREFIX = re.compile(r"^\d{4}-\d{2}(?:-\d{2})?-")
@@ -137,16 +138,38 @@ def compile_campaign(
     veille_now: dt.datetime | None = None,
     extra_context: Mapping[str, Any] | None = None,
     calendar_method: str = "REQUEST",
-) -> CompiledCampaign:
+) -> CompiledCampaign | CompiledVariants:
     """Compile ``campaign`` (see :func:`commskit.render.compiled.compile_campaign`).
 
-    Its veille section shows ``digest``, else the digest :func:`veille_digest` builds.
-    ``calendar_method`` is its event's iTIP method (the event mails' cancellation: CANCEL).
+    Its veille section shows ``digest``, else the digest :func:`veille_digest` builds. A
+    campaign in several languages compiles every variant (the same digest for all) into one
+    :class:`commskit.render.variants.CompiledVariants`. ``calendar_method`` is its event's iTIP
+    method (the event mails' cancellation: CANCEL).
     """
-    from ..render.compiled import compile_campaign as compile_stage
-
     if digest is None:
         digest = veille_digest(setup, campaign, now=veille_now)
+    if not campaign.variants:
+        return _compile_one(setup, campaign, digest, extra_context, calendar_method)
+    from ..render.variants import CompiledVariants
+
+    compiled = {
+        variant.language: _compile_one(setup, variant, digest, extra_context, calendar_method)
+        for variant in (campaign.variant(lang) for lang in campaign.languages)
+    }
+    return CompiledVariants(default=compiled[campaign.language], variants=compiled)
+
+
+def _compile_one(
+    setup: CampaignSetup,
+    campaign: Campaign,
+    digest: Digest | None,
+    extra_context: Mapping[str, Any] | None,
+    calendar_method: str = "REQUEST",
+) -> CompiledCampaign:
+    """Compile one language of a campaign."""
+    from ..render.compiled import compile_campaign as compile_stage
+    from .archive import online_url
+
     event_identity = None
     if campaign.event is not None:
         # the event's stable UID and SEQUENCE: stored on first use, never bumped here (a
@@ -161,8 +184,8 @@ def compile_campaign(
         sender=setup.settings.sender,
         unsubscribe_url=setup.settings.unsubscribe.url,
         digest=digest,
-        extra_context=extra_context,
-        list_title=list_title(setup, campaign.list_name),
+        extra_context=_with_online_url(online_url(setup.settings, campaign), extra_context),
+        list_title=list_title(setup, campaign.list_name, campaign.language),
         event_identity=event_identity,
         links=link_builder(
             setup.settings,
@@ -173,12 +196,23 @@ def compile_campaign(
     )
 
 
-def list_title(setup: CampaignSetup, list_name: str) -> str:
-    """Return ``[lists.<name>] title`` (how footers name the list), or ``""`` when unset."""
-    title = setup.settings.lists.get(list_name, {}).get("title", "")
+def _with_online_url(url: str, extra: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
+    """Add the campaign's archive page (``{{ online_url }}``, "Voir en ligne") when it has one."""
+    return {"online_url": url, **(extra or {})} if url else extra
+
+
+def list_title(setup: CampaignSetup, list_name: str, language: str = "") -> str:
+    """Return ``[lists.<name>] title`` (how footers name the list), or ``""`` when unset.
+
+    ``title_<language>`` (``title_en``) names it in a message of that language: one list, one
+    campaign in several languages, each footer in its reader's words.
+    """
+    table = setup.settings.lists.get(list_name, {})
+    key = f"title_{language}" if language and f"title_{language}" in table else "title"
+    title = table.get(key, "")
     if not isinstance(title, str):
         raise ConfigError(
-            f"[lists.{list_name}] title must be a string",
+            f"[lists.{list_name}] {key} must be a string",
             path=setup.settings.source,
             hint='Write it as title = "Infolettre du service"',
         )
@@ -302,6 +336,7 @@ def blog_file_name(campaign: Campaign, today: dt.date | None = None) -> str:
 def campaign_post(setup: CampaignSetup, campaign: Campaign, *, digest: Digest | None = None) -> str:
     """Return the campaign as a blog post; its veille section shows ``digest`` (else built)."""
     from ..compose.blog import campaign_post as post_stage
+    from .archive import neutral_links
 
     if digest is None:
         digest = veille_digest(setup, campaign)
@@ -310,6 +345,8 @@ def campaign_post(setup: CampaignSetup, campaign: Campaign, *, digest: Digest | 
         templates=templates_folder(setup),
         organization=setup.settings.sender.organization,
         digest=digest,
+        # a post is read by anyone: the links are the public, token-free pages
+        links=neutral_links(setup.settings, campaign)(None),
     )
 
 
@@ -326,12 +363,21 @@ def digest_post(setup: CampaignSetup, digest: Digest) -> str:
     )
 
 
+def _is_variant(campaign: Campaign) -> bool:
+    """Return True for one language of a campaign folder (``campaigns/NAME/en.md``)."""
+    return campaign.path.stem == campaign.language and campaign.path.parent.name == campaign.id
+
+
 def write_blog_post(
     setup: CampaignSetup, campaign: Campaign, *, folder: Path | None = None
 ) -> Path:
     """Write the campaign as a Markdown post into ``folder`` (default ``out/blog``)."""
     folder = folder or setup.path(setup.settings.paths.output) / "blog"
     folder.mkdir(parents=True, exist_ok=True)
-    target = folder / blog_file_name(campaign)
+    name = blog_file_name(campaign)
+    if _is_variant(campaign) and campaign.language != setup.settings.workspace.language:
+        # Hugo's translation by file name: post.md and post.en.md are one post in two languages
+        name = f"{name.removesuffix('.md')}.{campaign.language}.md"
+    target = folder / name
     target.write_text(campaign_post(setup, campaign), encoding="utf-8")
     return target

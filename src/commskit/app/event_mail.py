@@ -29,7 +29,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from ..compose.campaign import load_campaign
 from ..compose.layout import event_view
@@ -185,9 +185,11 @@ def compile_mail(
         preheader=_fill(campaign.preheader, values, path),
         body=_fill(campaign.body, values, path),
     )
-    return compile_campaign(
+    compiled = compile_campaign(
         campaigns, campaign, calendar_method=CANCEL if kind == "cancel" else REQUEST
     )
+    # one text file is one language: never a campaign of several variants
+    return cast("CompiledCampaign", compiled)
 
 
 class ByLanguage:

@@ -60,10 +60,18 @@ setInterval(async () => {{
 class CampaignPreview:
     """Renders a campaign on demand and re-renders when the campaign or a template changes."""
 
-    def __init__(self, setup: CampaignSetup, campaign_ref: str, *, to: str | None = None) -> None:
+    def __init__(
+        self,
+        setup: CampaignSetup,
+        campaign_ref: str,
+        *,
+        to: str | None = None,
+        language: str | None = None,
+    ) -> None:
         self.setup = setup
         self.campaign_ref = campaign_ref
         self.to = to
+        self.language = language  # one variant of a campaign in several languages
         self.version = 0
         self.signature: tuple[Any, ...] = ()
         self.html = ""
@@ -81,7 +89,8 @@ class CampaignPreview:
             if folder.is_dir():
                 files += sorted(p for p in folder.rglob("*") if p.is_file())
         with contextlib.suppress(CommskitError):  # a broken file is reported by refresh()
-            files.append(campaigns.load(self.setup, self.campaign_ref).path)
+            loaded = campaigns.load(self.setup, self.campaign_ref)
+            files += [loaded.path, *(variant.path for variant in loaded.variants)]
         return files
 
     def _signature(self) -> tuple[Any, ...]:
@@ -104,6 +113,8 @@ class CampaignPreview:
             self.version += 1
             try:
                 campaign = campaigns.load(self.setup, self.campaign_ref)
+                if self.language:
+                    campaign = campaign.variant(self.language)
                 compiled = campaigns.compile_campaign(self.setup, campaign)
                 contacts = self.setup.contacts() if self.to else None
                 contact = contact_for(contacts, self.to, campaign.language)

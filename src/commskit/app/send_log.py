@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 def resolve_campaign_id(repo: SendRepo, find_campaign: Callable[[Path], Path], name: str) -> str:
     """Return the send-log id a command names: the id itself, or a campaign's path or name.
 
-    ``status`` and ``report`` accept what ``send`` accepts (``campaigns/2026-11-infolettre.md``).
+    ``status`` and ``report`` accept what ``send`` accepts (``campaigns/2026-11-infolettre``).
     Raises PreflightError when that campaign has never been sent.
     """
     if repo.campaign(name) is not None:

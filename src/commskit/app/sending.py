@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from ..config import SendingSettings, Settings
     from ..feeds import Digest
     from ..render.compiled import CompiledCampaign
+    from ..render.variants import CompiledVariants, LanguageCounts
     from ..send.runner import CampaignRunner
     from ..store import Store
     from ..store.sends import SendRepo
@@ -58,7 +59,7 @@ class SendSetup:
     #: resolve a campaign's path or name to its file; raises CampaignError
     find_campaign: Callable[[Path], Path]
     #: compile a campaign, its veille window ending at the given time (None: now)
-    compile_campaign: Callable[[Campaign, datetime | None], CompiledCampaign]
+    compile_campaign: Callable[[Campaign, datetime | None], CompiledCampaign | CompiledVariants]
     #: compile a veille digest for a list
     compile_digest: Callable[[Digest, str], CompiledCampaign]
     #: the same pieces on a new database connection (for a forked sending process)
@@ -113,16 +114,52 @@ def send_campaign(
     from_ = campaign.from_ or setup.settings.sender.from_
     refuse_example_sender(setup.settings.transport, setup.root, from_, options)
     notices = standing_notices(setup, warn)
+    languages = None if options.test_address else language_counts(job)
+    if languages is not None and (fallback := languages.fallback_warning()):
+        notices.append(fallback)
     try:
         report = job_runner(setup, job, from_=campaign.from_).run(
-            options, progress=progress, confirm=_warning_first(notices, confirm)
+            options,
+            progress=progress,
+            confirm=_with_languages(languages, _warning_first(notices, confirm)),
         )
     finally:
         # whatever stopped the send, who got the invitation is recorded (a re-run adds the rest)
         if campaign.event is not None and not options.test_address:
             record_invitations(setup.store.events, campaign.event.name, campaign.id)
     _add_warnings(report.preflight, notices)
+    if languages is not None:
+        report.preflight.languages = dict(languages.variants)
     return report
+
+
+def language_counts(job: SendJob) -> LanguageCounts | None:
+    """Count who gets which variant of a campaign in several languages (None: one language).
+
+    Counted over the recipients the job would mail: a suppressed or erased one gets nothing.
+    """
+    from ..render.variants import CompiledVariants
+
+    compiled = job.compiled
+    if not isinstance(compiled, CompiledVariants):
+        return None
+    return compiled.count(
+        r for r in job.recipients if job.suppression(str(r.email), job.list_name) is None
+    )
+
+
+def _with_languages(
+    languages: LanguageCounts | None, confirm: Callable[[PreflightReport], bool] | None
+) -> Callable[[PreflightReport], bool] | None:
+    """Return ``confirm`` that first puts the per-language counts in the report it shows."""
+    if languages is None or confirm is None:
+        return confirm
+
+    def confirm_with_languages(report: PreflightReport) -> bool:
+        report.languages = dict(languages.variants)
+        return confirm(report)
+
+    return confirm_with_languages
 
 
 def standing_notices(setup: SendSetup, warn: Callable[[str], None] | None) -> list[str]:
@@ -213,6 +250,14 @@ def check_campaign(
         return result
     result.preflight = report
     result.issues = preflight_issues(report)
+    languages = language_counts(job)
+    if languages is not None:
+        report.languages = dict(languages.variants)
+        if fallback := languages.fallback_warning():
+            report.warnings.append(fallback)
+            result.issues.append(
+                {"level": "warning", "code": "language-fallback", "message": fallback}
+            )
     return result
 
 
@@ -281,7 +326,7 @@ def _loaded(setup: SendSetup, campaign: Campaign | str | os.PathLike[str]) -> Ca
 def _campaign_job(
     setup: SendSetup,
     campaign: Campaign,
-    compiled: CompiledCampaign,
+    compiled: CompiledCampaign | CompiledVariants,
     recipients: Segment | list[Contact],
     expression: str | None,
     test_address: str | None,

@@ -287,13 +287,24 @@ _LANGUAGE_ALIASES = {
 }
 
 
+#: another language as a two-letter ISO 639-1 code, with or without a region (de, es-ES, br)
+_LANGUAGE_CODE = re.compile(r"^([a-z]{2})(?:[-_][a-z]{2})?$")
+
+
 @lru_cache(maxsize=1024)
 def normalise_language(value: str) -> str:
-    """Return "fr" or "en" for the usual spellings; raise ValueError otherwise."""
+    """Return "fr" or "en" for the usual spellings, else the two-letter code; raise ValueError.
+
+    A partner may read a language commskit has no template labels for (``de``): it is kept, so
+    a campaign written in several languages can count them and give them its default variant.
+    """
     key = fold(value.strip())
     if key in _LANGUAGE_ALIASES:
         return _LANGUAGE_ALIASES[key]
-    raise ValueError(f"language {value!r} is not fr or en")
+    code = _LANGUAGE_CODE.match(key)
+    if code:
+        return code.group(1)
+    raise ValueError(f"language {value!r} is neither fr, en nor a two-letter code such as de")
 
 
 _DATE_FORMATS = ("%Y-%m-%d", "%d/%m/%Y", "%d/%m/%y", "%d.%m.%Y", "%Y/%m/%d")

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 import click
 
+from ..i18n import LANGUAGES
 from ._common import (
     AppContext,
     echo,
@@ -17,6 +20,20 @@ from ._common import (
     print_table,
     print_text,
 )
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def lang_option(action: str) -> Callable[[F], F]:
+    """Return the ``--lang`` option: one language of a campaign written in several."""
+    return click.option(
+        "--lang",
+        "language",
+        type=click.Choice(LANGUAGES),
+        default=None,
+        help=f"{action} this language's variant (default: the recipient's, else the campaign's "
+        "default language).",
+    )
 
 
 @click.command()
@@ -32,15 +49,23 @@ from ._common import (
     default=None,
     help="Folder to write into (default: the workspace's out/ folder).",
 )
+@lang_option("Render")
 @pass_app
-def render(app: AppContext, campaign: str, to: str | None, output: Path | None) -> None:
+def render(
+    app: AppContext, campaign: str, to: str | None, output: Path | None, language: str | None
+) -> None:
     """Write the HTML, text and .eml one recipient would receive.
 
-    Example: commskit render 2026-11-infolettre --to camille@example.org -o out/
+    A campaign in several languages is rendered in the recipient's language (a sample contact:
+    the campaign's default); --lang picks one.
+
+    Example: commskit render 2026-11-infolettre --lang en --to camille@example.org -o out/
     """
 
     ws = app.workspace()
-    files = ws.render_files(ws.campaign(campaign), to=to, folder=output)
+    loaded = ws.campaign(campaign)
+    chosen = loaded.variant(language) if language else loaded
+    files = ws.render_files(chosen, to=to, folder=output)
     for target in (files.html, files.text, files.eml):
         echo(str(target))
     note(f"Rendered for {files.recipient}; {files.html_bytes / 1024:.0f} KB of HTML.")
@@ -58,8 +83,11 @@ def render(app: AppContext, campaign: str, to: str | None, output: Path | None) 
 @click.option(
     "--to", "to", metavar="EMAIL", help="Preview for this contact (default: a sample one)."
 )
+@lang_option("Preview")
 @pass_app
-def preview(app: AppContext, campaign: str, port: int, to: str | None) -> None:
+def preview(
+    app: AppContext, campaign: str, port: int, to: str | None, language: str | None
+) -> None:
     """Serve the rendered campaign on localhost, reloading when you save.
 
     Shows the desktop (600 px) and mobile (375 px) layouts and the text part side by side.
@@ -69,8 +97,10 @@ def preview(app: AppContext, campaign: str, port: int, to: str | None) -> None:
     from ..app.preview import make_server
 
     ws = app.workspace()
-    ws.campaign(campaign)  # fail early, with the file and line, on a broken campaign
-    server = make_server(ws.preview(campaign, to=to), port)
+    loaded = ws.campaign(campaign)  # fail early, with the file and line, on a broken campaign
+    if language:
+        loaded.variant(language)  # and on a language it is not written in
+    server = make_server(ws.preview(campaign, to=to, language=language), port)
     host, bound = server.server_address[:2]
     echo(f"Preview on http://{host!s}:{bound} (Ctrl-C to stop)")
     try:
@@ -92,13 +122,21 @@ def preview(app: AppContext, campaign: str, port: int, to: str | None) -> None:
     default=None,
     help="File to write (default: print the post).",
 )
+@lang_option("Write")
 @pass_app
 def blog(
-    app: AppContext, campaign: str | None, from_digest: bool, since: str | None, output: Path | None
+    app: AppContext,
+    campaign: str | None,
+    from_digest: bool,
+    since: str | None,
+    output: Path | None,
+    language: str | None,
 ) -> None:
     """Write a campaign (or the veille digest) as a Markdown blog post with front matter.
 
-    Example: commskit blog 2026-11-infolettre -o site/_posts/2026-11-24-infolettre.md
+    A campaign in several languages gives its default language's post; --lang another.
+
+    Example: commskit blog 2026-11-infolettre --lang en -o site/_posts/2026-11-24-newsletter.md
     """
     from ..errors import DigestError
 
@@ -112,7 +150,8 @@ def blog(
         text = ws.digest_post(build(since=since or ws.settings.digest.since))
     else:
         assert campaign is not None
-        text = ws.campaign_post(ws.campaign(campaign))
+        loaded = ws.campaign(campaign)
+        text = ws.campaign_post(loaded.variant(language) if language else loaded)
     if output is None:
         print_text(text)
         return
@@ -159,6 +198,7 @@ def check(
                     "recipients": pre.total if pre else None,
                     "to_send": pre.to_send if pre else None,
                     "not_mailed": pre.not_mailed if pre else {},
+                    "languages": pre.languages if pre else {},
                 },
             }
         )
@@ -168,6 +208,8 @@ def check(
                 f"Checked against the audience {result.audience!r}: {pre.total} recipient(s), "
                 f"{pre.to_send} would be sent."
             )
+            if pre.languages:
+                note("By language: " + ", ".join(f"{k} {v}" for k, v in pre.languages.items()))
         elif result.audience is None and not to:
             note("Checked with a sample contact (the campaign has no audience with anyone in it).")
         if result.issues:
@@ -181,7 +223,43 @@ def check(
         raise SystemExit(1)
 
 
+@click.command()
+@click.option(
+    "-o",
+    "--output",
+    "output",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Folder of the static site (created; re-running rewrites only what changed).",
+)
+@pass_app
+def archive(app: AppContext, output: Path) -> None:
+    """Write the public archive: a static site of the campaigns sent to public lists.
+
+    A list is public with `public = true` in its [lists.NAME] table. Every campaign of such a
+    list that the send log shows as sent gets one page per language, rendered for nobody (no
+    name, no address, no token, no unsubscribe link); each list gets an index and an Atom feed
+    per language (LIST/fr/index.html, LIST/fr/atom.xml), and index.html links them, French
+    first. With [archive] base_url set, messages of public lists link to their page ("Voir en
+    ligne"). Pages of campaigns whose file was removed, or whose list is no longer public, are
+    removed.
+
+    Example: commskit archive -o site/archives
+    """
+    report = app.workspace().archive(output)
+    for name in report.written:
+        echo(str(output / name))
+    for name in report.removed:
+        note(f"removed {output / name}")
+    for campaign_id in report.missing:
+        note(f"campaign {campaign_id!r} was sent but its file is gone: not in the archive")
+    note(
+        f"{report.pages} page(s); {len(report.written)} file(s) written, "
+        f"{report.unchanged} unchanged, {len(report.removed)} removed."
+    )
+
+
 def register(main: click.Group) -> None:
     """Attach this module's commands to the root group."""
-    for command in (render, preview, blog, check):
+    for command in (render, preview, blog, check, archive):
         main.add_command(command)

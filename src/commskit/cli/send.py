@@ -69,6 +69,8 @@ def _preflight_lines(pre: Any, shown: Collection[str] = ()) -> list[str]:
         + (f", {pre.failed} permanent failure(s) left alone" if pre.failed else "")
     ]
     lines += not_mailed_lines(pre)
+    if getattr(pre, "languages", None):
+        lines.append("  languages: " + ", ".join(f"{k} {v}" for k, v in pre.languages.items()))
     lines += [f"  warning: {w}" for w in pre.warnings if w not in shown]
     return lines
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -125,6 +126,7 @@ def _personal_text(
     hint: str,
     *,
     greetings: bool = True,
+    links: Mapping[str, str] | None = None,
 ) -> str:
     """Render campaign text (body or subject) for nobody, refusing what would leave a hole."""
     holes = _Holes()
@@ -135,7 +137,10 @@ def _personal_text(
     )
     nobody = Contact(id=0, email="", language=campaign.language, attributes=_NoColumns())
     text = call_template(
-        lambda: render_bounded(env.from_string(source), {"contact": nobody, "unsubscribe_url": ""}),
+        lambda: render_bounded(
+            env.from_string(source),
+            {"contact": nobody, "unsubscribe_url": "", "links": links or {}},
+        ),
         path=campaign.path,
         line_offset=offset,
     )
@@ -162,18 +167,20 @@ def campaign_post(
     templates: Path | None,
     organization: str = "",
     digest: Digest | None = None,
+    links: Mapping[str, str] | None = None,
 ) -> str:
     """Return the campaign as a blog post: body without greeting names, veille kept, no footer.
 
     ``templates`` is the workspace's templates folder; ``organization`` the default author
-    (``[sender] organization``); ``digest`` the veille digest its veille section shows.
+    (``[sender] organization``); ``digest`` the veille digest its veille section shows;
+    ``links`` what ``{{ links.* }}`` print for a reader of the post (public, token-free pages).
     """
     fallback = (
         "Give it a fallback ({{ contact.organization or 'votre territoire' }}) or put it "
         "inside {% if contact.organization %}…{% endif %}"
     )
     body = _personal_text(
-        templates, campaign, campaign.body, campaign.body_line - 1, fallback
+        templates, campaign, campaign.body, campaign.body_line - 1, fallback, links=links
     ).strip()
     title = campaign.title or campaign.subject
     if not campaign.title and "{" in campaign.subject:

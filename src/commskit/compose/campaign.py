@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import errno
 import mimetypes
@@ -95,10 +96,33 @@ class Campaign:
     headers: Mapping[str, str] = field(default_factory=dict)
     #: front matter key -> line in the file, for error messages about values
     lines: Mapping[str, int] = field(default_factory=dict)
+    #: the other languages of a campaign folder (``campaigns/NAME/en.md``…); this one is the
+    #: default variant, the one a recipient whose language has no variant gets
+    variants: tuple[Campaign, ...] = ()
 
     def line_of(self, key: str) -> int | None:
         """Return the file line of a front matter key (``"veille.max"`` for nested keys)."""
         return self.lines.get(key)
+
+    @property
+    def languages(self) -> tuple[str, ...]:
+        """Return the languages the campaign is written in, the default first."""
+        return (self.language, *(v.language for v in self.variants))
+
+    def variant(self, language: str) -> Campaign:
+        """Return the variant in ``language`` alone (no other variants attached).
+
+        Raises CampaignError naming the languages that exist when there is none.
+        """
+        alone = dataclasses.replace(self, variants=())
+        for candidate in (alone, *self.variants):
+            if candidate.language == language:
+                return candidate
+        raise CampaignError(
+            f"campaign {self.id!r} has no {language!r} variant",
+            path=self.path,
+            hint=f"Its languages: {', '.join(self.languages)}",
+        )
 
 
 def _fail(path: Path, line: int | None, message: str, hint: str | None = None) -> CampaignError:
@@ -420,11 +444,23 @@ def load_campaign(
 ) -> Campaign:
     """Read and validate a campaign file, raising CampaignError with the file and line.
 
+    A folder is a campaign in several languages (see :func:`load_campaign_folder`).
+
     Attachments must be files of the workspace (or of ``attachment_dirs``), never of its state
     folder (``.commskit/``, or ``state_dir``). ``event: NAME`` is read from
     ``events_dir/NAME.toml`` (default: ``events/`` next to the campaigns folder); its local
     times are in ``default_timezone`` unless the file says otherwise (EventError names it).
     """
+    if path.is_dir():
+        return load_campaign_folder(
+            path,
+            ws_root=ws_root,
+            default_language=default_language,
+            attachment_dirs=attachment_dirs,
+            state_dir=state_dir,
+            events_dir=events_dir,
+            default_timezone=default_timezone,
+        )
     source, body, body_line = split_front_matter(_read_text(path), path)
     data, lines = parse_front_matter(source, path)
     _validate(data, FIELDS, path=path, lines=lines)
@@ -474,6 +510,145 @@ def load_campaign(
         tags=tuple(data.get("tags") or ()),
         description=str(data.get("description") or ""),
         headers=headers,
+        lines=lines,
+    )
+
+
+#: what a variant file other than the default may set: the words a reader sees. The rest
+#: (audience, list, template, veille, event, sender…) is the campaign's, written once in the
+#: default variant, so two languages can never go to different audiences or lists.
+VARIANT_FIELDS = (
+    "subject",
+    "preheader",
+    "title",
+    "description",
+    "author",
+    "tags",
+    "attachments",
+)
+
+
+def variant_files(folder: Path) -> dict[str, Path]:
+    """Return a campaign folder's variant files by language (``fr.md``, ``en.md``), in order."""
+    return {lang: folder / f"{lang}.md" for lang in LANGUAGES if (folder / f"{lang}.md").is_file()}
+
+
+def is_campaign_folder(path: Path) -> bool:
+    """Return True for a folder holding at least one variant file (``fr.md`` or ``en.md``)."""
+    return path.is_dir() and bool(variant_files(path))
+
+
+def load_campaign_folder(
+    folder: Path,
+    *,
+    ws_root: Path,
+    default_language: str = "fr",
+    attachment_dirs: tuple[Path, ...] = (),
+    state_dir: Path | None = None,
+    events_dir: Path | None = None,
+    default_timezone: str = DEFAULT_TIMEZONE,
+) -> Campaign:
+    """Read a campaign written in several languages: ``campaigns/NAME/fr.md`` + ``en.md``.
+
+    The campaign's id is the folder's name. The default variant is the file of
+    ``default_language`` (the workspace's), else the first of :data:`LANGUAGES` present; it holds
+    the whole front matter. The other files set only :data:`VARIANT_FIELDS` and their body.
+    """
+    files = variant_files(folder)
+    _refuse_strays(folder, files)
+    default = default_language if default_language in files else next(iter(files))
+    main = load_campaign(
+        files[default],
+        ws_root=ws_root,
+        default_language=default,
+        attachment_dirs=attachment_dirs,
+        state_dir=state_dir,
+        events_dir=events_dir,
+        default_timezone=default_timezone,
+    )
+    if main.language != default:
+        raise _fail(
+            main.path,
+            main.line_of("language"),
+            f"language {main.language!r} in {default}.md",
+            hint="A variant's language is its file name: remove the 'language:' line",
+        )
+    main = dataclasses.replace(main, id=folder.name)
+    others = tuple(
+        _load_variant(files[lang], lang, main, ws_root, attachment_dirs, state_dir)
+        for lang in files
+        if lang != default
+    )
+    return dataclasses.replace(main, variants=others)
+
+
+def _refuse_strays(folder: Path, files: Mapping[str, Path]) -> None:
+    """Refuse a campaign folder with no variant, or a Markdown file in an unknown language."""
+    if not files:
+        raise _fail(
+            folder,
+            None,
+            "campaign folder has no variant",
+            hint=f"Write one file per language in it: {', '.join(f'{x}.md' for x in LANGUAGES)}",
+        )
+    for stray in sorted(folder.glob("*.md")):
+        if stray.stem not in files and stray.name.lower() != "readme.md":
+            raise _fail(
+                stray,
+                None,
+                f"language {stray.stem!r} is not supported",
+                hint=f"Name variant files after a language: {', '.join(LANGUAGES)}",
+            )
+
+
+def _load_variant(
+    path: Path,
+    language: str,
+    main: Campaign,
+    ws_root: Path,
+    attachment_dirs: tuple[Path, ...],
+    state_dir: Path | None,
+) -> Campaign:
+    """Read one non-default variant: its own words and body over the default's settings."""
+    source, body, body_line = split_front_matter(_read_text(path), path)
+    data, lines = parse_front_matter(source, path)
+    for key in data:
+        if key in FIELDS and key not in VARIANT_FIELDS:
+            raise _fail(
+                path,
+                lines.get(key),
+                f"front matter {key!r} is shared by every language of the campaign",
+                hint=f"Set it once in {main.path.name}; a variant sets only "
+                f"{', '.join(VARIANT_FIELDS)}",
+            )
+    _validate(data, {k: FIELDS[k] for k in VARIANT_FIELDS}, path=path, lines=lines)
+    attachments = main.attachments
+    if data.get("attachments") is not None:
+        attachments = tuple(
+            _resolve_attachment(
+                ws_root,
+                path.parent,
+                name,
+                path=path,
+                line=lines.get(f"attachments.{i}"),
+                allowed_dirs=attachment_dirs,
+                state_dir=state_dir,
+            )
+            for i, name in enumerate(data["attachments"])
+        )
+    return dataclasses.replace(
+        main,
+        path=path,
+        subject=_subject(data, path, lines),
+        body=body,
+        body_line=body_line,
+        language=language,
+        preheader=str(data.get("preheader") or ""),
+        title=str(data.get("title") or ""),
+        description=str(data.get("description") or ""),
+        author=str(data.get("author") or main.author),
+        tags=tuple(data.get("tags") or main.tags),
+        attachments=attachments,
         lines=lines,
     )
 
@@ -529,8 +704,15 @@ def find_campaign(folder: Path, path_or_name: str | Path, *, root: Path | None =
         candidates.append(folder / f"{given.name}.md")
     candidates.append(folder / given.name)
     for candidate in candidates:
+        if is_campaign_folder(candidate):
+            return candidate.resolve()
+        if candidate.suffix == ".md" and is_campaign_folder(candidate.with_suffix("")):
+            # NAME.md once a campaign became the folder NAME/ of its languages
+            return candidate.with_suffix("").resolve()
         # the folder's README explains campaigns; it is not one
         if candidate.is_file() and candidate.name.lower() != "readme.md":
+            if candidate.stem in LANGUAGES and is_campaign_folder(candidate.parent):
+                return candidate.parent.resolve()  # a variant file names its campaign
             return candidate.resolve()
     names = [p.stem for p in list_campaigns(folder)] if folder.is_dir() else []
     raise CampaignError(
@@ -540,8 +722,13 @@ def find_campaign(folder: Path, path_or_name: str | Path, *, root: Path | None =
 
 
 def list_campaigns(folder: Path) -> list[Path]:
-    """Return the campaign files of a campaigns folder, sorted by name (its README is none)."""
-    return sorted(p for p in folder.glob("*.md") if p.name.lower() != "readme.md")
+    """Return the campaigns of a campaigns folder, sorted by name (its README is none).
+
+    A campaign is a Markdown file, or a folder of variant files (``NAME/fr.md``, ``NAME/en.md``).
+    """
+    files = [p for p in folder.glob("*.md") if p.name.lower() != "readme.md"]
+    folders = [p for p in folder.iterdir() if is_campaign_folder(p)] if folder.is_dir() else []
+    return sorted([*files, *folders], key=lambda p: p.name)
 
 
 def guess_type(path: Path) -> str:

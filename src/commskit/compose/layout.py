@@ -114,6 +114,10 @@ def stage_one_context(
         "t": strings_for(campaign.language),
         "contact": contact,
         "unsubscribe_url": unsubscribe_url,
+        # the message's page in the public archive ("Voir en ligne"; "" when there is none) and
+        # whether this is that page, rendered for nobody (no unsubscribe link): see app/archive.py
+        "online_url": "",
+        "archive": False,
         # the recipient's personal links (links.preferences, links.register…): tokens too
         "links": links if links is not None else {},
         "has_attachment": bool(campaign.attachments or campaign.event),

@@ -90,6 +90,8 @@ class PreflightReport:
     smtputf8: int = 0  # addresses to send that need SMTPUTF8 (a non-ASCII local part)
     # the compose checks' findings ({"level", "code", "message"}), and per-recipient ones
     checks: list[dict[str, str]] = field(default_factory=list)
+    # a campaign in several languages: variant language → recipients to mail who get it
+    languages: dict[str, int] = field(default_factory=dict)
 
     @property
     def needs_action(self) -> int:
