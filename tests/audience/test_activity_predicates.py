@@ -50,8 +50,17 @@ def test_replied_any_campaign_one_and_window(people):
     assert emails(ws, "replied within 30d") == {c[0].email}
     assert emails(ws, "replied since 2026-09-01") == {c[0].email, c[1].email}
     assert emails(ws, 'replied("2026-12-webinaire") since "2026-11-01"') == set()
+    # a reply the inbox matched to nobody must not hide everyone from "not replied"
+    ws.store.activity.record_message(
+        message_key="m4",
+        kind="reply",
+        contact_id=None,
+        campaign_id=None,
+        received_at="2026-12-14T10:00:00+00:00",
+    )
     everyone = emails(ws, "all")
     assert emails(ws, "not replied") == everyone - {c[0].email, c[1].email}
+    assert emails(ws, "not replied within 30d") == everyone - {c[0].email}
     # a recorded message is recorded once
     assert not ws.store.activity.record_message(
         message_key="m1", kind="reply", contact_id=c[3].id, campaign_id=None, received_at="x"

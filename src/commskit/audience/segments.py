@@ -74,39 +74,46 @@ EVENT_TESTS: Mapping[str, str] = {
     "attended": "r.status = 'attended'",
 }
 
-#: activity predicates -> (the EXISTS subquery over what the partner did, the SQL of its optional
-#: quoted argument, the SQL of its time column for a window). Each subquery is an index lookup
-#: per contact (migration 0024 adds the send-log one): no Python runs per row.
-ACTIVITY_TESTS: Mapping[str, tuple[str, str, str]] = {
+#: activity predicates -> (the contact's column, the subquery of the matching values over what
+#: partners did, the SQL of its optional quoted argument, the SQL of its time column for a
+#: window). ``column IN (subquery)`` is evaluated once per statement over an index (migration
+#: 0024), not once per contact: no Python runs per row. Each subquery drops NULLs, or
+#: ``not replied`` would select nobody (NOT IN over a NULL is unknown).
+ACTIVITY_TESTS: Mapping[str, tuple[str, str, str, str]] = {
     # a message of that campaign (or any) went out to the contact
     "received": (
-        "SELECT 1 FROM send_log s WHERE s.contact_id = c.id AND s.status = 'sent'",
+        "c.id",
+        "SELECT s.contact_id FROM send_log s WHERE s.status = 'sent' AND s.contact_id IS NOT NULL",
         "s.campaign_id = ?",
         "s.sent_at",
     ),
     # the inbox recorded a reply (never an auto-reply) to that campaign (or any)
     "replied": (
-        "SELECT 1 FROM inbox_messages m WHERE m.contact_id = c.id AND m.kind = 'reply'",
+        "c.id",
+        "SELECT m.contact_id FROM inbox_messages m WHERE m.kind = 'reply'"
+        " AND m.contact_id IS NOT NULL",
         "m.campaign_id = ?",
         "m.received_at",
     ),
     # a hard or soft bounce of the contact's address (of that campaign, or any)
     "bounced": (
-        "SELECT 1 FROM bounce_events b WHERE b.email_hash = c.email_hash"
-        " AND b.kind IN ('hard', 'soft')",
+        "c.email_hash",
+        "SELECT b.email_hash FROM bounce_events b WHERE b.kind IN ('hard', 'soft')"
+        " AND b.email_hash IS NOT NULL",
         "b.campaign_id = ?",
         "b.received_at",
     ),
     # unsubscribed from that list (or from every list, which covers it), or from any list
     "unsubscribed": (
-        "SELECT 1 FROM suppressions u WHERE u.email_hash = c.email_hash"
-        " AND u.reason = 'unsubscribed'",
+        "c.email_hash",
+        "SELECT u.email_hash FROM suppressions u WHERE u.reason = 'unsubscribed'",
         "u.list_name IN (?, '')",
         "u.created_at",
     ),
     # the stage changed (to that value, or to any), as imports and edits recorded it
     "stage_changed": (
-        "SELECT 1 FROM contact_changes h WHERE h.contact_id = c.id AND h.field = 'stage'",
+        "c.id",
+        "SELECT h.contact_id FROM contact_changes h WHERE h.field = 'stage'",
         "h.new_value = ?",
         "h.changed_at",
     ),
@@ -489,9 +496,9 @@ class _Parser:
     def activity_test(self, word: str, is_call: bool) -> str:
         """``replied``, ``received("CAMPAIGN")``, ``bounced``, ``unsubscribed("LIST")``,
         ``stage_changed("joined")``…, each with an optional ``within 30d`` / ``since DATE``:
-        an EXISTS subquery over what the partner did (ACTIVITY_TESTS)."""
+        ``column IN (subquery)`` over what partners did (ACTIVITY_TESTS)."""
         self.advance()
-        subquery, argument, moment = ACTIVITY_TESTS[word]
+        column, subquery, argument, moment = ACTIVITY_TESTS[word]
         parts = [subquery]
         if is_call:
             self.expect_op("(", f"after {word}")
@@ -501,7 +508,7 @@ class _Parser:
         if self.at_keyword(*_WINDOWS):
             self.bind(self.window())
             parts.append(f"{moment} >= ?")
-        return f"EXISTS ({' AND '.join(parts)})"
+        return f"{column} IN ({' AND '.join(parts)})"
 
     def window(self) -> str:
         """Parse ``within 30d`` or ``since 2026-11-01`` (or ``since 7d``); return the start as
