@@ -139,6 +139,8 @@ def sequence_source(
     def due(now: datetime, horizon: datetime, dry_run: bool) -> SourceResult:
         result = SourceResult()
         for spec in specs:
+            if spec.paused:
+                continue
             done = seq.advance(
                 setup, spec, now=now, horizon=horizon, dry_run=dry_run, progress=progress
             )

@@ -308,6 +308,7 @@ class SequenceStatus:
 
     name: str
     title: str
+    paused: bool
     steps: list[dict[str, Any]]
     members: int
     active: int
@@ -361,6 +362,7 @@ def status(setup: SendSetup, spec: SequenceSpec, *, with_contacts: bool = False)
     return SequenceStatus(
         spec.name,
         spec.title,
+        spec.paused,
         steps,
         len(members),
         sum(m.exited_at is None for m in members),

@@ -118,7 +118,7 @@ def list_sequences(app: AppContext, as_json: bool) -> None:
         return
     rows = [
         (
-            s.name,
+            f"{s.name} (paused)" if s.paused else s.name,
             str(s.members),
             str(s.active),
             " · ".join(f"{st['step']}: {st['sent']}" for st in s.steps),

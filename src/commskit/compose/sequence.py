@@ -36,7 +36,7 @@ from ..errors import SegmentError, SequenceError
 _DELAY = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(m|min|h|d|w)\s*$", re.IGNORECASE)
 _UNITS = {"m": "minutes", "min": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-FIELDS = ("title", "audience", "exit", "steps")
+FIELDS = ("title", "audience", "exit", "steps", "paused")
 STEP_FIELDS = ("campaign", "delay", "after", "condition")
 
 
@@ -66,6 +66,8 @@ class SequenceSpec:
     audience: str
     exit: tuple[str, ...]
     steps: tuple[Step, ...]
+    #: ``paused = true``: `commskit run` leaves it alone (the shipped example starts paused)
+    paused: bool = False
     lines: Mapping[str, int] = field(default_factory=dict, compare=False)
 
 
@@ -200,6 +202,9 @@ def load_sequence(
         raise reader.fail("steps", "a sequence needs at least one [[steps]] table")
     steps = tuple(reader.step(raw, i, campaign_exists) for i, raw in enumerate(raw_steps))
     title = data.get("title")
+    paused = data.get("paused", False)
+    if not isinstance(paused, bool):
+        raise reader.fail("paused", "paused must be true or false")
     return SequenceSpec(
         name=name,
         path=path,
@@ -207,5 +212,6 @@ def load_sequence(
         audience=audience,
         exit=reader.exits(data.get("exit")),
         steps=steps,
+        paused=paused,
         lines=lines,
     )
