@@ -47,7 +47,15 @@ def _compare(name: str, actual: str) -> None:
 
 @pytest.mark.parametrize(
     "name",
-    ["2026-11-infolettre", "2026-12-webinaire", "2026-11-newsletter-en", "2026-12-webinar-en"],
+    [
+        "2026-11-infolettre",
+        "2026-12-webinaire",
+        "2026-11-newsletter-en",
+        "2026-12-webinar-en",
+        "relance-webinaire-1",
+        "relance-webinaire-2",
+        "relance-webinaire-3",
+    ],
 )
 def test_shipped_campaign_matches_golden(
     ws: Workspace, make_digest: Any, make_contact: Any, name: str
