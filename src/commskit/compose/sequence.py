@@ -23,7 +23,6 @@ run before anything is sent, naming the file and line (docs/sequences.md).
 from __future__ import annotations
 
 import re
-import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -31,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from ..audience.segments import compile_segment
+from ..config import read_toml
 from ..errors import SegmentError, SequenceError
 
 _DELAY = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(m|min|h|d|w)\s*$", re.IGNORECASE)
@@ -178,15 +178,9 @@ def load_sequence(
     segments: Mapping[str, str] | None = None,
 ) -> SequenceSpec:
     """Read and check a sequence file; raise SequenceError naming the file and line."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SequenceError(f"cannot read the sequence file: {exc}", path=path) from exc
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        line = getattr(exc, "lineno", None)
-        raise SequenceError(f"invalid TOML: {exc}", path=path, line=line) from exc
+    data, text = read_toml(
+        path, error=SequenceError, what="the sequence file", docs="docs/sequences.md"
+    )
     name = path.stem
     lines = key_lines(text)
     reader = _Reader(path, lines, segments or {})
