@@ -44,6 +44,8 @@ class PathSettings:
     templates: str = "templates"
     campaigns: str = "campaigns"
     contacts: str = "contacts"
+    # follow-up sequences (NAME.toml) that `commskit run` drives
+    sequences: str = "sequences"
     state: str = ".commskit"
     output: str = "out"
     # folders outside the workspace that campaign attachments may also come from

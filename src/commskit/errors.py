@@ -237,3 +237,19 @@ class DkimError(CommskitError):
 class EventError(CommskitError):
     """Raised when an event file (``events/NAME.toml``) is unreadable or a field is invalid, when
     a command names an unknown event, or when an attendance file cannot be used at all."""
+
+
+class SequenceError(CommskitError):
+    """Raised when a sequence file (``sequences/NAME.toml``) is unreadable or invalid (a step
+    naming a missing campaign, a condition with an unknown predicate, a delay like ``7 jours``),
+    or when a command names an unknown sequence."""
+
+
+class RunLockedError(CommskitError):
+    """Raised when ``commskit run`` finds another run holding its lock: nothing is done.
+
+    Exit status 4, as for a campaign another process is sending: a cron wrapper tells "already
+    running" from a failure.
+    """
+
+    exit_code = 4

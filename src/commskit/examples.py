@@ -11,7 +11,7 @@ from pathlib import Path
 
 from .errors import CommskitError
 
-EXAMPLE_DIRS = ("feeds", "templates", "campaigns", "contacts", "events")
+EXAMPLE_DIRS = ("feeds", "templates", "campaigns", "contacts", "events", "sequences")
 
 
 @cache

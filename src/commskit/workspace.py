@@ -25,7 +25,10 @@ if TYPE_CHECKING:
 
     from .app.event_mail import EventMailReport, EventMailSetup
     from .app.events import AttendanceReport, EventDetails, EventSummary, RegisterResult
+    from .app.run import DueSource, RunReport
+    from .app.sequences import SequenceStatus
     from .audience import Contact, ContactBook, Segment
+    from .compose.sequence import SequenceSpec
     from .events.model import EventSpec
     from .feeds import Digest, FeedLists, FeedSource, FetchReport, TopicRules
     from .feeds.veille import FeedStatus, ImportReport, RuleTest
@@ -849,6 +852,90 @@ class Workspace:
             sender_from=self.settings.sender.from_,
             selector=selector,
             algorithm=algorithm,
+        )
+
+    # --- scheduled work: sequences, send_at, commskit run ------------------------------------
+
+    def sequences(self) -> list[SequenceSpec]:
+        """Load every sequences/NAME.toml; the first bad file raises SequenceError (file, line)."""
+        from .app import sequences
+
+        return sequences.load_all(self.send_setup())
+
+    def sequence(self, name: str) -> SequenceSpec:
+        """Load one sequence by name (or path)."""
+        from .app import sequences
+
+        return sequences.load(self.send_setup(), name)
+
+    def sequence_status(self, name: str, *, with_contacts: bool = False) -> SequenceStatus:
+        """Return a sequence's members per step, those still in, who left and why."""
+        from .app import sequences
+
+        setup = self.send_setup()
+        return sequences.status(setup, sequences.load(setup, name), with_contacts=with_contacts)
+
+    def schedule_send(self, campaign_ref: str, at: str | datetime) -> datetime:
+        """Record that `commskit run` sends a campaign at ``at`` (local time of
+        ``[events] timezone`` when it has no offset); return it in UTC. Sends nothing now."""
+        from .app import run
+
+        setup = self.send_setup()
+        moment = run.local_time(at, self.settings.events.timezone) if isinstance(at, str) else at
+        return run.schedule(setup, self.campaign(campaign_ref), moment)
+
+    def run_sources(self, *, progress: Progress | None = None) -> list[tuple[str, DueSource]]:
+        """Return the due-work sources of `commskit run`, in the order they run.
+
+        Every file is read first: a bad sequence file raises before anything is sent. Then
+        the event confirmations nobody got yet and the reminders that are due.
+        """
+        from .app import run
+
+        setup = self.send_setup()
+        specs = self.sequences()
+        campaigns, notes = run.load_campaigns(setup)
+        del notes  # drafts that do not load are reported by `commskit check`, not by each run
+        return [
+            ("scheduled campaigns", run.scheduled_campaigns(setup, campaigns, progress)),
+            ("sequences", run.sequence_source(setup, specs, progress)),
+            (
+                "event confirmations",
+                run.event_mail_source(
+                    self.send_event_confirmations, label="confirmation", progress=progress
+                ),
+            ),
+            (
+                "event reminders",
+                run.event_mail_source(
+                    self.send_event_reminders, label="reminder", progress=progress
+                ),
+            ),
+        ]
+
+    def run(
+        self,
+        *,
+        now: datetime | None = None,
+        until: datetime | None = None,
+        dry_run: bool = False,
+        progress: Progress | None = None,
+    ) -> RunReport:
+        """Send whatever is due (scheduled campaigns, sequence steps, event confirmations and
+        reminders), once, under the run lock.
+
+        ``dry_run`` sends and writes nothing and, with ``until``, returns the timeline of what
+        runs until then would send. Raises RunLockedError when another run holds the lock.
+        """
+        from . import clock
+        from .app import run
+
+        return run.run(
+            self.store,
+            self.run_sources(progress=progress),
+            now=now or clock.now(),
+            until=until,
+            dry_run=dry_run,
         )
 
     def _find_campaign(self, path_or_name: Path) -> Path:

@@ -146,7 +146,7 @@ def test_named_segments_and_references(people: Workspace) -> None:
         ("tag(webinaire)", 4, "expected a quoted text"),
         ('stage is "x"', 9, 'expected "empty"'),
         ('kind "AOM"', 5, "expected a comparison"),
-        ('__import__("os").system("id")', 0, 'unknown field "__import__"'),
+        ('__import__("os").system("id")', 0, 'unknown predicate "__import__(…)"'),
     ],
 )
 def test_errors_point_at_the_mistake(expression: str, position: int, message: str) -> None:

@@ -18,6 +18,9 @@ def test_shipped_campaigns_load(ws: Workspace) -> None:
         "2026-11-infolettre",
         "2026-12-webinaire",
         "2026-12-webinar-en",
+        "relance-webinaire-1",
+        "relance-webinaire-2",
+        "relance-webinaire-3",
     }
     letter = campaigns["2026-11-infolettre"]
     assert letter.subject.startswith("Infolettre")

@@ -52,6 +52,9 @@ def _compare(name: str, actual: str) -> None:
         ("2026-12-webinaire", None),
         ("2026-11-infolettre", "en"),
         ("2026-12-webinar-en", None),
+        ("relance-webinaire-1", None),
+        ("relance-webinaire-2", None),
+        ("relance-webinaire-3", None),
     ],
 )
 def test_shipped_campaign_matches_golden(

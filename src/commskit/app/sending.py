@@ -162,6 +162,25 @@ def _with_languages(
     return confirm_with_languages
 
 
+def send_to_contacts(
+    setup: SendSetup,
+    campaign: Campaign,
+    contacts: list[Contact],
+    *,
+    audience: str,
+    options: SendOptions,
+    progress: Progress | None = None,
+) -> SendReport:
+    """Send ``campaign`` (its ``id`` is the send-log id) to these contacts, as ``commskit run``
+    does for a sequence step: the audience's suppression and legal-basis rule apply, and
+    contacts the send log already holds for that id are never sent twice."""
+    compiled = setup.compile_campaign(campaign, None)
+    job = _campaign_job(setup, campaign, compiled, contacts, audience, None)
+    from_ = campaign.from_ or setup.settings.sender.from_
+    refuse_example_sender(setup.settings.transport, setup.root, from_, options)
+    return job_runner(setup, job, from_=campaign.from_).run(options, progress=progress)
+
+
 def standing_notices(setup: SendSetup, warn: Callable[[str], None] | None) -> list[str]:
     """Return (and give ``warn``, one by one) the warnings about the sender's standing: the
     last doctor run and the last campaigns' bounce and complaint rates."""

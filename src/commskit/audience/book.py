@@ -13,6 +13,7 @@ import os
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -341,6 +342,7 @@ class ContactBook:
         *,
         include_suppressed: bool = False,
         list_name: str | None = None,
+        now: datetime | None = None,
     ) -> Segment:
         """Return the contacts an expression or named segment selects (see docs/segments.md).
 
@@ -348,7 +350,7 @@ class ContactBook:
         out unless ``include_suppressed``; with ``list_name``, so are those unsubscribed from that
         list. Raises SegmentError (with ``position``) on a bad expression.
         """
-        compiled = compile_segment(expression, self._settings.segments)
+        compiled = compile_segment(expression, self._settings.segments, now=now)
         return Segment(self, compiled, include_suppressed=include_suppressed, list_name=list_name)
 
     # --- import and export -----------------------------------------------------------------

@@ -25,9 +25,12 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
-from ..errors import SegmentError
+from .. import clock
+from ..errors import CommskitError, SegmentError
+from ..periods import parse_since
 from .contacts import FOLD_SQL, FOLDED_FIELDS, fold, normalise_tag, slug
 
 #: Fields an expression may name, mapped to their SQL column (the allow-list): the folded ones
@@ -71,6 +74,53 @@ EVENT_TESTS: Mapping[str, str] = {
     "attended": "r.status = 'attended'",
 }
 
+#: activity predicates -> (the contact's column, the subquery of the matching values over what
+#: partners did, the SQL of its optional quoted argument, the SQL of its time column for a
+#: window). ``column IN (subquery)`` is evaluated once per statement over an index (migration
+#: 0024), not once per contact: no Python runs per row. Each subquery drops NULLs, or
+#: ``not replied`` would select nobody (NOT IN over a NULL is unknown).
+ACTIVITY_TESTS: Mapping[str, tuple[str, str, str, str]] = {
+    # a message of that campaign (or any) went out to the contact
+    "received": (
+        "c.id",
+        "SELECT s.contact_id FROM send_log s WHERE s.status = 'sent' AND s.contact_id IS NOT NULL",
+        "s.campaign_id = ?",
+        "s.sent_at",
+    ),
+    # the inbox recorded a reply (never an auto-reply) to that campaign (or any)
+    "replied": (
+        "c.id",
+        "SELECT m.contact_id FROM inbox_messages m WHERE m.kind = 'reply'"
+        " AND m.contact_id IS NOT NULL",
+        "m.campaign_id = ?",
+        "m.received_at",
+    ),
+    # a hard or soft bounce of the contact's address (of that campaign, or any)
+    "bounced": (
+        "c.email_hash",
+        "SELECT b.email_hash FROM bounce_events b WHERE b.kind IN ('hard', 'soft')"
+        " AND b.email_hash IS NOT NULL",
+        "b.campaign_id = ?",
+        "b.received_at",
+    ),
+    # unsubscribed from that list (or from every list, which covers it), or from any list
+    "unsubscribed": (
+        "c.email_hash",
+        "SELECT u.email_hash FROM suppressions u WHERE u.reason = 'unsubscribed'",
+        "u.list_name IN (?, '')",
+        "u.created_at",
+    ),
+    # the stage changed (to that value, or to any), as imports and edits recorded it
+    "stage_changed": (
+        "c.id",
+        "SELECT h.contact_id FROM contact_changes h WHERE h.field = 'stage'",
+        "h.new_value = ?",
+        "h.changed_at",
+    ),
+}
+#: the words that open an activity predicate's window
+_WINDOWS = ("within", "since")
+
 #: Deepest nesting of parentheses, ``not`` and ``segment(…)`` references (each costs a few Python
 #: frames and SQL levels; real expressions stay under 10).
 MAX_DEPTH = 12
@@ -105,6 +155,8 @@ class CompiledSegment:
 _TOKEN = re.compile(
     r"""
     (?P<space>\s+)
+  | (?P<date>\d{4}-\d{2}-\d{2}(?:T\d{2}:\d{2}(?::\d{2})?)?(?![A-Za-z0-9_]))
+  | (?P<duration>\d+(?:\.\d+)?(?:min|m|h|d|w)(?![A-Za-z0-9_]))
   | (?P<number>-?\d+(?:\.\d+)?(?![A-Za-z_]))
   | (?P<ident>[A-Za-z_][A-Za-z0-9_]*)
   | (?P<op>!=|<>|!~|<=|>=|==|=|~|<|>|\(|\)|,|\.)
@@ -232,6 +284,8 @@ class _Compilation:
     """What the parsers of one compilation share: the named segments and those already done."""
 
     segments: Mapping[str, str]
+    #: the instant windows (``within 30d``) count back from
+    now: datetime = field(default_factory=clock.now)
     #: name -> (SQL, parameters, conditions, levels it nests), each named segment parsed once
     done: dict[str, tuple[str, tuple[object, ...], int, int]] = field(default_factory=dict)
 
@@ -401,6 +455,16 @@ class _Parser:
         if word in EVENT_TESTS and is_call:
             self.count(1, token)
             return self.event_test(word)
+        if word in ACTIVITY_TESTS:
+            self.count(1, token)
+            return self.activity_test(word, is_call)
+        if is_call and word not in _CALLS:
+            raise self.fail(
+                f'unknown predicate "{token.value}(…)"',
+                token,
+                hint=f"{_did_you_mean(word, _PREDICATES)}Predicates: "
+                + ", ".join(f"{name}(…)" for name in sorted(_PREDICATES)),
+            )
         self.count(1, token)
         return self.condition()
 
@@ -428,6 +492,47 @@ class _Parser:
             "c.id IN (SELECT r.contact_id FROM event_registrations r"  # noqa: S608 - constants
             f" JOIN events e ON e.id = r.event_id WHERE e.name = ? AND {EVENT_TESTS[word]})"
         )
+
+    def activity_test(self, word: str, is_call: bool) -> str:
+        """``replied``, ``received("CAMPAIGN")``, ``bounced``, ``unsubscribed("LIST")``,
+        ``stage_changed("joined")``…, each with an optional ``within 30d`` / ``since DATE``:
+        ``column IN (subquery)`` over what partners did (ACTIVITY_TESTS)."""
+        self.advance()
+        column, subquery, argument, moment = ACTIVITY_TESTS[word]
+        parts = [subquery]
+        if is_call:
+            self.expect_op("(", f"after {word}")
+            self.bind(self.expect_string(f"in {word}(…)").value)
+            self.expect_op(")", f"to close {word}(…)")
+            parts.append(argument)
+        if self.at_keyword(*_WINDOWS):
+            self.bind(self.window())
+            parts.append(f"{moment} >= ?")
+        return f"{column} IN ({' AND '.join(parts)})"
+
+    def window(self) -> str:
+        """Parse ``within 30d`` or ``since 2026-11-01`` (or ``since 7d``); return the start as
+        the store's ISO 8601 UTC text (periods.parse_since reads it)."""
+        keyword = self.advance().value.lower()
+        token = self.current
+        allowed = ("duration",) if keyword == "within" else ("duration", "date", "string")
+        if token.kind not in allowed:
+            example = "within 30d" if keyword == "within" else "since 2026-11-01"
+            raise self.fail(
+                f"expected a {'duration' if keyword == 'within' else 'date or duration'} "
+                f'after "{keyword}", found {self.describe(token)}',
+                hint=f"Write e.g. {example} (units: m, h, d, w)",
+            )
+        self.advance()
+        try:
+            start = parse_since(token.value, self.shared.now)
+        except CommskitError as exc:
+            raise self.fail(
+                f"cannot understand {keyword} {token.value!r}",
+                token,
+                hint="Use a duration (30d, 2w, 24h) or a date (2026-11-01)",
+            ) from exc
+        return start.astimezone(UTC).isoformat(timespec="seconds")
 
     def segment_ref(self) -> str:
         self.advance()
@@ -643,6 +748,8 @@ class _Parser:
 def compile_segment(
     expression: str,
     segments: Mapping[str, str] | None = None,
+    *,
+    now: datetime | None = None,
 ) -> CompiledSegment:
     """Compile an expression, or the name of a segment in ``segments``, to SQL.
 
@@ -653,9 +760,10 @@ def compile_segment(
     Raises :class:`~commskit.errors.SegmentError` with ``position`` set (0-based, in the
     expression as given) for a syntax error, an unknown field, an unknown segment, a cycle, or an
     expression past the bounds (:data:`MAX_DEPTH`, :data:`MAX_CONDITIONS`, :data:`MAX_VALUES`).
+    Activity windows (``replied within 30d``) count back from ``now`` (default: the clock).
     """
     segments = segments or {}
-    shared = _Compilation(segments)
+    shared = _Compilation(segments, now or clock.now())
     name = expression.strip()
     if name in segments:
         try:
@@ -685,7 +793,19 @@ def _looks_like_a_name(text: str) -> bool:
     if not _NAME_LIKE.match(text):
         return False
     word = text.lower()
-    return word not in SEGMENT_FIELDS and word not in _KEYWORDS and word not in _CALLS
+    return (
+        word not in SEGMENT_FIELDS
+        and word not in _KEYWORDS
+        and word not in _CALLS
+        and word not in ACTIVITY_TESTS
+    )
 
 
 _CALLS = frozenset({"tag", "segment", "attr", "attributes"})
+#: every name that may be called like a function, for the unknown-predicate hint
+_PREDICATES = frozenset({"tag", "segment", "attr", *EVENT_TESTS, *ACTIVITY_TESTS})
+
+
+def _did_you_mean(word: str, names: frozenset[str]) -> str:
+    close = difflib.get_close_matches(word, sorted(names), n=1)
+    return f'Did you mean "{close[0]}"? ' if close else ""

@@ -104,6 +104,13 @@ def no_terminal_hint() -> Iterator[None]:
 @click.option(
     "--concurrency", type=click.IntRange(min=1, max=64), help="Messages in flight at once."
 )
+@click.option(
+    "--at",
+    "at",
+    metavar="TIME",
+    help='Schedule instead of sending: `commskit run` sends it at TIME ("2026-12-15 09:00", '
+    "local time of [events] timezone).",
+)
 @json_option
 @pass_app
 def send(
@@ -119,9 +126,13 @@ def send(
     retry_unknown: bool,
     allow_changed: bool,
     concurrency: int | None,
+    at: str | None,
     as_json: bool,
 ) -> None:
     """Send CAMPAIGN to its audience; re-running the same command resumes, never doubles.
+
+    With --at TIME nothing is sent now: the schedule is recorded and the first `commskit run`
+    at or after TIME sends it (as does `send_at:` in the campaign's front matter).
 
     Every recipient is rendered and checked before the first message leaves; one that cannot
     be mailed is reported with why and skipped. More than one message needs --yes (or a
@@ -147,6 +158,9 @@ def send(
     from ..send import SendOptions, StopReason
 
     ws = app.workspace(transport={"url": transport_url, "concurrency": concurrency})
+    if at is not None:
+        _schedule(ws, campaign, at, as_json)
+        return
     options = SendOptions(
         dry_run=dry_run,
         test_address=test_address,
@@ -207,6 +221,24 @@ def send(
         return
     _outcome_lines(report)
     sys.exit(code)
+
+
+def _schedule(ws: Any, campaign: str, at: str, as_json: bool) -> None:
+    when = ws.schedule_send(campaign, at)
+    if as_json:
+        print_json({"campaign": campaign, "send_at": when.isoformat(timespec="seconds")})
+        return
+    local = when.astimezone(_zone(ws.settings.events.timezone))
+    echo(
+        f"Scheduled {campaign} for {local:%Y-%m-%d %H:%M} ({ws.settings.events.timezone}): "
+        "`commskit run` (the cron line) sends it then. Nothing was sent now."
+    )
+
+
+def _zone(name: str) -> Any:
+    from zoneinfo import ZoneInfo
+
+    return ZoneInfo(name)
 
 
 def _outcome_lines(report: Any) -> None:

@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 
 from ..errors import CampaignError, DigestError, EventError
-from ..events.model import DEFAULT_TIMEZONE, EventSpec, find_event, load_event
+from ..events.model import DEFAULT_TIMEZONE, EventSpec, find_event, load_event, localise, zone
 from ..feeds.digest import check_since
 
 #: an event announced by a campaign: its ``event:`` names an ``events/NAME.toml`` file
@@ -48,6 +48,7 @@ FIELDS: dict[str, str] = {
     "tags": _LIST,
     "description": _STR,
     "headers": "a mapping",
+    "send_at": "a local date and time",
 }
 VEILLE_FIELDS: dict[str, str] = {
     "since": _STR,
@@ -94,6 +95,8 @@ class Campaign:
     tags: tuple[str, ...] = ()
     description: str = ""
     headers: Mapping[str, str] = field(default_factory=dict)
+    #: ``send_at:`` (local time in the workspace's time zone) as UTC: `commskit run` sends it then
+    send_at: dt.datetime | None = None
     #: front matter key -> line in the file, for error messages about values
     lines: Mapping[str, int] = field(default_factory=dict)
     #: the other languages of a campaign folder (``campaigns/NAME/en.md``…); this one is the
@@ -222,6 +225,8 @@ def _check_type(value: Any, kind: str) -> bool:
         return isinstance(value, int) and not isinstance(value, bool)
     if kind == "a date":
         return isinstance(value, dt.date)
+    if kind == "a local date and time":
+        return isinstance(value, str | dt.datetime)
     if kind == "the name of an event file":
         return isinstance(value, str | dict)
     return True
@@ -485,6 +490,11 @@ def load_campaign(
         for i, name in enumerate(data.get("attachments") or ())
     )
     headers = _headers(data.get("headers") or {}, path, lines)
+    send_at = (
+        _send_at(data["send_at"], path, lines, default_timezone)
+        if data.get("send_at") is not None
+        else None
+    )
     date = data.get("date")
     if isinstance(date, dt.datetime):
         date = date.date()
@@ -510,6 +520,7 @@ def load_campaign(
         tags=tuple(data.get("tags") or ()),
         description=str(data.get("description") or ""),
         headers=headers,
+        send_at=send_at,
         lines=lines,
     )
 
@@ -651,6 +662,15 @@ def _load_variant(
         attachments=attachments,
         lines=lines,
     )
+
+
+def _send_at(value: Any, path: Path, lines: Mapping[str, int], timezone: str) -> dt.datetime:
+    """Read ``send_at: 2026-12-15 09:00`` as local time of the workspace's zone, in UTC."""
+    try:
+        tz = zone(timezone, path=path, lines=lines)
+        return localise(value, tz, key="send_at", path=path, lines=lines).astimezone(dt.UTC)
+    except EventError as exc:
+        raise _fail(path, lines.get("send_at"), exc.message, exc.hint) from exc
 
 
 #: headers commskit writes itself (or a relay does): one of each, with values it checked

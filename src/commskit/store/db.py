@@ -25,11 +25,13 @@ from ..errors import (
 from ..filemodes import create_private_file, private_dir
 
 if TYPE_CHECKING:
+    from .activity import ActivityRepo
     from .audience import AudienceRepo
     from .events import EventRepo
     from .feeds import FeedRepo
     from .leases import LeaseRepo
     from .sends import SendRepo
+    from .sequences import SequenceRepo
 
 
 def utcnow() -> str:
@@ -334,6 +336,18 @@ class Store:
         from .events import EventRepo
 
         return EventRepo(self)
+
+    @cached_property
+    def activity(self) -> ActivityRepo:
+        from .activity import ActivityRepo
+
+        return ActivityRepo(self)
+
+    @cached_property
+    def sequences(self) -> SequenceRepo:
+        from .sequences import SequenceRepo
+
+        return SequenceRepo(self)
 
 
 def _split_sql(script: str) -> list[str]:
