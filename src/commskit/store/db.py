@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from .audience import AudienceRepo
     from .events import EventRepo
     from .feeds import FeedRepo
+    from .inbox import InboxRepo
     from .leases import LeaseRepo
     from .sends import SendRepo
 
@@ -334,6 +335,12 @@ class Store:
         from .events import EventRepo
 
         return EventRepo(self)
+
+    @cached_property
+    def inbox(self) -> InboxRepo:
+        from .inbox import InboxRepo
+
+        return InboxRepo(self)
 
 
 def _split_sql(script: str) -> list[str]:
