@@ -150,6 +150,7 @@ def test_cli_inbox_json_and_timeline(sent: Sent, tmp_path):
     ("spec", "message"),
     [
         ("{tmp}/nowhere", "mailbox not found"),
+        ("{tmp}", "is a folder but not a Maildir"),
         ("imap://equipe@mail.example.org/INBOX", "plain imap:// to mail.example.org"),
         ("imaps://equipe@127.0.0.1:9/INBOX", "no IMAP password"),
         ("pop3://equipe@mail.example.org/", "unknown mailbox scheme"),
@@ -179,3 +180,29 @@ def test_unreadable_maildir_is_one_line(ws, tmp_path):
         assert "cannot read the mailbox" in result.stderr
     finally:
         (box / "cur").chmod(0o700)
+
+
+def test_a_reply_delivered_to_the_verp_address_is_matched_by_its_token(sent: Sent, tmp_path):
+    """An auto-responder answering the envelope sender: no In-Reply-To, a From we do not know,
+    but the VERP token of the address it reached names the send."""
+    ws = sent.ws
+    original = sent.message("nouvelles", PEOPLE[6])
+    [row] = ws.store.sends.sent_rows(message_ids=[str(original["Message-ID"])])
+    raw = (
+        f"Delivered-To: bounces+nouvelles.{row.token}@bounce.example.org\r\n"
+        "From: accueil@autre.example.org\r\nSubject: Votre message\r\n"
+        "Message-ID: <verp-7@autre.example.org>\r\n\r\nNous transmettons au service.\r\n"
+    ).encode()
+    report = ws.read_inbox(_maildir(tmp_path / "m", raw))
+    assert [(r.kind, r.contact, r.campaign) for r in report.read] == [
+        ("reply", PEOPLE[6], "nouvelles")
+    ]
+
+
+def test_timeline_since_must_be_understood(ws):
+    result = CliRunner().invoke(
+        main, ["-C", str(ws.root), "contacts", "timeline", "--since", "7 jours"]
+    )
+    assert result.exit_code == 1
+    assert "cannot understand --since '7 jours'" in result.stderr
+    assert "Traceback" not in result.stderr
