@@ -100,7 +100,8 @@ class _Reader:
         self.now = now
 
     def read(self, item: MailboxMessage) -> bool:
-        """Read one message; return True when it was recorded now (and may be marked seen)."""
+        """Read one message; return True when it is recorded (now or by an earlier run): it may
+        be marked seen."""
         report = self.report
         report.messages += 1
         if item.raw is None:
@@ -118,7 +119,7 @@ class _Reader:
             report.read.append(
                 InboxLine(item.label, found.kind, "", "", "already read", found.subject, False)
             )
-            return False
+            return not report.dry_run
         kind, match, detail = self._act(item, found)
         report.counts[kind] = report.counts.get(kind, 0) + 1
         report.read.append(
