@@ -32,6 +32,18 @@ if ! command -v spamassassin >/dev/null 2>&1; then
   fi
 fi
 
+# Debian's Dovecot for tests/inbox/test_imap.py (a throw-away server on loopback that the test
+# starts itself; the package's own service is not used); installed when running as root.
+if ! command -v dovecot >/dev/null 2>&1 && [ ! -x /usr/sbin/dovecot ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "Installing Debian's dovecot-imapd for the IMAP tests…" >&2
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dovecot-imapd >/dev/null) \
+      || echo "warning: could not install dovecot-imapd; the IMAP tests will be skipped" >&2
+  else
+    echo "warning: no dovecot (not root); the IMAP tests will be skipped" >&2
+  fi
+fi
+
 python -m pytest "$@"
 status=$?
 if [ "$status" -eq 5 ]; then

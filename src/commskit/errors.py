@@ -160,6 +160,12 @@ class BounceError(CommskitError):
     """Raised when a bounce mailbox cannot be read."""
 
 
+class InboxError(BounceError):
+    """Raised when ``commskit inbox`` cannot open its mailbox: a missing path, an IMAP server
+    refusing the login or the TLS certificate, plain ``imap://`` to a host that is not this
+    machine, no ``COMMSKIT_IMAP_PASSWORD``."""
+
+
 class ServerError(CommskitError):
     """Raised when `serve` or `preview` cannot listen on the host and port asked (port in use,
     out of range or privileged; a host that is not an address of this machine)."""

@@ -496,6 +496,7 @@ class Workspace:
     if TYPE_CHECKING:
         from collections.abc import Iterator
 
+        from .app.inbox import InboxReport
         from .app.sending import SendSetup
         from .send import PreflightReport, SendOptions, SendReport
         from .send.bounces import BounceReport
@@ -814,6 +815,40 @@ class Workspace:
             dry_run=dry_run,
             unsubscribe_address=self.settings.unsubscribe.mailto,
         )
+
+    def read_inbox(
+        self,
+        mailbox: str | os.PathLike[str],
+        *,
+        dry_run: bool = False,
+        mark_seen: bool = False,
+        progress: Progress | None = None,
+    ) -> InboxReport:
+        """Read a mailbox back into the partners' history (docs/inbox.md): replies,
+        auto-replies, calendar replies, and the bounces, complaints and unsubscribe mails
+        ``read_bounces`` acts on. ``mailbox`` is a Maildir, an mbox or ``imaps://USER@HOST/
+        FOLDER`` (password from ``COMMSKIT_IMAP_PASSWORD``). Never deletes; flags ``\\Seen``
+        only with ``mark_seen``.
+        """
+        from .app.inbox import read_inbox
+        from .send.mailboxes import open_source
+
+        source = open_source(os.fspath(mailbox))
+        return read_inbox(
+            self.store,
+            self.contacts,
+            source,
+            dry_run=dry_run,
+            mark_seen=mark_seen,
+            unsubscribe_address=self.settings.unsubscribe.mailto,
+            progress=progress,
+        )
+
+    def timeline(self, *, since: str = "30d") -> list[dict[str, Any]]:
+        """Return every contact's timeline since ``since`` (30d, 2026-11-01, all), oldest first."""
+        from .app.inbox import timeline
+
+        return [row._asdict() for row in timeline(self.store, since=since)]
 
     def doctor(self, *, nameserver: str | None = None) -> DoctorReport:
         """Check the sender's DNS records (SPF, DMARC, MX, DKIM selector) and return findings.

@@ -54,6 +54,7 @@ if TYPE_CHECKING:
         NewContact,
         SuppressionEntry,
     )
+    from ..store.inbox import FieldChange
 
 #: The workspace's signing/hashing key, or a function returning it when first needed.
 SecretProvider = bytes | Callable[[], bytes]
@@ -61,6 +62,7 @@ SecretProvider = bytes | Callable[[], bytes]
 # where the language and the legal basis sit among an import's merged text fields
 _LANGUAGE_AT = TEXT_FIELDS.index("language")
 _BASIS_AT = TEXT_FIELDS.index("basis")
+_STAGE_AT = TEXT_FIELDS.index("stage")
 _SECRET_CHECK_KEY = "audience_secret_check"  # noqa: S105 (a meta key's name)
 
 
@@ -150,6 +152,9 @@ class ContactDetails:
     history: list[dict[str, Any]]
     #: the events they were invited to, registered for, attended (store.events.history)
     events: list[dict[str, Any]] = field(default_factory=list)
+    #: everything in time order: sends, replies, auto-replies, registrations, attendance,
+    #: bounces, unsubscribes, stage and tag changes (store.inbox.timeline)
+    timeline: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -157,6 +162,7 @@ class ContactDetails:
             "suppressions": [s.to_dict() for s in self.suppressions],
             "history": self.history,
             "events": self.events,
+            "timeline": self.timeline,
         }
 
 
@@ -334,6 +340,7 @@ class ContactBook:
             self._repo.suppressions_of(self.hash(contact.email)),
             self._repo.history(contact.id),
             [row._asdict() for row in self._store.events.history(contact.id)],
+            [row._asdict() for row in self._store.inbox.timeline(contact_id=contact.id)],
         )
 
     def segment(
@@ -653,7 +660,9 @@ class _Merge:
     def __init__(self, repo: AudienceRepo, secret: bytes, language: str) -> None:
         # imported here: commskit.store.audience imports this package's contacts module first
         from ..store.audience import ContactChange, NewContact
+        from ..store.inbox import FieldChange
 
+        self.field_change = FieldChange
         self.new_contact = NewContact
         self.contact_change = ContactChange
         self.repo = repo
@@ -668,6 +677,7 @@ class _Merge:
         self.updates: list[ContactChange] = []
         self.tag_ids: list[int] = []
         self.tag_pairs: list[tuple[int, str]] = []
+        self.changes: list[FieldChange] = []
 
     def add(self, row: IncomingContact, report: ImportReport, skipped: list[SkippedRow]) -> None:
         """Merge one row of the file, counting it in ``report`` (or in ``skipped``)."""
@@ -716,16 +726,36 @@ class _Merge:
             report.unchanged += 1
             return
         self.updates.append(self.contact_change(old.id, texts, tags, attributes, self.now))
+        self._note_changes(old, texts, (old_tags, tags))
         if tags != old_tags:
             self.tag_ids.append(old.id)
             self.tag_pairs.extend((old.id, t) for t in tags)
         report.updated += 1
+
+    def _note_changes(
+        self, old: IndexedContact, texts: Sequence[str], tags: tuple[list[str], list[str]]
+    ) -> None:
+        """Remember a stored contact's stage and tags changing value (the partner timeline
+        and the ``stage_changed`` predicate read them); a new contact changes nothing."""
+        if texts[_STAGE_AT] != old.texts[_STAGE_AT]:
+            self.changes.append(
+                self.field_change(
+                    old.id, "stage", old.texts[_STAGE_AT], texts[_STAGE_AT], self.now, "import"
+                )
+            )
+        if tags[0] != tags[1]:
+            before, after = (",".join(sorted(t)) for t in tags)
+            self.changes.append(
+                self.field_change(old.id, "tags", before, after, self.now, "import")
+            )
 
     def write(self) -> None:
         """Store what the rows changed (inside the import's transaction)."""
         self.repo.insert_contacts(self.inserts)
         self.repo.update_contacts(self.updates)
         self.repo.set_tags(self.tag_ids, self.tag_pairs)
+        if self.changes:
+            self.repo.store.inbox.record_changes(self.changes)
 
 
 _ADDRESS_LIKE = re.compile(r"[^\s<>\"',;:()\[\]]+@[^\s<>\"',;:()\[\]]+")

@@ -226,6 +226,42 @@ def show(app: AppContext, email: str, as_json: bool) -> None:
     if details.events:
         columns = ["event", "status", "invited_at", "registered_at", "attended_at", "source"]
         print_table(columns, [[e.get(k) for k in columns] for e in details.events], title="Events")
+    if details.timeline:
+        print_table(
+            ("at", "what", "campaign", "detail"),
+            [(t["at"], t["kind"], t["campaign"] or "", t["summary"]) for t in details.timeline],
+            title="Timeline",
+        )
+
+
+@contacts.command("timeline")
+@click.option(
+    "--since",
+    default="30d",
+    show_default=True,
+    help="How far back: a duration (30d, 2w, 24h), a date (2026-11-01) or all.",
+)
+@json_option
+@pass_app
+def timeline(app: AppContext, since: str, as_json: bool) -> None:
+    """Show what happened with every partner, in time order: sends, replies (first line),
+    auto-replies, calendar replies, registrations, attendance, bounces, unsubscribes, stage and
+    tag changes.
+
+    Example: commskit contacts timeline --since 30d
+    """
+    rows = app.workspace().timeline(since=since)
+    if as_json:
+        print_json(rows)
+        return
+    print_table(
+        ("at", "contact", "what", "campaign", "detail"),
+        [
+            (r["at"], r["email"] or "(erased)", r["kind"], r["campaign"] or "", r["summary"])
+            for r in rows
+        ],
+    )
+    note(f"{len(rows)} line(s) since {since}")
 
 
 @contacts.command("export")

@@ -240,6 +240,13 @@ def _verp(msg: Message) -> tuple[str, str] | None:
     return None
 
 
+def verp_token(msg: Message) -> str | None:
+    """Return the VERP token of the address a message was delivered to (``bounces+<campaign>.
+    <token>@…`` in Delivered-To, To…), or None: what ties a reply sent there to one send."""
+    found = _verp(msg)
+    return found[1] if found else None
+
+
 def _arf(msg: Message) -> list[BounceRecipient] | None:
     if msg.get_content_type() != "multipart/report":
         return None
@@ -678,46 +685,73 @@ def process_mailbox(
     message is read on its own: one that cannot be parsed is recorded as unreadable and
     skipped, and the run goes on. Nothing is deleted from the mailbox.
     """
+    report = start_report(store, contacts, dry_run=dry_run)
+    for item in iter_mailbox_messages(path):
+        process_item(
+            store,
+            contacts,
+            report,
+            item,
+            dry_run=dry_run,
+            unsubscribe_addresses=unsubscribe_addresses,
+        )
+    return report
+
+
+def start_report(store: Store, contacts: ContactBook, *, dry_run: bool) -> BounceReport:
+    """Return an empty report, after hashing the addresses of bounce rows kept in clear."""
     repo = store.sends
-    report = BounceReport(dry_run=dry_run)
     if not dry_run:
         with store.transaction():
             for address in repo.unhashed_bounce_emails():
                 repo.hash_bounce_email(address, contacts.hash(address))
-    for item in iter_mailbox_messages(path):
-        report.messages += 1
-        if item.raw is None:
-            report.unreadable += 1
-            report.note(item.label, "unreadable", f"cannot be read from disk ({item.error})")
-            report.problems.append(
-                f"{item.label}: cannot be read from disk ({item.error}): skipped, tried again "
-                "next time"
-            )
-            continue
-        key = hashlib.sha256(item.raw).hexdigest()
-        if repo.bounce_message_read(key):
-            report.already_read += 1
-            report.note(item.label, "already-read")
-            continue
-        try:
-            if len(item.raw) > MAX_MESSAGE_BYTES:
-                raise ValueError(f"larger than {MAX_MESSAGE_BYTES // (1024 * 1024)} MiB")
-            request = read_unsubscribe_mail(item.raw, unsubscribe_addresses)
-            reading = read_report(item.raw) if request is None else None
-        except Exception as exc:  # a message is anyone's data: it must never stop the others
-            reason = _unreadable_reason(exc)
-            report.unreadable += 1
-            report.note(item.label, "unreadable", reason)
-            report.problems.append(f"{item.label}: cannot be read ({reason}): recorded and skipped")
-            if not dry_run:
-                with store.transaction():
-                    repo.record_bounce_message(key, "unreadable", reason)
-            continue
-        if request is not None:
-            _apply_unsubscribe(store, contacts, report, (item.label, key), request, dry_run)
-        elif reading is not None:
-            _apply(store, contacts, report, (item.label, key), reading, dry_run=dry_run)
-    return report
+    return BounceReport(dry_run=dry_run)
+
+
+def process_item(
+    store: Store,
+    contacts: ContactBook,
+    report: BounceReport,
+    item: MailboxMessage,
+    *,
+    dry_run: bool = False,
+    unsubscribe_addresses: Sequence[str] = (),
+) -> None:
+    """Read one mailbox message into ``report`` and act on it (see :func:`process_mailbox`):
+    the one code path for bounces, complaints and unsubscribe mails, whoever reads the mailbox
+    (``commskit bounces``, ``commskit inbox``)."""
+    repo = store.sends
+    report.messages += 1
+    if item.raw is None:
+        report.unreadable += 1
+        report.note(item.label, "unreadable", f"cannot be read from disk ({item.error})")
+        report.problems.append(
+            f"{item.label}: cannot be read from disk ({item.error}): skipped, tried again next time"
+        )
+        return
+    key = hashlib.sha256(item.raw).hexdigest()
+    if repo.bounce_message_read(key):
+        report.already_read += 1
+        report.note(item.label, "already-read")
+        return
+    try:
+        if len(item.raw) > MAX_MESSAGE_BYTES:
+            raise ValueError(f"larger than {MAX_MESSAGE_BYTES // (1024 * 1024)} MiB")
+        request = read_unsubscribe_mail(item.raw, unsubscribe_addresses)
+        reading = read_report(item.raw) if request is None else None
+    except Exception as exc:  # a message is anyone's data: it must never stop the others
+        reason = _unreadable_reason(exc)
+        report.unreadable += 1
+        report.note(item.label, "unreadable", reason)
+        report.problems.append(f"{item.label}: cannot be read ({reason}): recorded and skipped")
+        if not dry_run:
+            with store.transaction():
+                repo.record_bounce_message(key, "unreadable", reason)
+        return
+    if request is not None:
+        _apply_unsubscribe(store, contacts, report, (item.label, key), request, dry_run)
+    elif reading is not None:
+        _apply(store, contacts, report, (item.label, key), reading, dry_run=dry_run)
 
 
 def _apply_unsubscribe(

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from .audience import AudienceRepo
     from .events import EventRepo
     from .feeds import FeedRepo
+    from .inbox import InboxRepo
     from .leases import LeaseRepo
     from .sends import SendRepo
     from .sequences import SequenceRepo
@@ -348,6 +349,12 @@ class Store:
         from .sequences import SequenceRepo
 
         return SequenceRepo(self)
+
+    @cached_property
+    def inbox(self) -> InboxRepo:
+        from .inbox import InboxRepo
+
+        return InboxRepo(self)
 
 
 def _split_sql(script: str) -> list[str]:
