@@ -50,8 +50,10 @@ def _compare(name: str, actual: str) -> None:
     ["2026-11-infolettre", "2026-12-webinaire", "2026-11-newsletter-en", "2026-12-webinar-en"],
 )
 def test_shipped_campaign_matches_golden(
-    ws: Workspace, make_digest: Any, make_contact: Any, name: str
+    ws: Workspace, make_digest: Any, make_contact: Any, name: str, monkeypatch: Any
 ) -> None:
+    # the footer's preference link is signed: a fixed key keeps it the same from run to run
+    monkeypatch.setenv("COMMSKIT_SECRET", "golden-files-key-not-a-secret-0123456789")
     campaign = ws.campaign(name)
     compiled = ws.compile(campaign, digest=make_digest(6))
     contact = make_contact("camille.martin@example.org", language=campaign.language)

@@ -17,7 +17,7 @@ from ..errors import CommskitError
 
 # Each command module imports only click and ._common at its top, and its stage modules inside
 # the command functions: `commskit --help` (which reads every command's help) stays cheap.
-from . import audience, compose, dkim, doctor, feeds, send, workspace
+from . import audience, compose, dkim, doctor, feeds, send, signup, workspace
 from . import events as events_commands
 from ._common import AppContext, error_console, printable
 
@@ -132,5 +132,5 @@ def main(ctx: click.Context, workspace_dir: str | None, config: str | None) -> N
     ctx.call_on_close(ctx.obj.close)
 
 
-for _module in (workspace, feeds, compose, audience, send, dkim, doctor, events_commands):
+for _module in (workspace, feeds, compose, audience, send, dkim, doctor, events_commands, signup):
     _module.register(main)

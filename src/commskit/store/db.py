@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from .feeds import FeedRepo
     from .leases import LeaseRepo
     from .sends import SendRepo
+    from .signups import SignupRepo
 
 
 def utcnow() -> str:
@@ -334,6 +335,12 @@ class Store:
         from .events import EventRepo
 
         return EventRepo(self)
+
+    @cached_property
+    def signups(self) -> SignupRepo:
+        from .signups import SignupRepo
+
+        return SignupRepo(self)
 
 
 def _split_sql(script: str) -> list[str]:
