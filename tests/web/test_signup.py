@@ -7,8 +7,6 @@ import dataclasses
 import email
 import email.policy
 import re
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,32 +14,10 @@ import httpx
 import pytest
 
 from commskit.audience.tokens import make_link_token
-from commskit.web import create_app, make_server
 from commskit.web.signup import join_mailers
 from commskit.workspace import Workspace
 
-EVENT = "webinaire-tableau-de-bord"
-BEFORE_EVENT = "2026-11-25T09:00:00+01:00"
-
-
-@pytest.fixture
-def site(
-    partners: Workspace, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[tuple[Workspace, str, Any]]:
-    """(workspace, root URL, the WSGI app) served by waitress, at a time before the event."""
-    monkeypatch.setenv("COMMSKIT_NOW", BEFORE_EVENT)
-    partners.settings = dataclasses.replace(
-        partners.settings,
-        web=dataclasses.replace(partners.settings.web, signup_limit=50),
-    )
-    app = create_app(partners)
-    server = make_server(app, "127.0.0.1", 0, settings=partners.settings.web)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield partners, f"http://127.0.0.1:{server.port}", app
-    join_mailers(app.context)
-    server.shutdown()
-    thread.join(10)
+from .conftest import EVENT
 
 
 def _client() -> httpx.Client:
