@@ -356,7 +356,7 @@ def public_lists(settings: Settings) -> list[tuple[str, str, str]]:
     """Return (name, title, description) of the lists a person can choose (the digest excepted)."""
     out = []
     for name, table in settings.lists.items():
-        if name == settings.digest.name or table.get("public") is False:
+        if name == settings.digest.name:
             continue
         out.append((name, str(table.get("title") or name), str(table.get("description") or "")))
     return out
