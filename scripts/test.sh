@@ -20,6 +20,26 @@ if ! command -v chromium >/dev/null 2>&1; then
   fi
 fi
 
+# chromium-driver (selenium drives chromium for tests/web/test_browser.py), and axe-core's JS from
+# the npm registry for their accessibility checks (cached; the tests skip saying so without it).
+if ! command -v chromedriver >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium-driver >/dev/null) \
+      || echo "warning: could not install chromium-driver; browser tests will be skipped" >&2
+  else
+    echo "warning: no chromedriver (not root); browser tests will be skipped" >&2
+  fi
+fi
+AXE_DIR="${COMMSKIT_AXE_DIR:-$HOME/.cache/commskit-axe}"
+if ! ls "$AXE_DIR"/axe-core-*.tgz >/dev/null 2>&1; then
+  if command -v npm >/dev/null 2>&1; then
+    mkdir -p "$AXE_DIR" && (cd "$AXE_DIR" && npm pack axe-core --silent >/dev/null) \
+      || echo "warning: could not fetch axe-core; accessibility tests will be skipped" >&2
+  else
+    echo "warning: no npm to fetch axe-core; accessibility tests will be skipped" >&2
+  fi
+fi
+
 # Debian's SpamAssassin for tests/render/test_spamassassin.py (local rules only, no network);
 # installed when running as root, else that test skips saying so.
 if ! command -v spamassassin >/dev/null 2>&1; then

@@ -180,6 +180,8 @@ class WebSettings:
     # the public base URL of these pages, as mails link to them (https://comms.example.org);
     # empty: the scheme and host of [unsubscribe] url
     public_url: str = ""
+    # sign-ups (list forms, public event pages) accepted per client address and hour; past it 429
+    signup_limit: int = 10
 
 
 @dataclass(frozen=True)

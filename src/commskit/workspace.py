@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from .progress import Progress
     from .send import PreflightReport
     from .send.doctor import DoctorReport
+    from .store.signups import ContactRequest
 
 CONFIG_ENV = "COMMSKIT_CONFIG"
 
@@ -615,6 +616,20 @@ class Workspace:
         from .app.send_log import send_history
 
         return send_history(self.store.sends, contact)
+
+    # --- the preference centre's requests (docs/gdpr.md) ---------------------------------------
+
+    def contact_requests(self, *, include_done: bool = False) -> list[ContactRequest]:
+        """Return the "forget me" requests made from the preference centre, oldest first."""
+        from .app.signup import contact_requests
+
+        return contact_requests(self.store, include_done=include_done)
+
+    def close_contact_request(self, request_id: int) -> bool:
+        """Mark a preference-centre request carried out; False if no open one has that id."""
+        from .app.signup import close_request
+
+        return close_request(self.store, request_id)
 
     # --- events (docs/events.md) ----------------------------------------------------------------
 

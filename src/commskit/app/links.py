@@ -28,7 +28,8 @@ def link_builder(
 ) -> Callable[[Any], Mapping[str, str]]:
     """Return the function giving one recipient's links (a contact, or a plain address).
 
-    A plain address (no contact id) gets only the links that name nobody (``event``).
+    A plain address (no contact id) gets only the links that name nobody (``event``), and a
+    preference link that opens no one's page.
     """
     base = base_url(settings)
 
@@ -38,10 +39,10 @@ def link_builder(
         personal = isinstance(found, int) and not isinstance(found, bool)
         contact_id: int = found if isinstance(found, int) and personal else 0
         key = secret() if personal or event_name else b""
-        if personal:
-            out["preferences"] = page_url(
-                base, "preferences", token=make_link_token(key, "preferences", contact_id)
-            )
+        # a plain address (a test send, a sample) has no preference centre: its footer link
+        # opens the "invalid link" page, which says how to be removed
+        token = make_link_token(key, "preferences", contact_id) if personal else "-"
+        out["preferences"] = page_url(base, "preferences", token=token)
         if event_name:
             out["event"] = page_url(base, "event", event=event_name)
             if personal:

@@ -17,7 +17,7 @@ from ..errors import CommskitError
 
 # Each command module imports only click and ._common at its top, and its stage modules inside
 # the command functions: `commskit --help` (which reads every command's help) stays cheap.
-from . import audience, compose, dkim, doctor, feeds, inbox, run, send, workspace
+from . import audience, compose, dkim, doctor, feeds, inbox, run, send, signup, workspace
 from . import events as events_commands
 from ._common import AppContext, error_console, printable
 
@@ -143,5 +143,6 @@ for _module in (
     dkim,
     doctor,
     events_commands,
+    signup,
 ):
     _module.register(main)

@@ -392,6 +392,43 @@ def forget(app: AppContext, email: str, yes: bool) -> None:
         echo(f"No contact had {email.strip()}; it is now refused by imports and sends.")
 
 
+@contacts.command("requests")
+@click.option("--all", "include_done", is_flag=True, help="Also show the requests carried out.")
+@click.option(
+    "--done",
+    "done_id",
+    type=int,
+    default=None,
+    help="Mark request ID carried out (after `commskit contacts forget EMAIL`).",
+)
+@json_option
+@pass_app
+def requests(app: AppContext, include_done: bool, done_id: int | None, as_json: bool) -> None:
+    """Show the erasure requests people made from their preference centre (GDPR art. 17).
+
+    Each is the person's own request, made on the page only their signed link opens. Carry it
+    out with `commskit contacts forget EMAIL` (which deletes the request with the contact), or
+    answer the person and mark it with --done ID. Answer within one month (art. 12).
+    """
+    ws = app.workspace()
+    if done_id is not None:
+        if not ws.close_contact_request(done_id):
+            raise click.ClickException(f"no open request #{done_id}: list them with this command")
+        echo(f"Request #{done_id} marked carried out.")
+        return
+    found = ws.contact_requests(include_done=include_done)
+    if as_json:
+        print_json([row._asdict() for row in found])
+        return
+    if not found:
+        echo("No open request." if not include_done else "No request.")
+        return
+    print_table(
+        ("id", "email", "request", "requested_at", "done_at"),
+        [[str(r.id), r.email, r.kind, r.requested_at, r.done_at or "-"] for r in found],
+    )
+
+
 @click.command("segment")
 @click.argument("expression")
 @click.option(

@@ -44,6 +44,7 @@ STRINGS: Mapping[str, Mapping[str, str]] = {
     "fr": {
         "unsubscribe": "Se désinscrire",
         "unsubscribe_intro": "Vous recevez ce message car vous êtes inscrit·e à",
+        "preferences": "Gérer mes abonnements",
         "view_online": "Voir en ligne",
         "veille_title": "À lire ce mois-ci",
         "read_more": "Lire l'article",
@@ -70,6 +71,7 @@ STRINGS: Mapping[str, Mapping[str, str]] = {
     "en": {
         "unsubscribe": "Unsubscribe",
         "unsubscribe_intro": "You receive this message because you subscribed to",
+        "preferences": "Manage my subscriptions",
         "view_online": "View online",
         "veille_title": "Worth reading this month",
         "read_more": "Read the article",

@@ -896,6 +896,8 @@ def compile_campaign(
         links=_PlaceholderMapping(tokens, "links"),
     )
     context.update(extra_context or {})
+    # whether each recipient has personal links (the footer's preference centre link)
+    context["personal_links"] = links is not None
     html = _layout_html(env, dirs, campaign, context)
     text = _join_statement_lines(html_to_text(html), tokens)
 

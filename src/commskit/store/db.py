@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from .leases import LeaseRepo
     from .sends import SendRepo
     from .sequences import SequenceRepo
+    from .signups import SignupRepo
 
 
 def utcnow() -> str:
@@ -355,6 +356,12 @@ class Store:
         from .inbox import InboxRepo
 
         return InboxRepo(self)
+
+    @cached_property
+    def signups(self) -> SignupRepo:
+        from .signups import SignupRepo
+
+        return SignupRepo(self)
 
 
 def _split_sql(script: str) -> list[str]:

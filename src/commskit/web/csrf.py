@@ -52,8 +52,11 @@ def _same_origin(request: Request) -> bool:
     if request.headers.get("Sec-Fetch-Site", "same-origin") == "cross-site":
         return False
     origin = request.headers.get("Origin")
-    if origin is None:
-        return True  # an older browser sends none: the cookie and the field must still match
+    if origin is None or origin == "null":
+        # an older browser sends none, and a page with `Referrer-Policy: no-referrer` (all of
+        # ours) makes Chromium send "null": the cookie and the field must still match, and
+        # Sec-Fetch-Site above still tells a cross-site post
+        return True
     return urlsplit(origin).netloc == request.host
 
 

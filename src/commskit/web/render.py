@@ -49,9 +49,19 @@ def _environment() -> jinja2.Environment:
     )
 
 
+def render_html(template: str, **context: Any) -> str:
+    """Return ``templates/<template>`` rendered with the inline stylesheet."""
+    return _environment().get_template(template).render(css=_CSS_MARKUP, **context)
+
+
+def render_fragment(template: str, **context: Any) -> str:
+    """Return a template that is not a page (the embeddable sign-up form)."""
+    return _environment().get_template(template).render(**context)
+
+
 def page(template: str, status: int = 200, **context: Any) -> Response:
     """Render ``templates/<template>`` (French first, English after) as an HTML response."""
-    html = _environment().get_template(template).render(css=_CSS_MARKUP, **context)
+    html = render_html(template, **context)
     return Response(html, status=status, content_type="text/html; charset=utf-8")
 
 
