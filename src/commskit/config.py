@@ -178,6 +178,9 @@ class WebSettings:
     # the public base URL of these pages, as mails link to them (https://comms.example.org);
     # empty: the scheme and host of [unsubscribe] url
     public_url: str = ""
+    # seconds a provider's webhook event may be old (its own time) before a post holding it is
+    # refused as a replay; providers retry for up to a day
+    webhook_max_age: int = 2 * 24 * 3600
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
 from ..errors import StoreLockedError
-from . import site, unsubscribe
+from . import site, unsubscribe, webhooks
 from .render import SECURITY_HEADERS, error_page
 
 if TYPE_CHECKING:
@@ -37,7 +37,7 @@ View = Callable[..., Response]
 log = logging.getLogger("commskit.web")
 
 #: The page modules, each with its ROUTES.
-PAGES = (site, unsubscribe)
+PAGES = (site, webhooks, unsubscribe)
 
 
 @dataclass
