@@ -182,6 +182,9 @@ class WebSettings:
     public_url: str = ""
     # sign-ups (list forms, public event pages) accepted per client address and hour; past it 429
     signup_limit: int = 10
+    # seconds a provider's webhook event may be old (its own time) before a post holding it is
+    # refused as a replay; providers retry for up to a day
+    webhook_max_age: int = 2 * 24 * 3600
 
 
 @dataclass(frozen=True)

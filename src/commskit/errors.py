@@ -166,6 +166,11 @@ class InboxError(BounceError):
     machine, no ``COMMSKIT_IMAP_PASSWORD``."""
 
 
+class WebhookError(CommskitError):
+    """Raised when a provider's webhook post cannot be read (not JSON, a field missing, an event
+    too old): the request is refused and nothing of it is recorded."""
+
+
 class ServerError(CommskitError):
     """Raised when `serve` or `preview` cannot listen on the host and port asked (port in use,
     out of range or privileged; a host that is not an address of this machine)."""

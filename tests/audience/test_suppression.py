@@ -284,7 +284,14 @@ def test_history_reads_the_send_log_when_it_exists(partners: Workspace) -> None:
         ("2026-11-infolettre", "sent"),
     ]
     assert history[0]["error"] == "550 5.1.1 unknown user"
-    assert set(history[0]) == {"campaign_id", "status", "sent_at", "updated_at", "error"}
+    assert set(history[0]) == {
+        "campaign_id",
+        "status",
+        "sent_at",
+        "updated_at",
+        "error",
+        "delivery",
+    }
 
 
 def test_another_secret_is_refused(partners: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:

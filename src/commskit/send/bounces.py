@@ -948,3 +948,21 @@ def _suppression_for(rcpt: BounceRecipient, soft_count: int) -> str | None:
     if rcpt.kind == "complaint":
         return "complained"
     return "bounced" if soft_count >= SOFT_LIMIT else None
+
+
+def apply_verdict(
+    store: Store,
+    contacts: ContactBook,
+    key: str,
+    row: SentRow,
+    rcpt: BounceRecipient,
+) -> BounceReport:
+    """Act on one verdict about a message we sent (``row``), reported under ``key``: what a
+    provider's webhook says, read as a report is. Call it inside a store transaction.
+
+    The same rules as a mailbox report: a hard bounce or complaint suppresses, soft ones after
+    :data:`SOFT_LIMIT`, an opt-out unsubscribes from the campaign's list; ``key`` counts once.
+    """
+    report = BounceReport()
+    _act_on_matched(store, contacts, report, key, row, rcpt)
+    return report

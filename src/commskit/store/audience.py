@@ -32,7 +32,7 @@ _ATTRIBUTES_AT = _COLUMNS.index("attributes")
 
 #: Columns the send engine's ``send_log`` table is expected to have (see docs/audience.md);
 #: :meth:`AudienceRepo.history` reads whichever of them exist.
-SEND_LOG_COLUMNS = ("campaign_id", "status", "sent_at", "updated_at", "error")
+SEND_LOG_COLUMNS = ("campaign_id", "status", "sent_at", "updated_at", "error", "delivery")
 
 #: Unicode-aware lower() registered on the connection.
 LOWER_SQL = "commskit_lower"

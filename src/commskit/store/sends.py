@@ -665,3 +665,51 @@ class SendRepo:
         self.conn.execute(
             "DELETE FROM bounce_events WHERE email = ? AND email_hash IS NULL", (email,)
         )
+
+    # --- provider webhooks -------------------------------------------------------------------
+
+    def webhook_event_seen(self, event_key: str) -> bool:
+        """Return whether a provider event with this key was already recorded."""
+        row = self.conn.execute(
+            "SELECT 1 FROM webhook_events WHERE event_key = ?", (event_key,)
+        ).fetchone()
+        return row is not None
+
+    def record_webhook_event(
+        self,
+        *,
+        event_key: str,
+        provider: str,
+        event: str,
+        kind: str,
+        send_log_id: int | None,
+        occurred_at: str,
+    ) -> bool:
+        """Store one provider event; return False when its key was already recorded."""
+        cur = self.conn.execute(
+            "INSERT INTO webhook_events (event_key, provider, event, kind, send_log_id,"
+            " occurred_at, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT(event_key) DO NOTHING",
+            (event_key, provider, event, kind, send_log_id, occurred_at, utcnow()),
+        )
+        return cur.rowcount > 0
+
+    def sent_row_ids(self, message_ids: Iterable[str]) -> list[tuple[int, SentRow]]:
+        """Return (row id, row) of the messages handed to a transport with these Message-IDs."""
+        out: list[tuple[int, SentRow]] = []
+        for value in dict.fromkeys(message_ids):
+            for row in self.conn.execute(
+                "SELECT id, campaign_id, contact_id, email, token, message_id FROM send_log"
+                " WHERE attempts > 0 AND message_id = ? ORDER BY id",
+                (value,),
+            ):
+                out.append((row[0], SentRow(*row[1:])))
+        return out
+
+    def set_delivery(self, row_id: int, delivery: str, at: str) -> None:
+        """Record what the provider said became of a message (the latest event wins)."""
+        self.conn.execute(
+            "UPDATE send_log SET delivery = ?, delivery_at = ? WHERE id = ?"
+            " AND (delivery_at IS NULL OR delivery_at <= ?)",
+            (delivery, at, row_id, at),
+        )

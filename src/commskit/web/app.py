@@ -20,7 +20,7 @@ from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
 from ..errors import StoreLockedError
-from . import events, preferences, signup, site, unsubscribe
+from . import events, preferences, signup, site, unsubscribe, webhooks
 from .render import SECURITY_HEADERS, error_page
 
 if TYPE_CHECKING:
@@ -37,7 +37,7 @@ View = Callable[..., Response]
 log = logging.getLogger("commskit.web")
 
 #: The page modules, each with its ROUTES.
-PAGES = (site, events, preferences, signup, unsubscribe)
+PAGES = (site, events, preferences, signup, webhooks, unsubscribe)
 
 
 @dataclass
