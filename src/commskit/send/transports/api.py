@@ -19,12 +19,12 @@ from __future__ import annotations
 import asyncio
 import base64
 import email
+import email.header
 import email.policy
 import email.utils
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from email.message import EmailMessage
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
@@ -87,48 +87,53 @@ class SplitMessage:
 
 
 def split_message(data: bytes) -> SplitMessage:
-    """Return the fields a JSON API rebuilds the message from (the headers compose set kept)."""
-    msg = email.message_from_bytes(data, policy=email.policy.default)
-    assert isinstance(msg, EmailMessage)
-    from_name, from_email = email.utils.parseaddr(str(msg.get("From", "")))
-    to_name, _to = email.utils.parseaddr(str(msg.get("To", "")))
+    """Return the fields a JSON API rebuilds the message from (the headers compose set kept).
+
+    Parsed with the ``compat32`` policy and decoded by hand: the default policy's header objects
+    cost ~10 ms a message here, which capped a provider send at ~100 msg/s.
+    """
+    msg = email.message_from_bytes(data, policy=email.policy.compat32)
+    from_name, from_email = email.utils.parseaddr(_decoded(msg.get("From", "")))
+    to_name, _to = email.utils.parseaddr(_decoded(msg.get("To", "")))
     text = html = None
     attachments: list[Attachment] = []
     for part in msg.walk():
         if part.is_multipart():
             continue
-        disposition = part.get_content_disposition()
+        payload = part.get_payload(decode=True)
+        content = payload if isinstance(payload, bytes) else b""
         kind = part.get_content_type()
-        if disposition is None and kind == "text/plain" and text is None:
-            text = part.get_content()
-        elif disposition is None and kind == "text/html" and html is None:
-            html = part.get_content()
+        inline = part.get("Content-Disposition") is None
+        if inline and kind == "text/plain" and text is None:
+            text = content.decode(part.get_content_charset() or "ascii", "replace")
+        elif inline and kind == "text/html" and html is None:
+            html = content.decode(part.get_content_charset() or "ascii", "replace")
         else:
-            payload = part.get_payload(decode=True)
-            attachments.append(
-                Attachment(
-                    part.get_filename() or f"attachment.{part.get_content_subtype()}",
-                    kind,
-                    payload if isinstance(payload, bytes) else b"",
-                )
-            )
+            name = part.get_filename() or f"attachment.{part.get_content_subtype()}"
+            attachments.append(Attachment(_decoded(name), kind, content))
     headers = {
-        name: " ".join(str(value).split())
-        for name, value in msg.items()
-        if name.lower() not in _OWN_HEADERS
+        name: _decoded(value) for name, value in msg.items() if name.lower() not in _OWN_HEADERS
     }
-    reply_to = str(msg["Reply-To"]) if msg["Reply-To"] else None
+    reply_to = _decoded(msg["Reply-To"]) if msg["Reply-To"] else None
     return SplitMessage(
         from_name=from_name,
         from_email=from_email,
         to_name=to_name,
-        subject=str(msg.get("Subject", "")),
+        subject=_decoded(msg.get("Subject", "")),
         text=text,
         html=html,
         headers=headers,
         attachments=tuple(attachments),
         reply_to=reply_to,
     )
+
+
+def _decoded(value: object) -> str:
+    """Return a header's text: unfolded, RFC 2047 encoded words decoded."""
+    raw = " ".join(str(value).split())
+    if "=?" not in raw:
+        return raw
+    return str(email.header.make_header(email.header.decode_header(raw)))
 
 
 class RateLimit:
