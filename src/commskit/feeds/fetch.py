@@ -227,6 +227,7 @@ class Fetcher:
             else:
                 transport = PublicOnlyTransport(httpx.AsyncHTTPTransport(limits=limits))
         semaphore = asyncio.Semaphore(max(1, self.settings.concurrency))
+        hosts: dict[str, asyncio.Semaphore] = {}
         async with httpx.AsyncClient(
             timeout=httpx.Timeout(self.settings.timeout),
             limits=limits,
@@ -242,7 +243,10 @@ class Fetcher:
         ) as client:
 
             async def one(feed: FeedSource) -> _Download:
-                async with semaphore:
+                # the host's slot first: a feed waiting for its host holds no global slot
+                host = self._host(feed)
+                per_host = hosts.setdefault(host, asyncio.Semaphore(max(1, self.settings.per_host)))
+                async with per_host, semaphore:
                     download = await self._fetch_one(client, feed)
                 if progress is not None:
                     progress(1, description=feed.name[:40])
@@ -253,6 +257,12 @@ class Fetcher:
                 return list(await asyncio.gather(*(one(f) for f in feeds)))
             finally:
                 await self.parser.aclose()
+
+    def _host(self, feed: FeedSource) -> str:
+        """Return the host name a feed is fetched from (its stored URL after a move)."""
+        state = self.states.get(feed.url)
+        url = (state.effective_url if state is not None else None) or feed.url
+        return (urlsplit(url).hostname or "").lower()
 
     async def _fetch_one(self, client: httpx.AsyncClient, feed: FeedSource) -> _Download:
         state = self.states.get(feed.url)
