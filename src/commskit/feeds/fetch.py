@@ -47,6 +47,8 @@ BACKOFF_BASE = timedelta(hours=1)
 BACKOFF_MAX = timedelta(days=2)
 RETRY_AFTER_MAX = timedelta(days=7)
 DEDUPE_LOOKBACK = timedelta(days=90)
+#: items written per transaction (each a few milliseconds: other writers wait no longer)
+STORE_BATCH = 500
 
 
 def user_agent(settings: FeedSettings) -> str:
@@ -631,8 +633,22 @@ def _store(
     settings: FeedSettings,
     now: datetime,
 ) -> None:
-    """Write one feed's outcome: fetch state, then its new items (one transaction)."""
+    """Write one feed's outcome: its new items, then its fetch state.
+
+    The fuzzy dedupe of a large feed takes a while, so it runs before any write, and the items
+    are written in short transactions of STORE_BATCH: serve, send and imports are never locked
+    out for longer than one batch. The fetch state (ETag, Last-Modified) is written last, so a
+    run stopped half-way fetches the whole feed again and stores only what is missing.
+    """
     result = download.result
+    parsed = download.parsed
+    if parsed is not None:
+        new = _new_items(repo, parsed.items)
+        result.duplicates = index.link(new)
+        for start in range(0, len(new), STORE_BATCH):
+            with repo.transaction():
+                repo.insert_items(new[start : start + STORE_BATCH])
+        result.new_items = len(new) - result.duplicates
     stamp = now.isoformat(timespec="seconds")
     errors = state.error_count if state is not None else 0
     with repo.transaction():
@@ -662,7 +678,6 @@ def _store(
                 not_before=until.isoformat(timespec="seconds") if until else None,
             )
             result.not_before = until
-        parsed = download.parsed
         if parsed is not None:
             if parsed.title:
                 values["title"] = parsed.title
@@ -670,10 +685,6 @@ def _store(
                 values["site_url"] = parsed.site_url
             if parsed.language:
                 values["language"] = parsed.language
-            new = _new_items(repo, parsed.items)
-            result.duplicates = index.link(new)
-            repo.insert_items(new)
-            result.new_items = len(new) - result.duplicates
         repo.update_feed(download.feed.url, **values)
 
 
