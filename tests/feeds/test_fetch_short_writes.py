@@ -48,4 +48,5 @@ def test_another_writer_gets_the_lock_while_a_big_feed_is_stored(feed_server, ma
         writer.join()
     assert report.results[0].status == "ok", report.results[0].error
     assert report.new_items == 3000
-    assert attempts and set(attempts) == {"ok"}, [a for a in attempts if a != "ok"][:3]
+    assert attempts  # the other writer really ran during the fetch
+    assert set(attempts) == {"ok"}, [a for a in attempts if a != "ok"][:3]

@@ -23,10 +23,10 @@ of generated near-duplicates and on the shared corpus's titles.
 from __future__ import annotations
 
 import re
-from itertools import pairwise
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from itertools import pairwise
 
 from rapidfuzz import fuzz, process
 

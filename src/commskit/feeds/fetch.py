@@ -643,12 +643,7 @@ def _store(
     result = download.result
     parsed = download.parsed
     if parsed is not None:
-        new = _new_items(repo, parsed.items)
-        result.duplicates = index.link(new)
-        for start in range(0, len(new), STORE_BATCH):
-            with repo.transaction():
-                repo.insert_items(new[start : start + STORE_BATCH])
-        result.new_items = len(new) - result.duplicates
+        _store_items(repo, parsed.items, result, index)
     stamp = now.isoformat(timespec="seconds")
     errors = state.error_count if state is not None else 0
     with repo.transaction():
@@ -686,6 +681,18 @@ def _store(
             if parsed.language:
                 values["language"] = parsed.language
         repo.update_feed(download.feed.url, **values)
+
+
+def _store_items(
+    repo: FeedRepo, items: list[FeedItem], result: FeedResult, index: DuplicateIndex
+) -> None:
+    """Link and store a feed's items not stored yet, a short transaction per STORE_BATCH."""
+    new = _new_items(repo, items)
+    result.duplicates = index.link(new)
+    for start in range(0, len(new), STORE_BATCH):
+        with repo.transaction():
+            repo.insert_items(new[start : start + STORE_BATCH])
+    result.new_items = len(new) - result.duplicates
 
 
 def _new_items(repo: FeedRepo, items: list[FeedItem]) -> list[FeedItem]:
