@@ -94,6 +94,8 @@ class FeedSettings:
     sources: list[str] = field(default_factory=lambda: ["feeds/*.toml", "feeds/*.opml"])
     rules: str = "feeds/topics.toml"
     concurrency: int = 16
+    # feeds fetched at once from one host (a server hosting 200 of the feeds is not hit 16 at once)
+    per_host: int = 4
     timeout: float = 20.0
     max_bytes: int = 15 * 1024 * 1024
     max_field_chars: int = 4096
@@ -348,6 +350,7 @@ _POSITIVE = {
     ("transport", "max_per_connection"),
     ("transport", "timeout"),
     ("feeds", "concurrency"),
+    ("feeds", "per_host"),
     ("feeds", "timeout"),
     ("feeds", "max_bytes"),
     ("feeds", "max_field_chars"),

@@ -47,6 +47,8 @@ BACKOFF_BASE = timedelta(hours=1)
 BACKOFF_MAX = timedelta(days=2)
 RETRY_AFTER_MAX = timedelta(days=7)
 DEDUPE_LOOKBACK = timedelta(days=90)
+#: items written per transaction (each a few milliseconds: other writers wait no longer)
+STORE_BATCH = 500
 
 
 def user_agent(settings: FeedSettings) -> str:
@@ -227,6 +229,7 @@ class Fetcher:
             else:
                 transport = PublicOnlyTransport(httpx.AsyncHTTPTransport(limits=limits))
         semaphore = asyncio.Semaphore(max(1, self.settings.concurrency))
+        hosts: dict[str, asyncio.Semaphore] = {}
         async with httpx.AsyncClient(
             timeout=httpx.Timeout(self.settings.timeout),
             limits=limits,
@@ -242,7 +245,10 @@ class Fetcher:
         ) as client:
 
             async def one(feed: FeedSource) -> _Download:
-                async with semaphore:
+                # the host's slot first: a feed waiting for its host holds no global slot
+                host = self._host(feed)
+                per_host = hosts.setdefault(host, asyncio.Semaphore(max(1, self.settings.per_host)))
+                async with per_host, semaphore:
                     download = await self._fetch_one(client, feed)
                 if progress is not None:
                     progress(1, description=feed.name[:40])
@@ -253,6 +259,12 @@ class Fetcher:
                 return list(await asyncio.gather(*(one(f) for f in feeds)))
             finally:
                 await self.parser.aclose()
+
+    def _host(self, feed: FeedSource) -> str:
+        """Return the host name a feed is fetched from (its stored URL after a move)."""
+        state = self.states.get(feed.url)
+        url = (state.effective_url if state is not None else None) or feed.url
+        return (urlsplit(url).hostname or "").lower()
 
     async def _fetch_one(self, client: httpx.AsyncClient, feed: FeedSource) -> _Download:
         state = self.states.get(feed.url)
@@ -621,8 +633,17 @@ def _store(
     settings: FeedSettings,
     now: datetime,
 ) -> None:
-    """Write one feed's outcome: fetch state, then its new items (one transaction)."""
+    """Write one feed's outcome: its new items, then its fetch state.
+
+    The fuzzy dedupe of a large feed takes a while, so it runs before any write, and the items
+    are written in short transactions of STORE_BATCH: serve, send and imports are never locked
+    out for longer than one batch. The fetch state (ETag, Last-Modified) is written last, so a
+    run stopped half-way fetches the whole feed again and stores only what is missing.
+    """
     result = download.result
+    parsed = download.parsed
+    if parsed is not None:
+        _store_items(repo, parsed.items, result, index)
     stamp = now.isoformat(timespec="seconds")
     errors = state.error_count if state is not None else 0
     with repo.transaction():
@@ -652,7 +673,6 @@ def _store(
                 not_before=until.isoformat(timespec="seconds") if until else None,
             )
             result.not_before = until
-        parsed = download.parsed
         if parsed is not None:
             if parsed.title:
                 values["title"] = parsed.title
@@ -660,11 +680,19 @@ def _store(
                 values["site_url"] = parsed.site_url
             if parsed.language:
                 values["language"] = parsed.language
-            new = _new_items(repo, parsed.items)
-            result.duplicates = index.link(new)
-            repo.insert_items(new)
-            result.new_items = len(new) - result.duplicates
         repo.update_feed(download.feed.url, **values)
+
+
+def _store_items(
+    repo: FeedRepo, items: list[FeedItem], result: FeedResult, index: DuplicateIndex
+) -> None:
+    """Link and store a feed's items not stored yet, a short transaction per STORE_BATCH."""
+    new = _new_items(repo, items)
+    result.duplicates = index.link(new)
+    for start in range(0, len(new), STORE_BATCH):
+        with repo.transaction():
+            repo.insert_items(new[start : start + STORE_BATCH])
+    result.new_items = len(new) - result.duplicates
 
 
 def _new_items(repo: FeedRepo, items: list[FeedItem]) -> list[FeedItem]:
