@@ -91,3 +91,22 @@ def test_reminders_go_once_when_due_and_confirmations_catch_up(loop) -> None:
         if row["campaign_id"].startswith("event:")
     }
     assert kinds == {"confirmation", "reminder"}
+
+
+def test_commskit_run_sends_the_confirmations_owed_and_the_reminders_due(loop) -> None:
+    """The one cron line covers event mails: a registration the web app could not confirm, and
+    the reminder once its offset is reached; a second run at the same moment sends nothing."""
+    ws, inbox, _base, _drain = loop
+    at = lambda text: parse_instant(text, what="test")  # noqa: E731
+    ws.compile(ws.campaign("invitation-hiver"))
+    assert ws.register_for_event("hiver", 1, now=at(BEFORE)).value == "registered"
+    plan = ws.run(now=at(BEFORE), dry_run=True)
+    assert any("confirmation event:hiver:confirmation:0: would send 1" in n for n in plan.notes)
+    assert ws.run(now=at(BEFORE)).sent == 1  # the confirmation
+    assert ws.run(now=at(BEFORE)).sent == 0
+    eve = at("2027-03-25T12:00:00+01:00")
+    assert ws.run(now=eve).sent == 1  # the P1D reminder
+    assert ws.run(now=eve).sent == 0
+    subjects = [str(m["Subject"]) for m in inbox.to("personne1@aom1.example.org")]
+    assert sum(s.startswith("Inscription confirmée") for s in subjects) == 1
+    assert sum(s.startswith("Rappel") for s in subjects) == 1

@@ -20,7 +20,9 @@ from commskit.workspace import Workspace
 from conftest import CompiledDouble, Person
 
 
-def main(root: str, url: str, count: int, concurrency: int, processes: int) -> None:
+def main(
+    root: str, url: str, count: int, concurrency: int, processes: int, timeout: float = 5
+) -> None:
     ws = Workspace.open(root)
     recipients = [Person(i + 1, f"p{i + 1}@example.net") for i in range(count)]
     job = SendJob(
@@ -40,7 +42,7 @@ def main(root: str, url: str, count: int, concurrency: int, processes: int) -> N
         retry_wait=5,
         max_retry_age=3600,
     )
-    settings = TransportSettings(url=url, concurrency=concurrency, timeout=5)
+    settings = TransportSettings(url=url, concurrency=concurrency, timeout=timeout)
 
     def reopen() -> tuple[SendJob, SendRepo]:
         # in a forked sending process: the doubles hold no connection, the repo gets a new one
@@ -60,4 +62,8 @@ def main(root: str, url: str, count: int, concurrency: int, processes: int) -> N
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]))
+    # an optional sixth argument: the transport's timeout (a provider API on a loaded machine
+    # can take longer than 5 s; a timed-out request is `unknown` and re-sent, a duplicate that
+    # is no crash's doing)
+    timeout = float(sys.argv[6]) if len(sys.argv) > 6 else 5
+    main(sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), timeout)

@@ -99,6 +99,13 @@ def _wait_heading(driver: Any, text: str) -> None:
     WebDriverWait(driver, 30, ignored_exceptions=(StaleElementReferenceException,)).until(shown)
 
 
+def _wait_text(driver: Any, text: str) -> None:
+    """Wait for the page the click opened (its body holding ``text``)."""
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    WebDriverWait(driver, 30).until(lambda d: text in d.page_source)
+
+
 def _mail_link(ws: Workspace, app: Any) -> str:
     join_mailers(app.context)
     (path,) = sorted(ws.path(".commskit/outbox/new").glob("*"))
@@ -185,3 +192,29 @@ def test_other_pages_have_no_axe_violation(
     for what, url in pages.items():
         browser.get(url)
         _check(browser, axe_js, what)
+
+
+def test_event_registration_pages_have_no_axe_violation(
+    site: tuple[Workspace, str, Any], browser: Any, axe_js: str
+) -> None:
+    """The personal registration and cancellation pages, in each state a partner meets."""
+    from selenium.webdriver.common.by import By
+
+    ws, root, _app = site
+    contact = next(iter(ws.contacts.list(None)))
+    token = make_link_token(ws.secret, "event", contact.id, EVENT)
+    register = f"{root}/evenements/{EVENT}/inscription/{token}"
+    browser.get(register)
+    _check(browser, axe_js, "the registration page (open)")
+    browser.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+    _wait_text(browser, "Vous êtes inscrit·e")
+    _check(browser, axe_js, "the registration page (registered)")
+    browser.get(f"{root}/evenements/{EVENT}/annulation/{token}")
+    _check(browser, axe_js, "the cancellation page")
+    browser.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+    _wait_text(browser, "Votre place est libérée")
+    _check(browser, axe_js, "the cancellation page (cancelled)")
+    statuses = [
+        r.status for r in ws.event_details(EVENT).registrations if r.contact_id == contact.id
+    ]
+    assert statuses == ["cancelled"]

@@ -277,7 +277,7 @@ def event_mail_source(
                 verb = "would send" if dry_run else "sent"
                 result.notes.append(f"{label} {report.job_id}: {verb} {would}")
         if dry_run and horizon > now:
-            result.notes.append(f"{label}: what falls due after now is not listed")
+            result.notes.append(f"{label}s falling due after now are not in this timeline")
         return result
 
     return due

@@ -288,7 +288,8 @@ def crash_loop(
     ws, python, env, url, received: Callable[[], list[tuple[str, str]]], *, recipients, kills
 ) -> None:
     rng = random.Random()
-    argv = [python, str(HELPER), str(ws.root), url, str(recipients), str(CONCURRENCY), "1"]
+    # a 60 s timeout: only the kills make duplicates, not a request slowed by a busy machine
+    argv = [python, str(HELPER), str(ws.root), url, str(recipients), str(CONCURRENCY), "1", "60"]
     done_kills = 0
     while done_kills < kills:
         before = len(received())
