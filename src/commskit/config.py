@@ -122,6 +122,9 @@ class DigestSettings:
     output: str = ""
     # `digest --send` sends at most once per period: week, day, month, or run (every run)
     period: str = "week"
+    # when `commskit run` sends it: "monday 08:00" (week), "08:00" (day), "1 08:00" (month), in
+    # [events] timezone; empty: `run` leaves the digest to its own cron line
+    schedule: str = ""
 
 
 @dataclass(frozen=True)

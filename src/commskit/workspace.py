@@ -949,6 +949,7 @@ class Workspace:
         return [
             ("scheduled campaigns", run.scheduled_campaigns(setup, campaigns, progress)),
             ("sequences", run.sequence_source(setup, specs, progress)),
+            ("digest", self._digest_source()),
             (
                 "event confirmations",
                 run.event_mail_source(
@@ -962,6 +963,48 @@ class Workspace:
                 ),
             ),
         ]
+
+    def _digest_source(self) -> DueSource:
+        """`commskit run`'s digest: fetch, build, send and mark once the schedule has come."""
+        from .app import run
+        from .errors import PreflightError
+        from .send.digest import period_key
+
+        settings = self.settings.digest
+
+        def job(moment: datetime) -> str:
+            return f"{settings.name}-{period_key(moment, settings.period)}"
+
+        def done(campaign_id: str) -> bool:
+            try:
+                rows = self.send_status(campaign_id)
+            except PreflightError:  # this period's digest was never sent
+                return False
+            return bool(rows) and all(
+                row["total"]
+                and not (row["pending"] or row["sending"])
+                and not (row["retry_later"] or row["unknown"])
+                for row in rows
+            )
+
+        def send(moment: datetime) -> int:
+            self.fetch()
+            digest = self.digest(since=settings.since, now=moment)
+            if digest.total == 0:
+                return 0
+            report = self.send_digest(digest, yes=True)
+            if report.stopped is None and not report.retry_later and not report.unknown:
+                self.mark_digest(digest)  # as `digest --send --mark`: once everyone has it
+            return report.sent
+
+        return run.digest_source(
+            schedule=settings.schedule,
+            period=settings.period,
+            timezone=self.settings.events.timezone,
+            period_id=job,
+            done=done,
+            send=send,
+        )
 
     def run(
         self,

@@ -281,3 +281,83 @@ def event_mail_source(
         return result
 
     return due
+
+
+# --- the veille digest, when `[digest] schedule` says so ---------------------------------------
+
+_WEEKDAYS = {
+    **{
+        d: i
+        for i, d in enumerate(
+            ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
+        )
+    },
+    **{
+        d: i
+        for i, d in enumerate(
+            ["lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche"]
+        )
+    },
+}
+
+
+def digest_moment(schedule: str, period: str, now: datetime, timezone: str) -> datetime:
+    """Return when this period's digest is due (UTC): ``[digest] schedule`` in this period.
+
+    ``schedule`` is ``"monday 08:00"`` (or ``"lundi 08:00"``) for a weekly digest, ``"08:00"``
+    for a daily one, ``"1 08:00"`` (day of the month) for a monthly one, in ``timezone``.
+    """
+    from datetime import timedelta
+    from zoneinfo import ZoneInfo
+
+    from ..errors import ConfigError
+
+    bad = ConfigError(
+        f"[digest] schedule {schedule!r} does not fit period {period!r}",
+        hint='Write e.g. schedule = "monday 08:00" (week), "08:00" (day) or "1 08:00" (month)',
+    )
+    *day, clock = schedule.lower().split() or [""]
+    try:
+        hour, minute = (int(x) for x in clock.split(":"))
+        local = now.astimezone(ZoneInfo(timezone))
+        at = local.replace(hour=hour, minute=minute, second=0, microsecond=0)
+    except ValueError as exc:
+        raise bad from exc
+    if period == "week" and len(day) == 1 and day[0] in _WEEKDAYS:
+        at -= timedelta(days=local.weekday() - _WEEKDAYS[day[0]])
+    elif period == "month" and len(day) == 1 and day[0].isdigit() and 1 <= int(day[0]) <= 28:
+        at = at.replace(day=int(day[0]))
+    elif not (period == "day" and not day):
+        raise bad
+    return at.astimezone(UTC)
+
+
+def digest_source(
+    *,
+    schedule: str,
+    period: str,
+    timezone: str,
+    period_id: Callable[[datetime], str],
+    done: Callable[[str], bool],
+    send: Callable[[datetime], int],
+) -> DueSource:
+    """The veille digest as a source: once its period's scheduled moment has come, ``send``
+    (fetch, build, send, mark) runs until the period's job (``period_id``) is ``done``; an
+    empty ``schedule`` leaves the digest to its own cron line."""
+
+    def due(now: datetime, horizon: datetime, dry_run: bool) -> SourceResult:
+        result = SourceResult()
+        if not schedule:
+            return result
+        moment = digest_moment(schedule, period, now, timezone)
+        job = period_id(now)
+        if now >= moment and not done(job):
+            if dry_run:
+                result.notes.append(f"{job} due since {_iso(moment)}")
+            else:
+                result.sent += send(now)
+        elif dry_run and moment > now and moment <= horizon:
+            result.notes.append(f"{job} due at {_iso(moment)}")
+        return result
+
+    return due

@@ -17,7 +17,7 @@ from ._common import AppContext, echo, json_option, note, pass_app, print_json, 
 @json_option
 @pass_app
 def run_command(app: AppContext, dry_run: bool, until: str | None, as_json: bool) -> None:
-    """Send whatever is due now: scheduled campaigns and sequence steps, once each.
+    """Send whatever is due now: scheduled campaigns, sequence steps, event mails, the digest.
 
     The one cron line of a workspace (every quarter of an hour is plenty):
 
@@ -29,8 +29,10 @@ def run_command(app: AppContext, dry_run: bool, until: str | None, as_json: bool
     Everything goes through the send engine: send windows, rate limits, and the send log that
     makes each message exactly-once per contact (a step is the campaign seq:NAME:STEP), even
     after kill -9. A bad sequence file stops the run before anything is sent, naming the
-    file and line. The veille digest is not part of it: `commskit digest --send` sends at most
-    once per [digest] period, so give it its own cron line.
+    file and line. Event confirmations nobody got yet and the reminders that are due go too
+    (docs/events.md), and the veille digest when [digest] schedule is set ("lundi 08:00":
+    fetch, build, send, mark, once per [digest] period); without it, give the digest its own
+    cron line (docs/scheduling.md).
 
     --dry-run --until TIME prints the timeline (when, which step or campaign, who) that runs
     until TIME would send, assuming nobody replies or changes meanwhile; the clock is
