@@ -1004,6 +1004,7 @@ class Workspace:
             period_id=job,
             done=done,
             send=send,
+            path=self.settings.source,
         )
 
     def run(

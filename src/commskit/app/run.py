@@ -301,7 +301,9 @@ _WEEKDAYS = {
 }
 
 
-def digest_moment(schedule: str, period: str, now: datetime, timezone: str) -> datetime:
+def digest_moment(
+    schedule: str, period: str, now: datetime, timezone: str, *, path: Path | None = None
+) -> datetime:
     """Return when this period's digest is due (UTC): ``[digest] schedule`` in this period.
 
     ``schedule`` is ``"monday 08:00"`` (or ``"lundi 08:00"``) for a weekly digest, ``"08:00"``
@@ -314,6 +316,7 @@ def digest_moment(schedule: str, period: str, now: datetime, timezone: str) -> d
 
     bad = ConfigError(
         f"[digest] schedule {schedule!r} does not fit period {period!r}",
+        path=path,
         hint='Write e.g. schedule = "monday 08:00" (week), "08:00" (day) or "1 08:00" (month)',
     )
     *day, clock = schedule.lower().split() or [""]
@@ -340,6 +343,7 @@ def digest_source(
     period_id: Callable[[datetime], str],
     done: Callable[[str], bool],
     send: Callable[[datetime], int],
+    path: Path | None = None,
 ) -> DueSource:
     """The veille digest as a source: once its period's scheduled moment has come, ``send``
     (fetch, build, send, mark) runs until the period's job (``period_id``) is ``done``; an
@@ -349,7 +353,7 @@ def digest_source(
         result = SourceResult()
         if not schedule:
             return result
-        moment = digest_moment(schedule, period, now, timezone)
+        moment = digest_moment(schedule, period, now, timezone, path=path)
         job = period_id(now)
         if now >= moment and not done(job):
             if dry_run:
