@@ -178,9 +178,8 @@ def test_kill_9_during_a_run_then_rerun(seq_ws, smtp_server, subprocess_env, pyt
     ws = seq_ws
     server = smtp_server()
     proc = cli(ws, subprocess_env, python, server.url, T0, concurrency=1, popen=True)
-    deadline = time.monotonic() + 120
+    # wait for 30 messages or the end of the run (a hung run is pytest-timeout's to stop)
     while len(server.handler.messages) < 30 and proc.poll() is None:
-        assert time.monotonic() < deadline, "the run sent nothing"
         time.sleep(0.01)
     assert proc.poll() is None, "the run finished before the kill; use more contacts"
     proc.send_signal(signal.SIGKILL)
