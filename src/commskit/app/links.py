@@ -32,13 +32,21 @@ def link_builder(
     preference link that opens no one's page.
     """
     base = base_url(settings)
+    keys: list[bytes] = []
+
+    def key_once() -> bytes:
+        # read the key at the first link, then keep it: reading it per recipient (a file read)
+        # doubled the cost of rendering a message
+        if not keys:
+            keys.append(secret())
+        return keys[0]
 
     def links(recipient: Any) -> Mapping[str, str]:
         out: dict[str, str] = {}
         found = getattr(recipient, "id", None)
         personal = isinstance(found, int) and not isinstance(found, bool)
         contact_id: int = found if isinstance(found, int) and personal else 0
-        key = secret() if personal or event_name else b""
+        key = key_once() if personal or event_name else b""
         # a plain address (a test send, a sample) has no preference centre: its footer link
         # opens the "invalid link" page, which says how to be removed
         token = make_link_token(key, "preferences", contact_id) if personal else "-"
