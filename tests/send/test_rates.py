@@ -15,7 +15,9 @@ import json
 import mailbox
 import re
 import shutil
+import sqlite3
 import time
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -362,6 +364,9 @@ def test_only_the_last_campaigns_are_judged(root: Path, corpus: Path, tmp_path: 
     sent = outbox(root, CAMPAIGN)
     read_bounces(root, corpus, [(COMPLAINT[0], sent[0])], tmp_path / "box")
     send_all(root, "2026-11-newsletter-en")  # a clean campaign after the one complained about
+    # both started within the same second, as on a fast machine: the later one is still the last
+    with closing(sqlite3.connect(root / ".commskit" / "state.db")) as conn, conn:
+        conn.execute("UPDATE campaigns SET started_at = '2026-11-20T09:00:00+00:00'")
     over = Workspace.open(root, overrides={"sending": {"rates_campaigns": 2}})
     once = Workspace.open(root, overrides={"sending": {"rates_campaigns": 1}})
     try:

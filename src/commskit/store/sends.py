@@ -501,7 +501,8 @@ class SendRepo:
         return [
             row[0]
             for row in self.conn.execute(
-                "SELECT id FROM campaigns ORDER BY COALESCE(started_at, created_at) DESC, id"
+                "SELECT id FROM campaigns c ORDER BY COALESCE(started_at, created_at) DESC,"
+                " (SELECT MAX(l.id) FROM send_log l WHERE l.campaign_id = c.id) DESC, id"
             )
         ]
 
@@ -518,10 +519,11 @@ class SendRepo:
         """Return the rates of the ``campaigns`` most recently started campaigns (digests too)
         that sent at least ``min_sent`` messages, latest first (one statement)."""
         chosen = (
-            "WITH chosen(id, ord) AS (SELECT id, ROW_NUMBER() OVER (ORDER BY start DESC, id)"
-            " FROM (SELECT c.id, COALESCE(c.started_at, c.created_at) AS start FROM campaigns c"
+            "WITH chosen(id, ord) AS (SELECT id, ROW_NUMBER() OVER (ORDER BY start DESC, seq DESC)"
+            " FROM (SELECT c.id, COALESCE(c.started_at, c.created_at) AS start,"
+            " (SELECT MAX(l.id) FROM send_log l WHERE l.campaign_id = c.id) AS seq FROM campaigns c"
             " WHERE (SELECT COUNT(*) FROM send_log l WHERE l.campaign_id = c.id"
-            " AND l.status = 'sent') >= :min_sent ORDER BY start DESC, c.id LIMIT :campaigns))"
+            " AND l.status = 'sent') >= :min_sent ORDER BY start DESC, seq DESC LIMIT :campaigns))"
         )
         cur = self.conn.execute(chosen + _RATES_SQL, {"min_sent": min_sent, "campaigns": campaigns})
         return [CampaignRates(*row) for row in cur]
