@@ -132,20 +132,26 @@ def _contact() -> Any:
 
 
 @pytest.mark.parametrize(
-    ("language", "when"),
+    ("language", "zone", "when"),
     [
-        ("fr", "jeudi 3 décembre 2026, 10h00 – 11h30 (UTC+01:00)"),
-        ("en", "Thursday 3 December 2026, 10:00 – 11:30 (UTC+01:00)"),
+        ("fr", "Europe/Paris", "jeudi 3 décembre 2026, 10h00 – 11h30 (heure de Paris)"),
+        ("en", "Europe/Paris", "Thursday 3 December 2026, 10:00 – 11:30 (Paris time)"),
+        ("fr", "America/Guadeloupe", "jeudi 3 décembre 2026, 10h00 – 11h30 (heure de Guadeloupe)"),
+        # a bare offset names no city: the reader gets the offset
+        ("fr", "+01:00", "jeudi 3 décembre 2026, 10h00 – 11h30 (UTC+01:00)"),
+        ("en", "UTC", "Thursday 3 December 2026, 10:00 – 11:30 (UTC+00:00)"),
     ],
 )
-def test_event_view_is_layout_context_in_compose(language: str, when: str) -> None:
+def test_event_view_is_layout_context_in_compose(language: str, zone: str, when: str) -> None:
+    from zoneinfo import ZoneInfo
+
     from commskit.compose.campaign import Campaign, Event
     from commskit.compose.layout import event_view
 
-    paris = dt.timezone(dt.timedelta(hours=1))
+    tz: dt.tzinfo = dt.timezone(dt.timedelta(hours=1)) if zone.startswith("+") else ZoneInfo(zone)
     event = Event(
-        start=dt.datetime(2026, 12, 3, 10, tzinfo=paris),
-        end=dt.datetime(2026, 12, 3, 11, 30, tzinfo=paris),
+        start=dt.datetime(2026, 12, 3, 10, tzinfo=tz),
+        end=dt.datetime(2026, 12, 3, 11, 30, tzinfo=tz),
     )
     campaign = Campaign(
         id="w", path=Path("w.md"), subject="Webinaire", body="", body_line=1, event=event

@@ -66,6 +66,8 @@ STRINGS: Mapping[str, Mapping[str, str]] = {
         "sent_by": "Envoyé par",
         "date_format": "%d/%m/%Y",
         "time_format": "%Hh%M",
+        # an event's time zone, named by its city ("Europe/Paris" → "heure de Paris")
+        "zone_time": "heure de {city}",
         "hello": "Bonjour",
     },
     "en": {
@@ -92,6 +94,7 @@ STRINGS: Mapping[str, Mapping[str, str]] = {
         "sent_by": "Sent by",
         "date_format": "%Y-%m-%d",
         "time_format": "%H:%M",
+        "zone_time": "{city} time",
         "hello": "Hello",
     },
 }

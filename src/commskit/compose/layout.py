@@ -7,6 +7,7 @@ them in per recipient.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
@@ -20,19 +21,30 @@ from .environment import strings_for
 from .veille import http_url, item_view
 
 
+def _zone_label(moment: dt.datetime, pattern: str) -> str:
+    """Name the time zone a reader needs to read the time right: the zone's city for an IANA
+    zone ("heure de Paris", "America/Guadeloupe" → "heure de Guadeloupe"),
+    else the UTC offset ("UTC+01:00"); ``""`` for a naive time."""
+    key = getattr(moment.tzinfo, "key", "")
+    if "/" in key and not key.startswith("Etc/"):
+        return pattern.format(city=key.rsplit("/", 1)[1].replace("_", " "))
+    offset = moment.strftime("%z")
+    return f"UTC{offset[:3]}:{offset[3:]}" if offset else ""
+
+
 def event_view(campaign: Campaign, language: str) -> dict[str, Any] | None:
     """Return the campaign's event as templates show it ("jeudi 3 décembre 2026, 10h00 – …")."""
     event = campaign.event
     if event is None:
         return None
-    time_format = strings_for(language)["time_format"]
+    strings = strings_for(language)
     start, end = event.start, event.end
     when = (
         f"{format_date(start, language, weekday=True)}, "
-        f"{start.strftime(time_format)} – {end.strftime(time_format)}"
+        f"{start.strftime(strings['time_format'])} – {end.strftime(strings['time_format'])}"
     )
-    offset = start.strftime("%z")
-    when += f" (UTC{offset[:3]}:{offset[3:]})" if offset else ""
+    zone = _zone_label(start, strings["zone_time"])
+    when += f" ({zone})" if zone else ""
     return {
         "title": event.title or campaign.subject,
         "when": when,
