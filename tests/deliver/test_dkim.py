@@ -234,3 +234,35 @@ def test_send_with_a_missing_key_stops_before_anything_is_sent(partners, smtp_si
         ws.send(CAMPAIGN, yes=True)
     assert handler.messages == []
     ws.close()
+
+
+def test_sign_up_confirmations_are_signed(partners, tmp_path, rsa_key, ed_key, dnsfunc):
+    """The double opt-in mail is the first a new partner gets: signed like every campaign."""
+    from commskit.app.signup import deliver_pending, request_signup
+
+    outbox = tmp_path / "confirmations"
+    ws = _open(partners, f"outbox:{outbox}", **_key_settings(partners.root, rsa_key, ed_key))
+    request_signup(ws.store, "list", "infolettre", "nouvelle@example.net", first_name="Léa")
+    delivered = deliver_pending(ws.store, ws.settings, b"k" * 32, root=ws.root)
+    assert (delivered.sent, delivered.failed) == (1, 0)
+    (path,) = (outbox / "new").iterdir()
+    data = _strip_envelope(path.read_bytes())
+    assert b"nouvelle@example.net" in data
+    assert _verify_all(data, dnsfunc) == [True, True]
+    ws.close()
+
+
+def test_sign_up_confirmations_wait_when_the_key_is_missing(partners, tmp_path):
+    from commskit.app.signup import deliver_pending, request_signup
+
+    outbox = tmp_path / "confirmations"
+    ws = _open(partners, f"outbox:{outbox}", rsa_selector="s1", rsa_key="absent.key")
+    request_signup(ws.store, "list", "infolettre", "nouvelle@example.net")
+    with pytest.raises(DkimError, match="cannot read the rsa DKIM key"):
+        deliver_pending(ws.store, ws.settings, b"k" * 32, root=ws.root)
+    assert not (outbox / "new").exists() or not list((outbox / "new").iterdir())
+    # nothing was claimed: once the key is there, the confirmation goes out
+    ws.close()
+    ws = _open(partners, f"outbox:{outbox}")
+    assert deliver_pending(ws.store, ws.settings, b"k" * 32, root=ws.root).sent == 1
+    ws.close()

@@ -39,6 +39,7 @@ from ..audience.tokens import make_link_token
 from ..clock import now as clock_now
 from ..errors import CommskitError
 from ..policy import page_url
+from ..send.dkim import load_signer
 from ..send.transports import make_transport
 from ..store.audience import ContactChange, NewContact
 from .links import base_url
@@ -185,15 +186,22 @@ def deliver_pending(
     """Mail the confirmation of every pending sign-up not mailed yet, once each.
 
     Rows are claimed first (a second mailer running at the same time takes none of them), marked
-    mailed after the transport accepted the message, and given back when it refused it. ``write``
+    mailed after the transport accepted the message, and given back when it refused it. The mail
+    is DKIM-signed when ``[dkim]`` configures a key, as campaigns are. ``write``
     runs each store write (the web app passes its serialising ``WebContext.write``).
     """
+    sender = parseaddr(settings.sender.from_)[1]
+    # signed like every campaign: a confirmation is the first mail a new partner gets from us.
+    # The key is read before any row is claimed, so a missing key leaves every row waiting.
+    signer = load_signer(settings.dkim, root=root, from_domain=sender.rpartition("@")[2])
     instant = now or clock_now()
     claimed: list[PendingSignup] = write(lambda: _claim(store, instant))
     if not claimed:
         return Delivered(0, 0)
-    transport = make_transport(settings.transport.url, settings=settings.transport, root=root)
-    envelope = settings.sender.envelope_from or parseaddr(settings.sender.from_)[1]
+    transport = make_transport(
+        settings.transport.url, settings=settings.transport, root=root, signer=signer
+    )
+    envelope = settings.sender.envelope_from or sender
 
     async def run() -> list[bool]:
         await transport.open()
