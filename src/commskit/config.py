@@ -178,6 +178,9 @@ class WebSettings:
     channel_timeout: int = 60
     # largest request body accepted, in bytes; a larger one gets 413
     max_body: int = 64 * 1024
+    # the same for provider webhook posts (/webhooks/…): Brevo batches up to 500 events in one
+    # post, Mailjet groups a second's events, SNS messages reach 256 KB
+    webhook_max_body: int = 512 * 1024
     # seconds a one-click POST keeps retrying while another process holds the database's lock
     lock_wait: float = 300.0
     # address of the reverse proxy whose X-Forwarded-For/-Proto headers are believed ("*": any)
@@ -370,6 +373,7 @@ _POSITIVE = {
     ("web", "connection_limit"),
     ("web", "channel_timeout"),
     ("web", "max_body"),
+    ("web", "webhook_max_body"),
 }
 
 

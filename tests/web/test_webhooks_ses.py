@@ -41,6 +41,8 @@ from cryptography.x509.oid import NameOID
 
 from commskit.app import sns
 from commskit.clock import now
+from commskit.config import load_settings
+from commskit.errors import ConfigError
 from commskit.web import create_app, make_server
 from commskit.workspace import Workspace
 
@@ -614,3 +616,38 @@ def test_endpoint_is_off_without_topics(partners: Workspace) -> None:
     finally:
         server.shutdown()
         thread.join(10)
+
+
+# --- the settings ----------------------------------------------------------------------------
+
+
+def test_sns_settings_from_toml_and_environment(tmp_path: Path) -> None:
+    config = tmp_path / "commskit.toml"
+    config.write_text(
+        f'[web]\nsns_topics = ["{TOPIC}"]\nsns_cert_hosts = ["127.0.0.1:8443", "[::1]:9000"]\n',
+        encoding="utf-8",
+    )
+    web = load_settings(config, environ={}).web
+    assert web.sns_topics == [TOPIC]
+    assert web.sns_cert_hosts == ["127.0.0.1:8443", "[::1]:9000"]
+    env = {"COMMSKIT_WEB_SNS_TOPICS": json.dumps([TOPIC])}
+    assert load_settings(None, environ=env).web.sns_topics == [TOPIC]
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("sns_cert_hosts", "*"),
+        ("sns_cert_hosts", "*.example.org"),
+        ("sns_cert_hosts", "https://127.0.0.1:8443"),
+        ("sns_cert_hosts", "127.0.0.1/certs"),
+        ("sns_topics", "commskit-ses"),
+        ("sns_topics", "arn:aws:sns:*:123456789012:*"),
+    ],
+)
+def test_sns_settings_refuse_wildcards_and_non_hosts(tmp_path: Path, key: str, value: str) -> None:
+    config = tmp_path / "commskit.toml"
+    config.write_text(f'[web]\n{key} = ["{value}"]\n', encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(config, environ={})
+    assert f"[web] {key}" in str(caught.value)

@@ -10,7 +10,7 @@ Events already recorded (the provider retried) are acknowledged with 200 and cha
 provider keeps retrying a post it did not see succeed.
 
 The secrets are compared in constant time and never logged; bodies are bounded by
-``[web] max_body``.
+``[web] webhook_max_body`` (larger than the pages' ``max_body``: Brevo batches 500 events).
 
 Amazon SES posts through SNS, which proves itself by signing each message (:mod:`..app.sns`):
 the endpoint is off (404) until ``[web] sns_topics`` lists a topic; a message from another topic,
