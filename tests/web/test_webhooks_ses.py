@@ -392,6 +392,15 @@ def test_certificate_host_rule(url: str, trusted: bool) -> None:
     assert sns.trusted_url(url, ["127.0.0.1:8443"]) is trusted
 
 
+def test_listed_ipv6_and_port_less_hosts() -> None:
+    assert sns.trusted_url("http://[::1]:9000/x.pem", ["[::1]:9000"])
+    assert not sns.trusted_url("http://[::1]:9001/x.pem", ["[::1]:9000"])
+    assert sns.trusted_url("https://sns-stand-in.internal/x.pem", ["sns-stand-in.internal"])
+    assert not sns.trusted_url(
+        "https://sns-stand-in.internal:8443/x.pem", ["sns-stand-in.internal"]
+    )
+
+
 # --- through the server ----------------------------------------------------------------------
 
 
@@ -587,6 +596,15 @@ def test_malformed_posts_get_400(hooks: Sns, body: bytes) -> None:
     response = hooks.client.post(f"http://{hooks.base}/webhooks/ses", content=body)
     assert response.status_code == 400
     assert hooks.recorded() == 0
+
+
+def test_raw_message_delivery_is_refused_unsigned(hooks: Sns) -> None:
+    # with "raw message delivery" on, SNS posts the SES JSON alone: no signature to check
+    rcpt, ses = _bounce(hooks)
+    response = hooks.client.post(f"http://{hooks.base}/webhooks/ses", content=json.dumps(ses))
+    assert response.status_code == 400
+    assert hooks.recorded() == 0
+    assert suppression(hooks, rcpt) == []
 
 
 def test_signed_message_that_is_not_an_ses_notification_gets_400(hooks: Sns) -> None:

@@ -90,7 +90,8 @@ def trusted_url(url: str, extra_hosts: Sequence[str] = ()) -> bool:
     host = parts.hostname.lower()
     if parts.scheme == "https" and port in (None, 443) and AWS_HOST.fullmatch(host):
         return True
-    netloc = host if port is None else f"{host}:{port}"
+    shown = f"[{host}]" if ":" in host else host  # an IPv6 address is listed in brackets
+    netloc = shown if port is None else f"{shown}:{port}"
     return parts.scheme in ("http", "https") and netloc in {h.lower() for h in extra_hosts}
 
 
