@@ -68,7 +68,7 @@ SES_KINDS: dict[str, Kind | None] = {
 }
 #: SES bounceType → our kind: only a Permanent bounce is hard (Transient, Undetermined: soft)
 SES_BOUNCE_KINDS: dict[str, Kind] = {"Permanent": "hard"}
-#: SES's per-kind object, its recipients' list, and how a recipient is written there
+#: SES kind → the object holding its details and the name of its recipients list there
 _SES_RECIPIENTS = {
     "Bounce": ("bounce", "bouncedRecipients"),
     "Complaint": ("complaint", "complainedRecipients"),
