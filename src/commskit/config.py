@@ -178,6 +178,9 @@ class WebSettings:
     channel_timeout: int = 60
     # largest request body accepted, in bytes; a larger one gets 413
     max_body: int = 64 * 1024
+    # the same for provider webhook posts (/webhooks/…): Brevo batches up to 500 events in one
+    # post, Mailjet groups a second's events, SNS messages reach 256 KB
+    webhook_max_body: int = 512 * 1024
     # seconds a one-click POST keeps retrying while another process holds the database's lock
     lock_wait: float = 300.0
     # address of the reverse proxy whose X-Forwarded-For/-Proto headers are believed ("*": any)
@@ -190,6 +193,12 @@ class WebSettings:
     # seconds a provider's webhook event may be old (its own time) before a post holding it is
     # refused as a replay; providers retry for up to a day
     webhook_max_age: int = 2 * 24 * 3600
+    # the Amazon SNS topics (TopicArn) whose messages /webhooks/ses accepts (SES notifications);
+    # empty: the endpoint answers 404. A message from any other topic gets 403
+    sns_topics: list[str] = field(default_factory=list)
+    # hosts ("host" or "host:port") trusted, besides https://sns.REGION.amazonaws.com(.cn), for
+    # SNS's SigningCertURL and SubscribeURL, over https or plain http: a local SNS stand-in
+    sns_cert_hosts: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -364,6 +373,7 @@ _POSITIVE = {
     ("web", "connection_limit"),
     ("web", "channel_timeout"),
     ("web", "max_body"),
+    ("web", "webhook_max_body"),
 }
 
 
@@ -403,6 +413,30 @@ def _check_addresses(value: Any, where: str) -> Any:
     return value
 
 
+# a host or host:port, nothing else: no scheme, path, user or wildcard (never "accept any")
+_HOST_PORT = re.compile(r"[A-Za-z0-9.-]+(:[0-9]{1,5})?|\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?")
+
+
+def _check_hosts(value: Any, where: str) -> Any:
+    for host in value:
+        if not _HOST_PORT.fullmatch(host):
+            raise ConfigError(
+                f'{where}: {host!r} is not a host; give hosts as "host" or "host:port" '
+                '(["127.0.0.1:8025"]): no scheme, path or wildcard'
+            )
+    return value
+
+
+def _check_topics(value: Any, where: str) -> Any:
+    for topic in value:
+        if not topic.startswith("arn:") or topic.count(":") < 5 or "*" in topic:
+            raise ConfigError(
+                f"{where}: {topic!r} is not an SNS topic ARN; give the topics' full ARNs "
+                '(["arn:aws:sns:eu-west-3:123456789012:commskit-ses"])'
+            )
+    return value
+
+
 def _language(value: Any, where: str) -> Any:
     # the shipped labels and dates are French and English
     if value not in LANGUAGES:
@@ -438,6 +472,8 @@ _CHECKS: dict[tuple[str, str], Callable[[Any, str], Any]] = {
     ("contacts", "default_basis"): _legal_basis,
     ("digest", "since"): _check_since,
     ("digest", "recipients"): _check_addresses,
+    ("web", "sns_topics"): _check_topics,
+    ("web", "sns_cert_hosts"): _check_hosts,
     ("sending", "max_complaint_rate"): _fraction,
     ("sending", "max_hard_bounce_rate"): _fraction,
     ("events", "timezone"): _check_timezone,

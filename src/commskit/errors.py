@@ -171,6 +171,17 @@ class WebhookError(CommskitError):
     too old): the request is refused and nothing of it is recorded."""
 
 
+class SnsSignatureError(WebhookError):
+    """Raised when an Amazon SNS message is not proven to come from SNS: an unknown
+    SignatureVersion, a signing certificate off SNS's hosts, a signature that does not verify,
+    or a topic not allowed. The request is refused (403) and nothing of it is recorded."""
+
+
+class WebhookUnavailableError(WebhookError):
+    """Raised when a webhook post cannot be checked or acted on now (the SNS signing
+    certificate or SubscribeURL cannot be reached): 503, the sender retries later."""
+
+
 class ServerError(CommskitError):
     """Raised when `serve` or `preview` cannot listen on the host and port asked (port in use,
     out of range or privileged; a host that is not an address of this machine)."""

@@ -196,3 +196,43 @@ def test_endpoint_is_off_without_its_secret(hooks: Hooks, monkeypatch: pytest.Mo
     payload = readdressed_brevo("brevo_hard_bounce.json", rcpt, message_id)
     assert brevo_post(hooks, payload, token="").status_code == 404
     assert hooks.client.get(f"http://{hooks.base}/webhooks/brevo").status_code == 405
+
+
+def test_brevo_message_id_without_angle_brackets_matches_and_sent_is_ignored(
+    hooks: Hooks,
+) -> None:
+    # the documented Sent ("request") sample carries its message-id without angle brackets
+    rcpt, message_id = hooks.sent[1]
+    sent = sample("brevo_sent.json")
+    assert not sent["message-id"].startswith("<")
+    sent.update(email=rcpt, ts_event=int(now().timestamp()) - 60)
+    sent["message-id"] = message_id.strip("<>")
+    ignored = brevo_post(hooks, sent)
+    assert ignored.status_code == 200
+    assert ignored.json()["ignored"] == 1
+    delivered = readdressed_brevo("brevo_delivered.json", rcpt, message_id.strip("<>"))
+    response = brevo_post(hooks, delivered)
+    assert response.json()["unmatched"] == 0
+    assert [h["delivery"] for h in hooks.ws.contacts.show(rcpt).history] == ["delivered"]
+
+
+def test_brevo_batch_larger_than_max_body_is_accepted(hooks: Hooks) -> None:
+    # Brevo's batched webhooks post up to 500 events at once: far over the pages' max_body
+    rcpt, message_id = hooks.sent[0]
+    stamp = int(now().timestamp()) - 60
+    batch = []
+    for n in range(500):
+        event = readdressed_brevo("brevo_delivered.json", rcpt, message_id)
+        event.update(ts_event=stamp - n, subject="x" * 100)
+        batch.append(event)
+    body = json.dumps(batch)
+    assert hooks.ws.settings.web.max_body < len(body) <= hooks.ws.settings.web.webhook_max_body
+    response = brevo_post(hooks, batch)
+    assert response.status_code == 200, response.text[:200]
+    assert response.json()["recorded"] == 500
+    too_big = hooks.client.post(
+        f"http://{hooks.base}/desinscription",
+        content=b"x" * (hooks.ws.settings.web.max_body + 1),
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert too_big.status_code == 413  # the pages keep their own limit

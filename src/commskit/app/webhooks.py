@@ -1,4 +1,4 @@
-"""Provider webhooks (Brevo, Mailjet): their events read into the send log and suppressions.
+"""Provider webhooks (Brevo, Mailjet, Amazon SES): events into the send log and suppressions.
 
 A provider posts what became of each message it relayed: delivered, bounced, blocked, reported
 as spam, unsubscribed. Each event is read into a :class:`ProviderEvent`; one about a message we
@@ -14,7 +14,12 @@ Payload formats (samples with their source URL in tests/web/webhooks/):
   ``message-id``, ``ts_event`` (Unix seconds), ``reason``;
 - Mailjet event API: one JSON object, or an array of them when grouping is on; ``event``,
   ``email``, ``time`` (Unix seconds), ``CustomID`` (our Message-ID, as the Mailjet transport
-  sets it), ``hard_bounce``, ``error``.
+  sets it), ``hard_bounce``, ``error``;
+- Amazon SES, through SNS (the envelope is verified by :mod:`.sns`): the ``Message`` is an SES
+  *notification* (``notificationType``) or an *event publishing* record (``eventType``), with
+  ``mail.commonHeaders.messageId`` (or the ``Message-ID`` of ``mail.headers``) our Message-ID
+  and one event per recipient of ``bounce.bouncedRecipients``, ``complaint.complainedRecipients``
+  or ``delivery.recipients``.
 """
 
 from __future__ import annotations
@@ -54,6 +59,26 @@ MAILJET_KINDS: dict[str, Kind | None] = {
     "spam": "complaint",
     "unsub": "unsubscribe",
 }
+#: SES notification/event type → our kind (a Bounce is hard or soft by its ``bounceType``);
+#: Send, Reject, Open, Click, DeliveryDelay, Rendering Failure… are acknowledged only
+SES_KINDS: dict[str, Kind | None] = {
+    "Bounce": "soft",
+    "Complaint": "complaint",
+    "Delivery": None,
+}
+#: SES bounceType → our kind: only a Permanent bounce is hard (Transient, Undetermined: soft)
+SES_BOUNCE_KINDS: dict[str, Kind] = {"Permanent": "hard"}
+#: SES kind → the object holding its details and the name of its recipients list there
+_SES_RECIPIENTS = {
+    "Bounce": ("bounce", "bouncedRecipients"),
+    "Complaint": ("complaint", "complainedRecipients"),
+    "Delivery": ("delivery", "recipients"),
+}
+_KNOWN: dict[str, dict[str, Kind | None]] = {
+    "brevo": BREVO_KINDS,
+    "mailjet": MAILJET_KINDS,
+    "ses": SES_KINDS,
+}
 #: what ``send_log.delivery`` says after each kind (None: delivered)
 _DELIVERY = {
     None: "delivered",
@@ -79,11 +104,16 @@ class ProviderEvent:
     timestamp: float
     status: str = ""
     diagnostic: str = ""
+    #: the provider's own id for the post (SNS's MessageId, kept on retries); "" if none
+    event_id: str = ""
 
     @property
     def key(self) -> str:
         """Return the event's idempotency key: the same post read twice gives the same key."""
-        parts = (self.provider, self.event, self.message_id, self.email, repr(self.timestamp))
+        if self.event_id:  # the provider's id of the post, one event per recipient in it
+            parts: tuple[str, ...] = (self.provider, self.event_id, self.email)
+        else:
+            parts = (self.provider, self.event, self.message_id, self.email, repr(self.timestamp))
         return hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()
 
 
@@ -175,9 +205,82 @@ def mailjet_events(payload: Any) -> list[ProviderEvent]:
     return out
 
 
+def ses_events(message: Any, *, event_id: str) -> list[ProviderEvent]:
+    """Read the SES notification or event record an SNS Notification carries (its ``Message``,
+    already parsed from JSON): one event per recipient, keyed by SNS's ``event_id``."""
+    if not isinstance(message, dict) or not isinstance(message.get("mail"), dict):
+        raise WebhookError("not an SES notification (no 'mail' object)")
+    name = message.get("notificationType") or message.get("eventType")
+    if not isinstance(name, str):
+        raise WebhookError("an SES notification without notificationType or eventType")
+    message_id = _message_id(_ses_message_id(message["mail"]))
+    if name not in _SES_RECIPIENTS:  # Send, Open, Click…: nothing we keep
+        stamp = _ses_time(message["mail"].get("timestamp"))
+        return [ProviderEvent("ses", name, None, message_id, "", stamp, event_id=event_id)]
+    section, listed = _SES_RECIPIENTS[name]
+    detail = message.get(section)
+    if not isinstance(detail, dict) or not isinstance(detail.get(listed), list):
+        raise WebhookError(f"an SES {name} without its {section}.{listed}")
+    kind = SES_KINDS[name]
+    if name == "Bounce":
+        kind = SES_BOUNCE_KINDS.get(str(detail.get("bounceType")), "soft")
+    stamp = _ses_time(detail.get("timestamp") or message["mail"].get("timestamp"))
+    return [
+        ProviderEvent(
+            provider="ses",
+            event=name,
+            kind=kind,
+            message_id=message_id,
+            email=address,
+            timestamp=stamp,
+            status=status,
+            diagnostic=diagnostic,
+            event_id=event_id,
+        )
+        for address, status, diagnostic in _ses_recipients(detail[listed])
+    ]
+
+
+def _ses_recipients(listed: list[Any]) -> list[tuple[str, str, str]]:
+    """Return (address, status, diagnostic) per recipient: bounce and complaint recipients are
+    objects (``emailAddress``, ``status``, ``diagnosticCode``), delivery recipients strings."""
+    out = []
+    for item in listed[:MAX_EVENTS]:
+        if isinstance(item, str):
+            out.append((item.strip().lower(), "", ""))
+        elif isinstance(item, dict) and isinstance(item.get("emailAddress"), str):
+            status = str(item.get("status") or "")[:20]
+            diagnostic = str(item.get("diagnosticCode") or "")[:500]
+            out.append((item["emailAddress"].strip().lower(), status, diagnostic))
+        else:
+            raise WebhookError("an SES recipient that is neither an address nor an object")
+    return out
+
+
+def _ses_message_id(mail: dict[str, Any]) -> str:
+    """Return OUR Message-ID as SES reports the mail's headers (``mail.messageId`` is SES's
+    own id, not ours): ``commonHeaders.messageId``, else the ``Message-ID`` header."""
+    common = mail.get("commonHeaders")
+    if isinstance(common, dict) and isinstance(common.get("messageId"), str):
+        return str(common["messageId"])
+    headers = mail.get("headers")
+    for header in headers if isinstance(headers, list) else []:
+        if isinstance(header, dict) and str(header.get("name", "")).lower() == "message-id":
+            return str(header.get("value") or "")
+    return ""
+
+
+def _ses_time(value: Any) -> float:
+    if not isinstance(value, str):
+        raise WebhookError("an SES notification without its timestamp")
+    try:
+        return datetime.fromisoformat(value).timestamp()
+    except ValueError as exc:
+        raise WebhookError(f"an SES timestamp that is not ISO 8601: {value[:40]!r}") from exc
+
+
 def _known(event: ProviderEvent) -> bool:
-    table = BREVO_KINDS if event.provider == "brevo" else MAILJET_KINDS
-    return event.event in table
+    return event.event in _KNOWN.get(event.provider, {})
 
 
 def check_fresh(events: Sequence[ProviderEvent], *, max_age: float, now: float) -> None:

@@ -95,8 +95,10 @@ class WebApp:
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         request = Request(environ)
-        request.max_content_length = self.context.settings.max_body
-        request.max_form_memory_size = self.context.settings.max_body
+        settings = self.context.settings
+        webhook = request.path.startswith("/webhooks/")  # providers batch events in one post
+        request.max_content_length = settings.webhook_max_body if webhook else settings.max_body
+        request.max_form_memory_size = settings.max_body
         endpoint, response = self.dispatch(request)
         for name, value in SECURITY_HEADERS:
             response.headers[name] = value

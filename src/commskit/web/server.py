@@ -3,7 +3,8 @@
 Why waitress (measured in bench/web_bench.py, see docs/benchmarks.md): one I/O thread reads
 every connection (asyncore-style) and hands a request to a worker thread only once its headers
 and body are fully in, so an idle keep-alive connection or a client trickling its body costs a
-socket, never a worker; bodies over ``[web] max_body`` get 413 before the app runs; silent
+socket, never a worker; bodies over ``[web] max_body`` (``webhook_max_body`` for the provider
+webhooks, which batch events) get 413 before the app runs, or from the app; silent
 connections are cut after ``[web] channel_timeout``. The store is synchronous SQLite with one
 writer, so a handful of threads is all the concurrency it can use: an async server (uvicorn)
 would run the same blocking calls in a thread pool. gunicorn does not run on Windows and its
@@ -76,7 +77,8 @@ def _adjustments(settings: WebSettings) -> dict[str, Any]:
         "channel_timeout": settings.channel_timeout,
         # look for silent connections at least twice per timeout
         "cleanup_interval": max(1, min(30, settings.channel_timeout // 2)),
-        "max_request_body_size": settings.max_body,
+        # the larger of the two: the app holds pages to max_body (webhooks get more)
+        "max_request_body_size": max(settings.max_body, settings.webhook_max_body),
         "ident": "commskit",
         "expose_tracebacks": False,
     }

@@ -1,4 +1,4 @@
-"""Provider webhooks: ``POST /webhooks/brevo`` and ``POST /webhooks/mailjet``.
+"""Provider webhooks: ``POST /webhooks/brevo``, ``POST /webhooks/mailjet``, ``POST /webhooks/ses``.
 
 Each endpoint is off (404) until its secret is in the environment, and a post must prove it knows
 it: Brevo's webhook is configured with a bearer token (``Authorization: Bearer …``, or basic
@@ -10,7 +10,14 @@ Events already recorded (the provider retried) are acknowledged with 200 and cha
 provider keeps retrying a post it did not see succeed.
 
 The secrets are compared in constant time and never logged; bodies are bounded by
-``[web] max_body``.
+``[web] webhook_max_body`` (larger than the pages' ``max_body``: Brevo batches 500 events).
+
+Amazon SES posts through SNS, which proves itself by signing each message (:mod:`..app.sns`):
+the endpoint is off (404) until ``[web] sns_topics`` lists a topic; a message from another topic,
+or whose signature does not verify against a certificate from SNS's own hosts, gets 403; one
+published longer ago than ``webhook_max_age`` gets 400. A SubscriptionConfirmation is confirmed by
+a GET of its SubscribeURL (same host rule as the certificate); an UnsubscribeConfirmation is
+acknowledged and changes nothing.
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 from werkzeug.routing import Rule
 from werkzeug.wrappers import Request, Response
 
+from ..app import sns
 from ..app.webhooks import (
     ProviderEvent,
     brevo_events,
@@ -33,8 +41,9 @@ from ..app.webhooks import (
     mailjet_events,
     now,
     record_events,
+    ses_events,
 )
-from ..errors import WebhookError
+from ..errors import SnsSignatureError, WebhookError, WebhookUnavailableError
 
 if TYPE_CHECKING:
     from .app import WebContext
@@ -105,10 +114,65 @@ def mailjet(context: WebContext, request: Request) -> Response:
     return _receive(context, request, MAILJET_PASSWORD_ENV, mailjet_events)
 
 
+#: the signing certificates seen, shared by the server's workers (bounded, in memory)
+CERTS = sns.CertCache(sns.fetch_https)
+
+
+def ses(context: WebContext, request: Request) -> Response:
+    """Amazon SES notifications through SNS: the message's signature proves it is SNS's."""
+    if request.method != "POST":
+        response = _json(405, {"error": "POST only"})
+        response.headers["Allow"] = "POST"
+        return response
+    settings = context.settings
+    if not settings.sns_topics or context.workspace is None:
+        return _json(404, {"error": "webhook not configured"})
+    workspace = context.workspace
+    try:
+        message = _verified_sns(context, request)
+        if message.type == "SubscriptionConfirmation":
+            return _confirm(message, settings.sns_cert_hosts)
+        if message.type == "UnsubscribeConfirmation":
+            return _json(200, {"acknowledged": message.type})
+        events = ses_events(json.loads(message.message), event_id=message.message_id)
+    except SnsSignatureError as exc:
+        return _json(403, {"error": str(exc)[:200]})
+    except WebhookUnavailableError as exc:
+        return _json(503, {"error": str(exc)[:200]})
+    except (ValueError, WebhookError) as exc:  # JSONDecodeError is a ValueError
+        return _json(400, {"error": str(exc)[:200]})
+    outcome = context.write(lambda: record_events(workspace.store, workspace.contacts, events))
+    return _json(200, outcome.to_dict())
+
+
+def _verified_sns(context: WebContext, request: Request) -> sns.SnsMessage:
+    """Read the SNS message, refuse a foreign topic, verify its signature, then its age."""
+    settings = context.settings
+    fields = sns.read_message(json.loads(request.get_data(cache=False)))
+    if fields["TopicArn"] not in settings.sns_topics:  # before any certificate is fetched
+        raise SnsSignatureError("a message from a topic not in [web] sns_topics")
+    moment = now()
+    message = sns.verify(fields, CERTS, cert_hosts=settings.sns_cert_hosts, now=moment)
+    if message.timestamp < moment - settings.webhook_max_age:
+        raise WebhookError(f"published more than {settings.webhook_max_age} s ago: a replay")
+    if message.timestamp > moment + 300:
+        raise WebhookError("published in the future")
+    return message
+
+
+def _confirm(message: sns.SnsMessage, cert_hosts: list[str]) -> Response:
+    """Confirm the subscription by visiting its SubscribeURL, only on SNS's own hosts."""
+    if not sns.trusted_url(message.subscribe_url, cert_hosts):
+        raise SnsSignatureError("SubscribeURL is not on an SNS host")
+    sns.fetch_https(message.subscribe_url)  # its token is a secret of the subscription: not logged
+    return _json(200, {"confirmed": message.topic_arn})
+
+
 # GET and HEAD are claimed too, to answer 405 here: else the one-click catch-all would take them
 _METHODS = ["GET", "HEAD", "POST"]
 
 ROUTES = [
     (Rule("/webhooks/brevo", endpoint="webhook-brevo", methods=_METHODS), brevo),
     (Rule("/webhooks/mailjet", endpoint="webhook-mailjet", methods=_METHODS), mailjet),
+    (Rule("/webhooks/ses", endpoint="webhook-ses", methods=_METHODS), ses),
 ]
