@@ -5,6 +5,7 @@ the odd ones it must leave to the ``email`` package."""
 from __future__ import annotations
 
 import email.policy
+import email.utils
 import sys
 from datetime import UTC, datetime
 from email.message import EmailMessage
@@ -15,7 +16,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent.parent))
 
 from commskit.render.mime import Attachment, StaticHeaders, build_message
-from commskit.send.transports.api import _split_fast, _split_parsed, split_message
+from commskit.send.transports.api import _mailbox, _split_fast, _split_parsed, split_message
 from conftest import CompiledDouble, Person
 
 DATE = datetime(2026, 12, 2, 9, 0, tzinfo=UTC)
@@ -131,6 +132,30 @@ def test_the_messages_compose_builds_are_split_fast_and_the_same(name: str) -> N
     assert fast is not None  # the fast path took it: that is where the speed comes from
     assert fast == _split_parsed(data)
     assert fast.text is not None or fast.html is not None
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "Camille Dupré <c@example.net>",
+        "camille@example.net",
+        "jean.dupont@example.fr",
+        "<c@example.net>",
+        "A  B <c@example.net>",
+        "Marie-Amélie d'Auvergne <c@example.fr>",
+        " A <c@x>",
+        "A<c@x>",
+        "a..b@example.fr",
+        ".a@example.fr",
+        '"Dupont, Jean" <j@example.fr>',
+        "Jean (le comptable) <j@example.fr>",
+        "J. Dupont <j@example.fr>",
+        "a@b, c@d",
+        "",
+    ],
+)
+def test_mailboxes_split_by_hand_as_parseaddr_does(value: str) -> None:
+    assert _mailbox(value) == email.utils.parseaddr(value)
 
 
 @pytest.mark.parametrize("name", ODD)

@@ -26,7 +26,7 @@ import email.utils
 import functools
 import re
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from urllib.parse import parse_qs, urlsplit
@@ -164,7 +164,15 @@ _PARAM = re.compile(r';\s*([!#$%&\'+.^_`|~0-9A-Za-z-]+)\s*=\s*("[^"\\\r\n]*"|[^;
 #: parts nested deeper than this go to the email package
 _MAX_DEPTH = 4
 
-Headers = list[tuple[str, str]]
+
+class Headers(list[tuple[str, str]]):
+    """A part's header fields in order, with the first value of each name at hand."""
+
+    def __init__(self, fields: Iterable[tuple[str, str]] = ()) -> None:
+        super().__init__(fields)
+        self.first: dict[str, str] = {}
+        for name, value in reversed(self):
+            self.first[name.lower()] = value
 
 
 class _Unusual(Exception):
@@ -199,7 +207,7 @@ def _head(data: bytes) -> tuple[Headers, bytes]:
     end = data.find(b"\r\n\r\n")
     if end <= 0 or not data[:end].isascii():
         raise _Unusual
-    headers: Headers = []
+    headers: list[tuple[str, str]] = []
     for line in data[:end].split(b"\r\n"):
         if line[:1] in (b" ", b"\t"):
             if not headers:
@@ -211,12 +219,12 @@ def _head(data: bytes) -> tuple[Headers, bytes]:
         if not colon or not _FIELD.fullmatch(name_b):
             raise _Unusual  # not a header line: the email parser would start the body here
         headers.append((name_b.decode("ascii"), rest.decode("ascii").lstrip(" \t")))
-    return [(n, v.rstrip("\r\n")) for n, v in headers], data[end + 4 :]
+    return Headers((n, v.rstrip("\r\n")) for n, v in headers), data[end + 4 :]
 
 
 def _first(headers: Headers, name: str) -> str | None:
-    wanted = name.lower()
-    return next((v for n, v in headers if n.lower() == wanted), None)
+    """Return the first value of a header (as ``Message.get`` does), or None."""
+    return headers.first.get(name.lower())
 
 
 def _content_type(headers: Headers) -> tuple[str, dict[str, str]]:
@@ -306,18 +314,23 @@ def _decode_body(headers: Headers, body: bytes) -> bytes:
     return body
 
 
-#: ``Display Name <local@domain>`` with nothing ``parseaddr`` reads specially (no quotes,
-#: comments, dots or commas in the name): split by hand, as ``parseaddr`` would
+_ATOM = r'[^\s()<>@,;:\\".\[\]]+'
+_DOT_ATOMS = rf"{_ATOM}(?:\.{_ATOM})*"
+#: ``local@domain`` or ``Display Name <local@domain>`` with nothing ``parseaddr`` reads
+#: specially (no quotes, comments, dots or commas in the name): split by hand, as it would
 _SIMPLE_MAILBOX = re.compile(
-    r'([^()<>@,;:\\".\[\]\s][^()<>@,;:\\".\[\]]*)?<([^\s()<>@,;:\\"\[\]]+@[^\s()<>@,;:\\"\[\]]+)>'
+    rf"(?:({_ATOM}(?:[ \t]+{_ATOM})*)[ \t]*)?<({_DOT_ATOMS}@{_DOT_ATOMS})>"
+    rf"|({_DOT_ATOMS}@{_DOT_ATOMS})"
 )
 
 
 def _mailbox(value: str) -> tuple[str, str]:
-    """Return ``email.utils.parseaddr(value)``, without its cost for the usual simple form."""
+    """Return ``email.utils.parseaddr(value)``, without its cost for the usual simple forms."""
     match = _SIMPLE_MAILBOX.fullmatch(value)
     if match is None:
         return _parsed_mailbox(value)
+    if match.group(3):
+        return "", match.group(3)
     return " ".join((match.group(1) or "").split()), match.group(2)
 
 
