@@ -158,7 +158,7 @@ def _decoded_words(raw: str) -> str:
 
 
 #: a header line's name as the ``email`` parser accepts it (printable ASCII but the colon)
-_FIELD = re.compile(rb"[\x21-\x39\x3b-\x7e]+")
+_FIELD = re.compile(r"[\x21-\x39\x3b-\x7e]+")
 #: one ``; name=value`` parameter of a Content-Type (no RFC 2231 ``name*``, no backslash)
 _PARAM = re.compile(r';\s*([!#$%&\'+.^_`|~0-9A-Za-z-]+)\s*=\s*("[^"\\\r\n]*"|[^;"\s\\]*)\s*')
 #: parts nested deeper than this go to the email package
@@ -170,9 +170,7 @@ class Headers(list[tuple[str, str]]):
 
     def __init__(self, fields: Iterable[tuple[str, str]] = ()) -> None:
         super().__init__(fields)
-        self.first: dict[str, str] = {}
-        for name, value in reversed(self):
-            self.first[name.lower()] = value
+        self.first = {name.lower(): value for name, value in reversed(self)}
 
 
 class _Unusual(Exception):
@@ -205,21 +203,22 @@ def _split_fast(data: bytes) -> SplitMessage | None:
 def _head(data: bytes) -> tuple[Headers, bytes]:
     """Return the header fields (values as the ``compat32`` policy gives them) and the body."""
     end = data.find(b"\r\n\r\n")
-    if end <= 0 or not data[:end].isascii():
+    block = data[:end]
+    if end <= 0 or not block.isascii():
         raise _Unusual
-    headers: list[tuple[str, str]] = []
-    for line in data[:end].split(b"\r\n"):
-        if line[:1] in (b" ", b"\t"):
-            if not headers:
+    fields: list[tuple[str, str]] = []
+    for line in block.decode("ascii").split("\r\n"):
+        if line[:1] in (" ", "\t"):
+            if not fields:
                 raise _Unusual
-            name, value = headers[-1]
-            headers[-1] = (name, value + "\r\n" + line.decode("ascii"))
+            name, value = fields[-1]
+            fields[-1] = (name, value + "\r\n" + line)
             continue
-        name_b, colon, rest = line.partition(b":")
-        if not colon or not _FIELD.fullmatch(name_b):
+        name, colon, rest = line.partition(":")
+        if not colon or not _FIELD.fullmatch(name):
             raise _Unusual  # not a header line: the email parser would start the body here
-        headers.append((name_b.decode("ascii"), rest.decode("ascii").lstrip(" \t")))
-    return Headers((n, v.rstrip("\r\n")) for n, v in headers), data[end + 4 :]
+        fields.append((name, rest.lstrip(" \t")))
+    return Headers(fields), data[end + 4 :]
 
 
 def _first(headers: Headers, name: str) -> str | None:
