@@ -5,13 +5,16 @@ transaction that confirms the campaign's lease is still ours), handed to the tra
 marked with the outcome (:func:`.retry.decide` says what a failure means). ``concurrency``
 workers share a queue; a kill -9 leaves at most that many messages ambiguous (still
 ``sending``), which the next run re-checks with ``Transport.delivered`` or resends under the same
-Message-ID. :meth:`DispatchPool.run` is the whole of it, in this process or in a forked one
-(:func:`.parallel.dispatch_in_processes`).
+Message-ID. The ``sending`` and ``sent`` marks of the workers ready at the same moment (the 50
+answers of one provider batch) are committed together (:class:`_LogWriter`): one commit for a
+batch, not two a message. :meth:`DispatchPool.run` is the whole of it, in this process or in a
+forked one (:func:`.parallel.dispatch_in_processes`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import random
 import time
@@ -54,6 +57,7 @@ class DispatchPool:
         self.lease = lease
         self.throttle = throttle
         self._index: dict[str, Any] | None = None
+        self.writer = _LogWriter(self)
 
     async def run(
         self,
@@ -76,20 +80,11 @@ class DispatchPool:
                 total = min(total, options.limit)
             progress(0, total=total, description=f"Sending {campaign}")
 
-        # Each worker holds back the 'sent' mark of its last message and commits it in the same
-        # transaction that marks its next message 'sending': one commit per message instead of
-        # two. A worker never has both a held mark and a message in flight, so a kill still
-        # leaves at most one ambiguous message per worker (= the concurrency).
-        holds: list[list[tuple[int, int | None]]] = [[] for _ in range(transport.concurrency)]
-
-        def flush() -> None:
-            self._flush(holds)
-
+        writer = self.writer = _LogWriter(self)
+        flush = writer.flush
         workers = [
-            asyncio.create_task(
-                self._worker(queue, held, transport, throttle, state, result, progress)
-            )
-            for held in holds
+            asyncio.create_task(self._worker(queue, transport, throttle, state, result, progress))
+            for _ in range(transport.concurrency)
         ]
         queued, first_pass, limit_reached = 0, True, False
         try:
@@ -99,7 +94,7 @@ class DispatchPool:
                 )
                 # let in-flight messages finish: their transient failures may be due next pass
                 await queue.join()
-                flush()  # held rows are still 'sending', which the next pass would pick up
+                flush()  # a row whose 'sent' is not committed is 'sending': due again
                 first_pass = False
                 if state.stopped() or limit_reached:
                     break
@@ -129,7 +124,6 @@ class DispatchPool:
     async def _worker(
         self,
         queue: asyncio.Queue[LogRow | None],
-        held: list[tuple[int, int | None]],
         transport: Transport,
         throttle: Throttle | None,
         state: _RunState,
@@ -140,7 +134,7 @@ class DispatchPool:
         while (row := await queue.get()) is not None:
             try:
                 if not state.stopped():
-                    await self._deliver(row, transport, throttle, state, result, progress, held)
+                    await self._deliver(row, transport, throttle, state, result, progress)
             except Exception as exc:
                 # stop everyone; the row stays 'sending' and is re-checked on the next run
                 state.error = exc
@@ -148,14 +142,6 @@ class DispatchPool:
             finally:
                 queue.task_done()
         queue.task_done()
-
-    def _flush(self, holds: list[list[tuple[int, int | None]]]) -> None:
-        """Commit the ``sent`` marks the workers hold back (see :meth:`run`)."""
-        pending = [held.pop() for held in holds if held]
-        if pending:
-            with self.repo.store.transaction():
-                for row_id, code in pending:
-                    self.repo.mark_sent(row_id, code=code)
 
     async def _queue_due(
         self,
@@ -206,11 +192,6 @@ class DispatchPool:
                 progress(0)
         result.retry_wait += time.monotonic() - started
 
-    def _mark_sending(self, row_id: int) -> None:
-        """Mark a row ``sending`` (committed); with a lease, only while it is still ours."""
-        held = self.lease.held if self.lease is not None else None
-        self.repo.mark_sending(row_id, now=time.time(), lease=held)
-
     def finish(self, result: SendReport) -> None:
         """Record the campaign as finished when nothing is left to do or retry."""
         campaign = self.job.campaign_id
@@ -226,7 +207,6 @@ class DispatchPool:
         state: _RunState,
         result: SendReport,
         progress: Progress | None,
-        held: list[tuple[int, int | None]],
     ) -> None:
         repo = self.repo
         recipient = self._find(row)
@@ -254,7 +234,7 @@ class DispatchPool:
             if progress is not None:
                 progress(1)
             return
-        self._mark_handing_over(row.id, held)
+        await self.writer.sending(row.id)
         try:
             outcome = await transport.send(
                 self.identity.envelope_from(row.token),
@@ -266,7 +246,7 @@ class DispatchPool:
             repo.mark_pending(row.id)  # it never left: the next run sends it
             raise
         if outcome.outcome == "sent":
-            held.append((row.id, outcome.code))
+            self.writer.sent(row.id, outcome.code, outcome.provider_id)
             result.sent += 1
             state.relay_failures = 0
         else:
@@ -297,22 +277,6 @@ class DispatchPool:
             return True
         return False
 
-    def _mark_handing_over(self, row_id: int, held: list[tuple[int, int | None]]) -> None:
-        """Mark the row ``sending``, committing the worker's held ``sent`` mark with it."""
-        if not held:
-            self._mark_sending(row_id)
-            return
-        previous, code = held.pop()
-        lost: LeaseLostError | None = None
-        with self.repo.store.transaction():
-            self.repo.mark_sent(previous, code=code)
-            try:
-                self._mark_sending(row_id)
-            except LeaseLostError as exc:  # the held mark is true: commit it all the same
-                lost = exc
-        if lost is not None:
-            raise lost
-
     async def _after_failure(self, outcome: DeliveryResult, state: _RunState) -> None:
         """Stop when the relay is down; pause this slot when the relay asks to slow down."""
         status = outcome.enhanced_status or ""
@@ -341,7 +305,7 @@ class DispatchPool:
             jitter=random.uniform(0.5, 1.0),  # spreads retries: no secret
         )
         if decision.verdict is Verdict.SENT:
-            repo.mark_sent(row.id, code=outcome.code)
+            repo.mark_sent(row.id, code=outcome.code, provider_id=outcome.provider_id)
             result.sent += 1
         elif decision.verdict is Verdict.UNKNOWN:
             repo.mark_unknown(row.id, reason=decision.reason)
@@ -368,6 +332,84 @@ class DispatchPool:
         return self._index.get(row.recipient_key)
 
     # --- --test ------------------------------------------------------------------------------
+
+
+class _LogWriter:
+    """Commit the send log's ``sending`` and ``sent`` marks of a run in groups.
+
+    A worker's ``sending`` mark is queued and awaited: the group of every mark queued until the
+    event loop's next turn (the workers woken by one provider batch's answer, the rows they take
+    next) is committed in one transaction, in the order queued, and only then does each worker
+    hand its message over. A ``sent`` mark is queued without waiting; it is committed with that
+    group, or at :meth:`flush`. So a worker's previous ``sent`` is committed no later than its
+    next ``sending``: it never has both an uncommitted ``sent`` and a message in flight, and a
+    kill still leaves at most one ambiguous row per worker (the concurrency).
+    """
+
+    def __init__(self, pool: DispatchPool) -> None:
+        self.pool = pool
+        self._sent: list[tuple[int, int | None, str | None]] = []
+        self._sending: list[tuple[int, asyncio.Future[None]]] = []
+        self._scheduled = False
+
+    def sent(self, row_id: int, code: int | None, provider_id: str) -> None:
+        """Queue a row's ``sent`` mark (committed with the next group)."""
+        self._sent.append((row_id, code, provider_id or None))
+        self._schedule()
+
+    async def sending(self, row_id: int) -> None:
+        """Mark a row ``sending``, committed; with a lease, only while it is still ours
+        (LeaseLostError otherwise)."""
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._sending.append((row_id, future))
+        self._schedule()
+        await future
+
+    def _schedule(self) -> None:
+        if not self._scheduled:
+            self._scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush_soon)
+
+    def _flush_soon(self) -> None:
+        # a failed commit queues the sent marks again: the run's last flush retries them and
+        # raises what stops it (an exception here would only reach the loop's log)
+        with contextlib.suppress(Exception):
+            self.flush()
+
+    def flush(self) -> None:
+        """Commit what is queued (at the loop's next turn, and when the workers are idle)."""
+        self._scheduled = False
+        sent, self._sent = self._sent, []
+        sending, self._sending = self._sending, []
+        if not sent and not sending:
+            return
+        repo, lease = self.pool.repo, self.pool.lease
+        error: BaseException | None = None
+        try:
+            with repo.store.transaction():
+                if sent:
+                    repo.mark_sent_many(sent)
+                if sending:
+                    try:
+                        repo.mark_sending_many(
+                            [row_id for row_id, _future in sending],
+                            now=time.time(),
+                            lease=lease.held if lease is not None else None,
+                        )
+                    except LeaseLostError as exc:  # the sent marks are true: commit them
+                        error = exc
+        except Exception as exc:  # the commit failed: none of this group may be handed over
+            error = exc
+            self._sent[:0] = sent  # the messages were accepted: their marks are tried again
+            if not sending:
+                raise
+        for _row_id, future in sending:
+            if future.done():  # its worker was cancelled: the row stays 'sending', re-checked
+                continue
+            if error is None:
+                future.set_result(None)
+            else:
+                future.set_exception(error)
 
 
 @dataclass

@@ -419,13 +419,52 @@ class SendRepo:
         if lease is not None and cur.rowcount == 0:
             raise self.store.leases.lost(lease)
 
-    def mark_sent(self, row_id: int, *, code: int | None = 250, note: str | None = None) -> None:
-        """Record that the server accepted the message (or it is in the outbox)."""
+    def mark_sending_many(
+        self, row_ids: Sequence[int], *, now: float, lease: Lease | None = None
+    ) -> None:
+        """Mark rows ``sending`` as :meth:`mark_sending` does, in one statement (the caller's
+        transaction commits them together); LeaseLostError and none marked when ``lease`` is
+        no longer its owner's."""
+        sql = (
+            "UPDATE send_log SET status = 'sending', attempts = attempts + 1,"
+            " first_attempt_at = COALESCE(first_attempt_at, ?), updated_at = ? WHERE id = ?"
+        )
+        stamp = utcnow()
+        if lease is None:
+            self.conn.executemany(sql, ((now, stamp, row_id) for row_id in row_ids))
+            return
+        sql += " AND EXISTS (SELECT 1 FROM leases WHERE name = ? AND owner = ?)"
+        cur = self.conn.executemany(
+            sql, ((now, stamp, row_id, lease.name, lease.owner) for row_id in row_ids)
+        )
+        if cur.rowcount < len(row_ids):
+            raise self.store.leases.lost(lease)
+
+    def mark_sent(
+        self,
+        row_id: int,
+        *,
+        code: int | None = 250,
+        note: str | None = None,
+        provider_id: str | None = None,
+    ) -> None:
+        """Record that the server accepted the message (or it is in the outbox); ``provider_id``
+        is the provider API's own id for it, when it gave one."""
+        self.mark_sent_many([(row_id, code, provider_id)], note=note)
+
+    def mark_sent_many(
+        self, rows: Sequence[tuple[int, int | None, str | None]], *, note: str | None = None
+    ) -> None:
+        """Record (row id, code, provider id) rows as accepted, in one statement."""
         now = utcnow()
-        self.conn.execute(
+        self.conn.executemany(
             "UPDATE send_log SET status = 'sent', sent_at = ?, updated_at = ?, smtp_code = ?,"
-            " error = ?, permanent = 0, next_attempt_at = NULL WHERE id = ?",
-            (now, now, code, note, row_id),
+            " error = ?, permanent = 0, next_attempt_at = NULL,"
+            " provider_message_id = COALESCE(?, provider_message_id) WHERE id = ?",
+            (
+                (now, now, code, note, provider_id or None, row_id)
+                for row_id, code, provider_id in rows
+            ),
         )
 
     def mark_failed(
@@ -707,6 +746,18 @@ class SendRepo:
             ):
                 out.append((row[0], SentRow(*row[1:])))
         return out
+
+    def row_by_provider_id(self, provider_id: str) -> tuple[int, SentRow] | None:
+        """Return (row id, row) of the message a provider API accepted under its own id
+        (Brevo ``messageId``, Mailjet ``MessageID``, SES ``MessageId``), or None."""
+        if not provider_id:
+            return None
+        row = self.conn.execute(
+            "SELECT id, campaign_id, contact_id, email, token, message_id FROM send_log"
+            " WHERE provider_message_id = ? ORDER BY id LIMIT 1",
+            (provider_id,),
+        ).fetchone()
+        return None if row is None else (row[0], SentRow(*row[1:]))
 
     def set_delivery(self, row_id: int, delivery: str, at: str) -> None:
         """Record what the provider said became of a message (the latest event wins)."""

@@ -12,7 +12,12 @@ BENCH = Path(__file__).resolve().parents[3] / "bench" / "provider_bench.py"
 
 def test_provider_bench_runs_and_reports_both_rates(subprocess_env) -> None:
     result = subprocess.run(
-        [sys.executable, str(BENCH), "--recipients", "60", "--peer", "3", "--latency", "0.01"],
+        [
+            sys.executable,
+            str(BENCH),
+            *("--recipients", "60", "--peer", "3", "--latency", "0.01"),
+            *("--root", str(BENCH.parents[1])),  # the checkout measured (here: this one)
+        ],
         env=subprocess_env,
         capture_output=True,
         text=True,
@@ -21,5 +26,7 @@ def test_provider_bench_runs_and_reports_both_rates(subprocess_env) -> None:
     assert result.returncode == 0, result.stderr
     # every recipient and every peer message reached the server, once
     assert "server kept 63 messages" in result.stdout
-    assert re.search(r"60 recipients end to end.*\| [\d,]+ msg/s \|", result.stdout)
+    assert re.search(r"60 recipients end to end.*\| [\d,]+ msg/s \| [\d,]+ µs \|", result.stdout)
+    assert f"commskit measured: {BENCH.parents[1] / 'src'}" in result.stdout
+    assert re.search(r"load average at start: [\d.]+, at end: [\d.]+", result.stdout)
     assert re.search(r"one request at a time, 3 messages \| [\d.,]+ msg/s \|", result.stdout)

@@ -18,12 +18,15 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import binascii
 import email
 import email.header
 import email.policy
 import email.utils
+import functools
+import re
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from urllib.parse import parse_qs, urlsplit
@@ -89,9 +92,21 @@ class SplitMessage:
 def split_message(data: bytes) -> SplitMessage:
     """Return the fields a JSON API rebuilds the message from (the headers compose set kept).
 
-    Parsed with the ``compat32`` policy and decoded by hand: the default policy's header objects
-    cost ~10 ms a message here, which capped a provider send at ~100 msg/s.
+    The messages compose builds (ASCII headers, inline text and HTML parts, quoted-printable or
+    base64) are split by :func:`_split_fast`, which reads them as the ``email`` package does in
+    a quarter of its time (~150 µs against ~600 µs for a 3.5 KB message): that parser was over
+    half the CPU of a 100,000-message provider send. Any other message (an attachment, a
+    malformed header, an unusual part) takes :func:`_split_parsed`, the ``email`` package
+    itself; ``tests/send/providers/test_split.py``
+    proves both give the same fields.
     """
+    fast = _split_fast(data)
+    return fast if fast is not None else _split_parsed(data)
+
+
+def _split_parsed(data: bytes) -> SplitMessage:
+    """Split a message with the ``email`` package (``compat32``: the default policy's header
+    objects cost ~10 ms a message here, which capped a provider send at ~100 msg/s)."""
     msg = email.message_from_bytes(data, policy=email.policy.compat32)
     from_name, from_email = email.utils.parseaddr(_decoded(msg.get("From", "")))
     to_name, _to = email.utils.parseaddr(_decoded(msg.get("To", "")))
@@ -133,7 +148,212 @@ def _decoded(value: object) -> str:
     raw = " ".join(str(value).split())
     if "=?" not in raw:
         return raw
+    return _decoded_words(raw)
+
+
+@functools.lru_cache(maxsize=256)
+def _decoded_words(raw: str) -> str:
+    """Decode RFC 2047 words (cached: a campaign's From and Subject are the same every time)."""
     return str(email.header.make_header(email.header.decode_header(raw)))
+
+
+#: a header line's name as the ``email`` parser accepts it (printable ASCII but the colon)
+_FIELD = re.compile(r"[\x21-\x39\x3b-\x7e]+")
+#: one ``; name=value`` parameter of a Content-Type (no RFC 2231 ``name*``, no backslash)
+_PARAM = re.compile(r';\s*([!#$%&\'+.^_`|~0-9A-Za-z-]+)\s*=\s*("[^"\\\r\n]*"|[^;"\s\\]*)\s*')
+#: parts nested deeper than this go to the email package
+_MAX_DEPTH = 4
+
+
+class Headers(list[tuple[str, str]]):
+    """A part's header fields in order, with the first value of each name at hand."""
+
+    def __init__(self, fields: Iterable[tuple[str, str]] = ()) -> None:
+        super().__init__(fields)
+        self.first = {name.lower(): value for name, value in reversed(self)}
+
+
+class _Unusual(Exception):
+    """A message the fast splitter leaves to the ``email`` package."""
+
+
+def _split_fast(data: bytes) -> SplitMessage | None:
+    """Split a message as :func:`_split_parsed` does, or return None when it is not one of the
+    plain shapes compose builds (then the ``email`` package reads it)."""
+    crlf = data.count(b"\r\n")
+    if data.count(b"\n") != crlf or data.count(b"\r") != crlf:
+        return None  # bare CR or LF: the email parser's line splitting would differ
+    try:
+        headers, body = _head(data)
+        parts: list[tuple[str, str, bytes]] = []
+        _walk(headers, body, parts, depth=0)
+        text = html = None
+        for kind, charset, content in parts:
+            if kind == "text/plain" and text is None:
+                text = content.decode(charset, "replace")
+            elif kind == "text/html" and html is None:
+                html = content.decode(charset, "replace")
+            else:
+                return None  # a second text part is an attachment: the email package names it
+    except (_Unusual, ValueError, LookupError):
+        return None
+    return _fields(headers, text, html)
+
+
+def _head(data: bytes) -> tuple[Headers, bytes]:
+    """Return the header fields (values as the ``compat32`` policy gives them) and the body."""
+    end = data.find(b"\r\n\r\n")
+    block = data[:end]
+    if end <= 0 or not block.isascii():
+        raise _Unusual
+    fields: list[tuple[str, str]] = []
+    for line in block.decode("ascii").split("\r\n"):
+        if line[:1] in (" ", "\t"):
+            if not fields:
+                raise _Unusual
+            name, value = fields[-1]
+            fields[-1] = (name, value + "\r\n" + line)
+            continue
+        name, colon, rest = line.partition(":")
+        if not colon or not _FIELD.fullmatch(name):
+            raise _Unusual  # not a header line: the email parser would start the body here
+        fields.append((name, rest.lstrip(" \t")))
+    return Headers(fields), data[end + 4 :]
+
+
+def _first(headers: Headers, name: str) -> str | None:
+    """Return the first value of a header (as ``Message.get`` does), or None."""
+    return headers.first.get(name.lower())
+
+
+def _content_type(headers: Headers) -> tuple[str, dict[str, str]]:
+    """Return the content type and parameters as ``Message.get_content_type`` reads them."""
+    value = _first(headers, "Content-Type")
+    if value is None:
+        return "text/plain", {}
+    kind, _sep, rest = value.partition(";")
+    kind = kind.strip().lower()
+    params: dict[str, str] = {}
+    rest = (";" + rest).rstrip() if rest.strip() else ""
+    at = 0
+    while at < len(rest):
+        match = _PARAM.match(rest, at)
+        if match is None:
+            raise _Unusual  # a parameter the email package reads its own way
+        name, raw = match.group(1).lower(), match.group(2)
+        if raw.startswith("<"):
+            raise _Unusual
+        params.setdefault(name, raw[1:-1] if raw.startswith('"') else raw)
+        at = match.end()
+    return (kind if kind.count("/") == 1 else "text/plain"), params
+
+
+def _walk(headers: Headers, body: bytes, parts: list[tuple[str, str, bytes]], depth: int) -> None:
+    """Add each inline text part of a message or part to ``parts`` (kind, charset, content)."""
+    kind, params = _content_type(headers)
+    if kind.startswith("multipart/"):
+        boundary = params.get("boundary")
+        if not boundary or depth >= _MAX_DEPTH or kind == "multipart/digest":
+            raise _Unusual
+        for region in _regions(body, boundary.rstrip().encode("ascii")):
+            sub_headers, sub_body = _head(region)
+            _walk(sub_headers, sub_body, parts, depth + 1)
+        return
+    if (
+        kind not in ("text/plain", "text/html")
+        or _first(headers, "Content-Disposition") is not None
+    ):
+        raise _Unusual  # an attachment: the email package names it
+    charset = params.get("charset", "ascii")
+    if not charset.isascii():
+        raise _Unusual
+    parts.append((kind, charset.lower(), _decode_body(headers, body)))
+
+
+def _regions(body: bytes, boundary: bytes) -> list[bytes]:
+    """Return the raw parts of a multipart body between its ``--boundary`` lines (each with
+    the line break before the next boundary removed: RFC 2046 gives it to the boundary)."""
+    marker = b"--" + boundary
+    regions: list[bytes] = []
+    start: int | None = None
+    at = 0
+    while (found := body.find(marker, at)) >= 0:
+        at = found + len(marker)
+        if found and body[found - 2 : found] != b"\r\n":
+            continue  # not at the start of a line
+        eol = body.find(b"\r\n", at)
+        tail = body[at : len(body) if eol < 0 else eol]
+        close = tail.startswith(b"--")
+        if (tail[2:] if close else tail).strip(b" \t"):
+            continue  # more on the line: not a boundary line
+        if start is not None:
+            if start >= found:
+                raise _Unusual  # two boundary lines in a row
+            regions.append(body[start : found - 2])
+        if close:
+            return regions
+        if eol < 0:
+            break
+        start = at = eol + 2
+    raise _Unusual  # no closing boundary
+
+
+def _decode_body(headers: Headers, body: bytes) -> bytes:
+    """Decode a part's body as ``Message.get_payload(decode=True)`` does."""
+    cte = str(_first(headers, "Content-Transfer-Encoding") or "").lower()
+    if cte == "quoted-printable":
+        return binascii.a2b_qp(body)
+    if cte == "base64":
+        joined = b"".join(body.splitlines())
+        if len(joined) % 4:
+            raise _Unusual
+        return base64.b64decode(joined, validate=True)
+    if cte in ("x-uuencode", "uuencode", "uue", "x-uue"):
+        raise _Unusual
+    return body
+
+
+_ATOM = r'[^\s()<>@,;:\\".\[\]]+'
+_DOT_ATOMS = rf"{_ATOM}(?:\.{_ATOM})*"
+#: ``local@domain`` or ``Display Name <local@domain>`` with nothing ``parseaddr`` reads
+#: specially (no quotes, comments, dots or commas in the name): split by hand, as it would
+_SIMPLE_MAILBOX = re.compile(
+    rf"(?:({_ATOM}(?:[ \t]+{_ATOM})*)[ \t]*)?<({_DOT_ATOMS}@{_DOT_ATOMS})>"
+    rf"|({_DOT_ATOMS}@{_DOT_ATOMS})"
+)
+
+
+def _mailbox(value: str) -> tuple[str, str]:
+    """Return ``email.utils.parseaddr(value)``, without its cost for the usual simple forms."""
+    match = _SIMPLE_MAILBOX.fullmatch(value)
+    if match is None:
+        return _parsed_mailbox(value)
+    if match.group(3):
+        return "", match.group(3)
+    return " ".join((match.group(1) or "").split()), match.group(2)
+
+
+@functools.lru_cache(maxsize=64)
+def _parsed_mailbox(value: str) -> tuple[str, str]:
+    return email.utils.parseaddr(value)
+
+
+def _fields(headers: Headers, text: str | None, html: str | None) -> SplitMessage:
+    from_name, from_email = _parsed_mailbox(_decoded(_first(headers, "From") or ""))
+    to_name, _to = _mailbox(_decoded(_first(headers, "To") or ""))
+    reply_to = _first(headers, "Reply-To")
+    return SplitMessage(
+        from_name=from_name,
+        from_email=from_email,
+        to_name=to_name,
+        subject=_decoded(_first(headers, "Subject") or ""),
+        text=text,
+        html=html,
+        headers={
+            name: _decoded(value) for name, value in headers if name.lower() not in _OWN_HEADERS
+        },
+        reply_to=_decoded(reply_to) if reply_to else None,
+    )
 
 
 class RateLimit:

@@ -25,6 +25,8 @@ class DeliveryResult:
     reason: str = ""
     # the connection was dropped (421, disconnect): the caller should slow down a little
     reconnect: bool = False
+    # a provider API's own id for the accepted message (kept in the send log for its webhooks)
+    provider_id: str = ""
 
     @property
     def enhanced_status(self) -> str | None:

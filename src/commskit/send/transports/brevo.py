@@ -121,7 +121,12 @@ class BrevoTransport(HTTPAPITransport):
             return reply
         if reply.status in (200, 201, 202):
             provider_id = reply.body.get("messageId", "") if isinstance(reply.body, dict) else ""
-            return DeliveryResult("sent", code=reply.status, reason=f"brevo {provider_id}".strip())
+            return DeliveryResult(
+                "sent",
+                code=reply.status,
+                reason=f"brevo {provider_id}".strip(),
+                provider_id=str(provider_id),
+            )
         if reply.status in (401, 403):
             raise TransportError(
                 f"{self.description}: the API key was refused ({_error_text(reply)})",

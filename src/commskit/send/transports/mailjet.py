@@ -166,8 +166,13 @@ def _message_result(answer: Any, status: int) -> DeliveryResult:
         return DeliveryResult("unknown", status, "unreadable answer for this message")
     if answer.get("Status") == "success":
         to = answer.get("To") or [{}]
-        uuid = to[0].get("MessageUUID", "") if isinstance(to[0], dict) else ""
-        return DeliveryResult("sent", code=200, reason=f"mailjet {uuid}".strip())
+        first = to[0] if isinstance(to[0], dict) else {}
+        uuid = str(first.get("MessageUUID") or "")
+        # the events of Mailjet's webhooks name a message by this number (``MessageID``)
+        number = str(first.get("MessageID") or "")
+        return DeliveryResult(
+            "sent", code=200, reason=f"mailjet {uuid}".strip(), provider_id=number or uuid
+        )
     errors = answer.get("Errors") or [{}]
     first = errors[0] if isinstance(errors[0], dict) else {}
     code = int(first.get("StatusCode") or status or 400)

@@ -133,7 +133,9 @@ class SESTransport(HTTPAPITransport):
             return reply
         if reply.status == 200:
             provider_id = reply.body.get("MessageId", "") if isinstance(reply.body, dict) else ""
-            return DeliveryResult("sent", code=200, reason=f"ses {provider_id}".strip())
+            return DeliveryResult(
+                "sent", code=200, reason=f"ses {provider_id}".strip(), provider_id=str(provider_id)
+            )
         kind, text = _error(reply)
         if kind in _STOPPING or reply.status in (401, 403):
             raise TransportError(
