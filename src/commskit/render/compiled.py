@@ -357,7 +357,7 @@ class PersonalTemplate:
         # a value used many times (the organisation in every paragraph) is encoded once: a QP
         # segment does not depend on where it goes
         cache: dict[str, bytes] = {}
-        out = [encode(pieces[0])] if pieces[0] else []
+        out: list[bytes] = [encode(pieces[0])] if pieces[0] else []
         for i, piece in zip(order, pieces[1:], strict=True):
             out.append(encoded[i])
             if piece:
