@@ -355,18 +355,20 @@ def _no_leading_dot(encoded: bytes) -> bytes:
 
 
 def qp_join(segments: Iterable[bytes]) -> bytes:
-    """Join QP segments into a body that ends with a line break, as ``set_content`` writes it.
-
-    Segments that are all :class:`RelaxedQP` give a RelaxedQP: removing the last soft break
-    leaves no blank before the line end (``b2a_qp`` escapes a text's last blank).
-    """
-    parts = list(segments)
-    body = b"".join(parts)
+    """Join QP segments into a body that ends with a line break, as ``set_content`` writes it."""
+    body = b"".join(segments)
     if body.endswith(b"=\r\n"):
         body = body[:-3] + b"\r\n"
-    if all(type(part) is RelaxedQP for part in parts) and not body.endswith((b" \r\n", b"\t\r\n")):
-        return RelaxedQP(body)
     return body
+
+
+def relaxed_qp_join(segments: Sequence[RelaxedQP]) -> RelaxedQP | bytes:
+    """:func:`qp_join` for segments :func:`qp_segment` made (the type checker holds callers to
+    it, no pass at run time): the body is a :class:`RelaxedQP` too, since removing the last soft
+    break leaves no blank before the line end (``b2a_qp`` escapes a text's last blank; checked
+    anyway, at the end only)."""
+    body = qp_join(segments)
+    return body if body.endswith((b" \r\n", b"\t\r\n")) else RelaxedQP(body)
 
 
 # --- the message -----------------------------------------------------------------------------
