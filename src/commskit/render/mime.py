@@ -248,8 +248,9 @@ class RelaxedQP(bytes):
     """Quoted-printable bytes that are their own DKIM relaxed body form (RFC 6376 §3.4.4).
 
     No tab, no run of two spaces or more, no space before a line end: the relaxed
-    canonicalisation changes nothing in them. Only :func:`qp_segment` and :func:`qp_join` make
-    them; the type is the proof, so the signer hashes such a body as it is, without a pass.
+    canonicalisation changes nothing in them. Only :func:`qp_segment` and
+    :func:`relaxed_qp_join` make them; the type is the proof, so the signer hashes such a body
+    as it is, without a pass.
     """
 
     __slots__ = ()
