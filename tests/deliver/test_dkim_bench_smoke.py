@@ -13,7 +13,10 @@ BENCH = Path(__file__).resolve().parents[2] / "bench" / "dkim_bench.py"
 
 def test_dkim_bench_smoke(python, subprocess_env):
     result = subprocess.run(
-        [python, str(BENCH), "--recipients", "6", "--paragraphs", "1", "--rounds", "2"],
+        [
+            *(python, str(BENCH), "--recipients", "6", "--paragraphs", "1", "--rounds", "2"),
+            *("--root", str(BENCH.parents[1])),
+        ],
         env=subprocess_env,
         capture_output=True,
         text=True,
@@ -21,6 +24,9 @@ def test_dkim_bench_smoke(python, subprocess_env):
     )
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
+    # which tree is measured (--root), and the load the figures were taken under
+    assert lines[0].startswith(f"commskit from {BENCH.parents[1] / 'src' / 'commskit'}; load ")
+    assert lines[-1].startswith("load average ")
     # each round in another order, so a busy machine moves every variant alike
     assert [line.split(":")[0] for line in lines if line.startswith("round")] == [
         "round 1 (unsigned → rsa → ed25519)",

@@ -241,7 +241,7 @@ class PersonalTemplate:
                 "not across links or images",
             ) from exc
         self.static = not tags
-        self.static_qp = mime.qp_join(self.encoded) if self.static else b""
+        self.static_qp = mime.relaxed_qp_join(self.encoded) if self.static else b""
         # What pre-flight evaluates (:meth:`run`). When every tag is an expression (no {% %}),
         # each tag's value depends only on the recipient, not on where it stands: the first tag
         # to fail fails at its first occurrence, with a message that names no position, so
@@ -356,7 +356,7 @@ class PersonalTemplate:
         encoded = self.encoded
         # a value used many times (the organisation in every paragraph) is encoded once: a QP
         # segment does not depend on where it goes
-        cache: dict[str, bytes] = {}
+        cache: dict[str, mime.RelaxedQP] = {}
         out = [encode(pieces[0])] if pieces[0] else []
         for i, piece in zip(order, pieces[1:], strict=True):
             out.append(encoded[i])
@@ -365,7 +365,7 @@ class PersonalTemplate:
                 if qp is None:
                     qp = cache[piece] = encode(piece)
                 out.append(qp)
-        return mime.qp_join(out)
+        return mime.relaxed_qp_join(out)
 
 
 def protect_body(

@@ -244,14 +244,64 @@ def _crlf(text: str) -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n").replace("\n", "\r\n")
 
 
-def qp_segment(text: str) -> bytes:
+class RelaxedQP(bytes):
+    """Quoted-printable bytes that are their own DKIM relaxed body form (RFC 6376 §3.4.4).
+
+    No tab, no run of two spaces or more, no space before a line end: the relaxed
+    canonicalisation changes nothing in them. Only :func:`qp_segment` and
+    :func:`relaxed_qp_join` make them; the type is the proof, so the signer hashes such a body
+    as it is, without a pass.
+    """
+
+    __slots__ = ()
+
+
+def qp_segment(text: str) -> RelaxedQP:
     """Encode ``text`` as QP lines of ≤ 76 characters that end in CRLF or a soft break.
 
     Segments encoded separately can be concatenated: each starts at column 0 and ends at a line
     end, so the fast path can join static (pre-encoded) and personal pieces in any order. No
-    line starts with a dot.
+    line starts with a dot, and the lines are already in DKIM's relaxed form
+    (:func:`_relaxed_qp`).
     """
-    return _no_leading_dot(_qp_lines(text)) if text else b""
+    return RelaxedQP(_no_leading_dot(_relaxed_qp(_qp_lines(text)))) if text else RelaxedQP()
+
+
+# a tab, or a run of blanks: what DKIM's relaxed body canonicalisation would rewrite
+_BLANK_RUN = re.compile(rb"[ \t]{2,}|\t")
+
+
+def _escape_blanks(match: re.Match[bytes]) -> bytes:
+    """Keep a run's first space literal (a tab never), escape the rest (RFC 2045 allows it)."""
+    run = match.group(0)
+    head = b" " if run[0] == 0x20 else b"=09"
+    return head + b"".join(b"=20" if c == 0x20 else b"=09" for c in run[1:])
+
+
+def _relaxed_qp(encoded: bytes) -> bytes:
+    """Escape tabs and all but the first space of each run, re-breaking lines that grow.
+
+    ``b2a_qp`` already escapes a blank before a line end; it keeps the others literal, which
+    DKIM's relaxed canonicalisation would rewrite (so a signer would have to copy the body).
+    Escaped, they decode to the same text and the body is its own canonical form. The check is
+    one C-speed search; a static chunk is encoded once per campaign, a personal piece is short.
+    """
+    if b"  " not in encoded and b"\t" not in encoded:
+        return encoded
+    lines = _BLANK_RUN.sub(_escape_blanks, encoded).split(b"\r\n")
+    out: list[bytes] = []
+    for line in lines[:-1]:  # every segment line ends in CRLF
+        while len(line) > 76:
+            cut = 75  # never cut inside an "=XX" escape
+            if line[cut - 1 : cut] == b"=":
+                cut -= 1
+            elif line[cut - 2 : cut - 1] == b"=":
+                cut -= 2
+            out.append(line[:cut] + b"=")
+            line = line[cut:]
+        out.append(line)
+    out.append(b"")
+    return b"\r\n".join(out)
 
 
 def _qp_lines(text: str) -> bytes:
@@ -311,6 +361,15 @@ def qp_join(segments: Iterable[bytes]) -> bytes:
     if body.endswith(b"=\r\n"):
         body = body[:-3] + b"\r\n"
     return body
+
+
+def relaxed_qp_join(segments: Sequence[RelaxedQP]) -> RelaxedQP | bytes:
+    """:func:`qp_join` for segments :func:`qp_segment` made (the type checker holds callers to
+    it, no pass at run time): the body is a :class:`RelaxedQP` too, since removing the last soft
+    break leaves no blank before the line end (``b2a_qp`` escapes a text's last blank; checked
+    anyway, at the end only)."""
+    body = qp_join(segments)
+    return body if body.endswith((b" \r\n", b"\t\r\n")) else RelaxedQP(body)
 
 
 # --- the message -----------------------------------------------------------------------------
@@ -433,6 +492,26 @@ class CRLFMessage(bytes):
     __slots__ = ()
 
 
+class RelaxedBodyMessage(CRLFMessage):
+    """A :class:`CRLFMessage` whose body is already its DKIM relaxed canonical form.
+
+    Built only by :meth:`MessageSkeleton.assemble` when the skeleton's own body pieces are clean
+    (checked once per campaign) and both text parts are :class:`RelaxedQP`: no tab, no run of
+    blanks, no blank before a line end, and the body ends with one CRLF after a non-empty line.
+    A DKIM signer may hash the bytes after the blank line as they are (RFC 6376 §3.4.4 would
+    change nothing). The type is the flag; bytes from anywhere else never carry it.
+    """
+
+    __slots__ = ()
+
+
+def _relaxed_clean(piece: bytes) -> bool:
+    """Return whether ``piece`` holds nothing the relaxed body canonicalisation would rewrite."""
+    return not (
+        b"\t" in piece or b"  " in piece or b" \r\n" in piece or piece.endswith((b" ", b"\t"))
+    )
+
+
 def _part_head(attachment: Attachment, mixed: str) -> str:
     """Return the delimiter and headers of an attachment part (its base64 body follows)."""
     filename = attachment.filename
@@ -519,6 +598,12 @@ class MessageSkeleton:
             tail += f"\r\n--{mixed}--\r\n"
         self.tail = tail.encode("ascii")
         self.alt_end = f"\r\n--{alt}--\r\n".encode("ascii")
+        # once per campaign: the body pieces every message shares are in DKIM's relaxed form
+        # (an attachment's file name with a run of spaces, say, turns the signer's fast path off)
+        body_pieces = (self.before_text.partition(b"\r\n\r\n")[2], self.before_html, self.tail)
+        self.relaxed = all(map(_relaxed_clean, body_pieces)) and (
+            personal is None or _relaxed_clean(self.personal_head)
+        )
 
     def check(
         self,
@@ -582,7 +667,8 @@ class MessageSkeleton:
             for name, value in extra_headers.items():
                 first.append(encode_unstructured(name, value))
         personal = "".join(first)
-        return CRLFMessage(
+        relaxed = self.relaxed and type(text_qp) is RelaxedQP and type(html_qp) is RelaxedQP
+        return (RelaxedBodyMessage if relaxed else CRLFMessage)(
             b"".join(
                 (
                     # ASCII, but for a recipient whose local part is not (RFC 6532, SMTPUTF8)
@@ -650,4 +736,5 @@ def prefix_subject(raw: bytes, prefix: str) -> bytes:
     subject = " ".join(str(parsed["Subject"] or "").split())
     line = encode_unstructured("Subject", f"{prefix}{subject}").encode("ascii")
     out = raw[: match.start()] + line + raw[match.end() :]
-    return CRLFMessage(out) if isinstance(raw, CRLFMessage) else out
+    # the body is untouched: a RelaxedBodyMessage stays one
+    return type(raw)(out) if isinstance(raw, CRLFMessage) else out

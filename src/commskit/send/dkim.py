@@ -26,12 +26,15 @@ import hashlib
 import os
 import re
 import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from ..config import DkimSettings
 from ..errors import DkimError
+from ..render.mime import CRLFMessage, RelaxedBodyMessage
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
@@ -65,6 +68,16 @@ SIGNED_WHEN_PRESENT: tuple[str, ...] = (
 _ALGORITHMS: dict[Algorithm, bytes] = {"rsa": b"rsa-sha256", "ed25519": b"ed25519-sha256"}
 _NAME = b"DKIM-Signature"
 _HEADER_NAME = re.compile(rb"^([!-9;-~]+)[ \t]*:", re.MULTILINE)
+#: one header field of a CRLF head: its name and its value with the folding CRLFs
+_HEADER_FIELD = re.compile(rb"([!-9;-~]+)[ \t]*:([^\r\n]*(?:\r\n[ \t][^\r\n]*)*)\r\n")
+_ALWAYS = tuple(h.encode() for h in SIGNED_HEADERS)
+_WHEN_PRESENT = tuple(h.encode() for h in SIGNED_WHEN_PRESENT)
+
+
+def _include(lowered_names: Iterable[bytes]) -> tuple[bytes, ...]:
+    """Return the ``h=`` list for a head whose header names (lowered) are ``lowered_names``."""
+    present = set(lowered_names)
+    return _ALWAYS + tuple(h for h in _WHEN_PRESENT if h in present)
 
 
 @dataclass(frozen=True)
@@ -93,7 +106,7 @@ class DkimSigner:
         if not keys:
             raise DkimError("a DKIM signer needs at least one key")
         self.keys = tuple(keys)
-        self._loaded: list[tuple[DkimKey, _PrivateKey]] | None = None
+        self._loaded: list[tuple[DkimKey, Callable[[bytes], bytes]]] | None = None
 
     @property
     def description(self) -> str:
@@ -103,37 +116,50 @@ class DkimSigner:
     def headers_for(self, data: bytes) -> list[bytes]:
         """Return the ``h=`` list for this message: :data:`SIGNED_HEADERS` and those present."""
         head = data.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0]
-        present = {name.lower().decode("ascii") for name in _HEADER_NAME.findall(head)}
-        return [h.encode() for h in SIGNED_HEADERS] + [
-            h.encode() for h in SIGNED_WHEN_PRESENT if h in present
-        ]
+        return list(_include(name.lower() for name in _HEADER_NAME.findall(head)))
 
     def sign(self, data: bytes, *, timestamp: int | None = None) -> bytes:
         """Return ``data`` with one DKIM-Signature header per key in front; raise DkimError.
 
-        ``timestamp`` is the ``t=`` tag (default: now).
+        ``timestamp`` is the ``t=`` tag (default: now). A message built by commskit's MIME
+        builder (:class:`~commskit.render.mime.CRLFMessage`) has its head parsed here in one
+        pass; its body, when the builder wrote it in relaxed form
+        (:class:`~commskit.render.mime.RelaxedBodyMessage`), is hashed as it is. Anything else
+        goes through dkimpy's parser and :func:`relaxed_body`. The result keeps the message's
+        type: the signature headers are CRLF lines, none starting with a dot.
         """
-        import dkim as _dkimpy  # here, not at the top: `commskit status` never pays for it
-
         loaded = self._keys()
-        include = tuple(self.headers_for(data))
-        try:
-            headers, body = split_message(data)
-        except _dkimpy.DKIMException as exc:
-            raise DkimError(f"cannot DKIM-sign a malformed message: {exc}") from exc
-        signed_part = relaxed_headers(headers, include)
-        body_hash = base64.b64encode(hashlib.sha256(relaxed_body(body)).digest())
-        now = str(int(time.time()) if timestamp is None else timestamp).encode("ascii")
-        signatures = [
-            _signature_header(key, private, include, signed_part, body_hash, now)
-            for key, private in loaded
-        ]
-        return b"".join(signatures) + data
+        end = data.find(b"\r\n\r\n") if isinstance(data, CRLFMessage) else -1
+        if end > 0:
+            headers = _HEADER_FIELD.findall(data, 0, end + 2)
+            include = _include(name.lower() for name, _ in headers)
+            if isinstance(data, RelaxedBodyMessage):  # its own relaxed form: no rewrite, no copy
+                digest = hashlib.sha256(memoryview(data)[end + 4 :]).digest()
+            else:
+                digest = hashlib.sha256(relaxed_body(data[end + 4 :])).digest()
+        else:
+            import dkim as _dkimpy  # here, not at the top: `commskit status` never pays for it
 
-    def _keys(self) -> list[tuple[DkimKey, _PrivateKey]]:
-        """Return the keys parsed (once), or raise DkimError naming the one that cannot be."""
+            include = tuple(self.headers_for(data))
+            try:
+                headers, body = split_message(data)
+            except _dkimpy.DKIMException as exc:
+                raise DkimError(f"cannot DKIM-sign a malformed message: {exc}") from exc
+            digest = hashlib.sha256(relaxed_body(body)).digest()
+        signed_part = relaxed_headers(headers, include)
+        body_hash = base64.b64encode(digest)
+        now = str(int(time.time()) if timestamp is None else timestamp).encode("ascii")
+        signatures = b"".join(
+            _signature_header(key, sign, include, signed_part, body_hash, now)
+            for key, sign in loaded
+        )
+        return type(data)(signatures + data) if isinstance(data, CRLFMessage) else signatures + data
+
+    def _keys(self) -> list[tuple[DkimKey, Callable[[bytes], bytes]]]:
+        """Return each key with its signing function, parsed once (a forked sending process
+        inherits them), or raise DkimError naming the key that cannot be parsed."""
         if self._loaded is None:
-            self._loaded = [(key, _load_private(key)) for key in self.keys]
+            self._loaded = [(key, _signing_function(_load_private(key))) for key in self.keys]
         return self._loaded
 
 
@@ -161,71 +187,121 @@ def _load_private(key: DkimKey) -> _PrivateKey:
 
 def _signature_header(
     key: DkimKey,
-    private: _PrivateKey,
+    sign: Callable[[bytes], bytes],
     include: tuple[bytes, ...],
     signed_part: bytes,
     body_hash: bytes,
     now: bytes,
 ) -> bytes:
-    """Return one ``DKIM-Signature:`` header line, laid out as dkimpy's ``DKIM.sign`` does.
+    """Return one ``DKIM-Signature:`` header line, laid out by :func:`fold_signature`.
 
     ``signed_part`` is the selected headers, canonicalised (relaxed) and concatenated; the
-    signature covers it and this header with an empty ``b=`` (RFC 6376 §3.7).
+    signature covers it and this header with an empty ``b=`` (RFC 6376 §3.7), whose relaxed form
+    is its tags joined by single spaces: we lay the header out from the same words, so the
+    canonical form is known without canonicalising anything.
     """
-    import dkim as _dkimpy
+    words = signature_words(key, include, body_hash, now)
+    # the signature header is hashed without its trailing CRLF (RFC 6376 §3.7)
+    raw = sign(signed_part + b"dkim-signature:" + b" ".join(words))
+    return fold_signature(words, base64.b64encode(raw))
+
+
+def _signing_function(private: _PrivateKey) -> Callable[[bytes], bytes]:
+    """Return what signs the data of a DKIM signature with ``private`` (made once per key)."""
     from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-    domain = key.domain.encode("idna")
-    fields = [
-        (b"v", b"1"),
-        (b"a", _ALGORITHMS[key.algorithm]),
-        (b"c", b"relaxed/relaxed"),
-        (b"d", domain),
-        (b"i", b"@" + domain),
-        (b"q", b"dns/txt"),
-        (b"s", key.selector.encode("ascii")),
-        (b"t", now),
-        (b"h", b" : ".join(include)),
-        (b"bh", body_hash),
-        # a placeholder as long as dkimpy's: b= folds onto its own line, so filling it in does
-        # not move the folding of the tags before it
-        (b"b", b"0" * 60),
-    ]
-    value = _dkimpy.fold(b"; ".join(b"=".join(f) for f in fields), namelen=len(_NAME))
-    value = _dkimpy.RE_BTAG.sub(b"\\1", value)
-    [(name, canonical)] = _dkimpy.canonicalization.Relaxed.canonicalize_headers(
-        [(_NAME, b" " + value)]
-    )
-    # the signature header is hashed without its trailing CRLF (RFC 6376 §3.7)
-    to_sign = signed_part + name + b":" + canonical.rstrip()
     if isinstance(private, rsa.RSAPrivateKey):
-        raw = private.sign(to_sign, padding.PKCS1v15(), hashes.SHA256())
-    else:  # RFC 8463: Ed25519 ("pure") over the SHA-256 of the data
-        raw = private.sign(hashlib.sha256(to_sign).digest())
-    fields[-1] = (b"b", base64.b64encode(raw))
-    line = b"; ".join(b"=".join(f) for f in fields) + b"\r\n"
-    return _NAME + b": " + bytes(_dkimpy.fold(line, namelen=len(_NAME)))
+        pkcs1, sha256 = padding.PKCS1v15(), hashes.SHA256()
+        rsa_key = private
+        return lambda data: rsa_key.sign(data, pkcs1, sha256)
+    ed_key = private
+    # RFC 8463: Ed25519 ("pure") over the SHA-256 of the data
+    return lambda data: ed_key.sign(hashlib.sha256(data).digest())
 
 
-def relaxed_headers(headers: list[list[bytes]], include: tuple[bytes, ...]) -> bytes:
+def signature_words(
+    key: DkimKey, include: tuple[bytes, ...], body_hash: bytes, now: bytes
+) -> list[bytes]:
+    """Return the DKIM-Signature value as words (no whitespace inside), ending with ``b=``."""
+    return [
+        *_key_words(key),
+        b"t=" + now + b";",
+        *_header_words(include),
+        b"bh=" + body_hash + b";",
+        b"b=",
+    ]
+
+
+@lru_cache(maxsize=16)
+def _key_words(key: DkimKey) -> tuple[bytes, ...]:
+    """The tags that depend only on the key, in dkimpy's order (once per key)."""
+    domain = key.domain.encode("idna")
+    return (
+        b"v=1;",
+        b"a=" + _ALGORITHMS[key.algorithm] + b";",
+        b"c=relaxed/relaxed;",
+        b"d=" + domain + b";",
+        b"i=@" + domain + b";",
+        b"q=dns/txt;",
+        b"s=" + key.selector.encode("ascii") + b";",
+    )
+
+
+@lru_cache(maxsize=64)
+def _header_words(include: tuple[bytes, ...]) -> tuple[bytes, ...]:
+    """``h=from : from : to …;`` as words (once per list of headers: one or two a campaign)."""
+    words = [b"h=" + include[0]]
+    for name in include[1:]:
+        words += (b":", name)
+    words[-1] += b";"
+    return tuple(words)
+
+
+#: the longest line of a DKIM-Signature header we write (the CRLF not counted; RFC 5322 §2.1.1
+#: asks for at most 78)
+SIGNATURE_WIDTH = 76
+
+
+def fold_signature(words: list[bytes], signature: bytes) -> bytes:
+    """Lay ``DKIM-Signature: words… b=signature`` out on lines of ≤ :data:`SIGNATURE_WIDTH`.
+
+    Folding only ever replaces the single space between two words by CRLF + space, so unfolding
+    and the relaxed canonicalisation give back the words joined by single spaces. The base64 of
+    ``b=`` fills the rest of its line and whole lines after it (RFC 6376 §3.5 allows folding
+    whitespace inside it; verifiers remove it with the value).
+    """
+    lines: list[bytes] = []
+    line = _NAME + b":"
+    for word in words:
+        if len(line) + 1 + len(word) > SIGNATURE_WIDTH:
+            lines.append(line)
+            line = b""
+        line += b" " + word
+    room = SIGNATURE_WIDTH - len(line)
+    line += signature[:room]
+    for start in range(room, len(signature), SIGNATURE_WIDTH - 1):
+        lines.append(line)
+        line = b" " + signature[start : start + SIGNATURE_WIDTH - 1]
+    lines.append(line)
+    return b"\r\n".join(lines) + b"\r\n"
+
+
+def relaxed_headers(headers: Sequence[Sequence[bytes]], include: tuple[bytes, ...]) -> bytes:
     """Return the headers ``include`` names, selected and canonicalised as dkimpy does, joined.
 
     The selection is dkimpy's ``select_headers`` (each name taken from the bottom up, a name
     listed more often than present selects nothing more) with the names lowered once instead of
     once per comparison; each value goes through :func:`relaxed_header`.
     """
-    lowered = [name.lower() for name, _ in headers]
+    positions: dict[bytes, list[int]] = {}
+    for i, (name, _) in enumerate(headers):
+        positions.setdefault(name.lower(), []).append(i)
     out: list[bytes] = []
-    last: dict[bytes, int] = {}
     for wanted in include:
-        i = last.get(wanted, len(headers))
-        while i > 0:
-            i -= 1
-            if lowered[i] == wanted:
-                out.append(relaxed_header(lowered[i], headers[i][1]))
-                break
-        last[wanted] = i
+        found = positions.get(wanted)
+        if found:  # the lowest one not taken yet
+            out.append(relaxed_header(wanted, headers[found.pop()][1]))
     return b"".join(out)
 
 
@@ -238,15 +314,12 @@ def relaxed_header(name: bytes, value: bytes) -> bytes:
     step; anything else takes dkimpy's own path.
     """
     unfolded = value.replace(b"\r\n", b"")
-    if not any(c in unfolded for c in _OTHER_WHITESPACE):
+    if not (b"\r" in unfolded or b"\n" in unfolded or b"\x0b" in unfolded or b"\x0c" in unfolded):
         return name.lower() + b":" + b" ".join(unfolded.split()) + b"\r\n"
     from dkim.canonicalization import Relaxed
 
     [(canonical_name, canonical)] = Relaxed.canonicalize_headers([(name, value)])
     return bytes(canonical_name + b":" + canonical)
-
-
-_OTHER_WHITESPACE = (b"\r", b"\n", b"\x0b", b"\x0c")
 
 
 def split_message(data: bytes) -> tuple[list[list[bytes]], bytes]:
