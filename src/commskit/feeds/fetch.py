@@ -8,20 +8,23 @@ it is reported in :class:`FetchReport`, not raised.
 
 Parsing runs in worker processes (:mod:`.parse_pool`) while the event loop keeps downloading;
 each parse is time-boxed, and a parse that overruns is stopped by killing its worker. Results are
-stored in feed-list order once all downloads are done, so which copy of a duplicated article is
-"kept" does not depend on network timing.
+linked and stored in feed-list order, each feed as soon as it and the feeds listed before it are
+done (the dedupe and the store overlap the parsing of the rest), so which copy of a duplicated
+article is "kept" does not depend on network timing.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
+import queue
 import socket
+import threading
 import time
 import urllib.request
 import zlib
-from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
@@ -216,7 +219,13 @@ class Fetcher:
         self.now = now
         self.parser = ParsePool()
 
-    async def run(self, feeds: Sequence[FeedSource], progress: Progress | None) -> list[_Download]:
+    async def run(
+        self,
+        feeds: Sequence[FeedSource],
+        progress: Progress | None,
+        done: Callable[[int, _Download], None] | None = None,
+    ) -> list[_Download]:
+        """Download and parse ``feeds``; ``done(i, download)`` is told as each one finishes."""
         limits = httpx.Limits(
             max_connections=self.settings.concurrency,
             max_keepalive_connections=self.settings.concurrency,
@@ -244,7 +253,7 @@ class Fetcher:
             transport=transport,
         ) as client:
 
-            async def one(feed: FeedSource) -> _Download:
+            async def one(number: int, feed: FeedSource) -> _Download:
                 # the host's slot first: a feed waiting for its host holds no global slot
                 host = self._host(feed)
                 per_host = hosts.setdefault(host, asyncio.Semaphore(max(1, self.settings.per_host)))
@@ -252,11 +261,13 @@ class Fetcher:
                     download = await self._fetch_one(client, feed)
                 if progress is not None:
                     progress(1, description=feed.name[:40])
+                if done is not None:
+                    done(number, download)
                 return download
 
             self.parser.warm_up()
             try:
-                return list(await asyncio.gather(*(one(f) for f in feeds)))
+                return list(await asyncio.gather(*(one(n, f) for n, f in enumerate(feeds))))
             finally:
                 await self.parser.aclose()
 
@@ -582,31 +593,79 @@ def fetch_feeds(
     if progress is not None:
         progress(0, total=len(to_fetch))
     fetcher = Fetcher(settings, states, now)
-    downloads = _run_async(fetcher, to_fetch, progress) if to_fetch else []
-    by_url = {d.feed.url: d for d in downloads}
-    index = _dedupe_index(repo, now, dedupe_threshold)
+    downloads = _downloads_in_order(fetcher, to_fetch)
+    index: DuplicateIndex | None = None
     for feed in feeds:
         if feed.url in skipped:
             report.results.append(skipped[feed.url])
-        elif feed.url in by_url:
-            download = by_url[feed.url]
-            _store(repo, download, states.get(feed.url), index, settings, now)
-            report.results.append(download.result)
+            continue
+        if not feed.enabled:
+            continue
+        download = next(downloads)
+        if index is None and download.parsed is not None and download.parsed.items:
+            # read on the first feed with items: a fetch with nothing new never loads it
+            index = _dedupe_index(repo, now, dedupe_threshold)
+        _store(repo, download, states.get(feed.url), index, settings, now)
+        report.results.append(download.result)
+        if progress is not None:
+            progress(1, description=feed.name[:40])
+    next(downloads, None)  # returns once the downloads' loop has closed its connections
     report.finished = datetime.now(UTC)
     return report
 
 
-def _run_async(
-    fetcher: Fetcher, feeds: Sequence[FeedSource], progress: Progress | None
-) -> list[_Download]:
-    """Run the downloads on a fresh event loop, in a thread if the caller already runs one
-    (a notebook, an async application): ``fetch`` stays a plain blocking call."""
+def _downloads_in_order(fetcher: Fetcher, feeds: Sequence[FeedSource]) -> Generator[_Download]:
+    """Yield the downloads of ``feeds`` in list order, each as soon as it and those before it
+    are done, while the others go on downloading and parsing.
+
+    The downloads run on their own event loop in a thread (so ``fetch`` stays a plain blocking
+    call, also from a notebook or an async application) and the caller links and stores each
+    feed meanwhile: the dedupe and the store overlap the parsing instead of waiting for the last
+    feed. Storing in list order keeps which copy of an article is "kept" independent of network
+    timing. Past the last download it returns when the run has closed its connections and
+    workers; closing it earlier cancels what is still downloading.
+    """
+    if not feeds:
+        return
+    arrived: queue.SimpleQueue[tuple[int, _Download] | BaseException | None] = queue.SimpleQueue()
+    running: list[tuple[asyncio.AbstractEventLoop, asyncio.Task[Any]]] = []
+
+    async def main() -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        running.append((asyncio.get_running_loop(), task))
+        await fetcher.run(feeds, None, lambda n, d: arrived.put((n, d)))
+
+    def run() -> None:
+        try:
+            asyncio.run(main())
+            arrived.put(None)
+        except BaseException as exc:  # handed to the caller's thread, raised there
+            arrived.put(exc)
+
+    thread = threading.Thread(target=run, name="commskit-fetch", daemon=True)
+    thread.start()
+    waiting: dict[int, _Download] = {}
     try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(fetcher.run(feeds, progress))
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="commskit-fetch") as pool:
-        return pool.submit(asyncio.run, fetcher.run(feeds, progress)).result()
+        for number in range(len(feeds)):
+            while number not in waiting:
+                message = arrived.get()
+                if isinstance(message, BaseException):
+                    raise message
+                if message is None:
+                    raise RuntimeError("the downloads ended before every feed was done")
+                waiting[message[0]] = message[1]
+            yield waiting.pop(number)
+        ended = arrived.get()  # the run closes its client and parse workers, then ends
+        if isinstance(ended, BaseException):
+            raise ended
+        running.clear()  # ended by itself: nothing to cancel
+    finally:
+        if thread.is_alive() and running:
+            loop, task = running[0]
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: nothing to stop
+                loop.call_soon_threadsafe(task.cancel)
+        thread.join()
 
 
 def _dedupe_index(repo: FeedRepo, now: datetime, threshold: float) -> DuplicateIndex:
@@ -629,7 +688,7 @@ def _store(
     repo: FeedRepo,
     download: _Download,
     state: FeedState | None,
-    index: DuplicateIndex,
+    index: DuplicateIndex | None,
     settings: FeedSettings,
     now: datetime,
 ) -> None:
@@ -642,7 +701,7 @@ def _store(
     """
     result = download.result
     parsed = download.parsed
-    if parsed is not None:
+    if parsed is not None and index is not None:
         _store_items(repo, parsed.items, result, index)
     stamp = now.isoformat(timespec="seconds")
     errors = state.error_count if state is not None else 0
