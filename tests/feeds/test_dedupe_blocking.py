@@ -7,6 +7,8 @@ series of numbered titles, copies in the same feed, copies outside the date wind
 title of the shared corpus; each item's (kept item, layer) must be the same. The oracle examines
 every candidate above the cut-off score (its LIMIT lifted), as the blocked index does; on the
 corpus the old 8-candidate cut-off changes nothing and the literal old index is compared too.
+Items come in generation order and grouped by feed (the order a fetch links them in), from the
+fixed 4,000-word vocabulary and from the growing one (Heaps' law, as real titles).
 """
 
 from __future__ import annotations
@@ -20,7 +22,12 @@ from types import ModuleType
 
 import pytest
 
-from commskit.feeds.dedupe import COMMON_WORD_TITLES, DuplicateIndex
+from commskit.feeds.dedupe import (
+    CANDIDATE_BUDGET,
+    COMMON_WORD_TITLES,
+    MIN_KEYS,
+    DuplicateIndex,
+)
 from commskit.feeds.parse import FeedItem, parse_feed
 
 
@@ -51,13 +58,52 @@ def decisions(index_class: type, items: list[FeedItem], threshold: float = 0.88)
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
-def test_blocked_dedupe_decides_as_the_full_comparison(seed: int) -> None:
-    items = generated_items(seed, 4000)
+@pytest.mark.parametrize("vocabulary", ["fixed", "growing"])
+def test_blocked_dedupe_decides_as_the_full_comparison(seed: int, vocabulary: str) -> None:
+    items = generated_items(seed, 4000, vocabulary=vocabulary)
     old = decisions(reference.DuplicateIndex, items)
     new = decisions(DuplicateIndex, items)
     assert new == old
     merged = sum(1 for _, kept, _ in new if kept)
     assert merged > 500, merged  # the set really is full of near-duplicates
+
+
+@pytest.mark.parametrize("vocabulary", ["fixed", "growing"])
+@pytest.mark.parametrize("seed", [1, 2])
+def test_grouped_by_feed_as_a_fetch_links_them(seed: int, vocabulary: str) -> None:
+    """A fetch links feed after feed: a title's twin may have been kept thousands of titles
+    earlier (another feed of the list), past the most recent postings of its common keys."""
+    items = generated_items(seed, 4000, vocabulary=vocabulary)
+    by_feed = sorted(items, key=lambda i: i.feed_url)
+    new = decisions(DuplicateIndex, by_feed)
+    assert new == decisions(reference.DuplicateIndex, by_feed)
+    assert sum(1 for _, kept, _ in new if kept) > 500
+
+
+def test_common_keys_are_left_once_the_rare_ones_brought_enough() -> None:
+    """Three rare words bring 3 x 15 kept titles (over the budget): "situation", on 200 kept
+    titles (a covering key, read in full before), is not read."""
+    assert CANDIDATE_BUDGET <= 3 * 15
+    assert MIN_KEYS <= 3
+    index = DuplicateIndex(threshold=0.88)
+
+    def keep(n: int, title: str) -> None:
+        index.add(
+            item_id=f"k{n}",
+            feed_url="https://a.example.org/rss",
+            guid=None,
+            canonical_url=None,
+            content_hash=None,
+            title_key=title,
+            published=START,
+        )
+
+    for n in range(2000):
+        keep(n, f"le point sur la {'situation' if n < 200 else 'route'} {n % 3}x")
+    for n in range(45):
+        keep(2000 + n, f"{['alpha', 'beta', 'gamma'][n % 3]} le point {n}y")
+    found = index._candidates("alpha beta gamma le point sur la situation")
+    assert found == list(range(2000, 2045))
 
 
 def test_common_words_alone_still_find_the_twin() -> None:
@@ -102,6 +148,8 @@ def test_corpus_titles_decide_alike(corpus: Path) -> None:
     everything = [*items, *copies]
     new = decisions(DuplicateIndex, everything)
     assert new == decisions(reference.DuplicateIndex, everything)
+    by_feed = sorted(everything, key=lambda i: i.feed_url)
+    assert decisions(DuplicateIndex, by_feed) == decisions(reference.DuplicateIndex, by_feed)
     reference.LIMIT = 8
     try:
         assert new == decisions(reference.DuplicateIndex, everything)

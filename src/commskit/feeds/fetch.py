@@ -8,20 +8,23 @@ it is reported in :class:`FetchReport`, not raised.
 
 Parsing runs in worker processes (:mod:`.parse_pool`) while the event loop keeps downloading;
 each parse is time-boxed, and a parse that overruns is stopped by killing its worker. Results are
-stored in feed-list order once all downloads are done, so which copy of a duplicated article is
-"kept" does not depend on network timing.
+linked and stored in feed-list order, each feed as soon as it and the feeds listed before it are
+done (the dedupe and the store overlap the parsing of the rest), so which copy of a duplicated
+article is "kept" does not depend on network timing.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
+import queue
 import socket
+import threading
 import time
 import urllib.request
 import zlib
-from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
@@ -49,6 +52,8 @@ RETRY_AFTER_MAX = timedelta(days=7)
 DEDUPE_LOOKBACK = timedelta(days=90)
 #: items written per transaction (each a few milliseconds: other writers wait no longer)
 STORE_BATCH = 500
+#: feeds whose fetch states are written together (a run of 304s has no items to fill a batch)
+FEEDS_PER_WRITE = 50
 
 
 def user_agent(settings: FeedSettings) -> str:
@@ -216,7 +221,13 @@ class Fetcher:
         self.now = now
         self.parser = ParsePool()
 
-    async def run(self, feeds: Sequence[FeedSource], progress: Progress | None) -> list[_Download]:
+    async def run(
+        self,
+        feeds: Sequence[FeedSource],
+        progress: Progress | None,
+        done: Callable[[int, _Download], None] | None = None,
+    ) -> list[_Download]:
+        """Download and parse ``feeds``; ``done(i, download)`` is told as each one finishes."""
         limits = httpx.Limits(
             max_connections=self.settings.concurrency,
             max_keepalive_connections=self.settings.concurrency,
@@ -244,7 +255,7 @@ class Fetcher:
             transport=transport,
         ) as client:
 
-            async def one(feed: FeedSource) -> _Download:
+            async def one(number: int, feed: FeedSource) -> _Download:
                 # the host's slot first: a feed waiting for its host holds no global slot
                 host = self._host(feed)
                 per_host = hosts.setdefault(host, asyncio.Semaphore(max(1, self.settings.per_host)))
@@ -252,11 +263,13 @@ class Fetcher:
                     download = await self._fetch_one(client, feed)
                 if progress is not None:
                     progress(1, description=feed.name[:40])
+                if done is not None:
+                    done(number, download)
                 return download
 
             self.parser.warm_up()
             try:
-                return list(await asyncio.gather(*(one(f) for f in feeds)))
+                return list(await asyncio.gather(*(one(n, f) for n, f in enumerate(feeds))))
             finally:
                 await self.parser.aclose()
 
@@ -582,31 +595,75 @@ def fetch_feeds(
     if progress is not None:
         progress(0, total=len(to_fetch))
     fetcher = Fetcher(settings, states, now)
-    downloads = _run_async(fetcher, to_fetch, progress) if to_fetch else []
-    by_url = {d.feed.url: d for d in downloads}
-    index = _dedupe_index(repo, now, dedupe_threshold)
+    downloads = _downloads_in_order(fetcher, to_fetch)
+    writer = _Writer(repo, settings, now, dedupe_threshold, progress)
     for feed in feeds:
         if feed.url in skipped:
             report.results.append(skipped[feed.url])
-        elif feed.url in by_url:
-            download = by_url[feed.url]
-            _store(repo, download, states.get(feed.url), index, settings, now)
-            report.results.append(download.result)
+            continue
+        if not feed.enabled:
+            continue
+        download = next(downloads)
+        report.results.append(download.result)
+        writer.add(download, states.get(feed.url))
+    writer.flush()
+    next(downloads, None)  # returns once the downloads' loop has closed its connections
     report.finished = datetime.now(UTC)
     return report
 
 
-def _run_async(
-    fetcher: Fetcher, feeds: Sequence[FeedSource], progress: Progress | None
-) -> list[_Download]:
-    """Run the downloads on a fresh event loop, in a thread if the caller already runs one
-    (a notebook, an async application): ``fetch`` stays a plain blocking call."""
+def _downloads_in_order(fetcher: Fetcher, feeds: Sequence[FeedSource]) -> Generator[_Download]:
+    """Yield the downloads of ``feeds`` in list order, each as soon as it and those before it
+    are done, while the others go on downloading and parsing.
+
+    The downloads run on their own event loop in a thread (so ``fetch`` stays a plain blocking
+    call, also from a notebook or an async application) and the caller links and stores each
+    feed meanwhile: the dedupe and the store overlap the parsing instead of waiting for the last
+    feed. Storing in list order keeps which copy of an article is "kept" independent of network
+    timing. Past the last download it returns when the run has closed its connections and
+    workers; closing it earlier cancels what is still downloading.
+    """
+    if not feeds:
+        return
+    arrived: queue.SimpleQueue[tuple[int, _Download] | BaseException | None] = queue.SimpleQueue()
+    running: list[tuple[asyncio.AbstractEventLoop, asyncio.Task[Any]]] = []
+
+    async def main() -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        running.append((asyncio.get_running_loop(), task))
+        await fetcher.run(feeds, None, lambda n, d: arrived.put((n, d)))
+
+    def run() -> None:
+        try:
+            asyncio.run(main())
+            arrived.put(None)
+        except BaseException as exc:  # handed to the caller's thread, raised there
+            arrived.put(exc)
+
+    thread = threading.Thread(target=run, name="commskit-fetch", daemon=True)
+    thread.start()
+    waiting: dict[int, _Download] = {}
     try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(fetcher.run(feeds, progress))
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="commskit-fetch") as pool:
-        return pool.submit(asyncio.run, fetcher.run(feeds, progress)).result()
+        for number in range(len(feeds)):
+            while number not in waiting:
+                message = arrived.get()
+                if isinstance(message, BaseException):
+                    raise message
+                if message is None:
+                    raise RuntimeError("the downloads ended before every feed was done")
+                waiting[message[0]] = message[1]
+            yield waiting.pop(number)
+        ended = arrived.get()  # the run closes its client and parse workers, then ends
+        if isinstance(ended, BaseException):
+            raise ended
+        running.clear()  # ended by itself: nothing to cancel
+    finally:
+        if thread.is_alive() and running:
+            loop, task = running[0]
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: nothing to stop
+                loop.call_soon_threadsafe(task.cancel)
+        thread.join()
 
 
 def _dedupe_index(repo: FeedRepo, now: datetime, threshold: float) -> DuplicateIndex:
@@ -625,76 +682,122 @@ def _dedupe_index(repo: FeedRepo, now: datetime, threshold: float) -> DuplicateI
     return index
 
 
+class _Writer:
+    """Links and stores downloaded feeds a few at a time, in list order.
+
+    Feeds are gathered until they hold STORE_BATCH items (or FEEDS_PER_WRITE feeds), then
+    linked and written together: one look-up of the ids already stored, the new items in
+    transactions of STORE_BATCH, then the feeds' fetch states in one more. Per feed, that was
+    a look-up and two transactions, each a pause for the fetching thread's turn at the GIL. The
+    fetch state (ETag, Last-Modified) is written after the items, so a run stopped half-way
+    fetches those feeds again and stores only what is missing. The dedupe index is read on the
+    first feed with items: a fetch with nothing new never loads it.
+    """
+
+    def __init__(
+        self,
+        repo: FeedRepo,
+        settings: FeedSettings,
+        now: datetime,
+        threshold: float,
+        progress: Progress | None,
+    ) -> None:
+        self.repo = repo
+        self.settings = settings
+        self.now = now
+        self.threshold = threshold
+        self.progress = progress
+        self.index: DuplicateIndex | None = None
+        self.batch: list[tuple[_Download, FeedState | None]] = []
+        self.items = 0
+
+    def add(self, download: _Download, state: FeedState | None) -> None:
+        self.batch.append((download, state))
+        self.items += len(download.parsed.items) if download.parsed is not None else 0
+        if self.items >= STORE_BATCH or len(self.batch) >= FEEDS_PER_WRITE:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.batch:
+            return
+        batch, self.batch, self.items = self.batch, [], 0
+        if self.index is None and any(d.parsed is not None and d.parsed.items for d, _ in batch):
+            self.index = _dedupe_index(self.repo, self.now, self.threshold)
+        _store(self.repo, batch, self.index, self.settings, self.now)
+        if self.progress is not None:
+            self.progress(len(batch), description=batch[-1][0].feed.name[:40])
+
+
 def _store(
     repo: FeedRepo,
-    download: _Download,
-    state: FeedState | None,
-    index: DuplicateIndex,
+    batch: Sequence[tuple[_Download, FeedState | None]],
+    index: DuplicateIndex | None,
     settings: FeedSettings,
     now: datetime,
 ) -> None:
-    """Write one feed's outcome: its new items, then its fetch state.
+    """Write a few feeds' outcomes (see :class:`_Writer`): new items, then fetch states.
 
-    The fuzzy dedupe of a large feed takes a while, so it runs before any write, and the items
-    are written in short transactions of STORE_BATCH: serve, send and imports are never locked
-    out for longer than one batch. The fetch state (ETag, Last-Modified) is written last, so a
-    run stopped half-way fetches the whole feed again and stores only what is missing.
+    The fuzzy dedupe runs before any write, and every transaction is short (STORE_BATCH items,
+    or the feeds' states): serve, send and imports are never locked out for longer than one.
     """
-    result = download.result
-    parsed = download.parsed
-    if parsed is not None:
-        _store_items(repo, parsed.items, result, index)
-    stamp = now.isoformat(timespec="seconds")
-    errors = state.error_count if state is not None else 0
-    with repo.transaction():
-        values: dict[str, Any] = {"last_fetch": stamp, "last_status": result.http_status}
-        if result.moved_to:
-            values["effective_url"] = result.moved_to
-        if result.status in {"ok", "unchanged"}:
-            values.update(last_success=stamp, error_count=0, last_error=None, not_before=None)
-            if download.etag is not None or result.status == "ok":
-                values["etag"] = download.etag
-            if download.last_modified is not None or result.status == "ok":
-                values["last_modified"] = download.last_modified
-        elif result.status == "deactivated":
-            values.update(
-                deactivated=f"{result.error} ({now:%Y-%m-%d})",
-                last_error=result.error,
-                error_count=errors + 1,
-            )
-        else:
-            errors += 1
-            until = backoff_until(errors, settings, now)
-            if download.retry_after and (until is None or download.retry_after > until):
-                until = download.retry_after
-            values.update(
-                error_count=errors,
-                last_error=result.error,
-                not_before=until.isoformat(timespec="seconds") if until else None,
-            )
-            result.not_before = until
-        if parsed is not None:
-            if parsed.title:
-                values["title"] = parsed.title
-            if parsed.site_url:
-                values["site_url"] = parsed.site_url
-            if parsed.language:
-                values["language"] = parsed.language
-        repo.update_feed(download.feed.url, **values)
-
-
-def _store_items(
-    repo: FeedRepo, items: list[FeedItem], result: FeedResult, index: DuplicateIndex
-) -> None:
-    """Link and store a feed's items not stored yet, a short transaction per STORE_BATCH."""
-    new = _new_items(repo, items)
-    result.duplicates = index.link(new)
+    new: list[FeedItem] = []
+    if index is not None:
+        stored = repo.existing_ids(
+            [i.id for d, _ in batch if d.parsed is not None for i in d.parsed.items]
+        )
+        for download, _state in batch:
+            if download.parsed is not None:
+                fresh = [i for i in download.parsed.items if i.id not in stored]
+                download.result.duplicates = index.link(fresh)
+                download.result.new_items = len(fresh) - download.result.duplicates
+                new.extend(fresh)
     for start in range(0, len(new), STORE_BATCH):
         with repo.transaction():
             repo.insert_items(new[start : start + STORE_BATCH])
-    result.new_items = len(new) - result.duplicates
+    with repo.transaction():
+        for download, state in batch:
+            repo.update_feed(download.feed.url, **_feed_state(download, state, settings, now))
 
 
-def _new_items(repo: FeedRepo, items: list[FeedItem]) -> list[FeedItem]:
-    existing = repo.existing_ids([i.id for i in items])
-    return [i for i in items if i.id not in existing]
+def _feed_state(
+    download: _Download, state: FeedState | None, settings: FeedSettings, now: datetime
+) -> dict[str, Any]:
+    """Return the fetch-state columns to write for one feed's outcome."""
+    result = download.result
+    parsed = download.parsed
+    stamp = now.isoformat(timespec="seconds")
+    errors = state.error_count if state is not None else 0
+    values: dict[str, Any] = {"last_fetch": stamp, "last_status": result.http_status}
+    if result.moved_to:
+        values["effective_url"] = result.moved_to
+    if result.status in {"ok", "unchanged"}:
+        values.update(last_success=stamp, error_count=0, last_error=None, not_before=None)
+        if download.etag is not None or result.status == "ok":
+            values["etag"] = download.etag
+        if download.last_modified is not None or result.status == "ok":
+            values["last_modified"] = download.last_modified
+    elif result.status == "deactivated":
+        values.update(
+            deactivated=f"{result.error} ({now:%Y-%m-%d})",
+            last_error=result.error,
+            error_count=errors + 1,
+        )
+    else:
+        errors += 1
+        until = backoff_until(errors, settings, now)
+        if download.retry_after and (until is None or download.retry_after > until):
+            until = download.retry_after
+        values.update(
+            error_count=errors,
+            last_error=result.error,
+            not_before=until.isoformat(timespec="seconds") if until else None,
+        )
+        result.not_before = until
+    if parsed is not None:
+        if parsed.title:
+            values["title"] = parsed.title
+        if parsed.site_url:
+            values["site_url"] = parsed.site_url
+        if parsed.language:
+            values["language"] = parsed.language
+    return values
