@@ -273,14 +273,19 @@ class AudienceRepo:
 
     # --- import ----------------------------------------------------------------------------
 
-    def import_index(self) -> dict[str, IndexedContact]:
-        """Return every contact by its address's keyed hash, as an import compares them."""
+    def import_index(self, hashes: Sequence[str]) -> dict[str, IndexedContact]:
+        """Return the stored contacts among ``hashes`` (keyed hashes), as an import compares them.
+
+        One query for a whole batch of an import (the hashes go in as one JSON array).
+        """
         n = len(TEXT_FIELDS)
         texts = ", ".join(TEXT_FIELDS)
         return {
             row[0]: IndexedContact(row[1], tuple(row[2 : 2 + n]), row[2 + n], row[3 + n])
             for row in self.conn.execute(
                 f"SELECT email_hash, id, {texts}, tags, attributes FROM contacts"  # noqa: S608 (fixed names)
+                " WHERE email_hash IN (SELECT value FROM json_each(?))",
+                (json.dumps(list(hashes)),),
             )
         }
 
@@ -345,11 +350,31 @@ class AudienceRepo:
 
     # --- suppression -----------------------------------------------------------------------
 
-    def global_suppressions(self) -> dict[str, str]:
-        """Return ``email_hash -> reason`` for every address suppressed from all lists."""
-        return dict(
-            self.conn.execute("SELECT email_hash, reason FROM suppressions WHERE list_name = ''")
-        )
+    def global_suppressions(self, hashes: Sequence[str] | None = None) -> dict[str, str]:
+        """Return ``email_hash -> reason`` for the addresses suppressed from all lists.
+
+        Every one of them, or only those among ``hashes`` (an import's batch: one query).
+        """
+        if hashes is None:
+            rows = self.conn.execute(
+                "SELECT email_hash, reason FROM suppressions WHERE list_name = ''"
+            )
+        else:
+            rows = self.conn.execute(
+                "SELECT email_hash, reason FROM suppressions WHERE list_name = ''"
+                " AND email_hash IN (SELECT value FROM json_each(?))",
+                (json.dumps(list(hashes)),),
+            )
+        return dict(rows)
+
+    def erased_hashes(self) -> set[str]:
+        """Return the keyed hashes of every erased address (GDPR erasures: few)."""
+        return {
+            str(row[0])
+            for row in self.conn.execute(
+                "SELECT email_hash FROM suppressions WHERE list_name = '' AND reason = 'erased'"
+            )
+        }
 
     def suppression_reason(self, email_hash: str, list_name: str | None) -> str | None:
         """Return why the address must not get mail of ``list_name`` (global entries first)."""
