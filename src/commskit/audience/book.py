@@ -458,20 +458,21 @@ class ContactBook:
         merge = _Merge(self._repo, secret, language if language in LANGUAGES else "fr")
         if progress:
             progress(0, total=opened.total_rows)
-        for batch in opened.batches(IMPORT_BATCH_ROWS):
-            skipped = list(batch.skipped)
-            notes = list(batch.notes)
-            if dry_run:
-                merge.add_all(batch.rows, report, skipped, notes)
-            else:
-                # one short write transaction per batch: `serve`, `send` and other imports
-                # get the lock between two; a crash keeps every batch committed before it
-                with self._store.transaction():
+        with self._repo.bulk_load():
+            for batch in opened.batches(IMPORT_BATCH_ROWS):
+                skipped = list(batch.skipped)
+                notes = list(batch.notes)
+                if dry_run:
                     merge.add_all(batch.rows, report, skipped, notes)
-                    merge.write()
-            report.keep(sorted(skipped, key=lambda s: s.row), notes)
-            if progress:
-                progress(batch.read)
+                else:
+                    # one short write transaction per batch: `serve`, `send` and other imports
+                    # get the lock between two; a crash keeps every batch committed before it
+                    with self._store.transaction():
+                        merge.add_all(batch.rows, report, skipped, notes)
+                        merge.write()
+                report.keep(sorted(skipped, key=lambda s: s.row), notes)
+                if progress:
+                    progress(batch.read)
         report.total_rows = opened.total_rows or 0
         return report
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from contextlib import contextmanager
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -288,6 +289,25 @@ class AudienceRepo:
                 (json.dumps(list(hashes)),),
             )
         }
+
+    @contextmanager
+    def bulk_load(self) -> Iterator[None]:
+        """Defer the WAL's automatic checkpoints over an import's many short transactions.
+
+        Each commit would otherwise copy the WAL back into the database (and fsync it) every
+        1,000 pages: with one transaction per batch, that cost ~2.5x the import's time. The
+        WAL grows as it did when an import was one transaction, and is checkpointed at the end
+        (passively: readers and writers are not waited for).
+        """
+        conn = self.conn
+        interval = int(conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0])
+        conn.execute("PRAGMA wal_autocheckpoint=0")
+        try:
+            yield
+        finally:
+            conn.execute(f"PRAGMA wal_autocheckpoint={interval}")
+            if not conn.in_transaction:
+                conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
     def next_id(self) -> int:
         return int(self.conn.execute("SELECT coalesce(MAX(id), 0) + 1 FROM contacts").fetchone()[0])
