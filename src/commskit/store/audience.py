@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from contextlib import contextmanager
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -116,6 +116,20 @@ class ContactChange(NamedTuple):
 
 def _json_list(items: Sequence[str]) -> str:
     return json.dumps(list(items), ensure_ascii=False) if items else "[]"
+
+
+def _json_lists() -> Callable[[Sequence[str]], str]:
+    """Return :func:`_json_list` remembering its answers for one batch (tag sets repeat)."""
+    known: dict[tuple[str, ...], str] = {}
+
+    def encode(items: Sequence[str]) -> str:
+        key = tuple(items)
+        found = known.get(key)
+        if found is None:
+            found = known[key] = _json_list(items)
+        return found
+
+    return encode
 
 
 def _json_object(data: Mapping[str, str]) -> str:
@@ -321,6 +335,7 @@ class AudienceRepo:
         columns = ", ".join(_INSERT_COLUMNS)
         marks = ", ".join("?" for _ in _INSERT_COLUMNS)
         fold_text = _text_folder()
+        tags_json = _json_lists()
         self.conn.executemany(
             f"INSERT INTO contacts ({columns}) VALUES ({marks})",  # noqa: S608 (fixed names)
             (
@@ -329,12 +344,13 @@ class AudienceRepo:
                     row.email,
                     row.email_hash,
                     *row.texts,
-                    _json_list(row.tags),
+                    tags_json(row.tags),
                     _json_object(row.attributes),
                     row.created_at,
                     row.created_at,
                     fold_text(row.email),
-                    *[fold_text(value) for value in row.texts],
+                    # ASCII text folds with lower() (what fold() does): no call per value
+                    *[v.lower() if v.isascii() else fold_text(v) for v in row.texts],
                 )
                 for row in rows
             ),
@@ -344,15 +360,16 @@ class AudienceRepo:
         """Replace the fields, tags and attributes of stored contacts; refold them too."""
         assign = ", ".join(f"{name} = ?" for name in _UPDATE_COLUMNS)
         fold_text = _text_folder()
+        tags_json = _json_lists()
         self.conn.executemany(
             f"UPDATE contacts SET {assign} WHERE id = ?",  # noqa: S608 (fixed names)
             (
                 (
                     *row.texts,
-                    _json_list(row.tags),
+                    tags_json(row.tags),
                     _json_object(row.attributes),
                     row.updated_at,
-                    *[fold_text(value) for value in row.texts],
+                    *[v.lower() if v.isascii() else fold_text(v) for v in row.texts],
                     row.id,
                 )
                 for row in rows
