@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 from pathlib import Path
 
@@ -133,7 +134,7 @@ def test_contact_contract_fields() -> None:
 def test_bench_script_runs_small(python: str, subprocess_env: dict[str, str]) -> None:
     script = Path(__file__).resolve().parents[2] / "bench" / "contacts_bench.py"
     proc = subprocess.run(
-        [python, str(script), "--rows", "300", "--peer-rows", "50"],
+        [python, str(script), "--rows", "300", "--peer-rows", "50", "--rss-rows", "400"],
         capture_output=True,
         text=True,
         env=subprocess_env,
@@ -141,5 +142,8 @@ def test_bench_script_runs_small(python: str, subprocess_env: dict[str, str]) ->
         timeout=120,
     )
     assert proc.returncode == 0, proc.stderr
-    assert "| import 300 new contacts |" in proc.stdout
+    assert "| import 300 new contacts (" in proc.stdout
+    assert "| import 400 new contacts (" in proc.stdout  # the --rss-rows file
+    assert re.search(r"\| \d+ MB \|", proc.stdout)  # a peak RSS, measured in a child process
     assert "× " in proc.stdout  # a ratio against the peer measured in the same run
+    assert "Load average at start" in proc.stdout

@@ -39,7 +39,7 @@ from .importer import (
     ImportOptions,
     IncomingContact,
     SkippedRow,
-    read_contact_file,
+    open_contact_file,
 )
 from .segments import CompiledSegment, compile_segment
 from .tokens import address_id_of, make_address_token, verify_token
@@ -64,6 +64,12 @@ _LANGUAGE_AT = TEXT_FIELDS.index("language")
 _BASIS_AT = TEXT_FIELDS.index("basis")
 _STAGE_AT = TEXT_FIELDS.index("stage")
 _SECRET_CHECK_KEY = "audience_secret_check"  # noqa: S105 (a meta key's name)
+
+#: Skipped rows (and notes) an import report lists; beyond them it only counts.
+REPORTED_ROWS = 10_000
+#: Rows of a file stored per write transaction: a long import never holds the write lock for
+#: long, and a crash keeps every batch committed before it.
+IMPORT_BATCH_ROWS = 5000
 
 
 @dataclass(frozen=True)
@@ -92,7 +98,11 @@ class BookSettings:
 
 @dataclass
 class ImportReport:
-    """What an import did: counts, and every skipped row with its number and reason."""
+    """What an import did: counts, and the skipped rows with their number and reason.
+
+    ``skipped`` and ``notes`` list the first :data:`REPORTED_ROWS` of each (in row order);
+    ``skipped_total`` and ``notes_total`` count them all.
+    """
 
     path: str
     format: str
@@ -111,6 +121,17 @@ class ImportReport:
     without_basis: int = 0
     #: the worksheet read, for .xlsx and .ods files
     sheet: str | None = None
+    #: every skipped row, listed in ``skipped`` or not
+    skipped_total: int = 0
+    #: every note, listed in ``notes`` or not
+    notes_total: int = 0
+
+    def keep(self, skipped: Sequence[SkippedRow], notes: Sequence[ImportNote]) -> None:
+        """Add a batch's skipped rows and notes: listed up to REPORTED_ROWS, counted all."""
+        self.skipped_total += len(skipped)
+        self.notes_total += len(notes)
+        self.skipped.extend(skipped[: max(0, REPORTED_ROWS - len(self.skipped))])
+        self.notes.extend(notes[: max(0, REPORTED_ROWS - len(self.notes))])
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready dict (what `contacts import --json` prints)."""
@@ -127,7 +148,9 @@ class ImportReport:
             "updated": self.updated,
             "unchanged": self.unchanged,
             "skipped": [s.to_dict() for s in self.skipped],
+            "skipped_total": self.skipped_total,
             "notes": [n.to_dict() for n in self.notes],
+            "notes_total": self.notes_total,
             "without_basis": self.without_basis,
         }
 
@@ -374,7 +397,7 @@ class ContactBook:
         progress: Progress | None = None,
         dry_run: bool = False,
     ) -> ImportReport:
-        """Import (upsert by address) a CSV, JSON (Lines), .xlsx or .ods file in one transaction.
+        """Import (upsert by address) a CSV, JSON (Lines), .xlsx or .ods file.
 
         ``mapping`` maps a column name to a field (``{"Organisme": "organization"}``, or
         ``"ignore"``); ``tags`` are added to every row; ``kind``, ``source`` and ``basis`` fill
@@ -383,6 +406,12 @@ class ContactBook:
         addresses, invalid addresses and repeated addresses are skipped and reported with their
         row number. Raises ContactImportError, storing nothing, when the file cannot be used.
         With ``dry_run``, the report says what the import would do and nothing is written.
+
+        The file is streamed (CSV, JSON Lines, .xlsx; a JSON array and .ods are read whole) and
+        stored :data:`IMPORT_BATCH_ROWS` rows per write transaction, so other writers wait at
+        most one batch. An import interrupted (killed, crashed, disk full) keeps every batch
+        committed before, each whole; importing the file again stores the rest and finds the
+        rows already stored unchanged.
 
         Example::
 
@@ -413,33 +442,38 @@ class ContactBook:
         progress: Progress | None,
         dry_run: bool,
     ) -> ImportReport:
-        parsed = read_contact_file(path, secret, options)
+        # the whole file is checked first (encoding, structure, columns): nothing is stored
+        # from a file that cannot be read
+        opened = open_contact_file(path, secret, options)
         report = ImportReport(
             str(path),
-            parsed.format,
-            parsed.encoding,
-            parsed.delimiter,
-            parsed.columns,
-            total_rows=parsed.total_rows,
+            opened.format,
+            opened.encoding,
+            opened.delimiter,
+            opened.columns,
             dry_run=dry_run,
-            sheet=parsed.sheet,
+            sheet=opened.sheet,
         )
-        skipped = list(parsed.skipped)
-        report.notes = list(parsed.notes)
         language = self._settings.language
+        merge = _Merge(self._repo, secret, language if language in LANGUAGES else "fr")
         if progress:
-            progress(0, total=len(parsed.rows))
-        with self._store.transaction():
-            merge = _Merge(self._repo, secret, language if language in LANGUAGES else "fr")
-            for position, row in enumerate(parsed.rows, start=1):
-                if progress and position % 5000 == 0:
-                    progress(5000)
-                merge.add(row, report, skipped)
-            if not dry_run:
-                merge.write()
-        if progress:
-            progress(len(parsed.rows) % 5000)
-        report.skipped = sorted(skipped, key=lambda s: s.row)
+            progress(0, total=opened.total_rows)
+        with self._repo.bulk_load():
+            for batch in opened.batches(IMPORT_BATCH_ROWS):
+                skipped = list(batch.skipped)
+                notes = list(batch.notes)
+                if dry_run:
+                    merge.add_all(batch.rows, report, skipped, notes)
+                else:
+                    # one short write transaction per batch: `serve`, `send` and other imports
+                    # get the lock between two; a crash keeps every batch committed before it
+                    with self._store.transaction():
+                        merge.add_all(batch.rows, report, skipped, notes)
+                        merge.write()
+                report.keep(sorted(skipped, key=lambda s: s.row), notes)
+                if progress:
+                    progress(batch.read)
+        report.total_rows = opened.total_rows or 0
         return report
 
     def export(
@@ -651,10 +685,11 @@ class ContactBook:
 
 
 class _Merge:
-    """One import's merge of the file's rows into the stored contacts, written at the end.
+    """One import's merge of the file's rows into the stored contacts, a batch at a time.
 
     Values in the file replace stored ones, empty cells erase nothing, tags and attributes are
-    merged; a row whose address is suppressed from every list is skipped.
+    merged; a row whose address is suppressed from every list is skipped. Each batch reads the
+    stored contacts and suppressions of its own addresses, so nothing grows with the store.
     """
 
     def __init__(self, repo: AudienceRepo, secret: bytes, language: str) -> None:
@@ -667,19 +702,45 @@ class _Merge:
         self.contact_change = ContactChange
         self.repo = repo
         self.language = language
-        self.index = repo.import_index()
-        self.suppressed = repo.global_suppressions()
-        self.erased = {key for key, why in self.suppressed.items() if why == "erased"}
+        self.index: dict[str, IndexedContact] = {}
+        self.suppressed: dict[str, str] = {}
+        # erasures are few; checked in every cell holding an address, not only the address's
+        self.erased = repo.erased_hashes()
         self.hasher = EmailHasher(secret)
         self.now = utcnow()
-        self.next_id = repo.next_id()
+        self.next_id = 0
         self.inserts: list[NewContact] = []
         self.updates: list[ContactChange] = []
         self.tag_ids: list[int] = []
         self.tag_pairs: list[tuple[int, str]] = []
         self.changes: list[FieldChange] = []
 
-    def add(self, row: IncomingContact, report: ImportReport, skipped: list[SkippedRow]) -> None:
+    def add_all(
+        self,
+        rows: Sequence[IncomingContact],
+        report: ImportReport,
+        skipped: list[SkippedRow],
+        notes: list[ImportNote],
+    ) -> None:
+        """Merge a batch of rows, reading what the store holds of their addresses first.
+
+        Called inside the batch's write transaction (or, for a dry run, outside any).
+        """
+        hashes = [row.email_hash for row in rows]
+        self.index = self.repo.import_index(hashes)
+        self.suppressed = self.repo.global_suppressions(hashes)
+        self.next_id = self.repo.next_id()
+        self.inserts, self.updates, self.tag_ids, self.tag_pairs, self.changes = [], [], [], [], []
+        for row in rows:
+            self.add(row, report, skipped, notes)
+
+    def add(
+        self,
+        row: IncomingContact,
+        report: ImportReport,
+        skipped: list[SkippedRow],
+        notes: list[ImportNote],
+    ) -> None:
         """Merge one row of the file, counting it in ``report`` (or in ``skipped``)."""
         reason = self.suppressed.get(row.email_hash)
         if reason:
@@ -688,7 +749,7 @@ class _Merge:
         if self.erased and _mentions_an_address(row):
             dropped = _drop_erased(row, self.erased, self.hasher)
             if dropped:
-                report.notes.append(
+                notes.append(
                     ImportNote(
                         row.row,
                         row.email,
@@ -713,7 +774,7 @@ class _Merge:
             )
         )
         self.tag_pairs.extend((contact_id, t) for t in row.tags)
-        # a later row may not repeat this address (seen[] made sure): no index update
+        # a later row may not repeat this address (the reader's seen addresses made sure)
         report.imported += 1
 
     def _update(self, row: IncomingContact, old: IndexedContact, report: ImportReport) -> None:
@@ -750,7 +811,7 @@ class _Merge:
             )
 
     def write(self) -> None:
-        """Store what the rows changed (inside the import's transaction)."""
+        """Store what the batch's rows changed (inside the batch's transaction)."""
         self.repo.insert_contacts(self.inserts)
         self.repo.update_contacts(self.updates)
         self.repo.set_tags(self.tag_ids, self.tag_pairs)

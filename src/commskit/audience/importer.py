@@ -2,9 +2,15 @@
 
 CSV with ``,`` ``;`` ``|`` or tab (detected), in UTF-8, UTF-8 with BOM, UTF-16 with BOM or
 Windows-1252 (detected); French and English header names (accent- and case-insensitive); or JSON /
-JSON Lines. This module only reads and validates: it returns the rows to store and the rows
+JSON Lines. This module only reads and validates: it gives the rows to store and the rows
 skipped with their reason, and raises :class:`ContactImportError` when the file cannot be used at
-all. Storing is the repository's job, in one transaction.
+all. Storing is the repository's job.
+
+CSV and JSON Lines are streamed: :func:`open_contact_file` reads the file once to decide its
+encoding and check its structure (so a file that cannot be read stores nothing), then
+:meth:`ContactFile.batches` reads it again and yields validated rows a batch at a time, holding
+one batch in memory. .xlsx is streamed too (openpyxl's read-only mode); a JSON array and .ods are
+read whole.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ import io
 import json
 import re
 import zipfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from pathlib import Path
@@ -177,34 +183,145 @@ class ImportOptions:
 
 # --- decoding -----------------------------------------------------------------------------------
 
+#: Bytes read at a time when a file is streamed.
+CHUNK_BYTES = 1 << 20
+#: Bytes read first: enough for the format, BOM and delimiter sniffs (65,536 characters).
+HEAD_BYTES = 1 << 19
+#: The encoding names a report gives -> Python's codec names.
+_CODECS = {
+    "utf-8-sig": "utf-8-sig",
+    "utf-16": "utf-16",
+    "utf-8": "utf-8",
+    "windows-1252": "cp1252",
+    "latin-1": "latin-1",
+}
+#: The five bytes Windows-1252 leaves undefined.
+_CP1252_UNDEFINED = (b"\x81", b"\x8d", b"\x8f", b"\x90", b"\x9d")
+
 
 def decode(raw: bytes, path: Path) -> tuple[str, str]:
     """Return ``(text, encoding)``: BOM first, then strict UTF-8, then Windows-1252."""
-    if raw.startswith(codecs.BOM_UTF8):
+    encoding = _encoding_of([raw], path)
+    return codecs.decode(raw, _CODECS[encoding]), encoding
+
+
+def _encoding_of(chunks: Iterator[bytes] | Sequence[bytes], path: Path) -> str:
+    """Return the encoding of the bytes ``chunks`` give (a whole file), as :func:`decode` says.
+
+    BOM first, then strict UTF-8 over every byte, then Windows-1252 (Latin-1 when one of the five
+    bytes it leaves undefined occurs). Raises ContactImportError, naming the line, when a file
+    with a BOM does not decode.
+    """
+    pieces = iter(chunks)
+    first = next(pieces, b"")
+    if first.startswith(codecs.BOM_UTF8):
+        _check_decodes(first, pieces, "utf-8-sig", path)
+        return "utf-8-sig"
+    if first.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        _check_decodes(first, pieces, "utf-16", path)
+        return "utf-16"
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    undefined = False
+    chunk = first
+    utf8 = True
+    while chunk:
+        undefined = undefined or any(byte in chunk for byte in _CP1252_UNDEFINED)
+        if utf8:
+            try:
+                decoder.decode(chunk)
+            except UnicodeDecodeError:  # not UTF-8: a Windows export, decided below
+                utf8 = False
+        chunk = next(pieces, b"")
+    if utf8:
         try:
-            return raw[len(codecs.BOM_UTF8) :].decode("utf-8"), "utf-8-sig"
-        except UnicodeDecodeError as exc:
-            raise ContactImportError(
-                f"starts with a UTF-8 mark but byte {exc.start} is not UTF-8",
-                path=path,
-                hint="Re-export the file as UTF-8",
-            ) from exc
-    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+            decoder.decode(b"", final=True)
+            return "utf-8"
+        except UnicodeDecodeError:  # ends inside a character: not UTF-8 either
+            pass
+    return "latin-1" if undefined else "windows-1252"
+
+
+def _check_decodes(first: bytes, rest: Iterator[bytes], encoding: str, path: Path) -> None:
+    """Decode a whole file with ``encoding``; raise ContactImportError naming the bad line."""
+    decoder = codecs.getincrementaldecoder(encoding)()
+    offset = 0
+    lines = 1
+    chunk = first
+    while True:
         try:
-            return raw.decode("utf-16"), "utf-16"
+            text = decoder.decode(chunk, final=not chunk)
         except UnicodeDecodeError as exc:
-            raise ContactImportError(
-                "is not valid UTF-16", path=path, hint="Re-export the file as UTF-8"
-            ) from exc
+            good = codecs.decode(chunk[: exc.start], _CODECS[encoding], "replace")
+            line = lines + good.count("\n")
+            raise _decoding_error(encoding, offset + exc.start, line, path) from exc
+        if not chunk:
+            return
+        lines += text.count("\n")
+        offset += len(chunk)
+        chunk = next(rest, b"")
+
+
+def _decoding_error(encoding: str, offset: int, line: int, path: Path) -> ContactImportError:
+    if encoding == "utf-8-sig":
+        return ContactImportError(
+            f"starts with a UTF-8 mark but byte {offset - len(codecs.BOM_UTF8)} is not UTF-8",
+            path=path,
+            line=line,
+            hint="Re-export the file as UTF-8",
+        )
+    return ContactImportError(
+        "is not valid UTF-16", path=path, line=line, hint="Re-export the file as UTF-8"
+    )
+
+
+def _file_chunks(path: Path) -> Iterator[bytes]:
+    """Yield a file's bytes a chunk at a time."""
+    with _open_binary(path) as handle:
+        while chunk := handle.read(CHUNK_BYTES):
+            yield chunk
+
+
+def _open_binary(path: Path) -> io.BufferedReader:
     try:
-        return raw.decode("utf-8"), "utf-8"
-    except UnicodeDecodeError:  # not UTF-8: a Windows export, tried next
-        pass
+        return path.open("rb")
+    except OSError as exc:
+        raise ContactImportError(
+            f"cannot read the file: {exc.strerror or exc}",
+            path=path,
+            hint="Check the path and that you may read it",
+        ) from exc
+
+
+def _text_lines(path: Path, encoding: str) -> Iterator[str]:
+    """Yield a text file's lines, decoded, split as ``open(newline="")`` splits them.
+
+    Line ends (``\\n``, ``\\r\\n``, ``\\r``) are kept, so the csv module sees quoted line
+    breaks as in a file it opened itself and counts lines the same way.
+    """
+    decoder = codecs.getincrementaldecoder(_CODECS[encoding])()
+    carry = ""
+    for chunk in _file_chunks(path):
+        try:
+            text = carry + decoder.decode(chunk)
+        except UnicodeDecodeError as exc:
+            raise _changed(path) from exc
+        lines = io.StringIO(text, newline="").readlines()
+        # the last line may go on in the next chunk (a "\\r" may be the start of "\\r\\n")
+        carry = lines.pop() if lines and not lines[-1].endswith("\n") else ""
+        yield from lines
     try:
-        return raw.decode("cp1252"), "windows-1252"
-    except UnicodeDecodeError:
-        # the five bytes cp1252 leaves undefined: Latin-1 maps them to control characters
-        return raw.decode("latin-1"), "latin-1"
+        text = carry + decoder.decode(b"", final=True)
+    except UnicodeDecodeError as exc:
+        raise _changed(path) from exc
+    yield from io.StringIO(text, newline="").readlines()
+
+
+def _changed(path: Path) -> ContactImportError:
+    return ContactImportError(
+        "the file changed while it was being imported",
+        path=path,
+        hint="Import it again once it is no longer being written",
+    )
 
 
 def _sniff_delimiter(text: str) -> str:
@@ -239,8 +356,10 @@ def _count_outside_quotes(line: str, delimiter: str) -> int:
 # --- reading ------------------------------------------------------------------------------------
 
 
-def _csv_records(text: str, delimiter: str) -> tuple[list[str], Iterator[tuple[int, list[str]]]]:
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+def _csv_records(
+    lines: Iterator[str], delimiter: str
+) -> tuple[list[str], Iterator[tuple[int, list[str]]]]:
+    reader = csv.reader(lines, delimiter=delimiter)
     try:
         header = next(reader)
     except StopIteration:
@@ -265,26 +384,29 @@ def _csv_records(text: str, delimiter: str) -> tuple[list[str], Iterator[tuple[i
     return header, rows()
 
 
-def _json_records(text: str, path: Path) -> tuple[str, list[tuple[int, dict[str, Any]]]]:
-    stripped = text.lstrip()
-    records: list[tuple[int, dict[str, Any]]] = []
-    if stripped.startswith("["):
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
+def _json_array(text: str, path: Path) -> list[tuple[int, Mapping[str, Any]]]:
+    """Return the objects of a JSON array file (read whole: json has no streaming parser)."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ContactImportError(
+            f"invalid JSON: {exc.msg}", path=path, line=exc.lineno, hint="Fix the syntax"
+        ) from exc
+    except RecursionError:  # no cause kept: its traceback is thousands of frames
+        raise ContactImportError("invalid JSON: it nests too deeply", path=path) from None
+    records: list[tuple[int, Mapping[str, Any]]] = []
+    for index, item in enumerate(data, start=1):
+        if not isinstance(item, dict):
             raise ContactImportError(
-                f"invalid JSON: {exc.msg}", path=path, line=exc.lineno, hint="Fix the syntax"
-            ) from exc
-        except RecursionError:  # no cause kept: its traceback is thousands of frames
-            raise ContactImportError("invalid JSON: it nests too deeply", path=path) from None
-        for index, item in enumerate(data, start=1):
-            if not isinstance(item, dict):
-                raise ContactImportError(
-                    f"item {index} is not an object", path=path, hint="Give a list of objects"
-                )
-            records.append((index, item))
-        return "json", records
-    for number, line in enumerate(text.splitlines(), start=1):
+                f"item {index} is not an object", path=path, hint="Give a list of objects"
+            )
+        records.append((index, item))
+    return records
+
+
+def _json_lines(lines: Iterator[str], path: Path) -> Iterator[tuple[int, Mapping[str, Any]]]:
+    """Yield the objects of a JSON Lines file, one line at a time, with their line numbers."""
+    for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         try:
@@ -301,8 +423,7 @@ def _json_records(text: str, path: Path) -> tuple[str, list[tuple[int, dict[str,
             raise ContactImportError(
                 "line is not a JSON object", path=path, line=number, hint="One object per line"
             )
-        records.append((number, item))
-    return "jsonl", records
+        yield number, item
 
 
 def resolve_columns(
@@ -372,18 +493,109 @@ def _did_you_mean(target: str) -> str:
     return f'Did you mean "{field_name}"? ' if field_name else ""
 
 
+#: Rows validated per batch when a file is streamed (what one write transaction stores).
+BATCH_ROWS = 5000
+
+#: A file's records before validation: (row or line number, cells) or (number, JSON object).
+Records = Iterator[tuple[int, Any]]
+
+
 @dataclass
-class _Table:
-    """A contact file's cells before validation: its columns, then CSV-like rows or JSON items."""
+class _Source:
+    """A contact file's cells before validation: its columns, then a way to read its records."""
 
     format: str
     encoding: str
     columns: list[str]
+    #: returns the records (CSV-like cell lists, or JSON objects when ``is_json``) in file order
+    read: Callable[[], Records]
     delimiter: str | None = None
     sheet: str | None = None
     is_json: bool = False
-    cells: list[tuple[int, list[str]]] = field(default_factory=list)
-    items: list[tuple[int, Mapping[str, Any]]] = field(default_factory=list)
+    #: the records counted by the check pass; None when only reading them tells (.xlsx)
+    total_rows: int | None = None
+
+
+@dataclass
+class ParsedBatch:
+    """Consecutive rows of a file, validated: what one write transaction of an import stores."""
+
+    rows: list[IncomingContact] = field(default_factory=list)
+    skipped: list[SkippedRow] = field(default_factory=list)
+    notes: list[ImportNote] = field(default_factory=list)
+    #: the file's records this batch covers (rows, skipped rows included)
+    read: int = 0
+
+
+class ContactFile:
+    """A contact file opened for import: what it is, then its validated rows batch by batch.
+
+    Returned by :func:`open_contact_file` once the whole file is known to be readable (its
+    encoding decided, its CSV or JSON Lines structure checked, its columns resolved).
+    """
+
+    def __init__(
+        self, path: Path, source: _Source, columns: dict[str, str], builder: _RowBuilder
+    ) -> None:
+        self.path = path
+        self.format = source.format
+        self.encoding = source.encoding
+        self.delimiter = source.delimiter
+        self.sheet = source.sheet
+        #: column as written -> field, IGNORE, or "attributes.<key>"
+        self.columns = columns
+        #: non-blank rows (JSON objects) of the file; for .xlsx, known once read (None before)
+        self.total_rows = source.total_rows
+        self._source = source
+        self._builder = builder
+
+    def batches(self, size: int = BATCH_ROWS) -> Iterator[ParsedBatch]:
+        """Yield the file's rows validated, ``size`` records at a time, in file order.
+
+        Repeated addresses are found across the whole file (the first row wins). Only one
+        batch is held in memory, plus ~10 bytes per address seen.
+        """
+        builder = self._builder
+        batch = builder.target = ParsedBatch()
+        count = 0
+        for number, values, tags, attributes in self._records():
+            builder.add(number, values, tags, attributes)
+            batch.read += 1
+            if batch.read >= size:
+                count += batch.read
+                yield batch
+                batch = builder.target = ParsedBatch()
+        count += batch.read
+        self.total_rows = count
+        if batch.read:
+            yield batch
+
+    def _records(self) -> Iterator[tuple[int, dict[str, str], list[str], dict[str, str]]]:
+        source = self._source
+        if source.is_json:
+            return ((n, *_split_json(item, self.columns)) for n, item in source.read())
+        return _cell_rows(source.read(), self.columns, len(source.columns))
+
+
+def open_contact_file(
+    path: str | Path,
+    secret: bytes,
+    options: ImportOptions | None = None,
+) -> ContactFile:
+    """Open a contact file for a streamed import: check it can be read, resolve its columns.
+
+    Raises :class:`ContactImportError` when the file as a whole cannot be used (unreadable, not
+    text nor a spreadsheet, undecodable, malformed CSV or JSON, no email column, unknown
+    ``--map`` field): nothing should be stored then. CSV and JSON Lines files are read through
+    once here to check them; :meth:`ContactFile.batches` then reads them again.
+    """
+    options = options or ImportOptions()
+    path = Path(path)
+    default_basis = _option_basis(options.basis, path)
+    head, kind = _read_head(path)
+    source = _spreadsheet_source(kind, path) if kind else _text_source(head, path)
+    resolved = resolve_columns(source.columns, options.mapping, path, allow_synonyms=source.is_json)
+    return ContactFile(path, source, resolved, _RowBuilder(options, default_basis, secret, path))
 
 
 def read_contact_file(
@@ -391,99 +603,133 @@ def read_contact_file(
     secret: bytes,
     options: ImportOptions | None = None,
 ) -> ParsedFile:
-    """Read, decode and validate a contact file; return valid rows and skipped rows.
+    """Read, decode and validate a contact file; return valid rows and skipped rows (all of them).
 
-    Raises :class:`ContactImportError` when the file as a whole cannot be used (unreadable,
-    no email column, unknown ``--map`` field, malformed JSON): nothing should be stored then.
+    Holds every row in memory: for small files (an attendance export); an import streams
+    with :func:`open_contact_file`. Raises :class:`ContactImportError` as it does.
     """
-    options = options or ImportOptions()
-    path = Path(path)
-    default_basis = _option_basis(options.basis, path)
-    raw, kind = _read_raw(path)
-    table = _spreadsheet_table(kind, raw, path) if kind else _text_table(raw, path)
-    resolved = resolve_columns(table.columns, options.mapping, path, allow_synonyms=table.is_json)
+    opened = open_contact_file(path, secret, options)
     parsed = ParsedFile(
-        path,
-        table.format,
-        table.encoding,
-        table.delimiter,
-        resolved,
-        sheet=table.sheet,
-        total_rows=len(table.items) + len(table.cells),
+        opened.path,
+        opened.format,
+        opened.encoding,
+        opened.delimiter,
+        opened.columns,
+        sheet=opened.sheet,
     )
-    rows = _RowBuilder(options, default_basis, secret, parsed)
-    if table.is_json:
-        for number, json_item in table.items:
-            rows.add(number, *_split_json(json_item, resolved))
-    else:
-        _add_cells(rows, table, resolved)
+    for batch in opened.batches():
+        parsed.rows.extend(batch.rows)
+        parsed.skipped.extend(batch.skipped)
+        parsed.notes.extend(batch.notes)
+    parsed.total_rows = opened.total_rows or 0
     return parsed
 
 
-def _read_raw(path: Path) -> tuple[bytes, str]:
-    """Return a file's bytes and what they are ("xlsx", "ods", "" for text); refuse the rest."""
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise ContactImportError(
-            f"cannot read the file: {exc.strerror or exc}",
-            path=path,
-            hint="Check the path and that you may read it",
-        ) from exc
-    if not raw.strip():
+def _read_head(path: Path) -> tuple[bytes, str]:
+    """Return a file's first bytes and what it is ("xlsx", "ods", "" for text); refuse the rest."""
+    with _open_binary(path) as handle:
+        try:
+            head = handle.read(HEAD_BYTES)
+            more = bool(handle.peek(1)) if len(head) == HEAD_BYTES else False
+        except OSError as exc:
+            raise ContactImportError(
+                f"cannot read the file: {exc.strerror or exc}",
+                path=path,
+                hint="Check the path and that you may read it",
+            ) from exc
+    if not more and not head.strip():
         raise ContactImportError("the file is empty", path=path, hint="Export the list again")
     # what the bytes are, whatever the file is called (an .xlsx saved as "export.csv" happens)
-    kind = binary_kind(raw)
+    kind = binary_kind(head, path)
     if kind and kind not in _SPREADSHEETS:
         raise ContactImportError(
             f"is {kind}, not a CSV, JSON, .xlsx or .ods file",
             path=path,
             hint="Open it in your spreadsheet and save it as CSV (UTF-8) or .xlsx",
         )
-    return raw, kind
+    return head, kind
 
 
-def _spreadsheet_table(kind: str, raw: bytes, path: Path) -> _Table:
-    sheet, rows = _SPREADSHEETS[kind](raw, path)
-    header = rows[0][1] if rows else []
+def _spreadsheet_source(kind: str, path: Path) -> _Source:
+    sheet, rows = _SPREADSHEETS[kind](path)
+    number_and_header = next(rows, None)
+    header = number_and_header[1] if number_and_header else []
     width = max((i + 1 for i, name in enumerate(header) if name.strip()), default=0)
-    cells = [(number, cells[:width]) for number, cells in rows[1:] if "".join(cells).strip()]
     columns = [h.strip() for h in header[:width]]
-    return _Table(kind, "", columns, sheet=sheet, cells=cells)
+
+    def read() -> Records:
+        return ((n, cells[:width]) for n, cells in rows if "".join(cells).strip())
+
+    return _Source(kind, "", columns, read, sheet=sheet)
 
 
-def _text_table(raw: bytes, path: Path) -> _Table:
-    text, encoding = decode(raw, path)
+def _text_source(head: bytes, path: Path) -> _Source:
+    encoding = _encoding_of(_file_chunks(path), path)
+    lines = _text_lines(path, encoding)
+    head_text = codecs.getincrementaldecoder(_CODECS[encoding])().decode(head)
     suffix = path.suffix.lower()
     is_json = suffix in (".json", ".jsonl", ".ndjson") or (
-        suffix not in (".csv", ".tsv", ".txt") and text.lstrip()[:1] in ("[", "{")
+        suffix not in (".csv", ".tsv", ".txt") and head_text.lstrip()[:1] in ("[", "{")
     )
+    if is_json and head_text.lstrip().startswith("["):
+        items = _json_array("".join(lines), path)
+        return _Source("json", encoding, _json_columns(items), lambda: iter(items), is_json=True)
     if is_json:
-        fmt, json_records = _json_records(text, path)
-        columns: list[str] = []
-        for _, item in json_records:
-            for key in item:
-                if key not in columns:
-                    columns.append(key)
-        return _Table(fmt, encoding, columns, is_json=True, items=list(json_records))
-    delimiter = _sniff_delimiter(text)
+        # the check pass: every line is an object, and the keys they use (the columns)
+        columns: dict[str, None] = {}
+        total = 0
+        for _, item in _json_lines(lines, path):
+            columns.update(dict.fromkeys(item))
+            total += 1
+        return _Source(
+            "jsonl",
+            encoding,
+            list(columns),
+            lambda: _json_lines(_text_lines(path, encoding), path),
+            is_json=True,
+            total_rows=total,
+        )
+    delimiter = _sniff_delimiter(head_text)
+
+    def read() -> Records:
+        return _csv_rows(_text_lines(path, encoding), delimiter, path)[1]
+
+    header, rows = _csv_rows(lines, delimiter, path)
+    total = sum(1 for _ in rows)  # the check pass: every line decodes and parses
+    return _Source(
+        "csv", encoding, [h.strip() for h in header], read, delimiter=delimiter, total_rows=total
+    )
+
+
+def _json_columns(items: Sequence[tuple[int, Mapping[str, Any]]]) -> list[str]:
+    columns: dict[str, None] = {}
+    for _, item in items:
+        columns.update(dict.fromkeys(item))
+    return list(columns)
+
+
+def _csv_rows(lines: Iterator[str], delimiter: str, path: Path) -> tuple[list[str], Records]:
+    """Return a CSV text's header and its non-blank rows; errors name the file and the line."""
     try:
-        header, csv_rows = _csv_records(text, delimiter)
+        header, csv_rows = _csv_records(lines, delimiter)
     except ContactImportError as exc:
         raise ContactImportError(exc.message, path=path, line=1, hint=exc.hint) from exc
-    table = _Table("csv", encoding, [h.strip() for h in header], delimiter=delimiter)
-    try:
-        for number, cells in csv_rows:
-            if not "".join(cells).strip():
-                continue
-            table.cells.append((number, cells))
-    except ContactImportError as exc:
-        raise ContactImportError(exc.message, path=path, line=exc.line, hint=exc.hint) from exc
-    return table
+
+    def rows() -> Records:
+        try:
+            for number, cells in csv_rows:
+                if "".join(cells).strip():
+                    yield number, cells
+        except ContactImportError as exc:
+            raise ContactImportError(exc.message, path=path, line=exc.line, hint=exc.hint) from exc
+
+    return header, rows()
 
 
-def _add_cells(rows: _RowBuilder, table: _Table, resolved: Mapping[str, str]) -> None:
-    """Validate the CSV-like rows of a table into ``rows``."""
+def _cell_rows(
+    records: Records, resolved: Mapping[str, str], width: int
+) -> Iterator[tuple[int, dict[str, str], list[str], dict[str, str]]]:
+    """Sort the CSV-like rows' cells into fields, tags and attributes."""
     # per column, where its cells go: computed once, not per row
     scalars = [(i, t) for i, t in enumerate(resolved.values()) if t in _SCALAR_TARGETS]
     tag_columns = [i for i, t in enumerate(resolved.values()) if t == "tags"]
@@ -492,8 +738,7 @@ def _add_cells(rows: _RowBuilder, table: _Table, resolved: Mapping[str, str]) ->
         for i, t in enumerate(resolved.values())
         if t.startswith("attributes.")
     ]
-    width = len(table.columns)
-    for number, row in table.cells:
+    for number, row in records:
         cells = row + [""] * (width - len(row)) if len(row) < width else row
         if GUARD in "".join(cells):
             # a commskit export guarded formula-like cells with a leading ': undo it
@@ -501,7 +746,7 @@ def _add_cells(rows: _RowBuilder, table: _Table, resolved: Mapping[str, str]) ->
         values = {target: cells[i].strip() for i, target in scalars}
         tags = [t for i in tag_columns if cells[i] for t in split_tags(cells[i])]
         attributes = {key: cells[i].strip() for i, key in attribute_columns if cells[i].strip()}
-        rows.add(number, values, tags, attributes)
+        yield number, values, tags, attributes
 
 
 # --- spreadsheets and other binary files ------------------------------------------------------
@@ -510,11 +755,15 @@ _OLE2 = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 _ODS_MIME = b"application/vnd.oasis.opendocument.spreadsheet"
 
 
-def binary_kind(raw: bytes) -> str:
-    """Return "xlsx", "ods", a description of another binary format, or "" for text."""
+def binary_kind(raw: bytes, path: Path | None = None) -> str:
+    """Return "xlsx", "ods", a description of another binary format, or "" for text.
+
+    ``raw`` is the file's first bytes (at least 64 KiB, or all of it); a zip archive is opened
+    from ``path`` when given, else from ``raw`` (then the whole file).
+    """
     if raw.startswith(b"PK\x03\x04"):
         try:
-            with zipfile.ZipFile(io.BytesIO(raw)) as archive:
+            with zipfile.ZipFile(path if path is not None else io.BytesIO(raw)) as archive:
                 names = set(archive.namelist())
                 if "[Content_Types].xml" in names and any(n.startswith("xl/") for n in names):
                     return "xlsx"
@@ -557,45 +806,61 @@ def _unreadable(kind: str, path: Path, exc: Exception) -> ContactImportError:
     )
 
 
-def _xlsx_rows(raw: bytes, path: Path) -> tuple[str, list[tuple[int, list[str]]]]:
-    """Return the first worksheet's name and its rows (number, cells) of an .xlsx file."""
+#: A worksheet's name and its rows (number, cells), header first.
+SheetRows = tuple[str, Iterator[tuple[int, list[str]]]]
+
+
+def _xlsx_rows(path: Path) -> SheetRows:
+    """Return the first worksheet's name and its rows (number, cells) of an .xlsx file.
+
+    The rows are streamed (openpyxl's read-only mode): the workbook closes when they are done.
+    """
     # the spreadsheet readers are imported where used: `contacts list`, `segment` and every
     # other command that loads the contact book do not pay for them (start-up, issue 12)
     import openpyxl
 
+    # a file object, not the path: openpyxl refuses a name not ending in .xlsx
+    handle = _open_binary(path)
     try:
         # read-only streams the sheet; data_only gives the values Excel computed, never formulas
-        workbook = openpyxl.load_workbook(io.BytesIO(raw), read_only=True, data_only=True)
-    except Exception as exc:  # openpyxl raises KeyError, ValueError, zip and XML errors alike
-        raise _unreadable("xlsx", path, exc) from exc
-    try:
+        workbook = openpyxl.load_workbook(handle, read_only=True, data_only=True)
         sheet = workbook.worksheets[0]
-        rows = [
-            (number, [_cell_text(v) for v in values])
-            for number, values in enumerate(sheet.iter_rows(values_only=True), start=1)
-        ]
-        return str(sheet.title), rows
-    except Exception as exc:  # openpyxl raises many types on a damaged file: one clear error
+        title = str(sheet.title)
+    except Exception as exc:  # openpyxl raises KeyError, ValueError, zip and XML errors alike
+        handle.close()
         raise _unreadable("xlsx", path, exc) from exc
-    finally:
-        workbook.close()
+
+    def rows() -> Iterator[tuple[int, list[str]]]:
+        try:
+            for number, values in enumerate(sheet.iter_rows(values_only=True), start=1):
+                yield number, [_cell_text(v) for v in values]
+        except Exception as exc:  # openpyxl raises many types on a damaged file: one clear error
+            raise _unreadable("xlsx", path, exc) from exc
+        finally:
+            workbook.close()
+            handle.close()
+
+    return title, rows()
 
 
-def _ods_rows(raw: bytes, path: Path) -> tuple[str, list[tuple[int, list[str]]]]:
-    """Return the first sheet's name and its rows (number, cells) of an .ods file."""
+def _ods_rows(path: Path) -> SheetRows:
+    """Return the first sheet's name and its rows (number, cells) of an .ods file.
+
+    calamine reads the whole sheet at once: an .ods file is held in memory.
+    """
     from python_calamine import CalamineWorkbook
 
     try:
-        workbook = CalamineWorkbook.from_filelike(io.BytesIO(raw))
+        workbook = CalamineWorkbook.from_path(str(path))
         sheet = workbook.get_sheet_by_index(0)
         values = sheet.to_python(skip_empty_area=False)
     except Exception as exc:  # calamine raises its own error types for damaged files
         raise _unreadable("ods", path, exc) from exc
-    rows = [(number, [_cell_text(v) for v in row]) for number, row in enumerate(values, start=1)]
+    rows = ((number, [_cell_text(v) for v in row]) for number, row in enumerate(values, start=1))
     return str(sheet.name), rows
 
 
-_SPREADSHEETS = {"xlsx": _xlsx_rows, "ods": _ods_rows}
+_SPREADSHEETS: dict[str, Callable[[Path], SheetRows]] = {"xlsx": _xlsx_rows, "ods": _ods_rows}
 
 
 def _option_basis(basis: str, path: Path) -> str:
@@ -662,14 +927,14 @@ def _split_json(
 
 
 class _RowBuilder:
-    """Validate rows one by one into ``parsed.rows`` / ``parsed.skipped``."""
+    """Validate rows one by one into ``target.rows`` / ``target.skipped`` / ``target.notes``."""
 
     def __init__(
-        self, options: ImportOptions, default_basis: str, secret: bytes, parsed: ParsedFile
+        self, options: ImportOptions, default_basis: str, secret: bytes, path: Path
     ) -> None:
-        self.parsed = parsed
+        self.target = ParsedBatch()
         self.hasher = EmailHasher(secret)
-        self.seen: dict[str, int] = {}
+        self.seen = SeenAddresses()
         self.extra_tags = [t for t in (normalise_tag(clean_text(t)) for t in options.tags) if t]
         # option values and derived values only fill fields left empty by the file and the
         # store, so importing the same file again on another day changes nothing
@@ -684,7 +949,7 @@ class _RowBuilder:
             self.defaults_plain["basis_source"] = source
         self.defaults_with_basis = {
             **base,
-            "basis_source": source or clean_text(f"import:{parsed.path.name}"),
+            "basis_source": source or clean_text(f"import:{path.name}"),
             "basis_date": today(),
         }
         self.has_default_basis = bool(default_basis)
@@ -692,7 +957,7 @@ class _RowBuilder:
     def add(
         self, number: int, values: dict[str, str], tags: list[str], attributes: dict[str, str]
     ) -> None:
-        parsed = self.parsed
+        parsed = self.target
         address = values.pop("email", "")
         try:
             email = normalise_email(address)
@@ -708,8 +973,9 @@ class _RowBuilder:
         if not email.rpartition("@")[0].isascii():
             notes.append(SMTPUTF8_NOTE)
         key = self.hasher(email)
-        if key in self.seen:
-            parsed.skipped.append(SkippedRow(number, email, f"duplicate of row {self.seen[key]}"))
+        earlier = self.seen.get(key)
+        if earlier is not None:
+            parsed.skipped.append(SkippedRow(number, email, f"duplicate of row {earlier}"))
             return
         try:
             if values.get("language"):
@@ -721,7 +987,7 @@ class _RowBuilder:
         except ValueError as exc:
             parsed.skipped.append(SkippedRow(number, email, str(exc)))
             return
-        self.seen[key] = number
+        self.seen.add(key, number)
         with_basis = self.has_default_basis or bool(values.get("basis"))
         defaults = self.defaults_with_basis if with_basis else self.defaults_plain
         scalars = {name: value for name, value in values.items() if value}
@@ -731,6 +997,48 @@ class _RowBuilder:
             IncomingContact(number, email, key, scalars, defaults, sorted(set(tags)), attributes)
         )
         parsed.notes.extend(ImportNote(number, email, note) for note in notes)
+
+
+class SeenAddresses:
+    """The addresses an import has met, with the row of each: ~10 bytes an address.
+
+    A dict of 5,000,000 hex hashes would take about a gigabyte. An address is known here by 64
+    bits of its keyed hash: 16 pick one of 65,536 byte strings, which holds the other 48 and the
+    row number (32 bits) of each address in it. Two different addresses share 64 bits with a
+    probability of about n²/2⁶⁵ (one in a million for 5,000,000 addresses): the second would be
+    reported as a duplicate of the first.
+    """
+
+    _ENTRY = 10  # 6 bytes of hash, 4 of row number
+
+    def __init__(self) -> None:
+        self._buckets: list[bytearray | None] = [None] * 65536
+        self._count = 0
+
+    def __len__(self) -> int:
+        return self._count
+
+    def get(self, key: str) -> int | None:
+        """Return the row an address (its hex keyed hash) was first seen on, or None."""
+        bucket = self._buckets[int(key[:4], 16)]
+        if bucket is None:
+            return None
+        needle = bytes.fromhex(key[4:16])
+        at = bucket.find(needle)
+        while at >= 0:
+            if at % self._ENTRY == 0:
+                return int.from_bytes(bucket[at + 6 : at + 10], "little")
+            at = bucket.find(needle, at + 1)
+        return None
+
+    def add(self, key: str, row: int) -> None:
+        """Remember that an address (not seen before) is on ``row``."""
+        index = int(key[:4], 16)
+        bucket = self._buckets[index]
+        if bucket is None:
+            bucket = self._buckets[index] = bytearray()
+        bucket += bytes.fromhex(key[4:16]) + row.to_bytes(4, "little")
+        self._count += 1
 
 
 def _cleaned(

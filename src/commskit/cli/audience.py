@@ -99,7 +99,10 @@ def import_(
 
     Delimiter (, ; tab) and encoding (UTF-8, UTF-8 with BOM, Windows-1252) are detected; French
     and English column names are recognised (Courriel, Prénom, Nom, Organisme, Région…); other
-    columns become attributes. All or nothing: a file that cannot be read stores nothing.
+    columns become attributes. A file that cannot be read (encoding, quotes, no address column)
+    stores nothing. The file is streamed and stored in batches of 5,000 rows, each committed
+    on its own: an interrupted import keeps the batches it committed, and running it again
+    finishes the job (rows already stored come back unchanged).
 
     Example: commskit contacts import export.csv --map "Structure porteuse=organization"
     --tag webinaire-2026 --basis public-mission --source "Grist AOM 2026"
@@ -124,19 +127,19 @@ def import_(
         ("Dry run, nothing stored. " if dry_run else "")
         + f"{file.name}: {report.total_rows} rows ({_layout(report)}) — "
         f"imported {report.imported}, updated {report.updated}, "
-        f"unchanged {report.unchanged}, skipped {len(report.skipped)}"
+        f"unchanged {report.unchanged}, skipped {report.skipped_total}"
     )
     if report.skipped:
         print_table(
             ("row", "address", "reason"),
             [(s.row, s.email, s.reason) for s in report.skipped],
-            title="Skipped rows",
+            title=_listed("Skipped rows", len(report.skipped), report.skipped_total),
         )
     if report.notes:
         print_table(
             ("row", "address", "note"),
             [(n.row, n.email, n.message) for n in report.notes],
-            title="Imported with a note",
+            title=_listed("Imported with a note", len(report.notes), report.notes_total),
         )
     if report.without_basis:
         note(
@@ -144,6 +147,11 @@ def import_(
             f'mailed. Give one with --basis ({", ".join(BASES)}) or a "Base légale" column, '
             "or set [contacts] default_basis in commskit.toml (docs/gdpr.md)"
         )
+
+
+def _listed(title: str, listed: int, total: int) -> str:
+    """Say when a report's table lists only the first rows of many."""
+    return title if listed == total else f"{title} (the first {listed:,} of {total:,})"
 
 
 def _layout(report: ImportReport) -> str:
