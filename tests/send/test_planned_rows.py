@@ -1,15 +1,16 @@
-"""The rows a real send plans for its log wait in bounded memory (issue 17 item 6).
+"""Pre-flight in bounded memory (issue 17 item 6): recipients in batches, planned rows spilled.
 
-Past ``PlannedRows.KEEP`` rows they are spilled to an anonymous temporary file: these tests run
-with a spill every 3 rows and check the send log comes out exactly as when every row stays in
-memory, order and late replacements included.
+Recipients are read ``preflight.READ_BATCH`` at a time, with their send-log states looked up
+per batch; past ``PlannedRows.KEEP`` rows the planned rows go to an anonymous temporary file.
+These tests run with batches and spills of 3 and check the report and the send log come out
+exactly as with everything in memory, order and late replacements included.
 """
 
 from __future__ import annotations
 
 import pytest
 
-from commskit.send import SendOptions
+from commskit.send import SendOptions, preflight
 from commskit.send.preflight import PlannedRows
 from commskit.store.sends import NewLogRow
 
@@ -54,3 +55,19 @@ def test_a_send_spilling_its_plan_logs_what_one_kept_in_memory_logs(
     assert spilled_report.sent == whole_report.sent == 7
     assert log_of(ws, "sur-disque") == log_of(ws, "en-memoire")
     assert len(log_of(ws, "sur-disque")) == 10
+
+
+def test_batches_of_three_give_the_report_of_one_batch_on_a_resumed_send(
+    ws, make_runner, people, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert make_runner(people(4)).run(SendOptions(yes=True)).sent == 4
+    everyone = people(10)
+    whole = make_runner(everyone).run(SendOptions(dry_run=True)).preflight.to_dict()
+    monkeypatch.setattr(preflight, "READ_BATCH", 3)
+    batched = make_runner(everyone).run(SendOptions(dry_run=True)).preflight.to_dict()
+    assert batched == whole
+    assert (batched["already_sent"], batched["to_send"]) == (4, 6)
+    # and the real run sends only the six others, the states read batch by batch
+    report = make_runner(everyone).run(SendOptions(yes=True))
+    assert (report.preflight.already_sent, report.sent) == (4, 6)
+    assert len(log_of(ws, "2026-11-infolettre")) == 10

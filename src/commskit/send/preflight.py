@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pickle
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, fields
 from typing import IO, Any
 
@@ -96,6 +96,22 @@ class PlannedRows:
         self._head = []
 
 
+#: Recipients taken at a time: their send-log states are read in one query per batch
+READ_BATCH = 1000
+
+
+def _batches(recipients: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    """Yield the recipients in lists of ``size`` (the last one shorter), reading them lazily."""
+    batch: list[Any] = []
+    for recipient in recipients:
+        batch.append(recipient)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
 def run_preflight(
     job: SendJob,
     identity: Identity,
@@ -120,15 +136,20 @@ def run_preflight(
     report = PreflightReport(job.campaign_id)
     if not identity.ctx.unsubscribe_url:
         report.warnings.append("no [unsubscribe] url: messages carry no one-click unsubscribe link")
-    states = repo.statuses(job.campaign_id)
-    pass_ = _PreflightPass(job, identity, options, report, states, collect, strict)
+    pass_ = _PreflightPass(job, identity, options, report, {}, collect, strict)
     checker = RenderChecker(
         builder, parallel=workers, on_problem=pass_.problem, on_warnings=pass_.warnings
     )
     pass_.checker = checker
+    # a campaign never sent has no send-log rows to look up
+    logged = repo.campaign(job.campaign_id) is not None
     try:
-        for recipient in job.recipients:
-            pass_.one(recipient)
+        for batch in _batches(job.recipients, READ_BATCH):
+            if logged:  # what earlier runs did, for this batch only (not a million at once)
+                keys = [identity.recipient_key(recipient) for recipient in batch]
+                pass_.states = repo.statuses_of(job.campaign_id, keys)
+            for recipient in batch:
+                pass_.one(recipient)
         checker.finish()
     finally:
         checker.close()
