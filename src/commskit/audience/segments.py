@@ -310,8 +310,6 @@ class _Parser:
         self.peak = depth  # the deepest level reached, to reuse a compiled segment elsewhere
         self.params: list[object] = []
         self.conditions = 0
-        #: the JSON path of the attribute the current condition compares (None: a field)
-        self.operand_path: str | None = None
         #: each tag test's SQL listing the tagged contacts -> its SQL probing one contact
         self.tag_forms: dict[str, str] = {}
 
@@ -642,20 +640,12 @@ class _Parser:
         key = slug(key_token.value)
         if not key:
             raise self.fail("empty attribute name", key_token)
-        # the JSON path is bound too (slug() leaves only [a-z0-9_] so it needs no quoting),
-        # once per mark of the form the condition uses (bind_operand): the folded form names
-        # the value several times
-        self.operand_path = f'$."{key}"'
+        # the JSON path is bound too; slug() leaves only [a-z0-9_] so it needs no quoting
+        self.bind(f'$."{key}"')
         column = "coalesce(CAST(json_extract(c.attributes, ?) AS TEXT), '')"
-        return column, _folded_attribute(column)
-
-    def bind_operand(self, form: str) -> None:
-        """Bind the attribute path of the operand just read, for each mark of ``form``.
-
-        Call before binding the condition's values: the operand comes first in its SQL.
-        """
-        if self.operand_path is not None:
-            self.bind(*[self.operand_path] * form.count("?"))
+        # attributes are free-form JSON with no stored folded copy: fold them per row in Python
+        # (the folded form holds the same single ? as the column, so parameters keep their order)
+        return column, f"{FOLD_SQL}({column})"
 
     def value(self) -> Token:
         token = self.current
@@ -666,7 +656,8 @@ class _Parser:
 
     def condition(self) -> str:
         operand_token = self.current
-        self.operand_path = None
+        # the operand may bind parameters (attr path): take them before the value's
+        operand_params = len(self.params)
         column, folded = self.operand()
         negate = False
         if self.at_keyword("not"):
@@ -677,7 +668,7 @@ class _Parser:
         if self.at_keyword("in"):
             return self.in_list(column, negate)
         if self.at_keyword(*_TEXT_TESTS):
-            return self.text_condition(folded, negate)
+            return self.text_condition(folded, negate, operand_params)
         if self.at_keyword("is"):
             return self.is_empty(column)
         if self.current.kind == "op" and self.current.value in ("=", "==", "!=", "<>", "~", "!~"):
@@ -701,19 +692,19 @@ class _Parser:
                 break
             values.append(self.value().value)
         self.expect_op(")", "to close the list")
-        self.bind_operand(column)
         self.bind(*values)
         marks = ", ".join("?" for _ in values)
         return f"({column} {'NOT IN' if negate else 'IN'} ({marks}))"
 
-    def text_condition(self, folded: str, negate: bool) -> str:
+    def text_condition(self, folded: str, negate: bool, operand_params: int) -> str:
         """Compile ``contains`` / ``startswith`` / ``endswith`` (at the keyword)."""
         test = self.advance().value.lower()
         needle = fold(self.value().value)
         if not needle:
-            # every text contains, starts and ends with the empty text
+            # every text contains, starts and ends with the empty text; the condition no
+            # longer names the operand, so its bound attribute path must go too
+            del self.params[operand_params:]
             return "(NOT 1)" if negate else "1"
-        self.bind_operand(folded)
         sql = self.text_test(folded, test, needle)
         return f"(NOT {sql})" if negate else sql
 
@@ -727,7 +718,6 @@ class _Parser:
         if not self.at_keyword("empty"):
             raise self.fail(f'expected "empty" after "is", found {self.describe(self.current)}')
         self.advance()
-        self.bind_operand(column)
         return f"({column} {'!=' if empty_negated else '='} '')"
 
     def equality(self, column: str, folded: str) -> str:
@@ -735,11 +725,9 @@ class _Parser:
         op = self.advance().value
         value = self.value()
         if op in ("~", "!~"):
-            self.bind_operand(folded)
             self.bind(fold(value.value))
             sql_op = "=" if op == "~" else "!="
             return f"({folded} {sql_op} ?)"
-        self.bind_operand(column)
         self.bind(value.value)
         return f"({column} {'=' if op in ('=', '==') else '!='} ?)"
 
@@ -747,7 +735,6 @@ class _Parser:
         """Compile ``<``, ``<=``, ``>``, ``>=``: numbers compare as numbers (at the operator)."""
         op = self.advance().value
         value = self.value()
-        self.bind_operand(column)
         if value.kind == "number":
             self.bind(float(value.value))
             # empty means unknown: it is neither below nor above any number
@@ -769,20 +756,6 @@ class _Parser:
             return f"(substr({folded}, 1, ?) = ?)"
         self.bind(-len(needle), needle)
         return f"(substr({folded}, ?) = ?)"
-
-
-def _folded_attribute(column: str) -> str:
-    """Return the SQL of an attribute's folded value, as :func:`fold` makes it.
-
-    Attributes are free-form JSON with no stored folded copy. An ASCII value (the same length
-    in characters as in bytes) folds to its ``lower()``, SQLite's own, as :func:`fold` does;
-    only the others call :func:`fold` in Python. SQLite keeps the parsed JSON of a row between
-    the calls of one statement, so naming the value three times parses it once.
-    """
-    return (
-        f"(CASE WHEN length({column}) = length(CAST({column} AS BLOB)) THEN lower({column})"
-        f" ELSE {FOLD_SQL}({column}) END)"
-    )
 
 
 def compile_segment(
