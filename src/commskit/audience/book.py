@@ -202,6 +202,11 @@ class Segment:
             print(contact.email)
     """
 
+    #: Each address comes once: the store keys contacts by the keyed hash of the normalised,
+    #: lower-cased address (``email_hash``, unique), the form pre-flight compares to find
+    #: duplicates. Pre-flight need not remember every address it saw (100 MB a million).
+    unique_addresses = True
+
     def __init__(
         self,
         book: ContactBook,

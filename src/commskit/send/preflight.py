@@ -10,9 +10,11 @@ returned.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
+import pickle
+import tempfile
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, fields
+from typing import IO, Any
 
 from email_validator import EmailNotValidError, validate_email
 
@@ -27,6 +29,88 @@ from .messages import MessageBuilder
 from .parallel import RenderChecker
 from .report import PreflightReport, SendOptions, describe_recipient, reason_code
 
+#: a send-log row's fields, in the order NewLogRow takes them
+_ROW_FIELDS = tuple(f.name for f in fields(NewLogRow))
+
+
+class PlannedRows:
+    """The rows pre-flight plans for the send log, in order, held in bounded memory.
+
+    A real send logs every recipient, but only after pre-flight passed, the confirmation and
+    the transport's opening: the rows wait until then. A million of them as objects would take
+    ~400 MB, so past the first :attr:`KEEP` they go, in pickled batches, to an anonymous
+    temporary file (unlinked at creation: nothing is left behind, even after kill -9) and are
+    read back, batch by batch, as the send log takes them. A row replaced later (a rendering
+    check that came back from a worker) is remembered by its position and applied on the way.
+    """
+
+    #: rows kept in memory before spilling; also the size of each spilled batch
+    KEEP = 10_000
+
+    def __init__(self, keep: int | None = None) -> None:
+        self.keep = keep or self.KEEP
+        self._head: list[NewLogRow] = []  # rows spilled once it holds `keep`
+        self._spilled = 0  # rows in the file
+        self._file: IO[bytes] | None = None
+        self._replaced: dict[int, NewLogRow] = {}
+
+    def append(self, row: NewLogRow) -> None:
+        self._head.append(row)
+        if len(self._head) >= self.keep:
+            self._spill()
+
+    def __len__(self) -> int:
+        return self._spilled + len(self._head)
+
+    def __setitem__(self, index: int, row: NewLogRow) -> None:
+        if index >= self._spilled:
+            self._head[index - self._spilled] = row
+        else:
+            self._replaced[index] = row
+
+    def __iter__(self) -> Iterator[NewLogRow]:
+        position = 0
+        if self._file is not None:
+            self._file.seek(0)
+            while position < self._spilled:
+                for values in pickle.load(self._file):  # noqa: S301 - our own file, this run
+                    yield self._replaced.get(position) or NewLogRow(*values)
+                    position += 1
+        yield from self._head
+
+    def clear(self) -> None:
+        """Drop every row (and the file)."""
+        self._head = []
+        self._replaced = {}
+        self._spilled = 0
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    def _spill(self) -> None:
+        if self._file is None:
+            self._file = tempfile.TemporaryFile(prefix="commskit-plan-")  # noqa: SIM115 - kept open
+        batch = [tuple(getattr(row, name) for name in _ROW_FIELDS) for row in self._head]
+        pickle.dump(batch, self._file, pickle.HIGHEST_PROTOCOL)
+        self._spilled += len(self._head)
+        self._head = []
+
+
+#: Recipients taken at a time: their send-log states are read in one query per batch
+READ_BATCH = 1000
+
+
+def _batches(recipients: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    """Yield the recipients in lists of ``size`` (the last one shorter), reading them lazily."""
+    batch: list[Any] = []
+    for recipient in recipients:
+        batch.append(recipient)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
 
 def run_preflight(
     job: SendJob,
@@ -38,7 +122,7 @@ def run_preflight(
     collect: bool = True,
     strict: bool = True,
     workers: int = 1,
-) -> tuple[PreflightReport, list[NewLogRow]]:
+) -> tuple[PreflightReport, PlannedRows]:
     """Check everything before anything is sent; return the report and the rows to log.
 
     Suppressed, erased and no-basis recipients are counted and never rendered; every other
@@ -52,15 +136,20 @@ def run_preflight(
     report = PreflightReport(job.campaign_id)
     if not identity.ctx.unsubscribe_url:
         report.warnings.append("no [unsubscribe] url: messages carry no one-click unsubscribe link")
-    states = repo.statuses(job.campaign_id)
-    pass_ = _PreflightPass(job, identity, options, report, states, collect, strict)
+    pass_ = _PreflightPass(job, identity, options, report, {}, collect, strict)
     checker = RenderChecker(
         builder, parallel=workers, on_problem=pass_.problem, on_warnings=pass_.warnings
     )
     pass_.checker = checker
+    # a campaign never sent has no send-log rows to look up
+    logged = repo.campaign(job.campaign_id) is not None
     try:
-        for recipient in job.recipients:
-            pass_.one(recipient)
+        for batch in _batches(job.recipients, READ_BATCH):
+            if logged:  # what earlier runs did, for this batch only (not a million at once)
+                keys = [identity.recipient_key(recipient) for recipient in batch]
+                pass_.states = repo.statuses_of(job.campaign_id, keys)
+            for recipient in batch:
+                pass_.one(recipient)
         checker.finish()
     finally:
         checker.close()
@@ -121,8 +210,12 @@ class _PreflightPass:
         self.states = states
         self.collect = collect
         self.strict = strict
-        self.rows: list[NewLogRow] = []
-        self.seen: set[str] = set()
+        self.rows = PlannedRows()
+        # the addresses seen, to find duplicates; None when the recipients cannot repeat one
+        # (a segment of the contact book says so: ``unique_addresses``)
+        self.seen: set[str] | None = (
+            None if getattr(job.recipients, "unique_addresses", False) else set()
+        )
         self.checker: RenderChecker | None = None
         self.composed = False  # the compose checks ran
         self.already_sent: Any = None  # a recipient to run them with if nobody is left to send
@@ -161,8 +254,7 @@ class _PreflightPass:
                     )
                 )
             return
-        lowered = normal.lower()
-        if lowered in self.seen:
+        if self._duplicate(normal):
             report.count_not_mailed("duplicate", f"duplicate address {email} ({who})")
             if state in (None, "pending"):
                 self.rows.append(
@@ -171,7 +263,6 @@ class _PreflightPass:
                     )
                 )
             return
-        self.seen.add(lowered)
         if self._settled_earlier(recipient, state):
             return
         # suppressed, erased and no-basis recipients are counted and logged, never rendered
@@ -200,6 +291,16 @@ class _PreflightPass:
             # the content checks render a real recipient: the partners' own columns exist there
             self.composed = True
             compose_checks(job.compiled, report, recipient, self.strict)
+
+    def _duplicate(self, normal: str) -> bool:
+        """Tell whether a (normalised) address came earlier in this pass; remember it."""
+        if self.seen is None:
+            return False
+        lowered = normal.lower()
+        if lowered in self.seen:
+            return True
+        self.seen.add(lowered)
+        return False
 
     def _settled_earlier(self, recipient: Any, state: str | None) -> bool:
         """Count a recipient an earlier run settled (sent, or left alone without a --retry-*

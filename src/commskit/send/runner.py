@@ -40,14 +40,14 @@ from ..config import Settings
 from ..errors import CampaignChangedError, NobodyConfirmedError, PreflightError, SendError
 from ..progress import Progress
 from ..render.mime import prefix_subject
-from ..store.sends import NewLogRow, SendRepo
+from ..store.sends import SendRepo
 from .dispatch import RELAY_FAILURES_IN_A_ROW, DispatchPool
 from .identity import Identity
 from .job import CheckIssueLike, CompiledLike, SendContext, SendJob
 from .lease import CampaignLease
 from .messages import MessageBuilder
 from .parallel import dispatch_in_processes
-from .preflight import run_preflight
+from .preflight import PlannedRows, run_preflight
 from .report import (
     NEEDS_ACTION,
     NOT_MAILED,
@@ -138,7 +138,7 @@ class CampaignRunner:
 
     def preflight(
         self, options: SendOptions, *, collect: bool = True, strict: bool = True
-    ) -> tuple[PreflightReport, list[NewLogRow]]:
+    ) -> tuple[PreflightReport, PlannedRows]:
         """Check everything before anything is sent (:func:`.preflight.run_preflight`)."""
         return run_preflight(
             self.job,
@@ -222,7 +222,7 @@ class CampaignRunner:
 
     def _send(
         self,
-        rows: list[NewLogRow],
+        rows: PlannedRows,
         resumed: bool,
         options: SendOptions,
         result: SendReport,
@@ -271,7 +271,7 @@ class CampaignRunner:
         self,
         pool: DispatchPool,
         transport: Transport,
-        rows: list[NewLogRow],
+        rows: PlannedRows,
         resumed: bool,
         options: SendOptions,
         result: SendReport,
@@ -301,7 +301,7 @@ class CampaignRunner:
         return self.processes
 
     def _log_recipients(
-        self, rows: list[NewLogRow], resumed: bool, options: SendOptions, transport: str
+        self, rows: PlannedRows, resumed: bool, options: SendOptions, transport: str
     ) -> None:
         with self.repo.store.transaction():
             self.repo.start_campaign(

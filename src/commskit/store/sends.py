@@ -294,6 +294,17 @@ class SendRepo:
 
     # --- filling the log ---------------------------------------------------------------------
 
+    def statuses_of(self, campaign_id: str, keys: Sequence[str]) -> dict[str, str]:
+        """Return recipient_key → status for these recipients of one campaign (as
+        :meth:`statuses`); pre-flight asks batch by batch, not for a million rows at once."""
+        marks = ", ".join("?" for _ in keys)
+        sql = (
+            "SELECT recipient_key, CASE WHEN status = 'failed' AND permanent = 1"  # noqa: S608 (? marks only)
+            " THEN 'failed-permanent' ELSE status END FROM send_log"
+            f" WHERE campaign_id = ? AND recipient_key IN ({marks})"
+        )
+        return {row[0]: row[1] for row in self.conn.execute(sql, (campaign_id, *keys))}
+
     def statuses(self, campaign_id: str) -> dict[str, str]:
         """Return recipient_key → status for one campaign (small: two short strings a row).
 
