@@ -125,11 +125,17 @@ def test_brevo_refusals_are_one_line_results(brevo) -> None:
         make_transport("brevo://", environ={})
 
 
-def test_brevo_answer_lost_is_unknown(brevo) -> None:
+def test_brevo_answer_lost_is_retried_and_kept_once(brevo) -> None:
+    """Brevo processes an idempotencyKey once: a lost answer is resent, not parked as unknown."""
     brevo.state.script = Script(drop_after_accept=lambda n: n == 1)
     transport = make_transport("brevo://", environ=brevo_env(brevo))
     (result,) = asyncio.run(_send_all(transport, [("a@example.net", "<m4@example.org>")]))
-    assert result.outcome == "unknown"
+    assert result.outcome == "transient"
+    assert "idempotencyKey" in result.reason
+    assert len(brevo.state.messages) == 1
+    # the retry: Brevo answers as for the first request and keeps nothing new
+    (again,) = asyncio.run(_send_all(transport, [("a@example.net", "<m4@example.org>")]))
+    assert again.outcome == "sent"
     assert len(brevo.state.messages) == 1
 
 

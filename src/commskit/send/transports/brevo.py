@@ -9,7 +9,8 @@ authenticated in the Brevo account, so commskit's own DKIM is not applied (``sig
 One message per request: Brevo's batch form (``messageVersions``) shares one ``headers`` object
 between the versions, which would give every recipient the same List-Unsubscribe token. Each
 request carries ``headers.idempotencyKey``, a UUID derived from our Message-ID: a request resent
-after a lost answer or a kill -9 (same Message-ID) is processed once by Brevo within its TTL.
+after a lost answer or a kill -9 (same Message-ID) is processed once by Brevo within its TTL. So a
+lost answer is a temporary failure here, retried with the usual back-off, not ``unknown``.
 
 Credentials: ``COMMSKIT_BREVO_API_KEY`` (header ``api-key``); ``COMMSKIT_BREVO_ENDPOINT``
 replaces ``https://api.brevo.com`` (a local server in tests). URL options: ``?concurrency=``
@@ -118,6 +119,15 @@ class BrevoTransport(HTTPAPITransport):
             "POST", "/v3/smtp/email", json=self.payload(rcpt, data, message_id)
         )
         if isinstance(reply, DeliveryResult):
+            if reply.outcome == "unknown":
+                # Brevo processes a request once per idempotency key, and a resend carries the
+                # same one: an answer lost after the request left is retried like a refusal
+                # (in this run if it comes due), not parked until someone runs --retry-unknown
+                return DeliveryResult(
+                    "transient",
+                    reason=f"{reply.reason}; resent under the same idempotencyKey",
+                    reconnect=reply.reconnect,
+                )
             return reply
         if reply.status in (200, 201, 202):
             provider_id = reply.body.get("messageId", "") if isinstance(reply.body, dict) else ""
