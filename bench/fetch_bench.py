@@ -2,7 +2,8 @@
 
 commskit (concurrent httpx, one parse thread, SQLite store) against the obvious peer, a
 sequential ``feedparser.parse(url)`` loop over the same URLs, in the same run. Prints a Markdown
-table. The server binds 127.0.0.1 only and shuts itself down after --max-seconds.
+table. The servers bind loopback addresses only (127.0.0.1..--hosts, 16 by default: the feeds
+are spread over them as over publishers) and shut themselves down after --max-seconds.
 
     python bench/fetch_bench.py                      # 200 feeds, 200 ms latency (≈ 1 min)
     python bench/fetch_bench.py --feeds 5 --latency 0.01   # smoke run
@@ -67,7 +68,9 @@ def make_feed(index: int, items: int) -> bytes:
 class LatencyServer:
     """Threaded loopback HTTP server answering each request after ``latency`` seconds."""
 
-    def __init__(self, bodies: dict[str, bytes], latency: float, max_seconds: float) -> None:
+    def __init__(
+        self, bodies: dict[str, bytes], latency: float, max_seconds: float, host: str = "127.0.0.1"
+    ) -> None:
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
@@ -89,7 +92,7 @@ class LatencyServer:
             daemon_threads = True
             request_queue_size = 1024
 
-        self.httpd = Server(("127.0.0.1", 0), Handler)
+        self.httpd = Server((host, 0), Handler)
         # bounded: whatever happens, the server stops by itself
         self.timer = threading.Timer(max_seconds, self.httpd.shutdown)
         self.timer.daemon = True
@@ -107,28 +110,43 @@ class LatencyServer:
             self.httpd.server_close()
 
 
-def _serve(feeds: int, items: int, latency: float, max_seconds: float, ports: Any) -> None:
-    """Run the server in its own process (its own GIL: the client is measured, not the server)."""
+def _serve(
+    feeds: int, items: int, latency: float, max_seconds: float, hosts: int, ports: Any
+) -> None:
+    """Run the servers in their own process (its own GIL: the client is measured, not the
+    server): one per loopback address 127.0.0.1..hosts, each serving every feed."""
     bodies = {f"/feed{i}.xml": make_feed(i, items) for i in range(feeds)}
-    server = LatencyServer(bodies, latency, max_seconds)
-    ports.put((server.port, sum(len(b) for b in bodies.values())))
-    server.serve()
+    servers = [
+        LatencyServer(bodies, latency, max_seconds, host=f"127.0.0.{h + 1}") for h in range(hosts)
+    ]
+    ports.put(([server.port for server in servers], sum(len(b) for b in bodies.values())))
+    threads = [threading.Thread(target=server.serve, daemon=True) for server in servers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
 
 
 @contextmanager
 def serving(
-    feeds: int, items: int, latency: float, max_seconds: float
-) -> Iterator[tuple[str, int]]:
-    """Start the server process; yield (base URL, total bytes served per round); stop it."""
+    feeds: int, items: int, latency: float, max_seconds: float, hosts: int = 1
+) -> Iterator[tuple[list[str], int]]:
+    """Start the server process; yield (each feed's URL, total bytes served per round); stop it.
+
+    The feeds are spread over ``hosts`` loopback addresses in turn, as a real veille spreads
+    over many publishers: ``[feeds] per_host`` limits the requests in flight to one host."""
     context = multiprocessing.get_context("spawn")
     ports = context.Queue()
     process = context.Process(
-        target=_serve, args=(feeds, items, latency, max_seconds, ports), daemon=True
+        target=_serve, args=(feeds, items, latency, max_seconds, hosts, ports), daemon=True
     )
     process.start()
     try:
-        port, total = ports.get(timeout=60)
-        yield f"http://127.0.0.1:{port}", total
+        numbers, total = ports.get(timeout=60)
+        urls = [
+            f"http://127.0.0.{i % hosts + 1}:{numbers[i % hosts]}/feed{i}.xml" for i in range(feeds)
+        ]
+        yield urls, total
     finally:
         process.terminate()
         process.join(10)
@@ -176,12 +194,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--items", type=int, default=20, help="items per feed")
     parser.add_argument("--concurrency", type=int, default=None, help="default: settings (16)")
     parser.add_argument("--max-seconds", type=float, default=600.0, help="server lifetime cap")
+    parser.add_argument(
+        "--hosts",
+        type=int,
+        default=16,
+        help="loopback addresses the feeds are spread over (1: every feed on one host, where"
+        " [feeds] per_host, default 4, is the limit)",
+    )
     args = parser.parse_args(argv)
 
     workdir = Path(tempfile.mkdtemp(prefix="commskit-bench-"))
     try:
-        with serving(args.feeds, args.items, args.latency, args.max_seconds) as (base, total_bytes):
-            urls = [f"{base}/feed{i}.xml" for i in range(args.feeds)]
+        with serving(args.feeds, args.items, args.latency, args.max_seconds, args.hosts) as (
+            urls,
+            total_bytes,
+        ):
             ours, stored = run_commskit(urls, workdir, args.concurrency)
             peer, parsed = run_feedparser(urls)
     finally:
@@ -192,7 +219,8 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     print(
         f"{args.feeds} feeds × {args.items} items ({total_bytes / 1e6:.1f} MB), "
-        f"{args.latency * 1000:.0f} ms latency per request, loopback server in its own process; "
+        f"{args.latency * 1000:.0f} ms latency per request, {args.hosts} loopback host(s) served"
+        " by their own process; "
         f"Python {platform.python_version()}, feedparser {feedparser.__version__}"
     )
     print()
