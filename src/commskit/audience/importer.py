@@ -281,15 +281,19 @@ def _file_chunks(path: Path) -> Iterator[bytes]:
             yield chunk
 
 
+def _unreadable_file(path: Path, exc: OSError) -> ContactImportError:
+    return ContactImportError(
+        f"cannot read the file: {exc.strerror or exc}",
+        path=path,
+        hint="Check the path and that you may read it",
+    )
+
+
 def _open_binary(path: Path) -> io.BufferedReader:
     try:
         return path.open("rb")
     except OSError as exc:
-        raise ContactImportError(
-            f"cannot read the file: {exc.strerror or exc}",
-            path=path,
-            hint="Check the path and that you may read it",
-        ) from exc
+        raise _unreadable_file(path, exc) from exc
 
 
 def _text_lines(path: Path, encoding: str) -> Iterator[str]:
@@ -632,11 +636,7 @@ def _read_head(path: Path) -> tuple[bytes, str]:
             head = handle.read(HEAD_BYTES)
             more = bool(handle.peek(1)) if len(head) == HEAD_BYTES else False
         except OSError as exc:
-            raise ContactImportError(
-                f"cannot read the file: {exc.strerror or exc}",
-                path=path,
-                hint="Check the path and that you may read it",
-            ) from exc
+            raise _unreadable_file(path, exc) from exc
     if not more and not head.strip():
         raise ContactImportError("the file is empty", path=path, hint="Export the list again")
     # what the bytes are, whatever the file is called (an .xlsx saved as "export.csv" happens)
