@@ -292,16 +292,22 @@ def _relaxed_qp(encoded: bytes) -> bytes:
     out: list[bytes] = []
     for line in lines[:-1]:  # every segment line ends in CRLF
         while len(line) > 76:
-            cut = 75  # never cut inside an "=XX" escape
-            if line[cut - 1 : cut] == b"=":
-                cut -= 1
-            elif line[cut - 2 : cut - 1] == b"=":
-                cut -= 2
+            cut = _soft_cut(line)
             out.append(line[:cut] + b"=")
             line = line[cut:]
         out.append(line)
     out.append(b"")
     return b"\r\n".join(out)
+
+
+def _soft_cut(line: bytes) -> int:
+    """Return where to soft-break a quoted-printable line (at 75, the "=" making 76), never
+    inside an "=XX" escape."""
+    if line[74:75] == b"=":
+        return 74
+    if line[73:74] == b"=":
+        return 73
+    return 75
 
 
 def _qp_lines(text: str) -> bytes:
@@ -314,12 +320,7 @@ def _qp_lines(text: str) -> bytes:
     pieces = [head + b"\r\n"] if head or encoded.startswith(b"\r\n") else []
     # the last line has no line end yet; break it so that it ends with "=" within 76 columns
     while len(last) > 75:
-        cut = 75
-        # never cut inside an "=XX" escape
-        if last[cut - 1 : cut] == b"=":
-            cut -= 1
-        elif last[cut - 2 : cut - 1] == b"=":
-            cut -= 2
+        cut = _soft_cut(last)
         pieces.append(last[:cut] + b"=\r\n")
         last = last[cut:]
     pieces.append(last + b"=\r\n")
