@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime, parsedate_to_datetime
 from pathlib import Path
 
+from . import clock
 from .errors import CommskitError
 from .workspace import Workspace
 
@@ -182,8 +183,10 @@ def run_demo(directory: Path | None = None, *, step: Step | None = None) -> Demo
     root = _prepare(directory)
     Workspace.init(root).close()
     _point_settings_at_samples(root / "commskit.toml")
+    # the veille reads the machine's clock; the webinar's registration pages, its deadline and
+    # reminders read commskit's one clock (COMMSKIT_NOW when pinned): the event moves with it
     shift_sample_dates(root / "feeds" / "samples", datetime.now(UTC))
-    event_start = move_demo_event(root, datetime.now(UTC))
+    event_start = move_demo_event(root, clock.now())
 
     with Workspace.open(root) as ws:
         say("Fetching the sample feeds")
@@ -306,11 +309,12 @@ class WebinarResult:
 
 
 def move_demo_event(root: Path, now: datetime) -> datetime:
-    """Move the shipped webinar to next week (10:00 Paris time), in the demo workspace only.
+    """Move the shipped webinar to a week after ``now`` (10:00 Paris time), in the demo
+    workspace only.
 
     The shipped event file has a fixed date; the demo must tell the same story whatever the day:
     registrations open, the deadline the day before at 18:00. Returns the new start (local time,
-    naive, as the file writes it). The invitations' subjects name the new date.
+    naive, as the file writes it). The invitations and the newsletter name the new date.
     """
     day = (now + timedelta(days=7)).date()
     start = datetime(day.year, day.month, day.day, 10, 0)
@@ -324,9 +328,11 @@ def move_demo_event(root: Path, now: datetime) -> datetime:
     ):
         text = re.sub(rf"(?m)^{key}\s*=.*$", f"{key} = {value.isoformat()}", text)
     path.write_text(text, encoding="utf-8")
+    french = f"{day.day} {_FRENCH_MONTHS[day.month - 1]}"
     for name, date_text in (
-        (f"{DEMO_INVITATION}.md", f"{day.day} {_FRENCH_MONTHS[day.month - 1]}"),
+        (f"{DEMO_INVITATION}.md", french),
         ("2026-12-webinar-en.md", f"{day.day} {day.strftime('%B')}"),
+        (f"{DEMO_CAMPAIGN}/fr.md", french),  # the newsletter announces the webinar too
     ):
         campaign = root / "campaigns" / name
         if campaign.exists():

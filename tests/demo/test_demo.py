@@ -9,13 +9,13 @@ import json
 import os
 import re
 import subprocess
-from datetime import datetime
+from datetime import timedelta
 from email import policy
 from pathlib import Path
 
 import pytest
 
-from commskit import Workspace
+from commskit import Workspace, clock
 from commskit.demo import DemoResult, run_demo, shift_sample_dates
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -169,7 +169,7 @@ def test_demo_newsletter_screenshot(tmp_path: Path) -> None:
 def _check_webinar(result: DemoResult, messages: list[email.message.EmailMessage]) -> None:
     """The demo's webinar: invited, three registered over HTTP, confirmed, reminded, attended."""
     webinar = result.webinar
-    assert webinar.start > datetime.now()  # moved to next week, whatever today is
+    assert webinar.start > clock.now().replace(tzinfo=None)  # a week ahead, whatever the date
     assert webinar.registered == 3
     assert webinar.confirmations == 3
     assert webinar.reminders == 3
@@ -188,3 +188,25 @@ def _check_webinar(result: DemoResult, messages: list[email.message.EmailMessage
         "attended",
         "no-show",
     ]
+
+
+@pytest.mark.parametrize("now", ["2027-06-01T09:00:00+02:00", "2026-12-10T09:00:00+01:00"])
+def test_demo_webinar_follows_the_pinned_clock(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, now: str
+) -> None:
+    """The shipped webinar is dated 3 December 2026: on any later day (COMMSKIT_NOW stands for
+    it) the demo still invites to an event a week ahead, registers, reminds and imports."""
+    monkeypatch.setenv("COMMSKIT_NOW", now)
+    pinned = clock.now()
+    result = run_demo(tmp_path / "demo")
+    webinar = result.webinar
+    assert webinar.start.date() == (pinned + timedelta(days=7)).date()
+    assert (webinar.registered, webinar.confirmations, webinar.reminders) == (3, 3, 3)
+    assert (webinar.attended, webinar.no_show) == (2, 1)
+    subjects = {
+        str(email.message_from_bytes(p.read_bytes(), policy=policy.default)["Subject"])
+        for p in result.outbox.iterdir()
+    }
+    [invitation] = [s for s in subjects if s.startswith("Invitation")]
+    assert f"le {webinar.start.day} " in invitation  # the new date, not the shipped one
+    assert "3 décembre" not in invitation
