@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from ..audience import Contact, ContactBook, Segment
     from ..compose.campaign import Campaign
     from ..config import SendingSettings, Settings
+    from ..events.model import EventSpec
     from ..feeds import Digest
     from ..render.compiled import CompiledCampaign
     from ..render.variants import CompiledVariants, LanguageCounts
@@ -114,6 +115,10 @@ def send_campaign(
     from_ = campaign.from_ or setup.settings.sender.from_
     refuse_example_sender(setup.settings.transport, setup.root, from_, options)
     notices = standing_notices(setup, warn)
+    if (late := event_timing_warning(campaign.event)) is not None:
+        notices.append(late)
+        if warn is not None:
+            warn(late)
     languages = None if options.test_address else language_counts(job)
     if languages is not None and (fallback := languages.fallback_warning()):
         notices.append(fallback)
@@ -196,6 +201,35 @@ def standing_notices(setup: SendSetup, warn: Callable[[str], None] | None) -> li
         for notice in notices:
             warn(notice)
     return notices
+
+
+def event_timing_warning(event: EventSpec | None, now: datetime | None = None) -> str | None:
+    """Return the warning for an invitation to an event that has started or whose registrations
+    have closed (its ``registration_deadline``, else its start), or None.
+
+    ``now`` defaults to commskit's clock (``COMMSKIT_NOW`` when pinned). A warning, not a
+    refusal: a replay or a "sorry we missed you" mail may name a past event on purpose.
+    """
+    if event is None:
+        return None
+    from ..clock import now as clock_now
+
+    moment = now or clock_now()
+    when = event.start.strftime("%Y-%m-%d %H:%M")
+    if moment >= event.start:
+        return (
+            f"event {event.name!r} started on {when} ({event.timezone}): this mail invites "
+            f"to a past event; change start in events/{event.name}.toml if it moved"
+        )
+    closes = event.registration_deadline
+    if closes is not None and moment >= closes:
+        return (
+            f"event {event.name!r}: registrations closed on "
+            f"{closes.strftime('%Y-%m-%d %H:%M')} ({event.timezone}), before its start on "
+            f"{when}: invitees cannot register; move registration_deadline in "
+            f"events/{event.name}.toml"
+        )
+    return None
 
 
 def rates_warning(sending: SendingSettings, repo: SendRepo) -> str | None:
