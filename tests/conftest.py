@@ -14,14 +14,19 @@ from commskit import Workspace
 ROOT = Path(__file__).resolve().parent.parent
 SRC = ROOT / "src"
 CORPUS = ROOT.parent / "shared" / "corpus"
+#: ``COMMSKIT_TEST_NOW=2027-06-01T09:00:00+02:00 pytest tests/events tests/demo`` runs the tests
+#: as on another day: commskit's clock is pinned there unless a test pins it itself
+TEST_NOW = os.environ.get("COMMSKIT_TEST_NOW", "").strip()
 
 
 @pytest.fixture(autouse=True)
 def _isolated_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Keep the developer's COMMSKIT_* variables out of every test."""
+    """Keep the developer's COMMSKIT_* variables out of every test (COMMSKIT_TEST_NOW aside)."""
     for var in list(os.environ):
         if var.startswith("COMMSKIT_"):
             monkeypatch.delenv(var)
+    if TEST_NOW:
+        monkeypatch.setenv("COMMSKIT_NOW", TEST_NOW)
 
 
 def _set_list_setting(config: Path, list_name: str, key: str, value: str | None) -> None:
@@ -68,6 +73,8 @@ def ws(tmp_path: Path) -> Iterator[Workspace]:
 def subprocess_env() -> dict[str, str]:
     """Environment for running `python -m commskit` in a subprocess against this checkout."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("COMMSKIT_")}
+    if TEST_NOW:
+        env["COMMSKIT_NOW"] = TEST_NOW
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(SRC), env.get("PYTHONPATH", "")]))
     env["PYTHONUNBUFFERED"] = "1"
     return env
