@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import time
 from email.message import EmailMessage
 
 import httpx
@@ -56,10 +57,15 @@ def test_invitation_registration_confirmation_update_cancel(loop, monkeypatch) -
         assert first.status_code == 200
         assert "inscrit" in first.text
         drain()
+        stored = ws.store.events.registrations(record.id)
+        history = ws.send_history(1)
+        time.sleep(1.1)  # the store's times are to the second: a re-registration would show
         second = browser.post(link, data={"csrf": value})  # the form again: nothing changes
         assert second.status_code == 200
         assert second.text == first.text
         drain()
+        assert ws.store.events.registrations(record.id) == stored  # same row, same times
+        assert ws.send_history(1) == history  # no second confirmation queued or sent
         # another person registers for the summer event
         [summer] = inbox.to("personne2@aom2.example.org", "Invitation ete")
         assert _post(browser, _register_link(summer)).status_code == 200
@@ -86,6 +92,16 @@ def test_invitation_registration_confirmation_update_cancel(loop, monkeypatch) -
     )
     assert len(inbox.to(me, "Inscription confirmée")) == 1  # once, after two POSTs
     assert ws.store.events.status(record.id, 1) == "registered"
+    # the registrant gives their place back from the link in their confirmation mail
+    text = english.get_body(("plain",)).get_content()
+    cancel_link = re.search(r"http://127\.0\.0\.1:\d+/evenements/ete/annulation/[\w-]+", text)
+    assert cancel_link is not None
+    summer_record = ws.store.events.get("ete")
+    with httpx.Client(timeout=30) as browser:
+        assert browser.get(cancel_link.group(0)).status_code == 200  # GET cancels nothing
+        assert ws.store.events.status(summer_record.id, 2) == "registered"
+        assert _post(browser, cancel_link.group(0)).status_code == 200
+    assert ws.store.events.status(summer_record.id, 2) == "cancelled"
 
     # a compile never moves the SEQUENCE; `events update` does, and mails registrants only
     path = ws.path("events/hiver.toml")
@@ -123,9 +139,12 @@ def test_forged_and_other_event_tokens_get_400(loop) -> None:
     forged = make_link_token(b"another key of sixteen+", "event", 1, "hiver")
     with httpx.Client(timeout=30) as client:
         assert client.get(f"{base}/evenements/hiver/inscription/{good}").status_code == 200
-        for token in (other, forged, good[:-3] + "AAA"):
-            assert client.get(f"{base}/evenements/hiver/inscription/{token}").status_code == 400
-            assert client.post(f"{base}/evenements/hiver/inscription/{token}").status_code == 400
+        other_purpose = make_link_token(secret, "preferences", 1)
+        for token in (other, forged, good[:-3] + "AAA", other_purpose):
+            for page in ("inscription", "annulation"):
+                url = f"{base}/evenements/hiver/{page}/{token}"
+                assert client.get(url).status_code == 400, (page, token)
+                assert client.post(url, data={"csrf": "x"}).status_code == 400, (page, token)
         unknown = make_link_token(secret, "event", 1, "nope")
         assert client.get(f"{base}/evenements/nope/inscription/{unknown}").status_code == 400
         # a POST without the page's CSRF field registers nobody
