@@ -4,8 +4,10 @@ import subprocess
 from pathlib import Path
 
 import click
+import pytest
 from click.testing import CliRunner
 
+from commskit import Workspace
 from commskit.cli import main
 
 
@@ -68,3 +70,28 @@ def test_brackets_in_errors_and_tables_survive(tmp_path: Path) -> None:
     out = runner.invoke(show, [])
     assert out.exit_code == 0, out.output
     assert "[/b] crash? [bold]no[/bold]" in out.output
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["events", "list"], ["events", "show", "webinaire-tableau-de-bord", "--csv"], ["status"]],
+)
+def test_a_closed_pipe_is_no_internal_error(
+    tmp_path: Path, python: str, subprocess_env: dict[str, str], args: list[str]
+) -> None:
+    """`commskit events show NAME --csv | head`: the reader closed the pipe, which is not a bug
+    in commskit (it said "Internal error: BrokenPipeError ... report it")."""
+    Workspace.init(tmp_path / "ws").close()
+    proc = subprocess.Popen(
+        [python, "-m", "commskit", "-C", str(tmp_path / "ws"), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=subprocess_env,
+    )
+    assert proc.stdout is not None
+    assert proc.stderr is not None
+    proc.stdout.close()  # no reader left: the first write meets EPIPE
+    err = proc.stderr.read().decode()
+    proc.stderr.close()
+    assert proc.wait(timeout=120) == 1, err  # as click exits on a closed pipe: silently, 1
+    assert err == ""

@@ -45,6 +45,13 @@ class CommskitGroup(click.Group):
             sys.exit(130)
         except (click.exceptions.Exit, click.ClickException, click.Abort, SystemExit):
             raise
+        except BrokenPipeError:
+            # `commskit events show NAME --csv | head` closed the pipe: not a bug, nothing to
+            # say; exit 1 silently as click does for the same, stdout on /dev/null so the exit's
+            # flush cannot fail again
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            sys.exit(1)
         except Exception as exc:
             # a fault of the state database met while reading rows (a damaged page) still gets
             # its one line, like the ones the store names itself
