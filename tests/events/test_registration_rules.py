@@ -66,8 +66,12 @@ def test_full_closed_and_cancelled_events_refuse_with_a_clear_page(loop, monkeyp
 def test_reminders_go_once_when_due_and_confirmations_catch_up(loop) -> None:
     ws, inbox, _base, _drain = loop
     moment = parse_instant(BEFORE, what="test")
-    ws.compile(ws.campaign("invitation-hiver"))
+    assert ws.send("invitation-hiver", yes=True).sent == 4  # everyone invited
     assert ws.register_for_event("hiver", 1, now=moment).value == "registered"
+    # contact 2 registers then gives the place back; 3 and 4 stay only invited
+    assert ws.register_for_event("hiver", 2, now=moment).value == "registered"
+    record = ws.store.events.get("hiver")
+    assert ws.store.events.cancel_registration(record.id, 2)
     # registered without the web app's notifier (a crash): the catch-up sends it, once
     [report] = ws.send_event_confirmations(now=moment)
     assert (report.job_id, report.sent) == ("event:hiver:confirmation:0", 1)
@@ -83,6 +87,8 @@ def test_reminders_go_once_when_due_and_confirmations_catch_up(loop) -> None:
     subjects = [str(m["Subject"]) for m in inbox.to("personne1@aom1.example.org")]
     assert sum(s.startswith("Inscription confirmée") for s in subjects) == 1
     assert sum(s.startswith("Rappel") for s in subjects) == 2
+    for other in ("personne2@aom2", "personne3@aom3", "personne4@aom4"):  # registrants only
+        assert [str(m["Subject"]) for m in inbox.to(other)] == ["Invitation hiver"], other
     # the partner's history lists them
     history = ws.send_history(1)
     kinds = {

@@ -261,9 +261,15 @@ def test_public_event_page_and_sign_up(site: tuple[Workspace, str, Any]) -> None
         (mail,) = _sent_mails(ws, app)
         link = _link(mail, root)
         assert f"/evenements/{EVENT}/confirmation/" in link
+        assert ws.contacts.get("visiteur@example.org") is None  # nobody before confirmation
+        assert client.get(link).status_code == 200  # a link scanner's GET changes nothing
+        assert ws.contacts.get("visiteur@example.org") is None
+        assert registered == []
         assert _confirm(client, link).status_code == 200
     contact = ws.contacts.get("visiteur@example.org")
     assert contact is not None
+    assert contact.basis == "consent"  # a contact by their own double opt-in
+    assert ws.store.signups.consents(contact.id)  # and the consent kept with its source
     assert registered == [(EVENT, contact.id)]
     statuses = {r.contact_id: r.status for r in ws.event_details(EVENT).registrations}
     assert statuses[contact.id] == "registered"
