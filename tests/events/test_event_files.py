@@ -92,6 +92,12 @@ def test_the_workspace_timezone_setting_is_the_default(
         (_with("title", ""), None, "title is missing"),
         (_with("capacity", 'capacity = "trente"'), 7, "capacity must be a whole number"),
         (_with("organizer", 'organizer = "Équipe"'), 6, "organizer 'Équipe' has no valid address"),
+        (
+            _with("join_url", 'join_url = "visio.example.gouv.fr/atelier"'),
+            5,
+            "join_url 'visio.example.gouv.fr/atelier' is not a web address",
+        ),
+        (EVENT + 'url = "www.example.org"\n', 10, "url 'www.example.org' is not a web address"),
         (EVENT + 'colour = "red"\n', 10, "unknown key 'colour'"),
         (EVENT + "title = 'twice'\n", 10, "invalid TOML"),
     ],

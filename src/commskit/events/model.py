@@ -240,11 +240,27 @@ def _organizer(text: str, path: Path, lines: Mapping[str, int]) -> str:
     return f"{name} <{address}>" if name else address
 
 
+def _check_links(data: Mapping[str, Any], path: Path, lines: Mapping[str, int]) -> None:
+    """Refuse a ``url`` or ``join_url`` that is no web address: registrants would get a dead
+    "link" in their confirmation (``visio.example.org`` without https:// is text in mail)."""
+    for key in ("url", "join_url"):
+        value = str(data.get(key) or "").strip()
+        if value and not re.match(r"https?://[^\s/]+", value):
+            raise _fail(
+                path,
+                lines,
+                key,
+                f"{key} {value!r} is not a web address",
+                f'Write the full address, e.g. {key} = "https://visio.example.gouv.fr/salle"',
+            )
+
+
 def load_event(path: Path, *, default_timezone: str = DEFAULT_TIMEZONE) -> EventSpec:
     """Read and check an event file; raise EventError naming the file, the line and the field."""
     data, text = read_toml(path, error=EventError, what="the event file", docs="docs/events.md")
     lines = _key_lines(text)
     _check_types(data, path, lines)
+    _check_links(data, path, lines)
     tz_name = str(data.get("timezone") or default_timezone)
     tz = zone(tz_name, path=path, lines=lines)
     start = localise(data["start"], tz, key="start", path=path, lines=lines)
