@@ -293,5 +293,40 @@ def test_scheduled_campaign_is_sent_by_the_first_run_after_its_time(
     assert all(len(v) == 1 for v in server.handler.by_rcpt().values())
 
 
+@pytest.mark.parametrize(
+    "extra", [["--dry-run"], ["--test", "moi@example.org"], ["--limit", "3"], ["--audience", "all"]]
+)
+def test_send_at_refuses_what_it_would_drop_and_records_nothing(ws, extra):
+    """--at with an option of a send made now is a usage error: a --dry-run that recorded the
+    schedule anyway (and sent it at the next run) was the bug."""
+    from click.testing import CliRunner
+
+    from commskit.cli import main
+
+    root = str(ws.root)
+    result = CliRunner().invoke(
+        main, ["-C", root, "send", "2026-11-infolettre", "--at", "2026-12-16 09:00", *extra]
+    )
+    assert result.exit_code == 2, result.output
+    assert f"does not go with {extra[0]}" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert ws.store.sequences.schedules() == []
+
+
+def test_bad_until_names_until(ws):
+    from click.testing import CliRunner
+
+    from commskit.cli import main
+
+    result = CliRunner().invoke(
+        main, ["-C", str(ws.root), "run", "--dry-run", "--until", "demain"]
+    )
+    assert result.exit_code == 1
+    assert result.stderr.strip().splitlines()[0] == (
+        "Error: --until 'demain' is not a date and time."
+        ' Write the local time, e.g. --until "2026-12-15 09:00"'
+    )
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(pytest.main([__file__]))

@@ -238,7 +238,7 @@ def _parse(text: str) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def local_time(text: str, timezone: str) -> datetime:
+def local_time(text: str, timezone: str, *, option: str = "--at") -> datetime:
     """Read ``2026-12-15 09:00`` (or an ISO time with its offset) as a time of the workspace's
     zone (``[events] timezone``), in UTC."""
     from zoneinfo import ZoneInfo
@@ -249,8 +249,8 @@ def local_time(text: str, timezone: str) -> datetime:
         value = datetime.fromisoformat(text.strip())
     except ValueError as exc:
         raise CampaignError(
-            f"--at {text!r} is not a date and time",
-            hint='Write the local time, e.g. --at "2026-12-15 09:00"',
+            f"{option} {text!r} is not a date and time",
+            hint=f'Write the local time, e.g. {option} "2026-12-15 09:00"',
         ) from exc
     if value.tzinfo is None:
         value = value.replace(tzinfo=ZoneInfo(timezone))

@@ -53,7 +53,7 @@ def run_command(app: AppContext, dry_run: bool, until: str | None, as_json: bool
     if until is not None and not dry_run:
         raise click.UsageError("--until goes with --dry-run (a real run sends what is due now)")
     ws = app.workspace()
-    horizon = local_time(until, ws.settings.events.timezone) if until else None
+    horizon = local_time(until, ws.settings.events.timezone, option="--until") if until else None
     report = ws.run(dry_run=dry_run, until=horizon)
     if as_json:
         print_json(report.to_dict())

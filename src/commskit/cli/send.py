@@ -157,6 +157,16 @@ def send(
     """
     from ..send import SendOptions, StopReason
 
+    if at is not None:
+        _refuse_with_at(
+            dry_run=dry_run,
+            test=test_address,
+            limit=limit,
+            audience=audience,
+            retry_failed=retry_failed,
+            retry_unknown=retry_unknown,
+            allow_changed=allow_changed,
+        )
     ws = app.workspace(transport={"url": transport_url, "concurrency": concurrency})
     if at is not None:
         _schedule(ws, campaign, at, as_json)
@@ -221,6 +231,17 @@ def send(
         return
     _outcome_lines(report)
     sys.exit(code)
+
+
+def _refuse_with_at(**given: Any) -> None:
+    """--at records a schedule and sends nothing now: the options of a send made now would be
+    silently dropped (a --dry-run that records the schedule anyway), so they are refused."""
+    used = [f"--{name.replace('_', '-')}" for name, value in given.items() if value]
+    if used:
+        raise click.UsageError(
+            f"--at schedules the campaign for `commskit run` and does not go with {', '.join(used)}"
+            " (check it first with `commskit send NAME --dry-run`, then schedule it)"
+        )
 
 
 def _schedule(ws: Any, campaign: str, at: str, as_json: bool) -> None:
