@@ -59,11 +59,13 @@ def bilingual(ws: Workspace) -> Workspace:
     return ws
 
 
-def _decoded(data: bytes) -> tuple[str, str]:
+def _decoded(data: bytes) -> tuple[str, str, str]:
     msg = email.message_from_bytes(data, policy=email.policy.default)
     text = msg.get_body(preferencelist=("plain",))
+    html = msg.get_body(preferencelist=("html",))
     assert text is not None
-    return str(msg["Subject"]), text.get_content()
+    assert html is not None
+    return str(msg["Subject"]), text.get_content(), html.get_content()
 
 
 def test_each_recipient_gets_the_variant_of_their_language(bilingual, smtp_server):
@@ -87,15 +89,25 @@ def test_each_recipient_gets_the_variant_of_their_language(bilingual, smtp_serve
     assert len(got) == 105
     for address, messages in got.items():
         (message,) = messages
-        subject, text = _decoded(message.data)
+        subject, text, html = _decoded(message.data)
         if address.startswith("en"):
             assert subject == "Bilingual newsletter — December", address
             assert "Here is this month's news." in text
             assert "Voici" not in text
+            assert "This month's news.</div>" in html  # the preheader
+            assert 'lang="en"' in html
+            assert "[Unsubscribe](" in text  # the footer's words
+            assert "[Manage my subscriptions](" in text
+            assert "Se désinscrire" not in text
         else:  # fr, and de falling back to the default
             assert subject == "Infolettre bilingue — décembre", address
             assert "Voici les nouvelles du mois." in text
             assert "Here is" not in text
+            assert "Les nouvelles du mois.</div>" in html
+            assert 'lang="fr"' in html
+            assert "[Se désinscrire](" in text
+            assert "[Gérer mes abonnements](" in text
+            assert "Unsubscribe" not in text
     # one campaign: one id in the send log, every language under it
     (status,) = ws.send_status("bilingue")
     assert status["sent"] == 105

@@ -177,6 +177,9 @@ def test_bad_tokens_get_400_everywhere(
         _signup(client, root, "t@example.org")
     pending = 1
     good = make_link_token(secret, "signup", pending, "infolettre", expires=1900000000)
+    prefs_id = next(iter(ws.contacts.list(None))).id
+    prefs = make_link_token(secret, "preferences", prefs_id)
+    altered = prefs[:-2] + ("BB" if prefs.endswith("AA") else "AA")
     urls = {
         "forged": f"{root}/abonnement/infolettre/confirmation/{good[:-2]}AA",
         "other list": f"{root}/abonnement/webinaires/confirmation/{good}",
@@ -188,6 +191,20 @@ def test_bad_tokens_get_400_everywhere(
         "prefs forged": f"{root}/preferences/{good}",
         "prefs other contact gone": f"{root}/preferences/"
         + make_link_token(secret, "preferences", 999999),
+        "prefs expired": f"{root}/preferences/"
+        + make_link_token(secret, "preferences", prefs_id, expires=1700000000),
+        "prefs altered": f"{root}/preferences/{altered}",
+        "prefs other scope": f"{root}/preferences/"
+        + make_link_token(secret, "preferences", prefs_id, "infolettre"),
+        # well signed, but naming no sign-up, or another kind of sign-up
+        "sign-up gone": f"{root}/abonnement/infolettre/confirmation/"
+        + make_link_token(secret, "signup", 999, "infolettre", expires=1900000000),
+        "event sign-up gone": f"{root}/evenements/{EVENT}/confirmation/"
+        + make_link_token(secret, "event-signup", 999, EVENT, expires=1900000000),
+        "event token for a list sign-up": f"{root}/evenements/{EVENT}/confirmation/"
+        + make_link_token(secret, "event-signup", pending, EVENT, expires=1900000000),
+        "event expired": f"{root}/evenements/{EVENT}/confirmation/"
+        + make_link_token(secret, "event-signup", pending, EVENT, expires=1700000000),
     }
     with _client() as client:
         for what, url in urls.items():
@@ -197,6 +214,71 @@ def test_bad_tokens_get_400_everywhere(
         ok = f"{root}/abonnement/infolettre/confirmation/{good}"
         assert client.post(ok, data={}).status_code == 400
     assert ws.contacts.get("t@example.org") is None
+    assert ws.store.signups.consents(prefs_id) == []
+
+
+def test_the_mailed_link_is_valid_seven_days(
+    site: tuple[Workspace, str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ws, root, app = site
+    with _client() as client:
+        _signup(client, root, "sept@example.org")
+        (mail,) = _sent_mails(ws, app)
+        link = _link(mail, root)
+        monkeypatch.setenv("COMMSKIT_NOW", "2026-12-02T09:01:00+01:00")  # 7 days and a minute
+        assert client.get(link).status_code == 400
+        assert client.post(link, data={"csrf": "x"}).status_code == 400
+        monkeypatch.setenv("COMMSKIT_NOW", "2026-12-02T08:59:00+01:00")  # a minute before
+        assert _confirm(client, link).status_code == 200
+    contact = ws.contacts.get("sept@example.org")
+    assert contact is not None
+    assert "abonnement:infolettre" in contact.tags
+
+
+def test_the_pasted_form_works_from_another_site(site: tuple[Workspace, str, Any]) -> None:
+    """`commskit form` output in a partner's page: a cross-site POST, no CSRF field, no cookie."""
+    ws, root, app = site
+    headers = {"Origin": "https://partenaire.example.org", "Sec-Fetch-Site": "cross-site"}
+    with _client() as client:
+        answer = client.post(
+            f"{root}/abonnement/infolettre",
+            data={"email": "voisine@example.org", "lang": "en", "form": "embed-en"},
+            headers=headers,
+        )
+    assert answer.status_code == 200
+    assert "Vérifiez votre messagerie" in answer.text
+    (mail,) = _sent_mails(ws, app)
+    assert mail["To"].addresses[0].addr_spec == "voisine@example.org"
+    assert str(mail["Subject"]).startswith("Please confirm")  # the form's language
+    assert ws.contacts.get("voisine@example.org") is None  # nothing before the confirmation
+
+
+def test_preferences_without_their_csrf_field_change_nothing(
+    site: tuple[Workspace, str, Any],
+) -> None:
+    ws, root, _app = site
+    contact = next(iter(ws.contacts.list(None)))
+    url = f"{root}/preferences/" + make_link_token(ws.secret, "preferences", contact.id)
+    leave = {"action": "save", "list": [], "language": "en"}
+    with _client() as client:
+        page = client.get(url)
+        token = _csrf(page.text)
+        refused = [
+            client.post(url, data=leave),  # no field
+            client.post(url, data={**leave, "csrf": token[:-2] + "AA"}),  # altered
+            client.post(  # another site posting the person's own field
+                url, data={**leave, "csrf": token}, headers={"Sec-Fetch-Site": "cross-site"}
+            ),
+            client.post(url, data={**leave, "action": "forget", "confirm": "yes"}),
+        ]
+    with _client() as stranger:  # the field without the cookie it belongs to
+        refused.append(stranger.post(url, data={**leave, "csrf": token}))
+    assert [r.status_code for r in refused] == [400] * 5
+    after = ws.contacts.get(contact.email)
+    assert after is not None
+    assert after.language == contact.language
+    assert ws.contacts.suppression(contact.email, "infolettre") is None
+    assert ws.contact_requests() == []
 
 
 def test_suppressed_and_erased_addresses_need_a_new_opt_in(

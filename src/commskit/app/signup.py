@@ -255,6 +255,16 @@ class Confirmed:
     scope: str
 
 
+def pending_matches(store: Store, pending_id: int, kind: str, scope: str) -> bool:
+    """Whether sign-up ``pending_id`` exists and is a ``kind`` sign-up for ``scope``.
+
+    A confirmation page checks it before showing its button: a link whose sign-up is gone (or is
+    another one's) gets the invalid-link page, not a button that would then confirm nothing.
+    """
+    pending = store.signups.get(pending_id)
+    return pending is not None and pending.kind == kind and pending.scope == scope
+
+
 def confirm_signup(
     store: Store,
     secret: bytes,

@@ -462,7 +462,11 @@ def _host_option(ctx: click.Context, param: click.Parameter, value: str) -> str:
 )
 @pass_app
 def serve(app: AppContext, host: str, port: int) -> None:
-    """Serve the public web pages (the one-click unsubscribe, RFC 8058) until interrupted.
+    """Serve the public web pages until interrupted.
+
+    The one-click unsubscribe (RFC 8058), the preference centre, the lists' sign-up pages with
+    double opt-in (the target of `commskit form LIST`), the events' public and registration
+    pages and the provider webhooks.
 
     A production server (waitress): concurrent requests, idle connections and slow clients do
     not block each other. Put it behind your HTTPS reverse proxy at [unsubscribe] url (see

@@ -32,7 +32,12 @@ def form(app: AppContext, list_name: str, lang: str) -> None:
 
     ws = app.workspace()
     ws.contacts.check_list(list_name)
-    if list_name not in ws.settings.lists or list_name == ws.settings.digest.name:
+    if list_name == ws.settings.digest.name:
+        raise click.ClickException(
+            f"{list_name} is the team digest's list ([digest] name): people cannot sign up to "
+            "it; name a partners' list (a [lists.NAME] table of commskit.toml)"
+        )
+    if list_name not in ws.settings.lists:
         raise click.ClickException(
             f"{list_name} has no [lists.{list_name}] table people can sign up to: add one to "
             "commskit.toml with a title (and a description)"

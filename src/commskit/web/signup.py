@@ -14,7 +14,7 @@
   join URL) with the same sign-up; its confirmation registers the person and calls
   ``context.on_registered``.
 
-Forged, expired, other-list and other-event tokens get 400.
+Forged, expired, other-list and other-event tokens, and tokens whose sign-up is gone, get 400.
 """
 
 from __future__ import annotations
@@ -237,7 +237,10 @@ def _confirm_page(
 
 
 def list_confirm(context: WebContext, request: Request, list: str, token: str) -> Response:
-    """GET: a button. POST (CSRF): confirm the sign-up. Bad, expired or other-list token: 400."""
+    """GET: a button. POST (CSRF): confirm the sign-up.
+
+    A bad, expired or other-list token, or one whose sign-up is gone: 400.
+    """
     ws = _workspace(context)
     try:
         title, _description = _list_title(ws.settings, list)
@@ -245,6 +248,8 @@ def list_confirm(context: WebContext, request: Request, list: str, token: str) -
             context.secret(), token, "signup", scope=list, now=clock_now().timestamp()
         )
     except (TokenError, NotFound):
+        return page("invalid_link.html", status=400)
+    if not app.pending_matches(ws.store, found.subject_id, "list", list):
         return page("invalid_link.html", status=400)
     if request.method != "POST":
         return _confirm_page(
@@ -334,6 +339,8 @@ def event_confirm(context: WebContext, request: Request, event: str, token: str)
             context.secret(), token, "event-signup", scope=spec.name, now=clock_now().timestamp()
         )
     except (TokenError, NotFound):
+        return page("invalid_link.html", status=400)
+    if not app.pending_matches(ws.store, found.subject_id, "event", spec.name):
         return page("invalid_link.html", status=400)
     title = spec.title or spec.name
     closed = app.event_closed(spec, app.registered_count(ws.store, spec.name))
