@@ -294,7 +294,14 @@ def test_scheduled_campaign_is_sent_by_the_first_run_after_its_time(
 
 
 @pytest.mark.parametrize(
-    "extra", [["--dry-run"], ["--test", "moi@example.org"], ["--limit", "3"], ["--audience", "all"]]
+    "extra",
+    [
+        ["--dry-run"],
+        ["--test", "moi@example.org"],
+        ["--limit", "3"],
+        ["--audience", "all"],
+        ["--transport", "outbox:ailleurs"],
+    ],
 )
 def test_send_at_refuses_what_it_would_drop_and_records_nothing(ws, extra):
     """--at with an option of a send made now is a usage error: a --dry-run that recorded the
@@ -318,9 +325,7 @@ def test_bad_until_names_until(ws):
 
     from commskit.cli import main
 
-    result = CliRunner().invoke(
-        main, ["-C", str(ws.root), "run", "--dry-run", "--until", "demain"]
-    )
+    result = CliRunner().invoke(main, ["-C", str(ws.root), "run", "--dry-run", "--until", "demain"])
     assert result.exit_code == 1
     assert result.stderr.strip().splitlines()[0] == (
         "Error: --until 'demain' is not a date and time."

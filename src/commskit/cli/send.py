@@ -166,11 +166,12 @@ def send(
             retry_failed=retry_failed,
             retry_unknown=retry_unknown,
             allow_changed=allow_changed,
+            transport=transport_url,
+            concurrency=concurrency,
         )
-    ws = app.workspace(transport={"url": transport_url, "concurrency": concurrency})
-    if at is not None:
-        _schedule(ws, campaign, at, as_json)
+        _schedule(app.workspace(), campaign, at, as_json)
         return
+    ws = app.workspace(transport={"url": transport_url, "concurrency": concurrency})
     options = SendOptions(
         dry_run=dry_run,
         test_address=test_address,
