@@ -69,3 +69,20 @@ def test_the_timed_out_worker_is_killed_and_replaced() -> None:
     assert code is not None  # the worker is gone, not still parsing
     assert code < 0  # killed by a signal
     assert title == "Long author"
+
+
+def test_parse_workers_yield_the_cpu_to_the_fetching_process() -> None:
+    """Workers run niced, so a second one on two cores does not starve downloads and dedupe."""
+    import os
+
+    from commskit.feeds._parse_worker import WORKER_NICENESS
+    from commskit.feeds.parse_pool import _Worker
+
+    worker = _Worker()
+    try:
+        ours = os.getpriority(os.PRIO_PROCESS, 0)
+        assert os.getpriority(os.PRIO_PROCESS, worker.process.pid) == min(
+            19, ours + WORKER_NICENESS
+        )
+    finally:
+        worker.close()

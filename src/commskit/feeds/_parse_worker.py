@@ -7,8 +7,14 @@ Started by :mod:`commskit.feeds.parse_pool`, never imported by the package itsel
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sys
 from multiprocessing.connection import Connection
+
+#: added to the worker's niceness: parsing yields the CPU to the fetching process (downloads,
+#: dedupe, store), which is what the user waits on
+WORKER_NICENESS = 10
 
 
 def serve(inbox: Connection, outbox: Connection) -> None:
@@ -31,6 +37,8 @@ def serve(inbox: Connection, outbox: Connection) -> None:
 
 def main(argv: list[str]) -> None:
     read_fd, write_fd = int(argv[1]), int(argv[2])
+    with contextlib.suppress(OSError):  # a platform without nice: parse at the same priority
+        os.nice(WORKER_NICENESS)
     serve(Connection(read_fd, writable=False), Connection(write_fd, readable=False))
 
 
