@@ -194,6 +194,21 @@ def test_other_pages_have_no_axe_violation(
         _check(browser, axe_js, what)
 
 
+def test_the_unsubscribe_done_page_has_no_axe_violation(
+    site: tuple[Workspace, str, Any], browser: Any, axe_js: str
+) -> None:
+    """The answer a person sees after pressing the confirmation page's button."""
+    from selenium.webdriver.common.by import By
+
+    ws, root, _app = site
+    token = ws.contacts.address_token("someone@example.org", "infolettre")
+    browser.get(f"{root}/desinscription?t={token}")
+    browser.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+    _wait_heading(browser, "C'est fait")
+    _check(browser, axe_js, "the unsubscribe done page")
+    assert ws.contacts.suppression("someone@example.org", "infolettre") == "unsubscribed"
+
+
 def test_event_registration_pages_have_no_axe_violation(
     site: tuple[Workspace, str, Any], browser: Any, axe_js: str
 ) -> None:

@@ -31,7 +31,8 @@ def a_token(ws: Workspace) -> str:
     return make_token(ws.secret, contact.id, "infolettre")
 
 
-def assert_secure_headers(response: httpx.Response) -> None:
+def assert_secure_headers(response: httpx.Response, *, forms: bool = False) -> None:
+    """The headers every answer carries; ``forms``: a page with a form may set its CSRF cookie."""
     assert response.headers["cache-control"] == "no-store"
     assert response.headers["referrer-policy"] == "no-referrer"
     assert response.headers["x-content-type-options"] == "nosniff"
@@ -40,7 +41,12 @@ def assert_secure_headers(response: httpx.Response) -> None:
     assert "frame-ancestors 'none'" in policy
     assert "unsafe-inline" not in policy
     assert "location" not in response.headers
-    assert "set-cookie" not in response.headers
+    cookie = response.headers.get("set-cookie")
+    if forms and cookie is not None:
+        assert "HttpOnly" in cookie
+        assert "SameSite=Strict" in cookie
+    else:
+        assert cookie is None
 
 
 @pytest.mark.parametrize("kind", ["good", "forged"])
@@ -56,6 +62,34 @@ def test_every_answer_has_the_headers_and_the_inline_style_is_the_one_allowed(se
         assert "http" not in style.group(1)  # nothing fetched from elsewhere
         assert not re.search(r"""(src|href)=["']?https?:""", response.text)
     assert response.status_code == 405
+
+
+def test_every_page_has_the_headers_and_fetches_nothing_from_elsewhere(served):
+    """The sign-up, event, registration, preference and error pages, not only the one-click."""
+    from commskit.audience.tokens import make_link_token
+
+    ws, base, client = served
+    root = base.removesuffix("/desinscription")
+    contact = next(iter(ws.segment("aom-bretagne")))
+    events = sorted(p.stem for p in (ws.root / "events").glob("*.toml"))
+    assert events, "the workspace ships an event"
+    paths = [
+        "/abonnement/infolettre",
+        "/abonnement/nope",
+        "/preferences/" + make_link_token(ws.secret, "preferences", contact.id),
+        "/preferences/forged",
+        f"/evenements/{events[0]}",
+        f"/evenements/{events[0]}/inscription/"
+        + make_link_token(ws.secret, "event", contact.id, events[0]),
+        f"/evenements/{events[0]}/inscription/forged",
+    ]
+    statuses = set()
+    for path in paths:
+        response = client.get(root + path)
+        statuses.add(response.status_code)
+        assert_secure_headers(response, forms=True)
+        assert not re.search(r"""(src|href|action)=["']?https?:""", response.text), path
+    assert statuses >= {200, 400, 404}
 
 
 def test_head_is_a_get_without_body_and_other_methods_get_405_with_allow(served):
