@@ -944,10 +944,12 @@ class Workspace:
 
         setup = self.send_setup()
         specs = self.sequences()
-        campaigns, notes = run.load_campaigns(setup)
-        del notes  # drafts that do not load are reported by `commskit check`, not by each run
+        campaigns, broken = run.load_campaigns(setup)
         return [
-            ("scheduled campaigns", run.scheduled_campaigns(setup, campaigns, progress)),
+            (
+                "scheduled campaigns",
+                run.scheduled_campaigns(setup, campaigns, progress, broken=broken),
+            ),
             ("sequences", run.sequence_source(setup, specs, progress)),
             ("digest", self._digest_source()),
             (

@@ -293,6 +293,56 @@ def test_scheduled_campaign_is_sent_by_the_first_run_after_its_time(
     assert all(len(v) == 1 for v in server.handler.by_rcpt().values())
 
 
+def test_send_at_in_the_front_matter_is_sent_by_the_first_run_after_it(
+    seq_ws, smtp_server, subprocess_env, python
+):
+    """``send_at:`` in the campaign file (local time), with no ``send --at``: the same schedule."""
+    ws = seq_ws
+    server = smtp_server()
+    (ws.root / "sequences" / "relance-test.toml").unlink()
+    ws.contacts.import_file(ws.path("contacts/partenaires-demo.csv"))
+    path = ws.root / "campaigns" / "2026-11-infolettre" / "fr.md"  # shared by every language
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace("---\n", '---\nsend_at: "2026-12-16 09:00"\n', 1), "utf-8")
+    audience = {c.email for c in ws.contacts.segment("aom-bretagne", list_name="infolettre")}
+    plan = cli(
+        ws, subprocess_env, python, server.url, T0, "--dry-run", "--until", "2026-12-17", "--json"
+    )
+    assert plan.returncode == 0, plan.stderr
+    planned = json.loads(plan.stdout)
+    items = [i for i in planned["items"] if i["name"] == "2026-11-infolettre"]
+    assert {i["email"] for i in items} == audience, planned
+    assert {i["when"] for i in items} == {"2026-12-16T08:00:00+00:00"}
+    early = cli(ws, subprocess_env, python, server.url, T0)  # the day before: nothing
+    assert early.returncode == 0, early.stderr
+    assert server.handler.messages == []
+    for _ in range(2):  # due: sent once, the second run finds it done
+        due = cli(ws, subprocess_env, python, server.url, T0 + timedelta(days=1, hours=1))
+        assert due.returncode == 0, due.stderr
+    assert sorted(server.handler.by_rcpt()) == sorted(audience)
+    assert all(len(v) == 1 for v in server.handler.by_rcpt().values())
+
+
+def test_a_scheduled_campaign_that_does_not_load_is_reported_by_every_run(
+    seq_ws, smtp_server, subprocess_env, python
+):
+    """It would never be sent: saying nothing ("Nothing due") was the bug."""
+    ws = seq_ws
+    server = smtp_server()
+    (ws.root / "sequences" / "relance-test.toml").unlink()
+    for variant in ("fr", "en"):  # send_at belongs in fr.md only: en.md makes the file fail
+        path = ws.root / "campaigns" / "2026-11-infolettre" / f"{variant}.md"
+        text = path.read_text(encoding="utf-8")
+        path.write_text(text.replace("---\n", '---\nsend_at: "2026-12-16 09:00"\n', 1), "utf-8")
+    for extra in (("--dry-run", "--until", "2026-12-17"), ()):
+        result = cli(ws, subprocess_env, python, server.url, T0 + timedelta(days=2), *extra)
+        assert result.returncode == 0, result.stderr
+        shown = result.stdout + result.stderr
+        assert "2026-11-infolettre is scheduled but cannot be sent" in shown, shown
+        assert "en.md:2: front matter 'send_at'" in shown, shown
+    assert server.handler.messages == []
+
+
 @pytest.mark.parametrize(
     "extra",
     [

@@ -13,6 +13,7 @@ with -9 leaves a lease whose process is gone: the next run takes it over at once
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -156,12 +157,19 @@ def sequence_source(
 
 
 def scheduled_campaigns(
-    setup: SendSetup, campaigns: Sequence[Campaign], progress: Progress | None = None
+    setup: SendSetup,
+    campaigns: Sequence[Campaign],
+    progress: Progress | None = None,
+    *,
+    broken: Sequence[str] = (),
 ) -> DueSource:
-    """The campaigns whose ``send_at:`` (or ``send --at``) has come and that no run sent yet."""
+    """The campaigns whose ``send_at:`` (or ``send --at``) has come and that no run sent yet.
+
+    ``broken``: notes on scheduled campaign files that do not load, repeated by every run.
+    """
 
     def due(now: datetime, horizon: datetime, dry_run: bool) -> SourceResult:
-        result = SourceResult()
+        result = SourceResult(notes=list(broken))
         schedules = {s.campaign: s for s in setup.store.sequences.schedules()}
         for campaign in campaigns:
             schedule = schedules.get(campaign.id)
@@ -215,18 +223,40 @@ def schedule(setup: SendSetup, campaign: Campaign, at: datetime) -> datetime:
 
 
 def load_campaigns(setup: SendSetup) -> tuple[list[Campaign], list[str]]:
-    """Load the campaign files that may be scheduled; a file that does not load is a note."""
+    """Load the campaign files that may be scheduled.
+
+    A file that does not load is left out; it is a note when it is scheduled (a ``send_at:``
+    line, or ``send --at``), since no run would ever send it otherwise. Other drafts that do not
+    load are for ``commskit check`` to report, not every run.
+    """
     from ..compose.campaign import list_campaigns
 
     folder = setup.root / Path(setup.settings.paths.campaigns)
+    scheduled = {s.campaign for s in setup.store.sequences.schedules() if s.done_at is None}
     loaded: list[Campaign] = []
     notes: list[str] = []
     for path in list_campaigns(folder):
         try:
             loaded.append(setup.load_campaign(path))
         except CommskitError as exc:  # a draft that does not load is not a reason to stop
-            notes.append(str(exc))
+            if path.stem in scheduled or _schedules_itself(path):
+                notes.append(f"{path.stem} is scheduled but cannot be sent: {exc}")
     return loaded, notes
+
+
+def _schedules_itself(path: Path) -> bool:
+    files = sorted(path.glob("*.md")) if path.is_dir() else [path]
+    for file in files:
+        try:
+            text = file.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            continue
+        if _SEND_AT_LINE.search(text):
+            return True
+    return False
+
+
+_SEND_AT_LINE = re.compile(r"^send_at\s*:", re.MULTILINE)
 
 
 def _iso(moment: datetime) -> str:
