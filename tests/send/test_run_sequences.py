@@ -247,6 +247,26 @@ def test_bad_sequence_files_send_nothing(seq_ws, smtp_server, subprocess_env, py
     assert ws.store.sequences.members("relance-test") == []
 
 
+def planned_then_sent_once(ws, server, subprocess_env, python, audience):
+    """The infolettre due 2026-12-16 09:00 Paris: planned by --until at 08:00Z for ``audience``,
+    not sent the day before, sent once by the first run after it (a second run sends nothing)."""
+    plan = cli(
+        ws, subprocess_env, python, server.url, T0, "--dry-run", "--until", "2026-12-17", "--json"
+    )
+    assert plan.returncode == 0, plan.stderr
+    items = [i for i in json.loads(plan.stdout)["items"] if i["name"] == "2026-11-infolettre"]
+    assert {i["email"] for i in items} == audience
+    assert {i["when"] for i in items} == {"2026-12-16T08:00:00+00:00"}
+    early = cli(ws, subprocess_env, python, server.url, T0)  # the day before: nothing
+    assert early.returncode == 0, early.stderr
+    assert server.handler.messages == []
+    for _ in range(2):  # due: sent once, the second run finds it done
+        due = cli(ws, subprocess_env, python, server.url, T0 + timedelta(days=1, hours=1))
+        assert due.returncode == 0, due.stderr
+    assert sorted(server.handler.by_rcpt()) == sorted(audience)
+    assert all(len(v) == 1 for v in server.handler.by_rcpt().values())
+
+
 def test_scheduled_campaign_is_sent_by_the_first_run_after_its_time(
     seq_ws, smtp_server, subprocess_env, python
 ):
@@ -277,20 +297,7 @@ def test_scheduled_campaign_is_sent_by_the_first_run_after_its_time(
     assert server.handler.messages == []
     audience = {c.email for c in ws.contacts.segment("aom-bretagne", list_name="infolettre")}
     assert len(audience) == 17
-    plan = cli(
-        ws, subprocess_env, python, server.url, T0, "--dry-run", "--until", "2026-12-17", "--json"
-    )
-    items = json.loads(plan.stdout)["items"]
-    assert {i["email"] for i in items if i["name"] == "2026-11-infolettre"} == audience
-    assert {i["when"] for i in items} == {"2026-12-16T08:00:00+00:00"}
-    early = cli(ws, subprocess_env, python, server.url, T0)  # the day before: nothing
-    assert early.returncode == 0, early.stderr
-    assert server.handler.messages == []
-    for _ in range(2):  # due: sent once, the second run finds it done
-        due = cli(ws, subprocess_env, python, server.url, T0 + timedelta(days=1, hours=1))
-        assert due.returncode == 0, due.stderr
-    assert sorted(server.handler.by_rcpt()) == sorted(audience)
-    assert all(len(v) == 1 for v in server.handler.by_rcpt().values())
+    planned_then_sent_once(ws, server, subprocess_env, python, audience)
 
 
 def test_send_at_in_the_front_matter_is_sent_by_the_first_run_after_it(
@@ -305,22 +312,7 @@ def test_send_at_in_the_front_matter_is_sent_by_the_first_run_after_it(
     text = path.read_text(encoding="utf-8")
     path.write_text(text.replace("---\n", '---\nsend_at: "2026-12-16 09:00"\n', 1), "utf-8")
     audience = {c.email for c in ws.contacts.segment("aom-bretagne", list_name="infolettre")}
-    plan = cli(
-        ws, subprocess_env, python, server.url, T0, "--dry-run", "--until", "2026-12-17", "--json"
-    )
-    assert plan.returncode == 0, plan.stderr
-    planned = json.loads(plan.stdout)
-    items = [i for i in planned["items"] if i["name"] == "2026-11-infolettre"]
-    assert {i["email"] for i in items} == audience, planned
-    assert {i["when"] for i in items} == {"2026-12-16T08:00:00+00:00"}
-    early = cli(ws, subprocess_env, python, server.url, T0)  # the day before: nothing
-    assert early.returncode == 0, early.stderr
-    assert server.handler.messages == []
-    for _ in range(2):  # due: sent once, the second run finds it done
-        due = cli(ws, subprocess_env, python, server.url, T0 + timedelta(days=1, hours=1))
-        assert due.returncode == 0, due.stderr
-    assert sorted(server.handler.by_rcpt()) == sorted(audience)
-    assert all(len(v) == 1 for v in server.handler.by_rcpt().values())
+    planned_then_sent_once(ws, server, subprocess_env, python, audience)
 
 
 def test_a_scheduled_campaign_that_does_not_load_is_reported_by_every_run(
