@@ -234,6 +234,19 @@ class NobodyConfirmedError(PreflightError):
     callback, as without a terminal) nor allowed with ``yes``; nothing was sent."""
 
 
+class WorkerProcessError(CommskitError):
+    """Raised when a forked worker process (e.g. the one reading a large contact file while
+    the import stores the previous batch) stopped without finishing its work.
+
+    ``details`` holds the traceback formatted in the worker when it stopped on an exception
+    commskit did not expect (the CLI prints it with ``COMMSKIT_DEBUG=1``).
+    """
+
+    def __init__(self, message: str, *, details: str = "", **kwargs: object) -> None:
+        super().__init__(message, **kwargs)  # type: ignore[arg-type]
+        self.details = details
+
+
 class SendingProcessError(SendError):
     """Raised when a forked sending process stopped on an exception commskit did not expect.
 

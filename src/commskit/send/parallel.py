@@ -20,7 +20,6 @@ import asyncio
 import concurrent.futures
 import contextlib
 import copyreg
-import ctypes
 import multiprocessing as mp
 import os
 import pickle
@@ -32,6 +31,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..errors import CommskitError, RenderError, SendError, SendingProcessError
+from ..forking import die_with_parent
 from ..progress import Progress
 from .report import PreflightReport, SendOptions, SendReport
 
@@ -192,17 +192,6 @@ class RenderChecker:
                 future.cancel()
             self.pool.shutdown(wait=True, cancel_futures=True)
             self.pool = None
-
-
-def die_with_parent(parent: int) -> None:
-    """Ask Linux to SIGKILL this child when the parent dies (kill -9 must stop the whole send)."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass  # not Linux (no prctl): the getppid check below still catches a dead parent
-    if os.getppid() != parent:
-        os._exit(1)
 
 
 def dispatch_in_processes(
