@@ -11,6 +11,7 @@ from __future__ import annotations
 import codecs
 import io
 import json
+import os
 import signal
 import sqlite3
 import subprocess
@@ -20,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from commskit import Workspace
+from commskit import Workspace, forking
 from commskit.audience import book, importer
 from commskit.audience.importer import SeenAddresses, open_contact_file
 from commskit.errors import ContactImportError
@@ -318,3 +319,46 @@ def test_seen_addresses_keep_the_first_row_of_each() -> None:
     assert len(seen) == len(keys)
     # 48 bits stored per key: one that matches another's bytes at an unaligned offset is unseen
     assert seen.get("abab" + "ba" * 30) is None
+
+
+def _contents(ws: Workspace) -> list[dict[str, object]]:
+    ignored = ("created_at", "updated_at", "id")
+    return [{k: v for k, v in c.to_dict().items() if k not in ignored} for c in ws.contacts.list()]
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="reading in a child needs os.fork")
+def test_a_file_read_in_a_forked_child_imports_as_a_file_read_here(
+    ws: Workspace, write_export: WriteExport, tmp_path: Path
+) -> None:
+    # more than one batch: read and validated in a forked child while the store writes, unless
+    # another thread runs (then here): both must give the same report and the same contacts
+    rows = [
+        [f"p{i}@example.org", f"Élodie {i}", "aom" if i % 3 else "epci", "pilote, Bretagne"]
+        for i in range(3 * BATCH + 17)
+    ]
+    rows[2 * BATCH + 5][0] = "pas-une-adresse"
+    rows.append(["P4@Example.org", "again", "", ""])  # a duplicate, in the last batch
+    path = write_export("big.csv", [["Courriel", "Prénom", "Type", "Tags"], *rows])
+    assert forking.can_fork()  # no other thread: this import reads in a child
+    forked = ws.contacts.import_file(path)
+    here_ws = Workspace.init(tmp_path / "here")
+    stop = threading.Event()
+    other_thread = threading.Thread(target=stop.wait)
+    other_thread.start()
+    try:
+        assert not forking.can_fork()
+        here = here_ws.contacts.import_file(path)
+    finally:
+        stop.set()
+        other_thread.join()
+    try:
+        assert forked.to_dict() == here.to_dict()
+        assert (forked.imported, forked.total_rows, forked.skipped_total) == (
+            len(rows) - 2,
+            len(rows),
+            2,
+        )
+        assert [s.row for s in forked.skipped] == [2 * BATCH + 7, len(rows) + 1]
+        assert _contents(ws) == _contents(here_ws)
+    finally:
+        here_ws.close()

@@ -100,7 +100,7 @@ def import_(
     Delimiter (, ; tab) and encoding (UTF-8, UTF-8 with BOM, Windows-1252) are detected; French
     and English column names are recognised (Courriel, Prénom, Nom, Organisme, Région…); other
     columns become attributes. A file that cannot be read (encoding, quotes, no address column)
-    stores nothing. The file is streamed and stored in batches of 5,000 rows, each committed
+    stores nothing. The file is streamed and stored in batches of 10,000 rows, each committed
     on its own: an interrupted import keeps the batches it committed, and running it again
     finishes the job (rows already stored come back unchanged).
 
