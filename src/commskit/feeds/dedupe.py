@@ -15,8 +15,8 @@ titles compared per item stays flat as the index grows (about 55 at 10,000, 20,0
 items, where reading every probed key gave 117 to 161: a fixed vocabulary makes every word
 common sooner or later). Reading only the most recent titles of a long list was tried and
 dropped: it missed 5 twins in 50,000 items grouped by feed. rapidfuzz
-then ranks that narrowed set as it ranked the whole list (score, then the order titles were kept)
-and the best-ranked candidate that passes the feed, date and :func:`same_title` checks is the
+then scores that narrowed set, ranked as the whole list was (score, then the order titles were
+kept), and the best-ranked candidate that passes the feed, date and :func:`same_title` checks is the
 match, so the decisions are those of the full comparison as long as that candidate shares a rare
 word or pair with the new title (two titles within 12 % of each other's letters sharing none is
 what blocking gives up). The full comparison used to examine only its 8 best-scoring candidates,
@@ -174,8 +174,8 @@ class DuplicateIndex:
                 self.words.setdefault(key, []).append(position)
 
     def _candidates(self, keys: _TitleKeys) -> list[int]:
-        """Return the indexes (ascending) of the kept titles worth comparing with a title whose
-        words and pairs are ``keys``.
+        """Return the indexes (in no particular order) of the kept titles worth comparing with
+        a title whose words and pairs are ``keys``.
 
         Every key (word or pair) on at most COMMON_WORD_TITLES kept titles is a probe, and each
         word of the title that no such key covers adds its rarest key when that one is on at
@@ -194,7 +194,7 @@ class DuplicateIndex:
             if taken >= MIN_KEYS and len(found) >= CANDIDATE_BUDGET:
                 break
             found.update(postings[key])
-        return sorted(found)
+        return list(found)
 
     def find(self, item: FeedItem) -> tuple[str, str] | None:
         """Return (kept item id, layer) when ``item`` duplicates a kept item, else None."""
@@ -236,6 +236,11 @@ class DuplicateIndex:
             score_cutoff=max(cutoff, 0),
             limit=None,
         )
+        if len(candidates) > 1:
+            # rapidfuzz ranks equal scores by their order in ``titles``; rank them by the order
+            # they were kept instead, as when the whole list was compared (sorting the few that
+            # pass the cut-off is cheaper than sorting every candidate beforehand)
+            candidates.sort(key=lambda match: (-match[1], positions[match[2]]))
         for title, _score, index in candidates:
             kept = self.title_owners[positions[index]]
             if kept.feed_url == item.feed_url:
