@@ -99,16 +99,20 @@ def _probed_keys(
     keys[1::2] = pairs
     sizes = {key: len(postings[key]) for key in keys if key in postings}
     probed = {key for key, size in sizes.items() if size <= COMMON_WORD_TITLES}
-    for i, word in enumerate(words):
-        left = pairs[i - 1] if i else ""
-        right = pairs[i] if i < len(pairs) else ""
+    get = sizes.get
+    for word, left, right in zip(words, ["", *pairs], [*pairs, ""], strict=True):
         if word in probed or left in probed or right in probed:
             continue  # covered by a rare key (the empty string is never a key)
-        around = [key for key in (word, left, right) if key in sizes]
-        if around:
-            rarest = min(around, key=sizes.__getitem__)
-            if sizes[rarest] <= COVERING_KEY_TITLES or not probed:
-                probed.add(rarest)
+        size = get(word)
+        if size is None:
+            continue  # a word on no kept title has no pair on one either
+        rarest = word  # the first of the rarest, in the order word, left pair, right pair
+        if get(left, size) < size:
+            rarest, size = left, sizes[left]
+        if get(right, size) < size:
+            rarest, size = right, sizes[right]
+        if size <= COVERING_KEY_TITLES or not probed:
+            probed.add(rarest)
     return probed, sizes
 
 
@@ -170,8 +174,12 @@ class DuplicateIndex:
             self.titles.append(title_key)
             self.title_owners.append(kept)
             words, pairs = keys
+            postings = self.words
             for key in {*words, *pairs}:
-                self.words.setdefault(key, []).append(position)
+                if key in postings:
+                    postings[key].append(position)
+                else:  # setdefault would build an empty list for every key, new or not
+                    postings[key] = [position]
 
     def _candidates(self, keys: _TitleKeys) -> list[int]:
         """Return the indexes (in no particular order) of the kept titles worth comparing with
