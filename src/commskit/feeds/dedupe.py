@@ -116,7 +116,7 @@ def _probed_keys(
     return probed, sizes
 
 
-@dataclass
+@dataclass(slots=True)
 class _Kept:
     id: str
     feed_url: str
@@ -231,31 +231,35 @@ class DuplicateIndex:
         positions = self._candidates(keys)
         if not positions:
             return None
-        cutoff = fuzzy_threshold(len(item.title_key), self.threshold) * 100 - 10
+        title_key = item.title_key
+        cutoff = fuzzy_threshold(len(title_key), self.threshold) * 100 - 10
         titles = (
             itemgetter(*positions)(self.titles)
             if len(positions) > 1
             else [self.titles[positions[0]]]
         )
         candidates = process.extract(
-            item.title_key,
+            title_key,
             titles,
             scorer=fuzz.ratio,
             score_cutoff=max(cutoff, 0),
             limit=None,
         )
+        if not candidates:
+            return None
         if len(candidates) > 1:
             # rapidfuzz ranks equal scores by their order in ``titles``; rank them by the order
             # they were kept instead, as when the whole list was compared (sorting the few that
             # pass the cut-off is cheaper than sorting every candidate beforehand)
             candidates.sort(key=lambda match: (-match[1], positions[match[2]]))
+        owners, feed_url, published = self.title_owners, item.feed_url, item.published
         for title, _score, index in candidates:
-            kept = self.title_owners[positions[index]]
-            if kept.feed_url == item.feed_url:
+            kept = owners[positions[index]]
+            if kept.feed_url == feed_url:
                 continue  # one feed's similar titles are different posts (e.g. a series)
-            if abs(kept.published - item.published) > FUZZY_WINDOW:
+            if abs(kept.published - published) > FUZZY_WINDOW:
                 continue
-            if same_title(item.title_key, title, self.threshold):
+            if same_title(title_key, title, self.threshold):
                 return kept.id, "title"
         return None
 
