@@ -67,11 +67,17 @@ def fuzzy_threshold(length: int, base: float) -> float:
 
 def same_title(a: str, b: str, base: float) -> bool:
     """Return True when two folded titles name the same article."""
+    return _same_title(a, set(_NUMBER.findall(a)), b, base)
+
+
+def _same_title(a: str, numbers: set[str], b: str, base: float) -> bool:
+    """:func:`same_title`, the numbers of ``a`` found once for all the titles it is checked
+    against."""
     if a == b:
         return len(a) >= MIN_FUZZY_CHARS
     if min(len(a), len(b)) < MIN_FUZZY_CHARS:
         return False
-    if set(_NUMBER.findall(a)) != set(_NUMBER.findall(b)):
+    if set(_NUMBER.findall(b)) != numbers:
         return False
     needed = fuzzy_threshold(min(len(a), len(b)), base)
     return fuzz.ratio(a, b) / 100.0 >= needed
@@ -253,13 +259,14 @@ class DuplicateIndex:
             # pass the cut-off is cheaper than sorting every candidate beforehand)
             candidates.sort(key=lambda match: (-match[1], positions[match[2]]))
         owners, feed_url, published = self.title_owners, item.feed_url, item.published
+        numbers = set(_NUMBER.findall(title_key))
         for title, _score, index in candidates:
             kept = owners[positions[index]]
             if kept.feed_url == feed_url:
                 continue  # one feed's similar titles are different posts (e.g. a series)
             if abs(kept.published - published) > FUZZY_WINDOW:
                 continue
-            if same_title(title_key, title, self.threshold):
+            if _same_title(title_key, numbers, title, self.threshold):
                 return kept.id, "title"
         return None
 
