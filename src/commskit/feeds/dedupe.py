@@ -14,12 +14,12 @@ are read first and the commoner ones left once a few dozen candidates are in, so
 titles compared per item stays flat as the index grows (about 55 at 10,000, 20,000 and 50,000
 items, where reading every probed key gave 117 to 161: a fixed vocabulary makes every word
 common sooner or later). Reading only the most recent titles of a long list was tried and
-dropped: it missed 5 twins in 50,000 items grouped by feed. rapidfuzz
-then scores that narrowed set, ranked as the whole list was (score, then the order titles were
-kept), and the best-ranked candidate that passes the feed, date and :func:`same_title` checks is the
-match, so the decisions are those of the full comparison as long as that candidate shares a rare
-word or pair with the new title (two titles within 12 % of each other's letters sharing none is
-what blocking gives up). The full comparison used to examine only its 8 best-scoring candidates,
+dropped: it missed 5 twins in 50,000 items grouped by feed. rapidfuzz then scores that
+narrowed set, ranked as the whole list was (score, then the order titles were kept), and the
+best-ranked candidate that passes the feed, date and :func:`same_title` checks is the match, so
+the decisions are those of the full comparison as long as that candidate shares a rare word or
+pair with the new title (two titles within 12 % of each other's letters sharing none is what
+blocking gives up). The full comparison used to examine only its 8 best-scoring candidates,
 so a title could miss its twin behind 8 numbered siblings ("Lettre n° 17", "n° 33"…); every
 candidate is examined now. ``tests/feeds/test_dedupe_blocking.py`` compares the two on thousands
 of generated near-duplicates (two vocabularies, in generation order and grouped by feed as a fetch
