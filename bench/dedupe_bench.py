@@ -47,7 +47,8 @@ def main() -> None:
     blocked = getattr(dedupe.DuplicateIndex, "_candidates", None)
     if blocked is not None:
 
-        def counted(self: object, title: str) -> list[int]:
+        def counted(self: object, title: object) -> list[int]:
+            # a title, or its words and pairs (the checkouts that build them once per item)
             found: list[int] = blocked(self, title)
             compared[0] += len(found)
             compared[1] += 1
