@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import importlib.util
 import random
+import subprocess
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -157,3 +158,53 @@ def test_corpus_titles_decide_alike(corpus: Path) -> None:
     finally:
         reference.LIMIT = None
     assert sum(1 for _, _, layer in new if layer == "title") > 300
+
+
+_SEEDED_RUN = """
+import hashlib, importlib.util, sys
+from dataclasses import replace
+spec = importlib.util.spec_from_file_location("dedupe_items", sys.argv[1])
+items_module = importlib.util.module_from_spec(spec)
+sys.modules["dedupe_items"] = items_module
+spec.loader.exec_module(items_module)
+from commskit.feeds.dedupe import DuplicateIndex
+
+feeds = 1000
+groups = [[] for _ in range(feeds)]
+for n, item in enumerate(items_module.generated_items(99, 50_000, feeds=feeds)):
+    link = f"https://feed{n % feeds}.example.org/articles/{n}"
+    groups[n % feeds].append(replace(
+        item, id=f"id-{n}", feed_url=f"https://feed{n % feeds}.example.org/rss", guid=link,
+        link=link, canonical_url=link,
+        content_hash=hashlib.sha256(item.title_key.encode()).hexdigest()[:20]))
+index = DuplicateIndex(threshold=0.88)
+for group in groups:  # feed after feed, as a fetch links them
+    index.link(group)
+decided = [(i.id, i.duplicate_of, i.duplicate_reason) for group in groups for i in group]
+digest = hashlib.sha256(repr(decided).encode()).hexdigest()
+print(sum(1 for d in decided if d[2] == "title"), digest)
+"""
+
+
+def test_decisions_do_not_depend_on_the_processs_hash_seed(
+    subprocess_env: dict[str, str], python: str
+) -> None:
+    """Python salts string hashes per process: keys on as many kept titles used to be looked up
+    in a set's order, so the same 50,000 items got 6,896 title links in one process and 6,897
+    in another (PYTHONHASHSEED 0 and 1). The order is the title's now."""
+    generator = Path(__file__).with_name("_dedupe_items.py")
+    outputs = set()
+    for seed in ("0", "1"):
+        result = subprocess.run(
+            [python, "-c", _SEEDED_RUN, str(generator)],
+            env={**subprocess_env, "PYTHONHASHSEED": seed},
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr
+        outputs.add(result.stdout)
+    assert len(outputs) == 1, outputs
+    links = int(outputs.pop().split()[0])
+    assert links > 5000, links  # a set full of near-duplicates, found by title

@@ -92,19 +92,21 @@ def _block_keys(title: str) -> _TitleKeys:
 
 def _probed_keys(
     words: list[str], pairs: list[str], postings: dict[str, list[int]]
-) -> tuple[set[str], dict[str, int]]:
+) -> tuple[dict[str, None], dict[str, int]]:
     """Return the keys to look up for a title of ``words`` and ``pairs`` (see
     DuplicateIndex._candidates), and the number of kept titles on each key of the title.
 
     A word's keys are itself and its pairs with the previous and the next word. Each key's
-    postings are measured once, and the rare keys go into the set in the order the title reads
-    (word, pair, word…) as they always did: keys on as many titles are then looked up in that
-    set's order, which decides which of them are read before the budget is met."""
+    postings are measured once. The probes are returned in the order the title reads (word,
+    pair, word…), then the covering keys: keys on as many kept titles are looked up in that
+    order, which decides which of them are read before the budget is met. (They were a set,
+    whose order follows string hashing, which Python salts per process: the same fetch could
+    link one title more or fewer from one run to the next.)"""
     keys = [""] * (2 * len(words) - 1)
     keys[::2] = words
     keys[1::2] = pairs
     sizes = {key: len(postings[key]) for key in keys if key in postings}
-    probed = {key for key, size in sizes.items() if size <= COMMON_WORD_TITLES}
+    probed = dict.fromkeys(key for key, size in sizes.items() if size <= COMMON_WORD_TITLES)
     get = sizes.get
     for word, left, right in zip(words, ["", *pairs], [*pairs, ""], strict=True):
         if word in probed or left in probed or right in probed:
@@ -118,7 +120,7 @@ def _probed_keys(
         if get(right, size) < size:
             rarest, size = right, sizes[right]
         if size <= COVERING_KEY_TITLES or not probed:
-            probed.add(rarest)
+            probed[rarest] = None
     return probed, sizes
 
 
