@@ -28,6 +28,7 @@ links them) and on the shared corpus's titles: no decision differs.
 
 from __future__ import annotations
 
+import gc
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -275,7 +276,19 @@ class DuplicateIndex:
     def link(self, items: Iterable[FeedItem]) -> int:
         """Mark each item that duplicates a kept one (or an earlier item); return how many.
 
-        A title's words and pairs are built once, for the look-up and then for the index."""
+        A title's words and pairs are built once, for the look-up and then for the index.
+        The cyclic garbage collector is off meanwhile: the look-ups make many short-lived
+        objects and no cycles, and each collection it triggers rescans every item of the fetch
+        (bench/veille_bench.py, 50,000 items: dedupe 2.57 -> 2.28 s)."""
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            return self._link(items)
+        finally:
+            if collecting:
+                gc.enable()
+
+    def _link(self, items: Iterable[FeedItem]) -> int:
         count = 0
         for item in items:
             found = self._exact(item)
