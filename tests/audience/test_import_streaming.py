@@ -328,10 +328,15 @@ def _contents(ws: Workspace) -> list[dict[str, object]]:
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="reading in a child needs os.fork")
 def test_a_file_read_in_a_forked_child_imports_as_a_file_read_here(
-    ws: Workspace, write_export: WriteExport, tmp_path: Path
+    ws: Workspace,
+    write_export: WriteExport,
+    tmp_path: Path,
+    subprocess_env: dict[str, str],
+    python: str,
 ) -> None:
     # more than one batch: read and validated in a forked child while the store writes, unless
-    # another thread runs (then here): both must give the same report and the same contacts
+    # another thread runs (then here): both must give the same report and the same contacts.
+    # The forked import runs in a fresh process: one with no thread left by an earlier test
     rows = [
         [f"p{i}@example.org", f"Élodie {i}", "aom" if i % 3 else "epci", "pilote, Bretagne"]
         for i in range(3 * BATCH + 17)
@@ -339,8 +344,26 @@ def test_a_file_read_in_a_forked_child_imports_as_a_file_read_here(
     rows[2 * BATCH + 5][0] = "pas-une-adresse"
     rows.append(["P4@Example.org", "again", "", ""])  # a duplicate, in the last batch
     path = write_export("big.csv", [["Courriel", "Prénom", "Type", "Tags"], *rows])
-    assert forking.can_fork()  # no other thread: this import reads in a child
-    forked = ws.contacts.import_file(path)
+    ws.close()
+    script = (
+        "import json, sys\n"
+        "from commskit import Workspace, forking\n"
+        "assert forking.can_fork(), 'a thread runs: the import would read in-process'\n"
+        "ws = Workspace.open(sys.argv[1])\n"
+        "print(json.dumps(ws.contacts.import_file(sys.argv[2]).to_dict()))\n"
+        "ws.close()\n"
+    )
+    proc = subprocess.run(
+        [python, "-c", script, str(ws.root), str(path)],
+        env=subprocess_env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    forked = json.loads(proc.stdout)
+    ws = Workspace.open(ws.root)
     here_ws = Workspace.init(tmp_path / "here")
     stop = threading.Event()
     other_thread = threading.Thread(target=stop.wait)
@@ -352,13 +375,10 @@ def test_a_file_read_in_a_forked_child_imports_as_a_file_read_here(
         stop.set()
         other_thread.join()
     try:
-        assert forked.to_dict() == here.to_dict()
-        assert (forked.imported, forked.total_rows, forked.skipped_total) == (
-            len(rows) - 2,
-            len(rows),
-            2,
-        )
-        assert [s.row for s in forked.skipped] == [2 * BATCH + 7, len(rows) + 1]
+        assert forked == here.to_dict()
+        assert (here.imported, here.total_rows, here.skipped_total) == (len(rows) - 2, len(rows), 2)
+        assert [s.row for s in here.skipped] == [2 * BATCH + 7, len(rows) + 1]
         assert _contents(ws) == _contents(here_ws)
     finally:
         here_ws.close()
+        ws.close()
