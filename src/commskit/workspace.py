@@ -961,10 +961,18 @@ class Workspace:
             (
                 "event reminders",
                 run.event_mail_source(
-                    self.send_event_reminders, label="reminder", progress=progress
+                    self.send_event_reminders,
+                    label="reminder",
+                    progress=progress,
+                    moments=self._reminder_moments,
                 ),
             ),
         ]
+
+    def _reminder_moments(self, after: datetime, until: datetime) -> list[datetime]:
+        from .app.event_mail import reminder_moments
+
+        return reminder_moments(self.event_mail_setup(), after, until)
 
     def _digest_source(self) -> DueSource:
         """`commskit run`'s digest: fetch, build, send and mark once the schedule has come."""

@@ -116,3 +116,36 @@ def test_commskit_run_sends_the_confirmations_owed_and_the_reminders_due(loop) -
     subjects = [str(m["Subject"]) for m in inbox.to("personne1@aom1.example.org")]
     assert sum(s.startswith("Inscription confirmée") for s in subjects) == 1
     assert sum(s.startswith("Rappel") for s in subjects) == 1
+
+
+def test_a_dry_run_until_a_date_foresees_the_reminders_falling_due_by_then(loop) -> None:
+    """`run --dry-run --until` lists each reminder whose offset falls in the window, with its
+    moment and today's registrants; one already sent or outside the window is not listed."""
+    ws, _inbox, _base, _drain = loop
+    at = lambda text: parse_instant(text, what="test")  # noqa: E731
+    ws.compile(ws.campaign("invitation-hiver"))
+    assert ws.register_for_event("hiver", 1, now=at(BEFORE)).value == "registered"
+    assert ws.register_for_event("hiver", 3, now=at(BEFORE)).value == "registered"
+
+    def reminders(now: str, until: str) -> list[str]:
+        plan = ws.run(now=at(now), until=at(until), dry_run=True)
+        return sorted(n for n in plan.notes if n.startswith("event reminders: "))
+
+    # the event starts 2027-03-26 10:00 in Paris (+01:00): P1D falls due at 09:00 UTC the day
+    # before, PT1H at 08:00 UTC on the day
+    assert reminders(BEFORE, "2027-03-26T12:00:00+01:00") == [
+        "event reminders: reminder event:hiver:reminder:P1D: would send 2 at 2027-03-25 09:00"
+        " UTC (to today's registrants)",
+        "event reminders: reminder event:hiver:reminder:PT1H: would send 2 at 2027-03-26 08:00"
+        " UTC (to today's registrants)",
+    ]
+    plan = ws.run(now=at(BEFORE), until=at("2027-03-26T12:00:00+01:00"), dry_run=True)
+    assert (plan.foreseen, plan.sent) == (2 + 2 + 2, 0)  # 2 confirmations owed, 2 × 2 reminders
+    assert reminders(BEFORE, "2027-03-25T09:59:00+01:00") == []  # a minute short of P1D
+    assert ws.run(now=at(BEFORE)).sent == 2  # the two confirmations; nothing sent by the plans
+    eve = at("2027-03-25T12:00:00+01:00")
+    assert ws.run(now=eve).sent == 2  # the P1D reminder, really sent now
+    assert reminders("2027-03-25T12:00:00+01:00", "2027-03-26T12:00:00+01:00") == [
+        "event reminders: reminder event:hiver:reminder:PT1H: would send 2 at 2027-03-26 08:00"
+        " UTC (to today's registrants)",
+    ]

@@ -360,6 +360,28 @@ def due_reminder(spec: EventSpec, now: dt.datetime) -> str | None:
     return min(due)[1] if due else None
 
 
+def reminder_moments(
+    setup: EventMailSetup, after: dt.datetime, until: dt.datetime
+) -> list[dt.datetime]:
+    """Return the moments in (``after``, ``until``] at which a reminder falls due: each
+    offset before the start of each event that has registrants and is not cancelled (what
+    ``run --dry-run --until`` foresees). A broken event file is left out, as the reminders
+    themselves leave it."""
+    repo = setup.sending.store.events
+    moments: set[dt.datetime] = set()
+    for path in list_events(setup.folder):
+        try:
+            spec = load(setup.folder, path.stem, default_timezone=setup.default_timezone)
+        except EventError:
+            continue
+        record = repo.get(spec.name)
+        if record is None or record.cancelled_at:
+            continue
+        starts = (spec.start - offset for offset in spec.reminders)
+        moments.update(m.astimezone(dt.UTC) for m in starts if after < m <= until)
+    return sorted(moments)
+
+
 def send_reminders(
     setup: EventMailSetup,
     name: str | None = None,

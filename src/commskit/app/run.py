@@ -67,6 +67,9 @@ class SourceResult:
     items: list[RunItem] = field(default_factory=list)
     sent: int = 0
     notes: list[str] = field(default_factory=list)
+    #: dry run: messages it would send that are counted in ``notes``, not listed as items
+    #: (event mails: a job per event, not a line per registrant)
+    foreseen: int = 0
 
 
 #: (now, horizon, dry_run) -> what was (would be) sent
@@ -81,6 +84,8 @@ class RunReport:
     items: list[RunItem] = field(default_factory=list)
     sent: int = 0
     notes: list[str] = field(default_factory=list)
+    #: dry run: event mails it would send (each job in ``notes``), beside ``items``
+    foreseen: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -88,6 +93,7 @@ class RunReport:
             "until": self.until.isoformat(timespec="seconds"),
             "dry_run": self.dry_run,
             "sent": self.sent,
+            "foreseen": self.foreseen,
             "items": [item.to_dict() for item in self.items],
             "notes": list(self.notes),
         }
@@ -119,6 +125,7 @@ def run(
             result = source(now, horizon, dry_run)
             report.items.extend(result.items)
             report.sent += result.sent
+            report.foreseen += result.foreseen
             report.notes.extend(f"{name}: {note}" for note in result.notes)
             if lease is not None:
                 lease = leases.renew(lease, ttl=RUN_TTL)
@@ -288,29 +295,69 @@ def local_time(text: str, timezone: str, *, option: str = "--at") -> datetime:
 
 
 def event_mail_source(
-    send: Callable[..., Sequence[Any]], *, label: str, progress: Progress | None = None
+    send: Callable[..., Sequence[Any]],
+    *,
+    label: str,
+    progress: Progress | None = None,
+    moments: Callable[[datetime, datetime], Sequence[datetime]] | None = None,
 ) -> DueSource:
     """Event mails as a source: ``send`` is ``Workspace.send_event_reminders`` or
     ``send_event_confirmations`` (every event; exactly once through the send log).
 
-    A dry run asks what is due *now* (reminders are due by the clock, confirmations by who
-    registered): what falls due later in ``--until``'s window is not foreseen, and says so.
+    A dry run asks what is due *now*. With ``--until``, ``moments(now, horizon)`` gives the
+    moments in between at which more falls due (a reminder's offset before its event), and
+    each is asked too, with today's registrants; without ``moments`` (confirmations: due
+    when someone registers) what falls due later is not foreseen, and the notes say so.
     """
 
     def due(now: datetime, horizon: datetime, dry_run: bool) -> SourceResult:
         result = SourceResult()
+        seen: set[str] = set()
         for report in send(now=now, dry_run=dry_run, progress=progress):
+            seen.add(report.job_id)
             if not dry_run:
                 result.sent += report.sent
             would = report.recipients - report.skipped if dry_run else report.sent
+            if dry_run:
+                result.foreseen += would
             if would:
                 verb = "would send" if dry_run else "sent"
                 result.notes.append(f"{label} {report.job_id}: {verb} {would}")
         if dry_run and horizon > now:
-            result.notes.append(f"{label}s falling due after now are not in this timeline")
+            if moments is None:
+                result.notes.append(f"{label}s falling due after now are not in this timeline")
+            else:
+                foreseen = _foreseen(send, label, moments(now, horizon), seen)
+                result.foreseen += sum(count for count, _ in foreseen)
+                result.notes.extend(text for _, text in foreseen)
         return result
 
     return due
+
+
+def _foreseen(
+    send: Callable[..., Sequence[Any]],
+    label: str,
+    moments: Sequence[datetime],
+    seen: set[str],
+) -> list[tuple[int, str]]:
+    """Return (messages, note) for each job falling due at one of ``moments`` (dry runs there)."""
+    notes = []
+    for moment in moments:
+        for report in send(now=moment, dry_run=True):
+            would = report.recipients - report.skipped
+            if report.job_id in seen or not would:
+                continue
+            seen.add(report.job_id)
+            when = moment.astimezone(UTC)
+            notes.append(
+                (
+                    would,
+                    f"{label} {report.job_id}: would send {would} at {when:%Y-%m-%d %H:%M} UTC "
+                    "(to today's registrants)",
+                )
+            )
+    return notes
 
 
 # --- the veille digest, when `[digest] schedule` says so ---------------------------------------

@@ -35,8 +35,9 @@ def run_command(app: AppContext, dry_run: bool, until: str | None, as_json: bool
     cron line (docs/scheduling.md).
 
     --dry-run --until TIME prints the timeline (when, which step or campaign, who) that runs
-    until TIME would send, assuming nobody replies or changes meanwhile; the clock is
-    COMMSKIT_NOW when set (tests move time with it).
+    until TIME would send, assuming nobody replies or changes meanwhile, and the event
+    reminders falling due by then (to today's registrants); the clock is COMMSKIT_NOW when set
+    (tests move time with it).
 
     Exit status: 0 done; 1 an error (named on one line); 4 another `commskit run` holds the
     lock: it did nothing, the running one goes on.
@@ -62,11 +63,16 @@ def run_command(app: AppContext, dry_run: bool, until: str | None, as_json: bool
     for line in report.notes:
         note(line)
     if not report.items:
-        echo(
-            "Nothing due."
-            if not dry_run
-            else f"Nothing due until {report.until:%Y-%m-%d %H:%M} UTC."
-        )
+        if dry_run and report.foreseen:
+            echo(f"{report.foreseen} event mail(s) would be sent; nothing was sent (--dry-run).")
+        elif report.sent:
+            echo(f"{report.sent} message(s) sent.")
+        else:
+            echo(
+                "Nothing due."
+                if not dry_run
+                else f"Nothing due until {report.until:%Y-%m-%d %H:%M} UTC."
+            )
         return
     rows = [
         (
@@ -81,7 +87,8 @@ def run_command(app: AppContext, dry_run: bool, until: str | None, as_json: bool
     ]
     print_table(("when", "source", "name", "step", "campaign", "to"), rows)
     if dry_run:
-        echo(f"{len(report.items)} message(s) would be sent; nothing was sent (--dry-run).")
+        total = len(report.items) + report.foreseen
+        echo(f"{total} message(s) would be sent; nothing was sent (--dry-run).")
     else:
         echo(f"{report.sent} message(s) sent.")
 
