@@ -68,8 +68,8 @@ def steps_received(handler, ws: Workspace) -> dict[str, list[tuple[int, str]]]:
     return out
 
 
-def cli(ws, subprocess_env, python, url, when, *args, concurrency=4, popen=False):
-    env = dict(subprocess_env)
+def cli(ws, subprocess_env, python, url, when, *args, concurrency=4, popen=False, env=None):
+    env = {**subprocess_env, **(env or {})}
     env.update(
         COMMSKIT_NOW=when.isoformat(),
         COMMSKIT_TRANSPORT=url,
@@ -377,3 +377,36 @@ def test_bad_until_names_until(ws):
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(pytest.main([__file__]))
+
+
+def test_a_run_outside_the_send_window_waits_and_the_next_one_inside_sends(
+    seq_ws, smtp_server, subprocess_env, python
+):
+    """[transport] window is read on commskit's clock, as the schedule is: a campaign due at
+    09:00 on a Wednesday, with a window opening at 10:00, is not sent by the 09:30 run (which
+    says why) and is sent once by the 10:30 one."""
+    ws = seq_ws
+    server = smtp_server()
+    (ws.root / "sequences" / "relance-test.toml").unlink()
+    ws.contacts.import_file(ws.path("contacts/partenaires-demo.csv"))
+    at = subprocess.run(
+        [python, "-m", "commskit", "-C", str(ws.root), "send", "2026-11-infolettre", "--at",
+         "2026-12-16 09:00"],
+        env=subprocess_env, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert at.returncode == 0, at.stderr
+    window = {"COMMSKIT_TRANSPORT_WINDOW": "Mon-Fri 10:00-17:00 Europe/Paris"}
+    wednesday = datetime.fromisoformat("2026-12-16T09:30:00+01:00")
+    early = cli(ws, subprocess_env, python, server.url, wednesday, env=window)
+    assert server.handler.messages == []
+    assert (
+        "outside the send window (Mon-Fri 10:00-17:00 Europe/Paris)" in early.stdout + early.stderr
+    )
+    for _ in range(2):  # inside: sent once, the second run finds it done
+        due = cli(
+            ws, subprocess_env, python, server.url, wednesday + timedelta(hours=1), env=window
+        )
+        assert due.returncode == 0, due.stderr
+    audience = {c.email for c in ws.contacts.segment("aom-bretagne", list_name="infolettre")}
+    assert sorted(server.handler.by_rcpt()) == sorted(audience)
+    assert all(len(v) == 1 for v in server.handler.by_rcpt().values())

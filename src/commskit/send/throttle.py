@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from datetime import time as dtime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from ..clock import now as clock_now
 from ..config import TransportSettings
 from ..errors import ConfigError
 
@@ -108,6 +109,8 @@ class Throttle:
 
     Hour and day quotas count what the send log says was sent in the last hour/day (all
     campaigns), so they hold across runs; a stop there means "continues on the next run".
+    The window is read on commskit's clock (``COMMSKIT_NOW`` when pinned), as the schedules
+    of ``run`` are: a campaign due at 09:00 with a window opening at 10:00 waits for 10:00.
     """
 
     def __init__(
@@ -117,7 +120,7 @@ class Throttle:
         sent_last_hour: int = 0,
         sent_last_day: int = 0,
         clock: Callable[[], float] = time.monotonic,
-        wall: Callable[[], datetime] = lambda: datetime.now(UTC),
+        wall: Callable[[], datetime] = clock_now,
     ) -> None:
         self.buckets = [
             TokenBucket(rate, period, clock)
