@@ -26,7 +26,7 @@ import dataclasses
 import datetime as dt
 import hashlib
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
@@ -360,23 +360,34 @@ def due_reminder(spec: EventSpec, now: dt.datetime) -> str | None:
     return min(due)[1] if due else None
 
 
+def _remindable(
+    setup: EventMailSetup, name: str | None = None
+) -> Iterator[tuple[EventSpec, EventRecord]]:
+    """Yield (spec, stored record) of each event that reminders go to: invited (someone
+    registered) and not cancelled. A broken file is skipped (``events list`` reports it) unless
+    it is the one ``name`` asks for."""
+    repo = setup.sending.store.events
+    names = [name] if name else [path.stem for path in list_events(setup.folder)]
+    for event in names:
+        try:
+            spec = load(setup.folder, event, default_timezone=setup.default_timezone)
+        except EventError:
+            if name:
+                raise
+            continue
+        record = repo.get(spec.name)
+        if record is not None and not record.cancelled_at:
+            yield spec, record
+
+
 def reminder_moments(
     setup: EventMailSetup, after: dt.datetime, until: dt.datetime
 ) -> list[dt.datetime]:
     """Return the moments in (``after``, ``until``] at which a reminder falls due: each
-    offset before the start of each event that has registrants and is not cancelled (what
-    ``run --dry-run --until`` foresees). A broken event file is left out, as the reminders
-    themselves leave it."""
-    repo = setup.sending.store.events
+    offset before the start of each event reminders go to (what ``run --dry-run --until``
+    foresees)."""
     moments: set[dt.datetime] = set()
-    for path in list_events(setup.folder):
-        try:
-            spec = load(setup.folder, path.stem, default_timezone=setup.default_timezone)
-        except EventError:
-            continue
-        record = repo.get(spec.name)
-        if record is None or record.cancelled_at:
-            continue
+    for spec, _record in _remindable(setup):
         starts = (spec.start - offset for offset in spec.reminders)
         moments.update(m.astimezone(dt.UTC) for m in starts if after < m <= until)
     return sorted(moments)
@@ -395,23 +406,13 @@ def send_reminders(
 
     moment = now or clock_now()
     repo = setup.sending.store.events
-    names = [name] if name else [path.stem for path in list_events(setup.folder)]
     reports: list[EventMailReport] = []
-    for event in names:
-        try:
-            spec = load(setup.folder, event, default_timezone=setup.default_timezone)
-        except EventError:
-            if name:
-                raise
-            continue  # a broken file: `events list` reports it, the others are reminded
-        record = repo.get(spec.name)
-        if record is None or record.cancelled_at:
-            continue  # never invited (nobody registered) or cancelled
+    for spec, record in _remindable(setup, name):
         text = due_reminder(spec, moment)
         if text is None:
             continue
         ids = repo.registered_ids(record.id)
-        campaign_id = job_id(event, "reminder", text)
+        campaign_id = job_id(spec.name, "reminder", text)
         reports.append(
             _send(setup, spec, "reminder", campaign_id, ids, _Run(dry_run, True, progress))
         )
